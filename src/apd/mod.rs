@@ -1,0 +1,386 @@
+//! Attribution-based Parameter Decomposition (spec section 2).
+//!
+//! - [`losses`]: the loss terms, one function each.
+//! - [`attributions`]: gradient attributions in forward mode.
+//! - [`topk`]: the batch top-k mask.
+//! - this module: the component model, the forward passes and one training step.
+
+pub mod attributions;
+pub mod losses;
+pub mod topk;
+
+use crate::config::{lr_at, AttributionSource, ExperimentConfig, ModelConfig};
+use crate::data::{matrix, tms_batch};
+use crate::models::tms::read_vec;
+use crate::models::{chain_of, ChainLayer, Target};
+use crate::rng::Rng;
+use crate::ApdError;
+use attributions::{attributions, chain_weight};
+use burn::module::{Module, Param};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// The components: per decomposed matrix l, factors `A_l` (`d_in x C*m`)
+/// and `B_l` (`C*m x d_out`). Column block c of `A_l` and row block c of
+/// `B_l` make component c, so `A_l @ B_l` is the sum of all components.
+#[derive(Module, Debug)]
+pub struct ApdModel {
+    /// Left factors, one per decomposed matrix.
+    pub a: Vec<Param<Tensor<2>>>,
+    /// Right factors, one per decomposed matrix.
+    pub b: Vec<Param<Tensor<2>>>,
+}
+
+/// A forward pass through a chain with full weights.
+pub struct Forward {
+    /// Input of every chain entry.
+    pub inputs: Vec<Tensor<2>>,
+    /// Output before the final ReLU.
+    pub pre: Tensor<2>,
+    /// Network output.
+    pub out: Tensor<2>,
+}
+
+/// `relu(x @ W_chain... + bias)`, keeping every layer's input.
+pub fn forward_full(x: Tensor<2>, ws: &[Tensor<2>], chain: &[ChainLayer], bias: &Tensor<1>) -> Forward {
+    let mut inputs = Vec::with_capacity(chain.len());
+    let mut h = x;
+    for &layer in chain {
+        inputs.push(h.clone());
+        h = h.matmul(chain_weight(ws, layer));
+    }
+    let pre = h + bias.clone().unsqueeze::<2>();
+    Forward { inputs, out: relu(pre.clone()), pre }
+}
+
+/// The top-k forward (spec 2.4): every layer uses only the components its
+/// sample has in `mask_m`, the `B x C` mask repeated over the rank, `B x C*m`.
+pub fn forward_masked(
+    x: Tensor<2>,
+    a: &[Tensor<2>],
+    b: &[Tensor<2>],
+    chain: &[ChainLayer],
+    bias: &Tensor<1>,
+    mask_m: Tensor<2>,
+) -> Tensor<2> {
+    let mut h = x;
+    for &layer in chain {
+        h = match layer {
+            ChainLayer::Own(l) => (h.matmul(a[l].clone()) * mask_m.clone()).matmul(b[l].clone()),
+            ChainLayer::Tied(l) => {
+                (h.matmul(b[l].clone().transpose()) * mask_m.clone()).matmul(a[l].clone().transpose())
+            }
+        };
+    }
+    relu(h + bias.clone().unsqueeze::<2>())
+}
+
+/// Loss values and state after one APD step.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct StepStats {
+    /// Index of the step these losses belong to (0-based).
+    pub step: usize,
+    /// Learning rate used.
+    pub lr: f64,
+    /// L_f.
+    pub faithfulness: f32,
+    /// L_m.
+    pub minimality: f32,
+    /// L_s.
+    pub simplicity: f32,
+    /// Weighted sum.
+    pub total: f32,
+    /// Mean number of active components per sample in this batch.
+    pub mean_active: f32,
+}
+
+/// The learned factors, read back to the host.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Decomposition {
+    /// C.
+    pub n_components: usize,
+    /// m.
+    pub rank: usize,
+    /// One entry per decomposed matrix.
+    pub layers: Vec<FactorPair>,
+}
+
+/// The factors of one decomposed matrix, row-major.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct FactorPair {
+    /// Matrix name (`W`, `H1`, ...).
+    pub name: String,
+    /// Rows of the matrix.
+    pub d_in: usize,
+    /// Columns of the matrix.
+    pub d_out: usize,
+    /// `d_in x C*m`, row-major.
+    pub a: Vec<f32>,
+    /// `C*m x d_out`, row-major.
+    pub b: Vec<f32>,
+}
+
+impl FactorPair {
+    /// Component c as a row-major `d_in x d_out` matrix.
+    pub fn component(&self, c: usize, n_components: usize, rank: usize) -> Vec<f32> {
+        let cm = n_components * rank;
+        let mut p = vec![0.0f32; self.d_in * self.d_out];
+        for i in 0..self.d_in {
+            for j in 0..rank {
+                let aij = self.a[i * cm + c * rank + j];
+                let brow = &self.b[(c * rank + j) * self.d_out..(c * rank + j + 1) * self.d_out];
+                for (k, bv) in brow.iter().enumerate() {
+                    p[i * self.d_out + k] += aij * bv;
+                }
+            }
+        }
+        p
+    }
+}
+
+/// A loss term above this counts as divergence, like a non-finite one. With
+/// Adam the parameters rarely overflow outright: a too-high learning rate
+/// makes them huge and the losses stall around 1e30 instead. Sensible runs
+/// stay below 10.
+pub const EXPLODED_LOSS: f32 = 1e10;
+
+/// One APD run: the target (frozen), the components, the optimiser.
+pub struct ApdTrainer {
+    config: ExperimentConfig,
+    chain: Vec<ChainLayer>,
+    times: Vec<usize>,
+    n_params: usize,
+    names: Vec<String>,
+    target_ws: Vec<Tensor<2>>,
+    bias: Tensor<1>,
+    model: ApdModel,
+    optim: ModuleOptimizer,
+    rng: Rng,
+    device: Device,
+    step: usize,
+}
+
+impl ApdTrainer {
+    /// Sets up APD on `target`. Factors are initialised as the reference's
+    /// xavier-normal on its stacked `[instances=12, C, d_in, m]` tensors,
+    /// i.e. std `sqrt(2 / (d_in m (C + 12)))` for A and
+    /// `sqrt(2 / (m d_out (C + 12)))` for B (0.089 and 0.14 on tms-5-2).
+    pub fn new(config: &ExperimentConfig, target: &Target, seed: u64, device: &Device) -> Result<Self, ApdError> {
+        config.validate()?;
+        if target.model != config.model {
+            return Err(ApdError::Mismatch(format!(
+                "the target is a {:?} but the configuration asks for {:?}",
+                target.model, config.model
+            )));
+        }
+        let ad = device.clone().autodiff();
+        let inner = device.clone().inner();
+        let (c, m) = (config.apd.n_components, config.apd.rank);
+        let chain = chain_of(&config.model);
+        let mut times = vec![0usize; target.layers.len()];
+        for layer in &chain {
+            match *layer {
+                ChainLayer::Own(l) | ChainLayer::Tied(l) => times[l] += 1,
+            }
+        }
+        let n_params = target.layers.iter().zip(&times).map(|(w, t)| w.d_in * w.d_out * t).sum();
+        let mut init = Rng::stream(seed, "apd-init");
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for w in &target.layers {
+            let std_a = (2.0 / (w.d_in * m * (c + 12)) as f32).sqrt();
+            let std_b = (2.0 / (m * w.d_out * (c + 12)) as f32).sqrt();
+            // Draw per component so that the layout matches [C, d_in, m] draws.
+            let mut av = vec![0.0f32; w.d_in * c * m];
+            for ci in 0..c {
+                for i in 0..w.d_in {
+                    for j in 0..m {
+                        av[i * c * m + ci * m + j] = init.normal() * std_a;
+                    }
+                }
+            }
+            let bv = init.normal_vec(c * m * w.d_out, std_b);
+            a.push(Param::from_tensor(matrix(av, w.d_in, c * m, &ad).require_grad()));
+            b.push(Param::from_tensor(matrix(bv, c * m, w.d_out, &ad).require_grad()));
+        }
+        let target_ws = target.layers.iter().map(|w| matrix(w.values.clone(), w.d_in, w.d_out, &inner)).collect();
+        let bias = Tensor::<1>::from_floats(target.bias.as_slice(), &inner);
+        let optim = AdamWConfig::new().with_weight_decay(0.0).with_epsilon(1e-8).init();
+        Ok(Self {
+            config: config.clone(),
+            chain,
+            times,
+            n_params,
+            names: target.layers.iter().map(|w| w.name.clone()).collect(),
+            target_ws,
+            bias,
+            model: ApdModel { a, b },
+            optim,
+            rng: Rng::stream(seed, "apd-data"),
+            device: ad,
+            step: 0,
+        })
+    }
+
+    /// Steps taken so far.
+    pub fn step_count(&self) -> usize {
+        self.step
+    }
+
+    /// Whether all configured steps are done.
+    pub fn done(&self) -> bool {
+        self.step >= self.config.apd.steps
+    }
+
+    /// The configuration this run uses.
+    pub fn config(&self) -> &ExperimentConfig {
+        &self.config
+    }
+
+    /// The device the run lives on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    fn batch(&mut self) -> Tensor<2> {
+        let bsz = self.config.apd.batch_size;
+        match &self.config.model {
+            ModelConfig::Tms(t) => {
+                let x = tms_batch(&mut self.rng, bsz, t.n_features, t.feature_prob);
+                matrix(x, bsz, t.n_features, &self.device.clone().inner())
+            }
+        }
+    }
+
+    fn factors_without_grad(&self) -> (Vec<Tensor<2>>, Vec<Tensor<2>>) {
+        let a = self.model.a.iter().map(|p| p.val().inner()).collect();
+        let b = self.model.b.iter().map(|p| p.val().inner()).collect();
+        (a, b)
+    }
+
+    /// The `B x C` attributions of batch `x` under the configured source.
+    pub fn attributions(&self, x: Tensor<2>, target: &Forward) -> Tensor<2> {
+        let (a, b) = self.factors_without_grad();
+        let (c, m) = (self.config.apd.n_components, self.config.apd.rank);
+        match self.config.apd.attribution_source {
+            AttributionSource::Target => {
+                attributions(&target.inputs, target.pre.clone(), &self.target_ws, &self.chain, &a, &b, c, m)
+            }
+            AttributionSource::Apd => {
+                let ws: Vec<Tensor<2>> = a.iter().zip(&b).map(|(a, b)| a.clone().matmul(b.clone())).collect();
+                let fwd = forward_full(x, &ws, &self.chain, &self.bias);
+                attributions(&fwd.inputs, fwd.pre, &ws, &self.chain, &a, &b, c, m)
+            }
+        }
+    }
+
+    /// The target's forward pass on `x`.
+    pub fn target_forward(&self, x: Tensor<2>) -> Forward {
+        forward_full(x, &self.target_ws, &self.chain, &self.bias)
+    }
+
+    /// One APD step (spec section 2): attributions, batch top-k, losses, Adam.
+    /// A step whose losses are not finite is not applied: the components stay
+    /// as they were and [`ApdError::Diverged`] says why.
+    pub async fn step(&mut self) -> Result<StepStats, ApdError> {
+        let cfg = self.config.apd.clone();
+        let lr = lr_at(self.step, cfg.steps, cfg.lr, cfg.lr_warmup_pct, cfg.lr_schedule);
+        let (c, m, bsz) = (cfg.n_components, cfg.rank, cfg.batch_size);
+        let x = self.batch();
+        let target = self.target_forward(x.clone());
+
+        let attr = read_vec(self.attributions(x.clone(), &target)).await?;
+        if let Some(bad) = attr.iter().find(|v| !v.is_finite()) {
+            return Err(self.diverged(format!("an attribution became {bad}")));
+        }
+        let k = topk::batch_k(cfg.topk, bsz);
+        let mask_host = topk::batch_topk_mask(&attr, k);
+        let mean_active = mask_host.iter().sum::<f32>() / bsz as f32;
+        let mask = matrix(mask_host, bsz, c, &self.device);
+        let mask_m = mask.clone().reshape([bsz, c, 1]).repeat_dim(2, m).reshape([bsz, c * m]);
+
+        let a: Vec<Tensor<2>> = self.model.a.iter().map(|p| p.val()).collect();
+        let b: Vec<Tensor<2>> = self.model.b.iter().map(|p| p.val()).collect();
+        let target_ws: Vec<Tensor<2>> = self.target_ws.iter().map(|w| w.clone().autodiff()).collect();
+        let bias = self.bias.clone().autodiff();
+        let y_topk = forward_masked(x.autodiff(), &a, &b, &self.chain, &bias, mask_m);
+        let l_f = losses::faithfulness_loss(&target_ws, &a, &b, &self.times, self.n_params);
+        let l_m = losses::minimality_loss(y_topk, target.out.autodiff());
+        let l_s = losses::simplicity_loss(&a, &b, &self.times, mask, c, m, cfg.schatten_p, self.n_params);
+        let total = l_f.clone().mul_scalar(cfg.coeff_faithfulness)
+            + l_m.clone().mul_scalar(cfg.coeff_minimality)
+            + l_s.clone().mul_scalar(cfg.coeff_simplicity);
+
+        let values = Tensor::cat(
+            vec![l_f.inner(), l_m.inner(), l_s.inner(), total.clone().inner()],
+            0,
+        );
+        let v = read_vec(values).await?;
+        if let Some(bad) = v.iter().find(|x| !x.is_finite() || x.abs() > EXPLODED_LOSS) {
+            return Err(self.diverged(format!("a loss term became {bad}")));
+        }
+        let grads = GradientsParams::from_grads(total.backward(), &self.model);
+        let model = self.model.clone();
+        self.model = self.optim.step(lr, model, grads);
+        let stats = StepStats {
+            step: self.step,
+            lr,
+            faithfulness: v[0],
+            minimality: v[1],
+            simplicity: v[2],
+            total: v[3],
+            mean_active,
+        };
+        self.step += 1;
+        Ok(stats)
+    }
+
+    fn diverged(&self, what: String) -> ApdError {
+        ApdError::Diverged {
+            step: self.step,
+            message: format!(
+                "{what} at APD step {}; the components were kept as they were before it. \
+                 Try a lower apd.lr (now {}).",
+                self.step, self.config.apd.lr
+            ),
+        }
+    }
+
+    /// The current factors, read back to the host.
+    pub async fn decomposition(&self) -> Result<Decomposition, ApdError> {
+        let mut layers = Vec::new();
+        for (l, name) in self.names.iter().enumerate() {
+            let [d_in, _] = self.model.a[l].val().dims();
+            let [_, d_out] = self.model.b[l].val().dims();
+            layers.push(FactorPair {
+                name: name.clone(),
+                d_in,
+                d_out,
+                a: read_vec(self.model.a[l].val().inner()).await?,
+                b: read_vec(self.model.b[l].val().inner()).await?,
+            });
+        }
+        Ok(Decomposition { n_components: self.config.apd.n_components, rank: self.config.apd.rank, layers })
+    }
+
+    /// Replaces the factors (e.g. to continue from a snapshot on another backend).
+    pub fn load_decomposition(&mut self, d: &Decomposition) -> Result<(), ApdError> {
+        let cm = self.config.apd.n_components * self.config.apd.rank;
+        if d.n_components != self.config.apd.n_components || d.rank != self.config.apd.rank || d.layers.len() != self.names.len() {
+            return Err(ApdError::Mismatch("the decomposition does not match this configuration".into()));
+        }
+        for (l, f) in d.layers.iter().enumerate() {
+            let [d_in, _] = self.model.a[l].val().dims();
+            let [_, d_out] = self.model.b[l].val().dims();
+            if f.d_in != d_in || f.d_out != d_out || f.a.len() != d_in * cm || f.b.len() != cm * d_out {
+                return Err(ApdError::Mismatch(format!("factors of layer {} have the wrong shape", f.name)));
+            }
+        }
+        for (l, f) in d.layers.iter().enumerate() {
+            self.model.a[l] = Param::from_tensor(matrix(f.a.clone(), f.d_in, cm, &self.device).require_grad());
+            self.model.b[l] = Param::from_tensor(matrix(f.b.clone(), cm, f.d_out, &self.device).require_grad());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,51 @@
+//! Choosing where tensors live, by name.
+//!
+//! `cpu` is burn's pure-Rust `flex` backend: it builds for wasm32 (with
+//! SIMD128) as well as natively, so the CLI, the native tests and the
+//! page's CPU fallback all run the same kernels. (`ndarray` is deprecated in
+//! burn 0.22; dropping it also halves the CPU backends we compile.)
+//! `wgpu` is burn's wgpu backend: Vulkan/Metal/DX12 natively, WebGPU in a
+//! browser.
+
+use crate::ApdError;
+use burn::tensor::Device;
+
+/// A backend a user can ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    /// burn's pure-Rust CPU backend (`flex`).
+    Cpu,
+    /// burn's wgpu backend.
+    Wgpu,
+}
+
+impl BackendKind {
+    /// Parses `cpu` or `wgpu` (`webgpu` is accepted as a synonym).
+    pub fn parse(s: &str) -> Result<Self, ApdError> {
+        match s {
+            "cpu" => Ok(BackendKind::Cpu),
+            "wgpu" | "webgpu" | "gpu" => Ok(BackendKind::Wgpu),
+            other => Err(ApdError::Format(format!("unknown backend {other:?}; use cpu or wgpu"))),
+        }
+    }
+
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Cpu => "cpu",
+            BackendKind::Wgpu => "wgpu",
+        }
+    }
+}
+
+/// The device for `kind`. For wgpu, fails with a clear error when no
+/// adapter is available rather than panicking.
+pub async fn device(kind: BackendKind) -> Result<Device, ApdError> {
+    match kind {
+        BackendKind::Cpu => Ok(Device::flex()),
+        BackendKind::Wgpu => Device::wgpu_options()
+            .init_async()
+            .await
+            .map_err(|e| ApdError::Backend(format!("no usable WebGPU/wgpu adapter: {e}"))),
+    }
+}

@@ -1,0 +1,133 @@
+//! Toy model of superposition: `y = relu(x W H_1 .. H_h W^T + b)`, trained to
+//! reconstruct sparse inputs (spec section 3).
+
+use super::{layer_shapes, Matrix, Target};
+use crate::config::{lr_at, ExperimentConfig, ModelConfig, TargetTrainConfig, TmsConfig};
+use crate::data::{matrix, tms_batch};
+use crate::rng::Rng;
+use crate::ApdError;
+use burn::module::{Module, Param};
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor, TensorData};
+
+/// The trainable part of a TMS target; the identity layers are frozen and
+/// live outside the module.
+#[derive(Module, Debug)]
+pub struct TmsNet {
+    /// Encoder, `n x d`; the decoder is its transpose.
+    pub w: Param<Tensor<2>>,
+    /// Output bias.
+    pub b: Param<Tensor<1>>,
+}
+
+impl TmsNet {
+    /// `relu(x W H.. W^T + b)`.
+    pub fn forward(&self, x: Tensor<2>, hidden: &[Tensor<2>]) -> Tensor<2> {
+        let w = self.w.val();
+        let mut h = x.matmul(w.clone());
+        for hl in hidden {
+            h = h.matmul(hl.clone());
+        }
+        relu(h.matmul(w.transpose()) + self.b.val().unsqueeze::<2>())
+    }
+}
+
+/// Trains a TMS target step by step, so that a caller (CLI or web worker)
+/// can report progress and yield between steps.
+pub struct TmsTrainer {
+    cfg: TmsConfig,
+    train: TargetTrainConfig,
+    net: TmsNet,
+    hidden: Vec<Tensor<2>>,
+    optim: burn::optim::ModuleOptimizer,
+    rng: Rng,
+    device: Device,
+    step: usize,
+}
+
+impl TmsTrainer {
+    /// A freshly initialised target: W xavier-normal, b = 0, hidden layers identity.
+    pub fn new(config: &ExperimentConfig, seed: u64, device: &Device) -> Result<Self, ApdError> {
+        config.validate()?;
+        let ModelConfig::Tms(cfg) = &config.model;
+        let (n, d) = (cfg.n_features, cfg.n_hidden);
+        let device = device.clone().autodiff();
+        let mut init = Rng::stream(seed, "target-init");
+        let std = (2.0 / (n + d) as f32).sqrt();
+        let w = matrix(init.normal_vec(n * d, std), n, d, &device);
+        let b = Tensor::<1>::zeros([n], &device);
+        let hidden = (0..cfg.n_hidden_layers)
+            .map(|_| Tensor::<2>::eye(d, &device.clone().inner()))
+            .collect();
+        let optim = AdamWConfig::new()
+            .with_weight_decay(config.target.weight_decay as f32)
+            .with_epsilon(1e-8)
+            .init();
+        Ok(Self {
+            cfg: cfg.clone(),
+            train: config.target.clone(),
+            net: TmsNet { w: Param::from_tensor(w), b: Param::from_tensor(b) },
+            hidden,
+            optim,
+            rng: Rng::stream(seed, "target-data"),
+            device,
+            step: 0,
+        })
+    }
+
+    /// Steps taken so far.
+    pub fn step_count(&self) -> usize {
+        self.step
+    }
+
+    /// Whether all configured steps are done.
+    pub fn done(&self) -> bool {
+        self.step >= self.train.steps
+    }
+
+    /// One AdamW step on `mean((y - x)^2)`; returns the loss before the step.
+    pub async fn step(&mut self) -> Result<f32, ApdError> {
+        let t = &self.train;
+        let lr = lr_at(self.step, t.steps, t.lr, t.lr_warmup_pct, t.lr_schedule);
+        let n = self.cfg.n_features;
+        let x = tms_batch(&mut self.rng, t.batch_size, n, self.cfg.feature_prob);
+        let x = matrix(x, t.batch_size, n, &self.device);
+        let y = self.net.forward(x.clone(), &self.hidden);
+        let loss = (y - x).powi_scalar(2).mean();
+        let value = read_vec(loss.clone()).await?[0];
+        if !value.is_finite() {
+            return Err(ApdError::Diverged {
+                step: self.step,
+                message: format!("target loss became {value}; lower target.lr"),
+            });
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &self.net);
+        let net = self.net.clone();
+        self.net = self.optim.step(lr, net, grads);
+        self.step += 1;
+        Ok(value)
+    }
+
+    /// The current weights, read back to the host.
+    pub async fn target(&self) -> Result<Target, ApdError> {
+        let (n, d) = (self.cfg.n_features, self.cfg.n_hidden);
+        let w = read_vec(self.net.w.val()).await?;
+        let b = read_vec(self.net.b.val()).await?;
+        let mut layers = vec![Matrix { name: "W".into(), d_in: n, d_out: d, values: w }];
+        for (i, h) in self.hidden.iter().enumerate() {
+            let values = read_vec(h.clone()).await?;
+            layers.push(Matrix { name: format!("H{}", i + 1), d_in: d, d_out: d, values });
+        }
+        let model = ModelConfig::Tms(self.cfg.clone());
+        debug_assert_eq!(layers.len(), layer_shapes(&model).len());
+        Ok(Target { model, layers, bias: b })
+    }
+}
+
+/// Reads a tensor back to the host as f32s, asynchronously (the only way that
+/// works on WebGPU in a browser).
+pub async fn read_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, ApdError> {
+    let data: TensorData = t.into_data_async().await?;
+    data.try_to_vec::<f32>().map_err(ApdError::data)
+}

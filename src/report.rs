@@ -1,0 +1,236 @@
+//! The JSON formats shared by the CLI and the page: target files and
+//! decomposition reports. Readers validate everything (model, shapes,
+//! finiteness, size) and return an error naming the problem; nothing is
+//! changed on failure.
+
+use crate::apd::{Decomposition, StepStats};
+use crate::config::{ExperimentConfig, ModelConfig, TargetTrainConfig};
+use crate::metrics::Metrics;
+use crate::models::{layer_shapes, Matrix, Target};
+use crate::ApdError;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Largest JSON file we accept (reports of the big models are a few MB).
+pub const MAX_FILE_BYTES: usize = 64 << 20;
+
+/// The `config` object of a target file: the architecture and how it was trained.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TargetFileConfig {
+    /// Architecture.
+    pub model: ModelConfig,
+    /// Training settings used.
+    pub target: TargetTrainConfig,
+}
+
+/// `{"model": "...", "config": {...}, "seed": 0, "params": {"W": [[...]], "b": [...], ...}}`.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct TargetFile {
+    /// Preset name.
+    pub model: String,
+    /// Architecture and training settings.
+    pub config: TargetFileConfig,
+    /// Seed the target was trained with, if known.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Weights by name: each decomposed matrix as rows, and the bias `b`.
+    pub params: Map<String, Value>,
+}
+
+/// The four loss terms of the last step.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Losses {
+    /// L_f.
+    pub faithfulness: f32,
+    /// L_m.
+    pub minimality: f32,
+    /// L_s.
+    pub simplicity: f32,
+    /// Weighted total.
+    pub total: f32,
+}
+
+/// How long the decomposition took.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Timing {
+    /// APD steps per second.
+    pub steps_per_sec: f64,
+    /// Wall time of the APD phase in seconds.
+    pub wall_s: f64,
+    /// Backend name (`cpu`, `wgpu`, `webgpu`).
+    pub backend: String,
+}
+
+/// A decomposition report.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    /// Preset name.
+    pub model: String,
+    /// Full configuration.
+    pub config: ExperimentConfig,
+    /// Seed of target and APD.
+    pub seed: u64,
+    /// Recovery metrics.
+    pub metrics: Metrics,
+    /// Loss terms of the last step.
+    pub losses: Losses,
+    /// Per-step losses (every step for short runs, subsampled to at most
+    /// [`MAX_HISTORY`] entries for long ones).
+    pub history: Vec<StepStats>,
+    /// The learned factors.
+    pub components: Decomposition,
+    /// The target that was decomposed, in the target file's `params` format.
+    pub target: Map<String, Value>,
+    /// Speed of the APD phase.
+    pub timing: Timing,
+}
+
+/// Most history entries a report keeps.
+pub const MAX_HISTORY: usize = 2000;
+
+/// Keeps at most [`MAX_HISTORY`] evenly spaced entries, always the last one.
+pub fn subsample_history(h: &[StepStats]) -> Vec<StepStats> {
+    if h.len() <= MAX_HISTORY {
+        return h.to_vec();
+    }
+    let stride = h.len().div_ceil(MAX_HISTORY);
+    let mut out: Vec<StepStats> = h.iter().step_by(stride).cloned().collect();
+    if out.last() != h.last() {
+        out.push(h.last().unwrap().clone());
+    }
+    out
+}
+
+fn rows(m: &Matrix) -> Value {
+    Value::Array(
+        (0..m.d_in)
+            .map(|i| Value::Array(m.row(i).iter().map(|&v| num(v)).collect()))
+            .collect(),
+    )
+}
+
+fn num(v: f32) -> Value {
+    serde_json::Number::from_f64(v as f64).map(Value::Number).unwrap_or(Value::Null)
+}
+
+/// The `params` object of a target.
+pub fn params_json(target: &Target) -> Map<String, Value> {
+    let mut params = Map::new();
+    for m in &target.layers {
+        params.insert(m.name.clone(), rows(m));
+    }
+    params.insert("b".into(), Value::Array(target.bias.iter().map(|&v| num(v)).collect()));
+    params
+}
+
+fn bad(what: impl Into<String>) -> ApdError {
+    ApdError::Format(what.into())
+}
+
+fn finite(v: &Value, name: &str) -> Result<f32, ApdError> {
+    let x = v.as_f64().ok_or_else(|| bad(format!("`{name}` holds a non-number ({v})")))?;
+    let y = x as f32;
+    if !y.is_finite() {
+        return Err(bad(format!("`{name}` holds a value that is not a finite f32 ({x})")));
+    }
+    Ok(y)
+}
+
+/// Rebuilds a [`Target`] from a `params` object, checking names, shapes and values.
+pub fn target_from_params(model: &ModelConfig, params: &Map<String, Value>) -> Result<Target, ApdError> {
+    let shapes = layer_shapes(model);
+    let expected: Vec<&str> = shapes.iter().map(|s| s.0.as_str()).chain(["b"]).collect();
+    if let Some(k) = params.keys().find(|k| !expected.contains(&k.as_str())) {
+        return Err(bad(format!("unexpected parameter `{k}`; this model has {}", expected.join(", "))));
+    }
+    let mut layers = Vec::new();
+    for (name, d_in, d_out) in shapes {
+        let v = params.get(&name).ok_or_else(|| bad(format!("parameter `{name}` is missing")))?;
+        let rows = v.as_array().filter(|r| r.len() == d_in).ok_or_else(|| {
+            bad(format!("`{name}` must be {d_in} rows of {d_out} numbers"))
+        })?;
+        let mut values = Vec::with_capacity(d_in * d_out);
+        for row in rows {
+            let row = row.as_array().filter(|r| r.len() == d_out).ok_or_else(|| {
+                bad(format!("`{name}` must be {d_in} rows of {d_out} numbers"))
+            })?;
+            for x in row {
+                values.push(finite(x, &name)?);
+            }
+        }
+        layers.push(Matrix { name, d_in, d_out, values });
+    }
+    let n_out = model.n_outputs();
+    let b = params
+        .get("b")
+        .and_then(|v| v.as_array())
+        .filter(|b| b.len() == n_out)
+        .ok_or_else(|| bad(format!("`b` must be a list of {n_out} numbers")))?;
+    let bias = b.iter().map(|x| finite(x, "b")).collect::<Result<Vec<_>, _>>()?;
+    Ok(Target { model: model.clone(), layers, bias })
+}
+
+fn check_size(text: &str) -> Result<(), ApdError> {
+    if text.len() > MAX_FILE_BYTES {
+        return Err(bad(format!("the file is {} bytes, over the limit of {MAX_FILE_BYTES}", text.len())));
+    }
+    Ok(())
+}
+
+impl TargetFile {
+    /// A target file for `target`.
+    pub fn new(preset: &str, config: &ExperimentConfig, seed: u64, target: &Target) -> Self {
+        TargetFile {
+            model: preset.to_string(),
+            config: TargetFileConfig { model: config.model.clone(), target: config.target.clone() },
+            seed: Some(seed),
+            params: params_json(target),
+        }
+    }
+
+    /// Parses and validates a target file, returning its preset name and target.
+    pub fn parse(text: &str) -> Result<(String, Target), ApdError> {
+        check_size(text)?;
+        let f: TargetFile = serde_json::from_str(text).map_err(|e| bad(format!("not a target file: {e}")))?;
+        f.config.model.validate().map_err(ApdError::Config)?;
+        let target = target_from_params(&f.config.model, &f.params)?;
+        Ok((f.model, target))
+    }
+}
+
+impl Report {
+    /// Parses and validates a report: configuration, factor shapes, the
+    /// embedded target, and that every number is finite.
+    pub fn parse(text: &str) -> Result<Report, ApdError> {
+        check_size(text)?;
+        let r: Report = serde_json::from_str(text).map_err(|e| bad(format!("not a report: {e}")))?;
+        r.config.validate()?;
+        target_from_params(&r.config.model, &r.target)?;
+        let d = &r.components;
+        let (c, m) = (r.config.apd.n_components, r.config.apd.rank);
+        if d.n_components != c || d.rank != m {
+            return Err(bad("`components` do not match the configuration's n_components and rank"));
+        }
+        let shapes = layer_shapes(&r.config.model);
+        if d.layers.len() != shapes.len() {
+            return Err(bad(format!("`components` has {} layers, the model {}", d.layers.len(), shapes.len())));
+        }
+        for (f, (name, d_in, d_out)) in d.layers.iter().zip(shapes) {
+            if f.name != name || f.d_in != d_in || f.d_out != d_out || f.a.len() != d_in * c * m || f.b.len() != c * m * d_out {
+                return Err(bad(format!("factors of layer `{name}` have the wrong shape")));
+            }
+            if f.a.iter().chain(&f.b).any(|v| !v.is_finite()) {
+                return Err(bad(format!("factors of layer `{name}` hold a non-finite value")));
+            }
+        }
+        Ok(r)
+    }
+
+    /// The target embedded in the report.
+    pub fn target(&self) -> Result<Target, ApdError> {
+        target_from_params(&self.config.model, &self.target)
+    }
+}

@@ -1,0 +1,179 @@
+//! A whole run, step by step: train the target (unless one is given), then
+//! decompose it. The CLI drives it in a loop; the web worker drives it a few
+//! steps per message so the page stays responsive.
+
+use crate::apd::{ApdTrainer, StepStats};
+use crate::config::ExperimentConfig;
+use crate::metrics::{metrics, Metrics};
+use crate::models::tms::TmsTrainer;
+use crate::models::Target;
+use crate::report::{params_json, subsample_history, Losses, Report, Timing};
+use crate::ApdError;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+/// Which part of the run comes next.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Training the target network.
+    Target,
+    /// Decomposing it.
+    Decompose,
+    /// Finished.
+    Done,
+}
+
+/// What one call to [`Run::step`] did.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum Progress {
+    /// A target training step, with its loss.
+    Target {
+        /// Step index.
+        step: usize,
+        /// Reconstruction loss.
+        loss: f32,
+    },
+    /// An APD step.
+    Apd(StepStats),
+    /// Nothing left to do.
+    Done,
+}
+
+/// A run: target training, then APD.
+pub struct Run {
+    preset: String,
+    config: ExperimentConfig,
+    seed: u64,
+    device: Device,
+    target_trainer: Option<TmsTrainer>,
+    target: Option<Target>,
+    apd: Option<ApdTrainer>,
+    /// Target loss per step.
+    pub target_history: Vec<f32>,
+    /// APD losses per step.
+    pub history: Vec<StepStats>,
+}
+
+impl Run {
+    /// A run of `config` with `seed` on `device`; with `target` given, the
+    /// target phase is skipped.
+    pub fn new(preset: &str, config: ExperimentConfig, seed: u64, device: &Device, target: Option<Target>) -> Result<Self, ApdError> {
+        config.validate()?;
+        let mut run = Run {
+            preset: preset.to_string(),
+            config,
+            seed,
+            device: device.clone(),
+            target_trainer: None,
+            target: None,
+            apd: None,
+            target_history: Vec::new(),
+            history: Vec::new(),
+        };
+        match target {
+            Some(t) => run.start_apd(t)?,
+            None => run.target_trainer = Some(TmsTrainer::new(&run.config, seed, device)?),
+        }
+        Ok(run)
+    }
+
+    fn start_apd(&mut self, target: Target) -> Result<(), ApdError> {
+        self.apd = Some(ApdTrainer::new(&self.config, &target, self.seed, &self.device)?);
+        self.target = Some(target);
+        Ok(())
+    }
+
+    /// The phase the next step belongs to.
+    pub fn phase(&self) -> Phase {
+        match (&self.apd, &self.target_trainer) {
+            (Some(a), _) if a.done() => Phase::Done,
+            (Some(_), _) => Phase::Decompose,
+            _ => Phase::Target,
+        }
+    }
+
+    /// Preset name.
+    pub fn preset(&self) -> &str {
+        &self.preset
+    }
+
+    /// Configuration.
+    pub fn config(&self) -> &ExperimentConfig {
+        &self.config
+    }
+
+    /// Seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The trained target, once the target phase is over.
+    pub fn target(&self) -> Option<&Target> {
+        self.target.as_ref()
+    }
+
+    /// The APD trainer, once decomposition has started.
+    pub fn apd(&self) -> Option<&ApdTrainer> {
+        self.apd.as_ref()
+    }
+
+    /// One step of the current phase.
+    pub async fn step(&mut self) -> Result<Progress, ApdError> {
+        if let Some(tt) = self.target_trainer.as_mut() {
+            if !tt.done() {
+                let step = tt.step_count();
+                let loss = tt.step().await?;
+                self.target_history.push(loss);
+                return Ok(Progress::Target { step, loss });
+            }
+            let target = tt.target().await?;
+            self.target_trainer = None;
+            self.start_apd(target)?;
+        }
+        let apd = self.apd.as_mut().expect("APD starts when the target is ready");
+        if apd.done() {
+            return Ok(Progress::Done);
+        }
+        let stats = apd.step().await?;
+        self.history.push(stats.clone());
+        Ok(Progress::Apd(stats))
+    }
+
+    /// MMCS, ML2R and feature matches of the current components.
+    pub async fn metrics(&self) -> Result<Option<Metrics>, ApdError> {
+        let (Some(apd), Some(target)) = (&self.apd, &self.target) else { return Ok(None) };
+        let d = apd.decomposition().await?;
+        let mean_active = self.history.last().map(|s| s.mean_active).unwrap_or(0.0);
+        Ok(Some(metrics(target, &d, mean_active)))
+    }
+
+    /// The report of the decomposition so far (`None` before APD starts).
+    pub async fn report(&self, wall_s: f64, backend: &str) -> Result<Option<Report>, ApdError> {
+        let (Some(apd), Some(target)) = (&self.apd, &self.target) else { return Ok(None) };
+        let components = apd.decomposition().await?;
+        let last = self.history.last();
+        let mean_active = last.map(|s| s.mean_active).unwrap_or(0.0);
+        let losses = Losses {
+            faithfulness: last.map_or(f32::NAN, |s| s.faithfulness),
+            minimality: last.map_or(f32::NAN, |s| s.minimality),
+            simplicity: last.map_or(f32::NAN, |s| s.simplicity),
+            total: last.map_or(f32::NAN, |s| s.total),
+        };
+        Ok(Some(Report {
+            model: self.preset.clone(),
+            config: self.config.clone(),
+            seed: self.seed,
+            metrics: metrics(target, &components, mean_active),
+            losses,
+            history: subsample_history(&self.history),
+            components,
+            target: params_json(target),
+            timing: Timing {
+                steps_per_sec: if wall_s > 0.0 { self.history.len() as f64 / wall_s } else { 0.0 },
+                wall_s,
+                backend: backend.to_string(),
+            },
+        }))
+    }
+}

@@ -1,0 +1,69 @@
+//! A tiny independent f64 implementation of the TMS network and APD's
+//! pieces, written with plain loops, to check the tensor code against.
+#![allow(dead_code)]
+
+use apd_playground::data::matrix;
+use burn::tensor::{Device, Tensor};
+
+pub type Mat = Vec<Vec<f64>>;
+
+pub fn mat(rows: usize, cols: usize, mut f: impl FnMut(usize, usize) -> f64) -> Mat {
+    (0..rows).map(|i| (0..cols).map(|j| f(i, j)).collect()).collect()
+}
+
+pub fn matmul(a: &Mat, b: &Mat) -> Mat {
+    let (n, k, m) = (a.len(), b.len(), b[0].len());
+    mat(n, m, |i, j| (0..k).map(|t| a[i][t] * b[t][j]).sum())
+}
+
+pub fn transpose(a: &Mat) -> Mat {
+    mat(a[0].len(), a.len(), |i, j| a[j][i])
+}
+
+pub fn add(a: &Mat, b: &Mat, s: f64) -> Mat {
+    mat(a.len(), a[0].len(), |i, j| a[i][j] + s * b[i][j])
+}
+
+/// relu(x W H.. W^T + b), or the pre-activation.
+pub fn tms(x: &Mat, w: &Mat, hidden: &[Mat], b: &[f64], pre: bool) -> Mat {
+    let mut h = matmul(x, w);
+    for hl in hidden {
+        h = matmul(&h, hl);
+    }
+    let o = matmul(&h, &transpose(w));
+    mat(o.len(), o[0].len(), |i, j| {
+        let v = o[i][j] + b[j];
+        if pre { v } else { v.max(0.0) }
+    })
+}
+
+/// Component c of factors A (d_in x C*m), B (C*m x d_out).
+pub fn component(a: &Mat, b: &Mat, c: usize, m: usize) -> Mat {
+    mat(a.len(), b[0].len(), |i, k| (0..m).map(|j| a[i][c * m + j] * b[c * m + j][k]).sum())
+}
+
+pub fn to_tensor(a: &Mat, device: &Device) -> Tensor<2> {
+    let (r, c) = (a.len(), a[0].len());
+    matrix(a.iter().flatten().map(|&v| v as f32).collect(), r, c, device)
+}
+
+pub fn from_tensor(t: Tensor<2>) -> Mat {
+    let [r, c] = t.dims();
+    let v = t.into_data().try_to_vec::<f32>().unwrap();
+    mat(r, c, |i, j| v[i * c + j] as f64)
+}
+
+pub fn scalar(t: Tensor<1>) -> f64 {
+    t.into_data().try_to_vec::<f32>().unwrap()[0] as f64
+}
+
+/// A deterministic pseudo-random fill in [-1, 1].
+pub fn fill(rows: usize, cols: usize, salt: u64) -> Mat {
+    let mut rng = apd_playground::rng::Rng::new(salt);
+    mat(rows, cols, |_, _| rng.uniform_range(-1.0, 1.0) as f64)
+}
+
+pub fn assert_rel(got: f64, want: f64, tol: f64, what: &str) {
+    let rel = (got - want).abs() / want.abs().max(1e-12);
+    assert!(rel <= tol, "{what}: got {got}, want {want} (relative error {rel:e})");
+}

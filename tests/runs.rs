@@ -1,0 +1,119 @@
+//! Whole runs on the CPU backend: determinism, the formats, and recovery of
+//! tms-5-2's features by the default preset.
+
+use apd_playground::config::preset;
+use apd_playground::metrics::success;
+use apd_playground::report::{Report, TargetFile};
+use apd_playground::run::{Progress, Run};
+use burn::tensor::Device;
+
+fn run_to_end(mut run: Run) -> Run {
+    while pollster::block_on(run.step()).expect("step") != Progress::Done {}
+    run
+}
+
+fn short_run(seed: u64) -> Report {
+    let mut cfg = preset("tms-5-2").unwrap();
+    cfg.set("target.steps", "300").unwrap();
+    cfg.set("apd.steps", "40").unwrap();
+    let run = run_to_end(Run::new("tms-5-2", cfg, seed, &Device::flex(), None).unwrap());
+    pollster::block_on(run.report(0.0, "cpu")).unwrap().unwrap()
+}
+
+#[test]
+fn the_same_seed_gives_the_same_report() {
+    let a = serde_json::to_string(&short_run(3)).unwrap();
+    let b = serde_json::to_string(&short_run(3)).unwrap();
+    assert_eq!(a, b);
+    let c = serde_json::to_string(&short_run(4)).unwrap();
+    assert_ne!(a, c, "another seed must give another run");
+}
+
+#[test]
+fn reports_and_targets_round_trip_through_json() {
+    let r = short_run(5);
+    let text = serde_json::to_string(&r).unwrap();
+    let back = Report::parse(&text).expect("a report we wrote parses");
+    assert_eq!(serde_json::to_string(&back).unwrap(), text);
+    let target = r.target().unwrap();
+    let tf = TargetFile::new("tms-5-2", &r.config, 5, &target);
+    let (name, t2) = TargetFile::parse(&serde_json::to_string(&tf).unwrap()).unwrap();
+    assert_eq!((name.as_str(), &t2), ("tms-5-2", &target));
+}
+
+#[test]
+fn malformed_files_are_rejected_with_a_message() {
+    let r = short_run(6);
+    let good = serde_json::to_value(&r).unwrap();
+    let mut cases = Vec::new();
+    let mut v = good.clone();
+    v["components"]["layers"][0]["a"].as_array_mut().unwrap().pop();
+    cases.push(("truncated factors", v.to_string()));
+    let mut v = good.clone();
+    v["target"]["W"][0][0] = serde_json::json!("NaN");
+    cases.push(("non-number weight", v.to_string()));
+    let mut v = good.clone();
+    v["config"]["apd"]["topk"] = serde_json::json!(-1.0);
+    cases.push(("invalid config", v.to_string()));
+    let text = good.to_string();
+    cases.push(("truncated file", text[..text.len() / 2].to_string()));
+    cases.push(("not json", "hello".to_string()));
+    for (what, text) in cases {
+        let e = Report::parse(&text).expect_err(what);
+        assert!(!e.to_string().is_empty(), "{what}");
+    }
+    // A target file with a wrong shape.
+    let target = r.target().unwrap();
+    let mut tf = serde_json::to_value(TargetFile::new("tms-5-2", &r.config, 6, &target)).unwrap();
+    tf["params"]["b"].as_array_mut().unwrap().push(serde_json::json!(0.0));
+    let e = TargetFile::parse(&tf.to_string()).unwrap_err();
+    assert!(e.to_string().contains("`b`"), "{e}");
+}
+
+#[test]
+fn a_target_of_another_model_is_refused() {
+    let r = short_run(7);
+    let target = r.target().unwrap();
+    let other = preset("tms-40-10").unwrap();
+    let err = Run::new("tms-40-10", other, 0, &Device::flex(), Some(target)).err().expect("mismatch");
+    assert!(err.to_string().contains("mismatch"), "{err}");
+}
+
+#[test]
+fn a_huge_learning_rate_is_caught_as_divergence() {
+    let mut cfg = preset("tms-5-2").unwrap();
+    cfg.set("target.steps", "50").unwrap();
+    cfg.set("apd.lr", "10000").unwrap();
+    cfg.set("apd.lr_warmup_pct", "0").unwrap();
+    cfg.set("apd.steps", "500").unwrap();
+    let mut run = Run::new("tms-5-2", cfg, 0, &Device::flex(), None).unwrap();
+    let err = loop {
+        match pollster::block_on(run.step()) {
+            Ok(Progress::Done) => break None,
+            Ok(_) => {}
+            Err(e) => break Some(e),
+        }
+    };
+    let err = err.expect("lr=1e4 should diverge");
+    assert!(err.to_string().contains("lower apd.lr"), "{err}");
+    // The components kept are finite.
+    let d = pollster::block_on(run.apd().unwrap().decomposition()).unwrap();
+    assert!(d.layers.iter().all(|l| l.a.iter().chain(&l.b).all(|v| v.is_finite())));
+}
+
+#[test]
+fn tms_5_2_default_preset_recovers_every_feature() {
+    let cfg = preset("tms-5-2").unwrap();
+    let run = run_to_end(Run::new("tms-5-2", cfg, 0, &Device::flex(), None).unwrap());
+    let r = pollster::block_on(run.report(0.0, "cpu")).unwrap().unwrap();
+    let m = &r.metrics;
+    eprintln!("tms-5-2 seed 0: MMCS {:.4} ML2R {:.4}", m.mmcs, m.ml2r);
+    assert!(m.mmcs >= 0.98, "MMCS {}", m.mmcs);
+    assert!(m.ml2r >= 0.85, "ML2R {}", m.ml2r);
+    assert!(success(m.mmcs, m.ml2r));
+    // Every feature found its own component.
+    let mut comps: Vec<usize> = m.features.iter().map(|f| f.component).collect();
+    comps.sort();
+    comps.dedup();
+    assert_eq!(comps.len(), 5, "{:?}", m.features);
+}
