@@ -27,6 +27,8 @@ pub mod models;
 pub mod report;
 pub mod rng;
 pub mod run;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 use std::fmt;
 

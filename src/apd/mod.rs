@@ -160,6 +160,7 @@ pub struct ApdTrainer {
     rng: Rng,
     device: Device,
     step: usize,
+    last_active: Vec<u16>,
 }
 
 impl ApdTrainer {
@@ -220,6 +221,7 @@ impl ApdTrainer {
             rng: Rng::stream(seed, "apd-data"),
             device: ad,
             step: 0,
+            last_active: Vec::new(),
         })
     }
 
@@ -297,6 +299,7 @@ impl ApdTrainer {
         let k = topk::batch_k(cfg.topk, bsz);
         let mask_host = topk::batch_topk_mask(&attr, k);
         let mean_active = mask_host.iter().sum::<f32>() / bsz as f32;
+        self.last_active = mask_host.chunks(c).map(|row| row.iter().sum::<f32>() as u16).collect();
         let mask = matrix(mask_host, bsz, c, &self.device);
         let mask_m = mask.clone().reshape([bsz, c, 1]).repeat_dim(2, m).reshape([bsz, c * m]);
 
@@ -345,6 +348,24 @@ impl ApdTrainer {
                 self.step, self.config.apd.lr
             ),
         }
+    }
+
+    /// Per sample of the last batch, how many components were active.
+    pub fn last_active_counts(&self) -> &[u16] {
+        &self.last_active
+    }
+
+    /// The `n x C` attributions (row-major) of the inputs with exactly one
+    /// feature on, at `value`: which components each feature uses.
+    pub async fn one_hot_attributions(&self, value: f32) -> Result<Vec<f32>, ApdError> {
+        let n = self.config.model.n_features();
+        let mut x = vec![0.0f32; n * n];
+        for i in 0..n {
+            x[i * n + i] = value;
+        }
+        let x = matrix(x, n, n, &self.device.clone().inner());
+        let target = self.target_forward(x.clone());
+        read_vec(self.attributions(x, &target)).await
     }
 
     /// The current factors, read back to the host.

@@ -1,4 +1,4 @@
-//! The `apd` command line: train targets, decompose them, benchmark, sweep seeds.
+//! The command line proper (native only).
 
 use apd_playground::backend::{device, BackendKind};
 use apd_playground::config::{preset, ExperimentConfig, PRESET_NAMES};
@@ -317,7 +317,7 @@ fn cmd_inspect(args: &Args) -> Result<(), ApdError> {
     }
 }
 
-fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let args = match parse_args(&argv) {
         Ok(a) => a,

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Every test: native (CPU, and wgpu where an adapter exists), wasm in headless
+# Chromium (CPU and WebGPU), and the end-to-end page test.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+"$ROOT/scripts/setup.sh"
+cd "$ROOT"
+
+echo "== native tests (cargo test --release)"
+cargo test --release -- --nocapture 2>&1 | grep -v '^\s*$'
+
+echo "== wasm tests in headless Chromium"
+export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
+export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-600}"
+cargo test --target wasm32-unknown-unknown --profile wasm-release --test web
+
+echo "== end-to-end page test"
+"$ROOT/scripts/build-web.sh"
+node --test --test-reporter=spec tests/e2e/

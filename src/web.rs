@@ -1,0 +1,276 @@
+//! The wasm-bindgen surface: a thin wrapper that the page's Web Worker
+//! drives. It converts between JS and the core types, and nothing else: the
+//! algorithm, presets and validation all live in the core.
+
+use crate::backend::{device, BackendKind};
+use crate::config::{preset, ExperimentConfig, PRESET_NAMES};
+use crate::report::{Report, TargetFile};
+use crate::run::{Phase, Progress, Run};
+use crate::ApdError;
+use serde::Serialize;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+
+fn js_err(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+fn now_ms() -> f64 {
+    // `std::time::Instant` panics on wasm32; Date is enough for ms per step.
+    js_sys::Date::now()
+}
+
+thread_local! {
+    static PANIC: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Keeps the message of a Rust panic for the page (the worker shows it when
+/// a call fails) and logs it to the console.
+#[wasm_bindgen(start)]
+pub fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        PANIC.with(|p| *p.borrow_mut() = info.to_string());
+        console_error_panic_hook::hook(info);
+    }));
+}
+
+/// The message of the last Rust panic, or an empty string.
+#[wasm_bindgen(js_name = panicMessage)]
+pub fn panic_message() -> String {
+    PANIC.with(|p| p.borrow().clone())
+}
+
+/// The preset names, as a JSON array.
+#[wasm_bindgen(js_name = presetNames)]
+pub fn preset_names() -> String {
+    serde_json::to_string(PRESET_NAMES).expect("names serialise")
+}
+
+/// A preset's configuration as JSON.
+#[wasm_bindgen(js_name = presetConfig)]
+pub fn preset_config(name: &str) -> Result<String, JsError> {
+    serde_json::to_string(&preset(name).map_err(js_err)?).map_err(js_err)
+}
+
+/// Sets one field (dotted path) of a configuration; returns the new JSON or
+/// an error naming the field. The input is not modified on error.
+#[wasm_bindgen(js_name = setField)]
+pub fn set_field(config_json: &str, path: &str, value: &str) -> Result<String, JsError> {
+    let mut cfg = ExperimentConfig::from_json(config_json).map_err(js_err)?;
+    cfg.set(path, value).map_err(js_err)?;
+    serde_json::to_string(&cfg).map_err(js_err)
+}
+
+/// Validates a configuration; returns it normalised.
+#[wasm_bindgen(js_name = validateConfig)]
+pub fn validate_config(config_json: &str) -> Result<String, JsError> {
+    let cfg = ExperimentConfig::from_json(config_json).map_err(js_err)?;
+    serde_json::to_string(&cfg).map_err(js_err)
+}
+
+/// Validates an imported report; returns it normalised.
+#[wasm_bindgen(js_name = parseReport)]
+pub fn parse_report(text: &str) -> Result<String, JsError> {
+    let r = Report::parse(text).map_err(js_err)?;
+    serde_json::to_string(&r).map_err(js_err)
+}
+
+/// What the page draws, refreshed a few times a second.
+#[derive(Serialize)]
+struct Snapshot {
+    phase: Phase,
+    /// Target matrices (name, d_in, d_out, values).
+    target: Vec<(String, usize, usize, Vec<f32>)>,
+    /// Per decomposed matrix, every component as a row-major matrix.
+    components: Vec<Vec<Vec<f32>>>,
+    /// `n x C` attributions of one-hot inputs.
+    attributions: Vec<f32>,
+    metrics: Option<crate::metrics::Metrics>,
+    /// Histogram over 0..=C of active components per sample in the last batch.
+    active_histogram: Vec<u32>,
+}
+
+#[derive(Serialize)]
+struct Batch {
+    phase: Phase,
+    target_step: usize,
+    target_steps: usize,
+    apd_step: usize,
+    apd_steps: usize,
+    target_losses: Vec<f32>,
+    apd: Vec<crate::apd::StepStats>,
+    ms_per_step: f64,
+}
+
+/// A run in the browser. Methods return Promises; the worker awaits each
+/// before the next, and a second call while one is in flight gets an error
+/// instead of a tangled state.
+#[wasm_bindgen]
+pub struct WebRun {
+    run: Rc<RefCell<Option<Run>>>,
+    backend: String,
+    apd_ms: Rc<RefCell<f64>>,
+}
+
+fn take(cell: &Rc<RefCell<Option<Run>>>) -> Result<Run, JsError> {
+    cell.borrow_mut().take().ok_or_else(|| JsError::new("the run is busy with another call"))
+}
+
+#[wasm_bindgen]
+impl WebRun {
+    /// Starts a run of `config_json` (a validated [`ExperimentConfig`]) on
+    /// `backend` (`cpu` or `webgpu`). With `target_json` (a target file or a
+    /// report), the target phase is skipped.
+    pub async fn create(
+        preset_name: String,
+        config_json: String,
+        seed: u32,
+        backend: String,
+        target_json: Option<String>,
+    ) -> Result<WebRun, JsError> {
+        let cfg = ExperimentConfig::from_json(&config_json).map_err(js_err)?;
+        let target = match target_json {
+            None => None,
+            Some(text) => Some(match TargetFile::parse(&text) {
+                Ok((_, t)) => t,
+                Err(e) => Report::parse(&text).map_err(|_| js_err(e))?.target().map_err(js_err)?,
+            }),
+        };
+        if let Some(t) = &target {
+            if t.model != cfg.model {
+                return Err(js_err(ApdError::Mismatch(
+                    "the imported target is for another model than the one selected".into(),
+                )));
+            }
+        }
+        let kind = BackendKind::parse(&backend).map_err(js_err)?;
+        let dev = device(kind).await.map_err(js_err)?;
+        let run = Run::new(&preset_name, cfg, seed as u64, &dev, target).map_err(js_err)?;
+        let name = if kind == BackendKind::Wgpu { "webgpu" } else { "cpu" };
+        Ok(WebRun { run: Rc::new(RefCell::new(Some(run))), backend: name.into(), apd_ms: Rc::new(RefCell::new(0.0)) })
+    }
+
+    /// The backend in use.
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.backend.clone()
+    }
+
+    /// Runs up to `n` steps (stopping at a phase change) and returns what
+    /// they did: new losses, step counters and ms per step.
+    pub fn steps(&self, n: u32) -> js_sys::Promise {
+        let cell = self.run.clone();
+        let apd_ms = self.apd_ms.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut run = take(&cell)?;
+            let out = steps_inner(&mut run, n, &apd_ms).await;
+            *cell.borrow_mut() = Some(run);
+            let batch = out.map_err(js_err)?;
+            Ok(serde_wasm_bindgen::to_value(&batch)?)
+        })
+    }
+
+    /// What the views draw.
+    pub fn snapshot(&self) -> js_sys::Promise {
+        let cell = self.run.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let run = take(&cell)?;
+            let out = snapshot_inner(&run).await;
+            *cell.borrow_mut() = Some(run);
+            Ok(serde_wasm_bindgen::to_value(&out.map_err(js_err)?)?)
+        })
+    }
+
+    /// The report (same JSON as the CLI's), once APD has started.
+    pub fn report(&self) -> js_sys::Promise {
+        let cell = self.run.clone();
+        let backend = self.backend.clone();
+        let wall_s = *self.apd_ms.borrow() / 1000.0;
+        wasm_bindgen_futures::future_to_promise(async move {
+            let run = take(&cell)?;
+            let out = run.report(wall_s, &backend).await;
+            *cell.borrow_mut() = Some(run);
+            let text = match out.map_err(js_err)? {
+                Some(r) => serde_json::to_string(&r).map_err(js_err)?,
+                None => return Err(JsError::new("no decomposition yet: the target is still training").into()),
+            };
+            Ok(JsValue::from_str(&text))
+        })
+    }
+
+    /// The target file (same JSON as the CLI's), once the target is trained.
+    #[wasm_bindgen(js_name = targetJson)]
+    pub fn target_json(&self) -> Result<String, JsError> {
+        let guard = self.run.borrow();
+        let run = guard.as_ref().ok_or_else(|| JsError::new("the run is busy with another call"))?;
+        let t = run.target().ok_or_else(|| JsError::new("the target is still training"))?;
+        serde_json::to_string(&TargetFile::new(run.preset(), run.config(), run.seed(), t)).map_err(js_err)
+    }
+}
+
+async fn steps_inner(run: &mut Run, n: u32, apd_ms: &RefCell<f64>) -> Result<Batch, ApdError> {
+    let mut target_losses = Vec::new();
+    let mut apd = Vec::new();
+    let phase = run.phase();
+    let t0 = now_ms();
+    let mut done = 0usize;
+    for _ in 0..n {
+        if run.phase() != phase {
+            break;
+        }
+        match run.step().await? {
+            Progress::Target { loss, .. } => target_losses.push(loss),
+            Progress::Apd(s) => apd.push(s),
+            Progress::Done => break,
+        }
+        done += 1;
+    }
+    let ms = now_ms() - t0;
+    if !apd.is_empty() {
+        *apd_ms.borrow_mut() += ms;
+    }
+    let cfg = run.config();
+    Ok(Batch {
+        phase: run.phase(),
+        target_step: run.target_history.len(),
+        target_steps: cfg.target.steps,
+        apd_step: run.history.len(),
+        apd_steps: cfg.apd.steps,
+        target_losses,
+        apd,
+        ms_per_step: if done > 0 { ms / done as f64 } else { 0.0 },
+    })
+}
+
+async fn snapshot_inner(run: &Run) -> Result<Snapshot, ApdError> {
+    let (Some(apd), Some(target)) = (run.apd(), run.target()) else {
+        return Ok(Snapshot {
+            phase: run.phase(),
+            target: Vec::new(),
+            components: Vec::new(),
+            attributions: Vec::new(),
+            metrics: None,
+            active_histogram: Vec::new(),
+        });
+    };
+    let d = apd.decomposition().await?;
+    let components = d
+        .layers
+        .iter()
+        .map(|f| (0..d.n_components).map(|c| f.component(c, d.n_components, d.rank)).collect())
+        .collect();
+    let mut hist = vec![0u32; d.n_components + 1];
+    for &k in apd.last_active_counts() {
+        hist[(k as usize).min(d.n_components)] += 1;
+    }
+    let mean_active = run.history.last().map(|s| s.mean_active).unwrap_or(0.0);
+    Ok(Snapshot {
+        phase: run.phase(),
+        target: target.layers.iter().map(|m| (m.name.clone(), m.d_in, m.d_out, m.values.clone())).collect(),
+        components,
+        attributions: apd.one_hot_attributions(1.0).await?,
+        metrics: Some(crate::metrics::metrics(target, &d, mean_active)),
+        active_histogram: hist,
+    })
+}

@@ -1,0 +1,102 @@
+// End-to-end: the served page in Debian's Chromium, driven by playwright-core.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { serve } from './serve.mjs';
+
+const ROOT = path.resolve(import.meta.dirname, '../../www');
+const SHOTS = process.env.APD_SCREENSHOTS || path.join(os.tmpdir(), 'apd-e2e');
+const FLAGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--no-first-run', '--disable-quic', '--enable-unsafe-webgpu'];
+let server, browser, base;
+
+before(async () => {
+  assert.ok(fs.existsSync(path.join(ROOT, 'pkg/apd_playground_bg.wasm')), 'build the page first (scripts/build-web.sh)');
+  fs.mkdirSync(SHOTS, { recursive: true });
+  server = await serve(ROOT);
+  base = `http://127.0.0.1:${server.address().port}/`;
+  browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: FLAGS });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+async function open(hash = '') {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
+  const problems = [];
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+  page.on('pageerror', (e) => problems.push(String(e)));
+  // Nothing may leave the page's origin.
+  const foreign = [];
+  page.on('request', (r) => { if (!r.url().startsWith(base) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) foreign.push(r.url()); });
+  await page.goto(base + hash);
+  await page.getByTestId('status').filter({ hasText: /^ready$/ }).waitFor({ timeout: 60_000 });
+  return { page, problems, foreign };
+}
+
+const status = (page) => page.getByTestId('status').textContent();
+
+test('tms-5-2 decomposes to the end on the CPU backend, and the page stays responsive', { timeout: 900_000 }, async () => {
+  const { page, problems, foreign } = await open();
+  await page.getByTestId('model').selectOption('tms-5-2');
+  await page.getByTestId('backend').selectOption('cpu');
+  const t0 = Date.now();
+  await page.getByTestId('run').click();
+  await page.getByTestId('status').filter({ hasText: /decomposing/ }).waitFor({ timeout: 300_000 });
+  // A click while training is answered promptly.
+  const clicked = Date.now();
+  await page.getByTestId('pause').click();
+  await page.getByTestId('status').filter({ hasText: /^paused$/ }).waitFor({ timeout: 5_000 });
+  const responseMs = Date.now() - clicked;
+  const stepAtPause = Number(await page.getByTestId('step-count').textContent());
+  await page.waitForTimeout(500);
+  assert.equal(Number(await page.getByTestId('step-count').textContent()), stepAtPause, 'paused means no more steps');
+  await page.screenshot({ path: path.join(SHOTS, 'training.png'), fullPage: true });
+  await page.getByTestId('run').click();
+  await page.getByTestId('status').filter({ hasText: /^(done|error.*)$/ }).waitFor({ timeout: 850_000 });
+  const wall = (Date.now() - t0) / 1000;
+  assert.equal(await status(page), 'done');
+  const mmcs = Number(await page.getByTestId('mmcs').textContent());
+  const ml2r = Number(await page.getByTestId('ml2r').textContent());
+  await page.screenshot({ path: path.join(SHOTS, 'done.png'), fullPage: true });
+  console.log(`e2e: tms-5-2 on cpu: MMCS ${mmcs} ML2R ${ml2r}, ${wall.toFixed(1)} s wall, pause answered in ${responseMs} ms`);
+  assert.ok(mmcs >= 0.98, `MMCS ${mmcs}`);
+  assert.deepEqual(problems, [], 'no console errors');
+  assert.deepEqual(foreign, [], 'no request leaves the origin');
+  await page.close();
+});
+
+test('a bad link is reported and ignored', async () => {
+  const { page, problems } = await open('#model=tms-5-2&apd.lr=-3&apd.bogus=1&seed=x');
+  const banner = await page.locator('#banner').textContent();
+  assert.match(banner, /apd\.lr/);
+  assert.match(banner, /apd\.bogus/);
+  assert.match(banner, /seed/);
+  assert.equal(await page.getByTestId('field-apd.lr').inputValue(), '0.03', 'the preset value stays');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('an invalid field value shows an error beside the field and changes nothing', async () => {
+  const { page } = await open('#model=tms-5-2');
+  const field = page.getByTestId('field-apd.topk');
+  await field.fill('7');
+  await field.dispatchEvent('change');
+  await page.locator('.field.invalid .error').filter({ hasText: /apd\.topk/ }).waitFor({ timeout: 5_000 });
+  assert.doesNotMatch(await page.evaluate(() => location.hash), /topk/);
+  await page.close();
+});
+
+test('a malformed import is refused with a message', async () => {
+  const { page, problems } = await open();
+  await page.locator('#import').setInputFiles({ name: 'bad.json', mimeType: 'application/json', buffer: Buffer.from('{"model": "tms-5-2", "config": ') });
+  await page.locator('#import-status').filter({ hasText: /refused/ }).waitFor({ timeout: 5_000 });
+  assert.equal(await status(page), 'ready');
+  assert.deepEqual(problems, []);
+  await page.close();
+});

@@ -1,0 +1,374 @@
+// The page controller: controls, URL hash, and drawing what the worker sends.
+import { lossChart, heatmap, bars, polygon, figure, color, legendCanvas } from './views.js';
+
+const $ = (id) => document.getElementById(id);
+const ENUMS = { lr_schedule: ['constant', 'cosine', 'linear'], attribution_source: ['apd', 'target'] };
+const MAX_POINTS = 3000;
+
+const state = {
+  presets: [], preset: null, presetConfig: null, config: null, running: false, runState: 'idle',
+  series: { target: [], total: [], faithfulness: [], minimality: [], simplicity: [] },
+  importedTarget: null, lastReport: null, lastSnapshot: null, seq: 0, drawPending: false,
+};
+
+const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+const send = (msg) => worker.postMessage(msg);
+worker.onerror = (e) => setStatus(`error: the worker failed (${e.message || 'unknown error'})`);
+
+function setStatus(text) {
+  const el = $('status');
+  el.textContent = text;
+  el.dataset.status = text.startsWith('error') ? 'error' : text;
+  state.runState = text;
+  $('run').disabled = !state.config || state.running;
+  $('pause').disabled = !state.running;
+  $('step').disabled = !state.config || state.running;
+  $('reset').disabled = text === 'loading';
+}
+
+function banner(text, kind = 'info') {
+  const b = $('banner');
+  if (!text) { b.hidden = true; return; }
+  b.hidden = false; b.textContent = text; b.className = `banner ${kind}`;
+}
+
+// ---- configuration fields and the URL hash ----
+
+function flatten(obj, prefix = '', out = []) {
+  for (const [k, v] of Object.entries(obj)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    if (k === 'kind') continue;
+    if (v && typeof v === 'object') flatten(v, path, out); else out.push([path, v]);
+  }
+  return out;
+}
+
+function renderFields() {
+  const root = $('fields');
+  root.innerHTML = '';
+  const cfg = JSON.parse(state.config);
+  const groups = {};
+  for (const [path, value] of flatten(cfg)) {
+    const g = path.split('.')[0];
+    if (!groups[g]) {
+      const fs = document.createElement('fieldset');
+      const lg = document.createElement('legend'); lg.textContent = { model: 'target model', target: 'target training', apd: 'decomposition' }[g] || g;
+      fs.append(lg); root.append(fs); groups[g] = fs;
+    }
+    const key = path.split('.').pop();
+    const div = document.createElement('div'); div.className = 'field'; div.dataset.path = path;
+    const label = document.createElement('label');
+    const span = document.createElement('span'); span.textContent = key;
+    let input;
+    if (ENUMS[key]) {
+      input = document.createElement('select');
+      for (const o of ENUMS[key]) { const opt = document.createElement('option'); opt.value = o; opt.textContent = o; input.append(opt); }
+      input.value = value;
+    } else {
+      input = document.createElement('input'); input.type = 'text'; input.value = String(value);
+      input.inputMode = 'decimal';
+    }
+    input.dataset.testid = `field-${path}`;
+    input.setAttribute('data-testid', `field-${path}`);
+    input.addEventListener('change', () => send({ type: 'set', config: state.config, path, value: input.value, seq: ++state.seq }));
+    const err = document.createElement('div'); err.className = 'error';
+    label.append(span, input); div.append(label, err); groups[g].append(div);
+  }
+}
+
+function fieldError(path, message) {
+  for (const div of document.querySelectorAll('.field')) {
+    const mine = div.dataset.path === path;
+    if (mine || !message) { div.classList.toggle('invalid', mine && !!message); div.querySelector('.error').textContent = mine ? message : ''; }
+  }
+}
+
+function writeHash() {
+  const params = new URLSearchParams();
+  params.set('model', state.preset);
+  params.set('seed', $('seed').value);
+  params.set('backend', $('backend').value);
+  const base = Object.fromEntries(flatten(JSON.parse(state.presetConfig)));
+  for (const [path, value] of flatten(JSON.parse(state.config))) if (base[path] !== value) params.set(path, String(value));
+  history.replaceState(null, '', `#${params}`);
+}
+
+/** Applies the URL hash: unknown keys and bad values are reported and skipped. */
+async function applyHash() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const problems = [];
+  const model = params.get('model');
+  if (model && !state.presets.includes(model)) problems.push(`unknown model "${model}"`);
+  await choosePreset(model && state.presets.includes(model) ? model : state.presets[0]);
+  const seed = params.get('seed');
+  if (seed !== null) {
+    if (/^\d+$/.test(seed) && Number(seed) <= 4294967295) $('seed').value = seed; else problems.push(`seed "${seed}" is not an integer in [0, 4294967295]`);
+  }
+  const backend = params.get('backend');
+  if (backend !== null) {
+    if (['auto', 'webgpu', 'cpu'].includes(backend)) $('backend').value = backend; else problems.push(`backend "${backend}" is not auto, webgpu or cpu`);
+  }
+  for (const [key, value] of params) {
+    if (['model', 'seed', 'backend'].includes(key)) continue;
+    const reply = await request({ type: 'set', config: state.config, path: key, value });
+    if (reply.type === 'field-error') problems.push(reply.message);
+  }
+  renderFields();
+  if (problems.length) banner(`Ignored from the link: ${problems.join('; ')}.`, 'error');
+  writeHash();
+}
+
+// Request/response over the worker, matched by sequence number.
+const pending = new Map();
+function request(msg) {
+  msg.seq = ++state.seq;
+  return new Promise((resolve) => { pending.set(msg.seq, resolve); send(msg); });
+}
+
+async function choosePreset(name) {
+  const reply = await request({ type: 'preset', name });
+  state.preset = name; state.presetConfig = reply.config; state.config = reply.config;
+  $('model').value = name;
+  state.importedTarget = null;
+  renderFields();
+}
+
+// ---- drawing ----
+
+function push(series, x, y) {
+  series.push([x, y]);
+  if (series.length > MAX_POINTS) {
+    // Halve the resolution of the older half to keep drawing cheap.
+    const half = series.length >> 1;
+    const thinned = series.slice(0, half).filter((_, i) => i % 2 === 0);
+    series.splice(0, half, ...thinned);
+  }
+}
+
+function scheduleDraw() {
+  if (state.drawPending) return;
+  state.drawPending = true;
+  requestAnimationFrame(() => {
+    state.drawPending = false;
+    const { target, ...apdSeries } = state.series;
+    lossChart($('target-chart'), { target });
+    lossChart($('loss-chart'), apdSeries);
+    if (state.lastSnapshot) drawSnapshot(state.lastSnapshot);
+  });
+}
+
+function drawSnapshot(s) {
+  const m = s.metrics;
+  if (m) {
+    $('mmcs').textContent = m.mmcs.toFixed(4);
+    $('ml2r').textContent = m.ml2r.toFixed(4);
+    $('mean-active').textContent = m.mean_active.toFixed(3);
+    bars($('cos-chart'), m.features.map((f) => f.cos), { threshold: 0.98, colors: m.features.map((f) => color(f.component)), labels: m.features.map((_, i) => i) });
+  }
+  if (s.active_histogram && s.active_histogram.length) {
+    const total = s.active_histogram.reduce((a, b) => a + b, 0) || 1;
+    bars($('hist-chart'), s.active_histogram.map((v) => v / total), { max: null, labels: s.active_histogram.map((_, i) => i) });
+  }
+  if (!s.target || !s.target.length) return;
+  const [, n, d, w] = s.target[0];
+  const C = s.components[0].length;
+  const geo = $('geometry');
+  geo.innerHTML = '';
+  const row = document.createElement('div'); row.className = 'multiples'; geo.append(row);
+  const sum = new Array(n * d).fill(0);
+  for (const p of s.components[0]) p.forEach((v, i) => { sum[i] += v; });
+  if (d === 2) {
+    $('geometry-note').textContent = 'each line is one feature\'s vector W[i,:]; colour = feature';
+    const rows = (vals) => Array.from({ length: n }, (_, i) => [vals[2 * i], vals[2 * i + 1]]);
+    const scale = Math.max(...rows(w).map(([x, y]) => Math.hypot(x, y)));
+    polygon(figure(row, 'target W', 170, 170), rows(w), { scale, colorOf: color });
+    polygon(figure(row, 'sum of components', 170, 170), rows(sum), { scale, colorOf: color });
+    s.components[0].forEach((p, c) => polygon(figure(row, `component ${c}`, 130, 130), rows(p), { scale, colorOf: color }));
+  } else {
+    $('geometry-note').textContent = 'd > 2: W and the sum of components as heatmaps (rows = features)';
+    const scale = Math.max(...w.map(Math.abs));
+    heatmap(figure(row, 'target W', 220, Math.min(420, 20 + n * 8)), w, n, d, { scale, legend: false });
+    heatmap(figure(row, 'sum of components', 220, Math.min(420, 20 + n * 8)), sum, n, d, { scale, legend: false });
+    legendCanvas(geo, scale);
+  }
+  const comps = $('components');
+  comps.innerHTML = '';
+  s.components.forEach((layer, l) => {
+    const [name, rows, cols] = s.target[l];
+    const h = document.createElement('p'); h.className = 'note'; h.textContent = `${name} (${rows} x ${cols})`;
+    const mult = document.createElement('div'); mult.className = 'multiples';
+    comps.append(h, mult);
+    const scale = Math.max(1e-9, ...layer.flatMap((p) => p.map(Math.abs)));
+    const size = C > 12 ? 60 : 110;
+    layer.forEach((p, c) => heatmap(figure(mult, `c${c}`, size, Math.round(size * Math.min(2, rows / cols))), p, rows, cols, { scale, legend: false }));
+    legendCanvas(comps, scale);
+  });
+  if (s.attributions && s.attributions.length) {
+    heatmap($('attr-chart'), s.attributions, n, C, { signed: false, rowLabel: 'feature', colLabel: 'component' });
+  }
+}
+
+function clearViews() {
+  for (const k of Object.keys(state.series)) state.series[k] = [];
+  state.lastSnapshot = null;
+  for (const id of ['mmcs', 'ml2r', 'mean-active', 'ms-per-step', 'phase']) $(id).textContent = '-';
+  $('step-count').textContent = '0';
+  for (const id of ['geometry', 'components']) $(id).innerHTML = '';
+  for (const id of ['cos-chart', 'hist-chart', 'attr-chart', 'target-chart']) { const c = $(id); c.getContext('2d').clearRect(0, 0, c.width, c.height); }
+  scheduleDraw();
+}
+
+/** Views of an imported report, rebuilt from its factors. */
+function snapshotFromReport(r) {
+  const C = r.components.n_components, m = r.components.rank;
+  const target = r.components.layers.map((f) => [f.name, f.d_in, f.d_out, r.target[f.name].flat()]);
+  const components = r.components.layers.map((f) => Array.from({ length: C }, (_, c) => {
+    const p = new Array(f.d_in * f.d_out).fill(0);
+    for (let i = 0; i < f.d_in; i++) for (let j = 0; j < m; j++) {
+      const a = f.a[i * C * m + c * m + j];
+      for (let k = 0; k < f.d_out; k++) p[i * f.d_out + k] += a * f.b[(c * m + j) * f.d_out + k];
+    }
+    return p;
+  }));
+  return { phase: 'done', target, components, attributions: [], metrics: r.metrics, active_histogram: [] };
+}
+
+// ---- worker messages ----
+
+worker.onmessage = async ({ data: msg }) => {
+  if (msg.seq && pending.has(msg.seq)) { const r = pending.get(msg.seq); pending.delete(msg.seq); r(msg); }
+  switch (msg.type) {
+    case 'ready':
+      state.presets = msg.presets;
+      for (const p of msg.presets) { const o = document.createElement('option'); o.value = p; o.textContent = p; $('model').append(o); }
+      await applyHash();
+      state.running = false;
+      setStatus('ready');
+      break;
+    case 'fatal':
+      state.running = false; setStatus(`error: ${msg.message}`); banner(msg.message, 'error');
+      break;
+    case 'config':
+      state.config = msg.config;
+      fieldError(null, '');
+      if (state.presetConfig) writeHash();
+      break;
+    case 'field-error':
+      fieldError(msg.path, msg.message);
+      break;
+    case 'started':
+      $('backend-active').textContent = msg.backend;
+      break;
+    case 'notice':
+      banner(msg.message);
+      break;
+    case 'progress': {
+      const b = msg.batch;
+      let t = b.target_step - b.target_losses.length;
+      for (const l of b.target_losses) push(state.series.target, t++, l);
+      for (const s of b.apd) for (const k of ['total', 'faithfulness', 'minimality', 'simplicity']) push(state.series[k], s.step, s[k]);
+      $('step-count').textContent = b.phase === 'target' ? String(b.target_step) : String(b.apd_step);
+      $('phase').textContent = b.phase === 'target' ? `training target (${b.target_step}/${b.target_steps})` : `decomposing (${b.apd_step}/${b.apd_steps})`;
+      if (b.ms_per_step > 0) $('ms-per-step').textContent = b.ms_per_step.toFixed(2);
+      if (state.running) setStatus(b.phase === 'target' ? 'training target' : 'decomposing');
+      scheduleDraw();
+      break;
+    }
+    case 'snapshot':
+      state.lastSnapshot = msg.snap; scheduleDraw();
+      break;
+    case 'done':
+      state.running = false; state.lastReport = msg.report;
+      $('export-report').disabled = false; $('export-target').disabled = false;
+      $('phase').textContent = 'done';
+      setStatus('done');
+      break;
+    case 'paused':
+      if (state.running) { state.running = false; setStatus('paused'); }
+      break;
+    case 'reset':
+      state.running = false; clearViews(); setStatus('ready');
+      break;
+    case 'error':
+      state.running = false; setStatus(`error: ${msg.message}`);
+      banner(msg.message, 'error');
+      break;
+    case 'file': {
+      const blob = new Blob([msg.text], { type: 'application/json' });
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(blob);
+      a.download = `${state.preset}-seed${$('seed').value}-${msg.kind}.json`;
+      a.click(); setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+      break;
+    }
+    case 'imported-report': {
+      const r = JSON.parse(msg.report);
+      state.lastReport = msg.report;
+      clearViews();
+      for (const s of r.history) for (const k of ['total', 'faithfulness', 'minimality', 'simplicity']) push(state.series[k], s.step, s[k]);
+      state.lastSnapshot = snapshotFromReport(r);
+      $('import-status').textContent = `showing report: ${r.model}, seed ${r.seed}, ${r.config.apd.steps} steps on ${r.timing.backend}`;
+      setStatus('done'); scheduleDraw();
+      break;
+    }
+    case 'imported-target': {
+      if (state.presets.includes(msg.model)) await choosePreset(msg.model);
+      // Take the target's architecture over, so custom sizes fit too.
+      for (const [path, value] of flatten({ model: JSON.parse(msg.config).model })) {
+        const reply = await request({ type: 'set', config: state.config, path, value: String(value) });
+        if (reply.type === 'field-error') { $('import-status').textContent = `import refused: ${reply.message}`; return; }
+      }
+      renderFields(); writeHash();
+      state.importedTarget = msg.text;
+      $('import-status').textContent = `target loaded (${msg.model}): the next run decomposes it instead of training one`;
+      break;
+    }
+    case 'import-error':
+      $('import-status').textContent = `import refused: ${msg.message}`;
+      break;
+  }
+};
+
+// ---- controls ----
+
+$('model').addEventListener('change', async () => { await choosePreset($('model').value); writeHash(); });
+$('seed').addEventListener('change', () => {
+  const v = $('seed').value;
+  if (!/^\d+$/.test(v) || Number(v) > 4294967295) { banner(`The seed must be an integer in [0, 4294967295]; "${v}" is not.`, 'error'); $('seed').value = '0'; }
+  writeHash();
+});
+$('backend').addEventListener('change', writeHash);
+$('speed').addEventListener('input', () => { $('speed-value').textContent = $('speed').value; send({ type: 'speed', value: Number($('speed').value) }); });
+
+function startRun(paused) {
+  banner('');
+  clearViews();
+  state.running = !paused;
+  $('export-report').disabled = true; $('export-target').disabled = true;
+  send({ type: 'start', preset: state.preset, config: state.config, seed: Number($('seed').value), backend: $('backend').value, target: state.importedTarget, paused });
+  setStatus(paused ? 'paused' : 'starting');
+}
+
+$('run').addEventListener('click', () => {
+  if (state.runState === 'paused' && state.hasRun) { state.running = true; send({ type: 'resume' }); setStatus('running'); return; }
+  state.hasRun = true;
+  startRun(false);
+});
+$('pause').addEventListener('click', () => { send({ type: 'pause' }); state.running = false; setStatus('paused'); });
+$('step').addEventListener('click', () => {
+  if (!state.hasRun || state.runState === 'done' || state.runState.startsWith('error')) { state.hasRun = true; startRun(true); }
+  send({ type: 'step' });
+});
+$('reset').addEventListener('click', () => { state.hasRun = false; send({ type: 'reset' }); });
+$('export-report').addEventListener('click', () => send({ type: 'export-report' }));
+$('export-target').addEventListener('click', () => send({ type: 'export-target' }));
+$('import').addEventListener('change', async () => {
+  const file = $('import').files[0];
+  if (!file) return;
+  if (file.size > 64 * 1024 * 1024) { $('import-status').textContent = 'import refused: the file is over 64 MB'; return; }
+  send({ type: 'import', text: await file.text() });
+  $('import').value = '';
+});
+window.addEventListener('hashchange', () => { if (!state.running) applyHash(); });
+setStatus('loading');
+scheduleDraw();

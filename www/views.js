@@ -1,0 +1,140 @@
+// Canvas views. Plain 2D canvas: every view here is a few dozen lines, less
+// than wiring a charting library for heatmaps and vector plots would be.
+
+const PALETTE = ['#3558d6', '#d6453d', '#2a9d55', '#e09a1f', '#8a44c9', '#1fa3b8', '#c94495', '#6b8e23',
+  '#a0522d', '#4b6584'];
+export const color = (i) => PALETTE[i % PALETTE.length];
+const SERIES_COLORS = { total: '#1d1d1f', faithfulness: '#3558d6', minimality: '#d6453d', simplicity: '#2a9d55', target: '#e09a1f' };
+
+function setup(canvas) {
+  const ctx = canvas.getContext('2d');
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.font = '11px system-ui, sans-serif';
+  return ctx;
+}
+
+/** Loss curves on a log axis. series: {name: [[step, value], ...]} */
+export function lossChart(canvas, series) {
+  const ctx = setup(canvas);
+  const W = canvas.width, H = canvas.height, L = 42, R = 96, T = 10, B = 24;
+  let xmax = 1, lo = Infinity, hi = -Infinity;
+  for (const pts of Object.values(series)) for (const [x, y] of pts) {
+    if (y > 0 && isFinite(y)) { lo = Math.min(lo, y); hi = Math.max(hi, y); }
+    xmax = Math.max(xmax, x);
+  }
+  if (!isFinite(lo)) { ctx.fillStyle = '#888'; ctx.fillText('no data yet', L, H / 2); return; }
+  const l0 = Math.floor(Math.log10(lo)), l1 = Math.max(Math.ceil(Math.log10(hi)), l0 + 1);
+  const sx = (x) => L + (W - L - R) * x / xmax;
+  const sy = (y) => T + (H - T - B) * (1 - (Math.log10(y) - l0) / (l1 - l0));
+  ctx.strokeStyle = '#e2e2e0'; ctx.fillStyle = '#6b6b70';
+  for (let e = l0; e <= l1; e++) {
+    const y = sy(10 ** e);
+    ctx.beginPath(); ctx.moveTo(L, y); ctx.lineTo(W - R, y); ctx.stroke();
+    ctx.fillText(`1e${e}`, 8, y + 4);
+  }
+  ctx.fillText('0', L, H - 6); ctx.fillText(String(xmax), W - R - 30, H - 6);
+  let legendY = T + 10;
+  for (const [name, pts] of Object.entries(series)) {
+    if (!pts.length) continue;
+    ctx.strokeStyle = SERIES_COLORS[name] || '#999'; ctx.lineWidth = 1.5; ctx.beginPath();
+    let started = false;
+    for (const [x, y] of pts) {
+      if (!(y > 0) || !isFinite(y)) continue;
+      if (started) ctx.lineTo(sx(x), sy(y)); else { ctx.moveTo(sx(x), sy(y)); started = true; }
+    }
+    ctx.stroke(); ctx.lineWidth = 1;
+    ctx.fillStyle = SERIES_COLORS[name] || '#999';
+    ctx.fillRect(W - R + 10, legendY - 8, 10, 10);
+    ctx.fillStyle = '#1d1d1f'; ctx.fillText(name, W - R + 26, legendY + 1);
+    legendY += 16;
+  }
+}
+
+/** Diverging blue-white-red for signed values in [-1, 1]. */
+function diverging(t) {
+  t = Math.max(-1, Math.min(1, t));
+  const a = Math.abs(t);
+  const [r, g, b] = t > 0 ? [214, 69, 61] : [53, 88, 214];
+  return `rgb(${Math.round(255 + (r - 255) * a)},${Math.round(255 + (g - 255) * a)},${Math.round(255 + (b - 255) * a)})`;
+}
+
+/** Heatmap of a row-major matrix. `signed`: diverging scale symmetric around 0. */
+export function heatmap(canvas, values, rows, cols, { signed = true, scale = null, rowLabel = '', colLabel = '', legend = true } = {}) {
+  const ctx = setup(canvas);
+  const legendH = legend ? 26 : 0, pad = rowLabel ? 18 : 0;
+  const cw = (canvas.width - pad) / cols, ch = (canvas.height - legendH - (colLabel ? 18 : 0)) / rows;
+  const m = scale ?? Math.max(1e-12, ...values.map(Math.abs));
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) {
+    const v = values[i * cols + j];
+    ctx.fillStyle = signed ? diverging(v / m) : `rgba(53,88,214,${Math.min(1, Math.abs(v) / m)})`;
+    ctx.fillRect(pad + j * cw, i * ch, Math.ceil(cw), Math.ceil(ch));
+  }
+  ctx.fillStyle = '#6b6b70';
+  if (rowLabel) { ctx.save(); ctx.translate(11, (canvas.height - legendH) / 2); ctx.rotate(-Math.PI / 2); ctx.fillText(rowLabel, -20, 0); ctx.restore(); }
+  if (colLabel) ctx.fillText(colLabel, pad, canvas.height - legendH - 4);
+  if (legend) colorLegend(ctx, pad, canvas.width - 60, canvas.height - 14, m, signed);
+}
+
+/** The colour scale from -m (or 0) to m, drawn at (x0..x1, y). */
+export function colorLegend(ctx, x0, x1, y, m, signed = true) {
+  for (let k = 0; k <= 100; k++) {
+    const t = signed ? k / 50 - 1 : k / 100;
+    ctx.fillStyle = signed ? diverging(t) : `rgba(53,88,214,${t})`;
+    ctx.fillRect(x0 + (x1 - x0) * k / 101, y, (x1 - x0) / 100 + 1, 10);
+  }
+  ctx.fillStyle = '#1d1d1f';
+  ctx.fillText(signed ? (-m).toPrecision(2) : '0', x0, y - 2);
+  ctx.fillText(m.toPrecision(2), x1 - 20, y - 2);
+}
+
+/** A standalone legend canvas for a group of small multiples. */
+export function legendCanvas(parent, m, signed = true) {
+  const c = document.createElement('canvas'); c.width = 260; c.height = 30; parent.append(c);
+  const ctx = setup(c);
+  colorLegend(ctx, 4, 200, 16, m, signed);
+  return c;
+}
+
+/** Bars in [0, 1] (max |cos| per feature), with a dashed line at `threshold`. */
+export function bars(canvas, values, { threshold = null, colors = null, max = 1, labels = null } = {}) {
+  const ctx = setup(canvas);
+  const W = canvas.width, H = canvas.height, B = 18, T = 6;
+  const n = Math.max(values.length, 1), bw = (W - 10) / n;
+  const top = max ?? Math.max(1e-9, ...values);
+  values.forEach((v, i) => {
+    const h = (H - B - T) * Math.max(0, v) / top;
+    ctx.fillStyle = colors ? colors[i] : '#3558d6';
+    ctx.fillRect(5 + i * bw + bw * 0.1, H - B - h, bw * 0.8, h);
+    if (labels && n <= 50) { ctx.fillStyle = '#6b6b70'; ctx.fillText(labels[i], 5 + i * bw + bw * 0.3, H - 5); }
+  });
+  if (threshold != null) {
+    const y = H - B - (H - B - T) * threshold / top;
+    ctx.setLineDash([4, 3]); ctx.strokeStyle = '#b3261e';
+    ctx.beginPath(); ctx.moveTo(0, y); ctx.lineTo(W, y); ctx.stroke(); ctx.setLineDash([]);
+  }
+}
+
+/** TMS geometry for d = 2: each feature's vector W[i,:] from the origin. */
+export function polygon(canvas, rows, { title = '', scale = null, colorOf = () => '#1d1d1f', dashed = false } = {}) {
+  const ctx = setup(canvas);
+  const W = canvas.width, H = canvas.height, cx = W / 2, cy = H / 2 + 6;
+  const m = scale ?? Math.max(1e-9, ...rows.map(([x, y]) => Math.hypot(x, y)));
+  const r = Math.min(W, H - 16) / 2 - 8;
+  ctx.strokeStyle = '#eee'; ctx.beginPath(); ctx.arc(cx, cy, r, 0, 2 * Math.PI); ctx.stroke();
+  ctx.fillStyle = '#6b6b70'; ctx.fillText(title, 4, 11);
+  rows.forEach(([x, y], i) => {
+    const px = cx + r * x / m, py = cy - r * y / m;
+    ctx.strokeStyle = colorOf(i); ctx.lineWidth = 2; if (dashed) ctx.setLineDash([4, 3]);
+    ctx.beginPath(); ctx.moveTo(cx, cy); ctx.lineTo(px, py); ctx.stroke(); ctx.setLineDash([]); ctx.lineWidth = 1;
+    ctx.fillStyle = colorOf(i); ctx.beginPath(); ctx.arc(px, py, 3, 0, 2 * Math.PI); ctx.fill();
+  });
+}
+
+/** A titled canvas in a flex row. */
+export function figure(parent, title, w, h) {
+  const fig = document.createElement('figure');
+  const c = document.createElement('canvas'); c.width = w; c.height = h;
+  const cap = document.createElement('figcaption'); cap.textContent = title;
+  fig.append(c, cap); parent.append(fig);
+  return c;
+}

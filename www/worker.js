@@ -1,0 +1,172 @@
+// The Web Worker that owns the wasm module and the run, so that the page
+// never freezes. It talks to main.js by messages only.
+import init, * as apd from './pkg/apd_playground.js';
+
+let run = null;
+let running = false;
+let speed = 20;
+let lastSnapshot = 0;
+let generation = 0; // bumps on reset, so a stale loop stops
+
+const ready = init().then(() => {
+  postMessage({ type: 'ready', presets: JSON.parse(apd.presetNames()) });
+}).catch((e) => postMessage({ type: 'fatal', message: `could not load the WebAssembly module: ${message(e)}` }));
+
+function message(e) {
+  const panic = (() => { try { return apd.panicMessage(); } catch { return ''; } })();
+  if (panic) return `internal error (Rust panic): ${panic}`;
+  if (e && e.message) return e.message;
+  return String(e);
+}
+
+async function chooseBackend(pref) {
+  if (pref === 'cpu') return { backend: 'cpu', note: '' };
+  let adapter = null;
+  try { adapter = self.navigator.gpu ? await self.navigator.gpu.requestAdapter() : null; } catch { adapter = null; }
+  if (!adapter) {
+    return { backend: 'cpu', note: pref === 'webgpu' ? 'WebGPU is not available here: running on the CPU instead.' : '' };
+  }
+  const fallback = adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false;
+  if (pref === 'auto' && fallback) return { backend: 'cpu', note: '' };
+  return { backend: 'webgpu', note: '' };
+}
+
+async function start(msg) {
+  await ready;
+  stop();
+  const gen = ++generation;
+  const { backend, note } = await chooseBackend(msg.backend);
+  let created = null;
+  try {
+    created = await apd.WebRun.create(msg.preset, msg.config, msg.seed, backend, msg.target ?? undefined);
+  } catch (e) {
+    if (backend !== 'webgpu') throw e;
+    // A failed WebGPU start falls back to the CPU, and says so.
+    created = await apd.WebRun.create(msg.preset, msg.config, msg.seed, 'cpu', msg.target ?? undefined);
+    postMessage({ type: 'notice', message: `WebGPU failed to start (${message(e)}): running on the CPU instead.` });
+  }
+  if (gen !== generation) { created.free(); return; }
+  run = created;
+  if (note) postMessage({ type: 'notice', message: note });
+  postMessage({ type: 'started', backend: run.backend });
+  if (msg.paused) return;
+  running = true;
+  loop(gen);
+}
+
+function stop() {
+  running = false;
+  if (run) { const r = run; run = null; try { r.free(); } catch { /* a call may be in flight */ } }
+}
+
+async function snapshot() {
+  const snap = await run.snapshot();
+  postMessage({ type: 'snapshot', snap });
+}
+
+async function tick(n) {
+  const batch = await run.steps(n);
+  postMessage({ type: 'progress', batch });
+  const now = performance.now();
+  if (batch.phase === 'done') {
+    running = false;
+    await snapshot();
+    postMessage({ type: 'done', report: await run.report() });
+  } else if (batch.phase !== 'target' && now - lastSnapshot > 300) {
+    lastSnapshot = now;
+    await snapshot();
+  }
+  return batch;
+}
+
+async function loop(gen) {
+  while (running && run && gen === generation) {
+    try {
+      await tick(speed);
+    } catch (e) {
+      running = false;
+      postMessage({ type: 'error', message: message(e) });
+      return;
+    }
+    // Let pause/reset messages in between ticks.
+    await new Promise((r) => setTimeout(r, 0));
+  }
+}
+
+async function handle(msg) {
+  switch (msg.type) {
+    case 'preset':
+      await ready;
+      postMessage({ type: 'config', config: apd.presetConfig(msg.name), preset: msg.name, seq: msg.seq });
+      break;
+    case 'set':
+      await ready;
+      try {
+        postMessage({ type: 'config', config: apd.setField(msg.config, msg.path, msg.value), seq: msg.seq });
+      } catch (e) {
+        postMessage({ type: 'field-error', path: msg.path, message: message(e), seq: msg.seq });
+      }
+      break;
+    case 'validate':
+      await ready;
+      try {
+        postMessage({ type: 'config', config: apd.validateConfig(msg.config), seq: msg.seq, preset: msg.preset });
+      } catch (e) {
+        postMessage({ type: 'config-error', message: message(e), seq: msg.seq });
+      }
+      break;
+    case 'start':
+      await start(msg);
+      break;
+    case 'pause':
+      running = false;
+      postMessage({ type: 'paused' });
+      break;
+    case 'resume':
+      if (run && !running) { running = true; loop(generation); }
+      break;
+    case 'step':
+      if (run && !running) await tick(1);
+      break;
+    case 'speed':
+      speed = Math.max(1, Math.min(1000, msg.value | 0));
+      break;
+    case 'reset':
+      generation++;
+      stop();
+      postMessage({ type: 'reset' });
+      break;
+    case 'export-report':
+      if (run) postMessage({ type: 'file', kind: 'report', text: await run.report() });
+      break;
+    case 'export-target':
+      if (run) postMessage({ type: 'file', kind: 'target', text: run.targetJson() });
+      break;
+    case 'import': {
+      await ready;
+      // A report is shown as it is; a target file becomes the next run's target.
+      try {
+        const report = apd.parseReport(msg.text);
+        postMessage({ type: 'imported-report', report });
+      } catch (reportErr) {
+        try {
+          const t = JSON.parse(msg.text);
+          if (!t || typeof t !== 'object' || !('params' in t)) throw reportErr;
+          postMessage({ type: 'imported-target', text: msg.text, model: t.model, config: JSON.stringify(t.config) });
+        } catch (e) {
+          postMessage({ type: 'import-error', message: message(e === reportErr ? reportErr : e) });
+        }
+      }
+      break;
+    }
+    default:
+      postMessage({ type: 'error', message: `unknown message ${msg.type}` });
+  }
+}
+
+self.onmessage = (e) => {
+  handle(e.data).catch((err) => {
+    running = false;
+    postMessage({ type: 'error', message: message(err) });
+  });
+};
