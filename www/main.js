@@ -340,12 +340,12 @@ $('seed').addEventListener('change', () => {
 $('backend').addEventListener('change', writeHash);
 $('speed').addEventListener('input', () => { $('speed-value').textContent = $('speed').value; send({ type: 'speed', value: Number($('speed').value) }); });
 
-function startRun(paused) {
+function startRun(paused, stepOnce = false) {
   banner('');
   clearViews();
   state.running = !paused;
   $('export-report').disabled = true; $('export-target').disabled = true;
-  send({ type: 'start', preset: state.preset, config: state.config, seed: Number($('seed').value), backend: $('backend').value, target: state.importedTarget, paused });
+  send({ type: 'start', preset: state.preset, config: state.config, seed: Number($('seed').value), backend: $('backend').value, target: state.importedTarget, paused, stepOnce });
   setStatus(paused ? 'paused' : 'starting');
 }
 
@@ -356,7 +356,7 @@ $('run').addEventListener('click', () => {
 });
 $('pause').addEventListener('click', () => { send({ type: 'pause' }); state.running = false; setStatus('paused'); });
 $('step').addEventListener('click', () => {
-  if (!state.hasRun || state.runState === 'done' || state.runState.startsWith('error')) { state.hasRun = true; startRun(true); }
+  if (!state.hasRun || state.runState === 'done' || state.runState.startsWith('error')) { state.hasRun = true; startRun(true, true); return; }
   send({ type: 'step' });
 });
 $('reset').addEventListener('click', () => { state.hasRun = false; send({ type: 'reset' }); });

@@ -49,7 +49,10 @@ async function start(msg) {
   run = created;
   if (note) postMessage({ type: 'notice', message: note });
   postMessage({ type: 'started', backend: run.backend });
-  if (msg.paused) return;
+  if (msg.paused) {
+    if (msg.stepOnce) await tick(1);
+    return;
+  }
   running = true;
   loop(gen);
 }
@@ -59,22 +62,22 @@ function stop() {
   if (run) { const r = run; run = null; try { r.free(); } catch { /* a call may be in flight */ } }
 }
 
-async function snapshot() {
-  const snap = await run.snapshot();
+async function snapshot(r) {
+  const snap = await r.snapshot();
   postMessage({ type: 'snapshot', snap });
 }
 
-async function tick(n) {
-  const batch = await run.steps(n);
+async function tick(n, r = run) {
+  const batch = await r.steps(n);
   postMessage({ type: 'progress', batch });
   const now = performance.now();
   if (batch.phase === 'done') {
     running = false;
-    await snapshot();
-    postMessage({ type: 'done', report: await run.report() });
+    await snapshot(r);
+    postMessage({ type: 'done', report: await r.report() });
   } else if (batch.phase !== 'target' && now - lastSnapshot > 300) {
     lastSnapshot = now;
-    await snapshot();
+    await snapshot(r);
   }
   return batch;
 }
@@ -84,6 +87,7 @@ async function loop(gen) {
     try {
       await tick(speed);
     } catch (e) {
+      if (gen !== generation) return; // reset while a call was in flight
       running = false;
       postMessage({ type: 'error', message: message(e) });
       return;

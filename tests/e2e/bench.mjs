@@ -1,0 +1,63 @@
+// Browser benchmark (not a test): prints wasm size, first paint, ms per APD
+// step on each backend, and the wall time until tms-5-2 shows MMCS >= 0.98
+// on the CPU backend. Run after scripts/build-web.sh:
+//   node tests/e2e/bench.mjs [--quick]
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { chromium } from 'playwright-core';
+import { serve } from './serve.mjs';
+
+const ROOT = path.resolve(import.meta.dirname, '../../www');
+const quick = process.argv.includes('--quick');
+const wasm = fs.readFileSync(path.join(ROOT, 'pkg/apd_playground_bg.wasm'));
+console.log(`wasm: ${(wasm.length / 1048576).toFixed(2)} MiB raw, ${(zlib.gzipSync(wasm, { level: 9 }).length / 1048576).toFixed(2)} MiB gzipped`);
+
+const server = await serve(ROOT);
+const base = `http://127.0.0.1:${server.address().port}/`;
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--no-first-run', '--disable-quic', '--enable-unsafe-webgpu'],
+});
+
+async function runOn(backend, hash, untilMmcs) {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  await page.goto(`${base}#model=tms-5-2&backend=${backend}${hash}`);
+  const paint = await page.evaluate(() => new Promise((resolve) => {
+    const find = () => performance.getEntriesByType('paint').find((e) => e.name === 'first-contentful-paint');
+    const e = find();
+    if (e) resolve(e.startTime); else setTimeout(() => resolve(find()?.startTime ?? NaN), 1000);
+  }));
+  const ready0 = Date.now();
+  await page.getByTestId('status').filter({ hasText: /^ready$/ }).waitFor({ timeout: 60_000 });
+  const readyMs = Date.now() - ready0;
+  const t0 = Date.now();
+  await page.getByTestId('run').click();
+  let reached = null;
+  const samples = [];
+  for (;;) {
+    const st = await page.getByTestId('status').textContent();
+    const ms = Number(await page.locator('#ms-per-step').textContent());
+    if (st === 'decomposing' && ms > 0) samples.push(ms);
+    const mmcs = Number(await page.getByTestId('mmcs').textContent());
+    if (untilMmcs && reached === null && mmcs >= untilMmcs) reached = (Date.now() - t0) / 1000;
+    if (st === 'done' || st.startsWith('error')) break;
+    await page.waitForTimeout(100);
+  }
+  const wall = (Date.now() - t0) / 1000;
+  const active = await page.locator('#backend-active').textContent();
+  const mmcs = await page.getByTestId('mmcs').textContent();
+  await page.close();
+  samples.sort((a, b) => a - b);
+  return { paint, readyMs, wall, reached, active, mmcs, msPerStep: samples[samples.length >> 1] };
+}
+
+const cpu = await runOn('cpu', quick ? '&target.steps=500&apd.steps=500' : '', 0.98);
+console.log(`first contentful paint: ${cpu.paint.toFixed(0)} ms; wasm loaded and ready after ${cpu.readyMs} ms more`);
+console.log(`cpu: ${cpu.msPerStep?.toFixed(2)} ms per APD step (median of the page's readings); whole run ${cpu.wall.toFixed(1)} s, final MMCS ${cpu.mmcs}`);
+console.log(`cpu: tms-5-2 reached MMCS >= 0.98 after ${cpu.reached === null ? 'never' : cpu.reached.toFixed(1) + ' s'} (target training included)`);
+const gpu = await runOn('webgpu', '&target.steps=50&apd.steps=30&apd.batch_size=2048', null);
+console.log(`webgpu (${gpu.active}): ${gpu.msPerStep?.toFixed(2)} ms per APD step (headless Chromium's adapter here is SwiftShader, a CPU emulation: not a GPU figure)`);
+await browser.close();
+server.close();
