@@ -210,8 +210,10 @@ impl Report {
         r.config.validate()?;
         target_from_params(&r.config.model, &r.target)?;
         let d = &r.components;
-        let (c, m) = (r.config.apd.n_components, r.config.apd.rank);
-        if d.n_components != c || d.rank != m {
+        // A run stopped before its prune still holds the extra components.
+        let (c, m) = (d.n_components, r.config.apd.rank);
+        let apd = &r.config.apd;
+        if (c != apd.n_components && c != apd.n_components + apd.extra_components) || d.rank != m {
             return Err(bad("`components` do not match the configuration's n_components and rank"));
         }
         let shapes = layer_shapes(&r.config.model);

@@ -117,3 +117,37 @@ fn tms_5_2_default_preset_recovers_every_feature() {
     comps.dedup();
     assert_eq!(comps.len(), 5, "{:?}", m.features);
 }
+
+#[test]
+fn extra_components_are_pruned_and_the_kept_ones_carry_on() {
+    let mut cfg = preset("tms-5-2").unwrap();
+    cfg.set("target.steps", "100").unwrap();
+    cfg.set("apd.steps", "40").unwrap();
+    cfg.set("apd.extra_components", "2").unwrap();
+    cfg.set("apd.prune_at_pct", "0.5").unwrap();
+    let mut run = Run::new("tms-5-2", cfg, 9, &Device::flex(), None).unwrap();
+    while run.history.len() < 20 {
+        pollster::block_on(run.step()).unwrap();
+    }
+    let apd = run.apd().unwrap();
+    assert_eq!(apd.n_components_now(), 7);
+    let before = pollster::block_on(apd.decomposition()).unwrap();
+    pollster::block_on(run.step()).unwrap(); // step 20 prunes first
+    let after = pollster::block_on(run.apd().unwrap().decomposition()).unwrap();
+    assert_eq!(after.n_components, 5);
+    // Every kept component is one of the old ones, factors unchanged by the prune
+    // itself (one Adam step moved them a little since).
+    let kept: Vec<Vec<f32>> = (0..5).map(|c| after.layers[0].component(c, 5, 3)).collect();
+    let old: Vec<Vec<f32>> = (0..7).map(|c| before.layers[0].component(c, 7, 3)).collect();
+    for k in &kept {
+        let best = old
+            .iter()
+            .map(|o| o.iter().zip(k).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max))
+            .fold(f32::INFINITY, f32::min);
+        assert!(best < 0.1, "a kept component matches none of the old ones ({best})");
+    }
+    let run = run_to_end(run);
+    let r = pollster::block_on(run.report(0.0, "cpu")).unwrap().unwrap();
+    assert_eq!(r.components.n_components, 5);
+    Report::parse(&serde_json::to_string(&r).unwrap()).unwrap();
+}

@@ -146,6 +146,9 @@ impl FactorPair {
 /// stay below 10.
 pub const EXPLODED_LOSS: f32 = 1e10;
 
+/// Decay of the moving average of component usage (about the last 200 steps).
+const USAGE_DECAY: f64 = 0.995;
+
 /// One APD run: the target (frozen), the components, the optimiser.
 pub struct ApdTrainer {
     config: ExperimentConfig,
@@ -161,6 +164,10 @@ pub struct ApdTrainer {
     device: Device,
     step: usize,
     last_active: Vec<u16>,
+    /// Components now, `n_components + extra_components` until the prune.
+    n_now: usize,
+    /// Per component, a moving average of how many samples of a batch select it.
+    usage: Vec<f64>,
 }
 
 impl ApdTrainer {
@@ -178,7 +185,7 @@ impl ApdTrainer {
         }
         let ad = device.clone().autodiff();
         let inner = device.clone().inner();
-        let (c, m) = (config.apd.n_components, config.apd.rank);
+        let (c, m) = (config.apd.n_components + config.apd.extra_components, config.apd.rank);
         let chain = chain_of(&config.model);
         let mut times = vec![0usize; target.layers.len()];
         for layer in &chain {
@@ -222,6 +229,8 @@ impl ApdTrainer {
             device: ad,
             step: 0,
             last_active: Vec::new(),
+            n_now: c,
+            usage: vec![0.0; c],
         })
     }
 
@@ -264,7 +273,7 @@ impl ApdTrainer {
     /// The `B x C` attributions of batch `x` under the configured source.
     pub fn attributions(&self, x: Tensor<2>, target: &Forward) -> Tensor<2> {
         let (a, b) = self.factors_without_grad();
-        let (c, m) = (self.config.apd.n_components, self.config.apd.rank);
+        let (c, m) = (self.n_now, self.config.apd.rank);
         match self.config.apd.attribution_source {
             AttributionSource::Target => {
                 attributions(&target.inputs, target.pre.clone(), &self.target_ws, &self.chain, &a, &b, c, m)
@@ -287,8 +296,11 @@ impl ApdTrainer {
     /// as they were and [`ApdError::Diverged`] says why.
     pub async fn step(&mut self) -> Result<StepStats, ApdError> {
         let cfg = self.config.apd.clone();
+        if self.n_now > cfg.n_components && self.step >= (cfg.prune_at_pct * cfg.steps as f64) as usize {
+            self.prune().await?;
+        }
         let lr = lr_at(self.step, cfg.steps, cfg.lr, cfg.lr_warmup_pct, cfg.lr_schedule);
-        let (c, m, bsz) = (cfg.n_components, cfg.rank, cfg.batch_size);
+        let (c, m, bsz) = (self.n_now, cfg.rank, cfg.batch_size);
         let x = self.batch();
         let target = self.target_forward(x.clone());
 
@@ -300,6 +312,15 @@ impl ApdTrainer {
         let mask_host = topk::batch_topk_mask(&attr, k);
         let mean_active = mask_host.iter().sum::<f32>() / bsz as f32;
         self.last_active = mask_host.chunks(c).map(|row| row.iter().sum::<f32>() as u16).collect();
+        let mut counts = vec![0.0f64; c];
+        for row in mask_host.chunks(c) {
+            for (u, &v) in counts.iter_mut().zip(row) {
+                *u += v as f64;
+            }
+        }
+        for (u, n) in self.usage.iter_mut().zip(counts) {
+            *u = USAGE_DECAY * *u + (1.0 - USAGE_DECAY) * n;
+        }
         let mask = matrix(mask_host, bsz, c, &self.device);
         let mask_m = mask.clone().reshape([bsz, c, 1]).repeat_dim(2, m).reshape([bsz, c * m]);
 
@@ -382,13 +403,53 @@ impl ApdTrainer {
                 b: read_vec(self.model.b[l].val().inner()).await?,
             });
         }
-        Ok(Decomposition { n_components: self.config.apd.n_components, rank: self.config.apd.rank, layers })
+        Ok(Decomposition { n_components: self.n_now, rank: self.config.apd.rank, layers })
+    }
+
+    /// Components the model has now (more than `n_components` before the prune).
+    pub fn n_components_now(&self) -> usize {
+        self.n_now
+    }
+
+    /// Drops the extra components that were selected least often so far,
+    /// keeping `n_components`, and restarts Adam's moments for the rest.
+    /// Faithfulness then makes the kept components take up what the dropped
+    /// ones held.
+    async fn prune(&mut self) -> Result<(), ApdError> {
+        let keep_n = self.config.apd.n_components;
+        let m = self.config.apd.rank;
+        let mut order: Vec<usize> = (0..self.n_now).collect();
+        // Most used first; ties to the lower index, so the choice is deterministic.
+        order.sort_by(|&i, &j| self.usage[j].total_cmp(&self.usage[i]).then(i.cmp(&j)));
+        let mut keep: Vec<usize> = order[..keep_n].to_vec();
+        keep.sort();
+        let d = self.decomposition().await?;
+        let cm_old = self.n_now * m;
+        let cm = keep_n * m;
+        for (l, f) in d.layers.iter().enumerate() {
+            let mut a = Vec::with_capacity(f.d_in * cm);
+            for i in 0..f.d_in {
+                for &c in &keep {
+                    a.extend_from_slice(&f.a[i * cm_old + c * m..i * cm_old + (c + 1) * m]);
+                }
+            }
+            let mut b = Vec::with_capacity(cm * f.d_out);
+            for &c in &keep {
+                b.extend_from_slice(&f.b[c * m * f.d_out..(c + 1) * m * f.d_out]);
+            }
+            self.model.a[l] = Param::from_tensor(matrix(a, f.d_in, cm, &self.device).require_grad());
+            self.model.b[l] = Param::from_tensor(matrix(b, cm, f.d_out, &self.device).require_grad());
+        }
+        self.optim = AdamWConfig::new().with_weight_decay(0.0).with_epsilon(1e-8).init();
+        self.n_now = keep_n;
+        self.usage = vec![0.0; keep_n];
+        Ok(())
     }
 
     /// Replaces the factors (e.g. to continue from a snapshot on another backend).
     pub fn load_decomposition(&mut self, d: &Decomposition) -> Result<(), ApdError> {
-        let cm = self.config.apd.n_components * self.config.apd.rank;
-        if d.n_components != self.config.apd.n_components || d.rank != self.config.apd.rank || d.layers.len() != self.names.len() {
+        let cm = self.n_now * self.config.apd.rank;
+        if d.n_components != self.n_now || d.rank != self.config.apd.rank || d.layers.len() != self.names.len() {
             return Err(ApdError::Mismatch("the decomposition does not match this configuration".into()));
         }
         for (l, f) in d.layers.iter().enumerate() {
