@@ -63,12 +63,12 @@ function stop() {
 }
 
 async function snapshot(r) {
-  const snap = await r.snapshot();
+  const snap = JSON.parse(await r.snapshot());
   postMessage({ type: 'snapshot', snap });
 }
 
 async function tick(n, r = run) {
-  const batch = await r.steps(n);
+  const batch = JSON.parse(await r.steps(n));
   postMessage({ type: 'progress', batch });
   const now = performance.now();
   if (batch.phase === 'done') {
