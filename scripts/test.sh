@@ -16,4 +16,7 @@ cargo test --target wasm32-unknown-unknown --profile wasm-release --test web
 
 echo "== end-to-end page test"
 "$ROOT/scripts/build-web.sh"
+export APD_SCREENSHOTS="${APD_SCREENSHOTS:-$(mktemp -d)}"
 node --test --test-reporter=spec tests/e2e/
+# The page's exported report must load in the CLI too.
+"$CARGO_TARGET_DIR/release/apd" inspect "$APD_SCREENSHOTS/report.json"

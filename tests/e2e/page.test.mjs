@@ -68,9 +68,23 @@ test('tms-5-2 decomposes to the end on the CPU backend, and the page stays respo
   await page.screenshot({ path: path.join(SHOTS, 'done.png'), fullPage: true });
   console.log(`e2e: tms-5-2 on cpu: MMCS ${mmcs} ML2R ${ml2r}, ${wall.toFixed(1)} s wall, pause answered in ${responseMs} ms`);
   assert.ok(mmcs >= 0.98, `MMCS ${mmcs}`);
+
+  // The exported report (the CLI's format) opens again in a fresh page;
+  // scripts/test.sh also checks it with `apd inspect`.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#export-report').click()]);
+  const reportPath = path.join(SHOTS, 'report.json');
+  await download.saveAs(reportPath);
   assert.deepEqual(problems, [], 'no console errors');
   assert.deepEqual(foreign, [], 'no request leaves the origin');
   await page.close();
+
+  const again = await open();
+  await again.page.locator('#import').setInputFiles(reportPath);
+  await again.page.locator('#import-status').filter({ hasText: /showing report/ }).waitFor({ timeout: 10_000 });
+  assert.equal(Number(await again.page.getByTestId('mmcs').textContent()), mmcs);
+  assert.equal(await status(again.page), 'done');
+  assert.deepEqual(again.problems, []);
+  await again.page.close();
 });
 
 test('a bad link is reported and ignored', async () => {
