@@ -4,7 +4,7 @@
 
 use crate::apd::{ApdTrainer, StepStats};
 use crate::config::ExperimentConfig;
-use crate::metrics::{metrics, Metrics};
+use crate::metrics::metrics;
 use crate::models::tms::TmsTrainer;
 use crate::models::Target;
 use crate::report::{params_json, subsample_history, Losses, Report, Timing};
@@ -138,14 +138,6 @@ impl Run {
         let stats = apd.step().await?;
         self.history.push(stats.clone());
         Ok(Progress::Apd(stats))
-    }
-
-    /// MMCS, ML2R and feature matches of the current components.
-    pub async fn metrics(&self) -> Result<Option<Metrics>, ApdError> {
-        let (Some(apd), Some(target)) = (&self.apd, &self.target) else { return Ok(None) };
-        let d = apd.decomposition().await?;
-        let mean_active = self.history.last().map(|s| s.mean_active).unwrap_or(0.0);
-        Ok(Some(metrics(target, &d, mean_active)))
     }
 
     /// The report of the decomposition so far (`None` before APD starts).

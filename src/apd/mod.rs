@@ -146,6 +146,11 @@ impl FactorPair {
 /// stay below 10.
 pub const EXPLODED_LOSS: f32 = 1e10;
 
+/// Adam as the reference uses it (AdamW with no weight decay, torch's epsilon).
+fn adam() -> ModuleOptimizer {
+    AdamWConfig::new().with_weight_decay(0.0).with_epsilon(1e-8).init()
+}
+
 /// Decay of the moving average of component usage (about the last 200 steps).
 const USAGE_DECAY: f64 = 0.995;
 
@@ -214,7 +219,7 @@ impl ApdTrainer {
         }
         let target_ws = target.layers.iter().map(|w| matrix(w.values.clone(), w.d_in, w.d_out, &inner)).collect();
         let bias = Tensor::<1>::from_floats(target.bias.as_slice(), &inner);
-        let optim = AdamWConfig::new().with_weight_decay(0.0).with_epsilon(1e-8).init();
+        let optim = adam();
         Ok(Self {
             config: config.clone(),
             chain,
@@ -247,11 +252,6 @@ impl ApdTrainer {
     /// The configuration this run uses.
     pub fn config(&self) -> &ExperimentConfig {
         &self.config
-    }
-
-    /// The device the run lives on.
-    pub fn device(&self) -> &Device {
-        &self.device
     }
 
     fn batch(&mut self) -> Tensor<2> {
@@ -440,29 +440,9 @@ impl ApdTrainer {
             self.model.a[l] = Param::from_tensor(matrix(a, f.d_in, cm, &self.device).require_grad());
             self.model.b[l] = Param::from_tensor(matrix(b, cm, f.d_out, &self.device).require_grad());
         }
-        self.optim = AdamWConfig::new().with_weight_decay(0.0).with_epsilon(1e-8).init();
+        self.optim = adam();
         self.n_now = keep_n;
         self.usage = vec![0.0; keep_n];
-        Ok(())
-    }
-
-    /// Replaces the factors (e.g. to continue from a snapshot on another backend).
-    pub fn load_decomposition(&mut self, d: &Decomposition) -> Result<(), ApdError> {
-        let cm = self.n_now * self.config.apd.rank;
-        if d.n_components != self.n_now || d.rank != self.config.apd.rank || d.layers.len() != self.names.len() {
-            return Err(ApdError::Mismatch("the decomposition does not match this configuration".into()));
-        }
-        for (l, f) in d.layers.iter().enumerate() {
-            let [d_in, _] = self.model.a[l].val().dims();
-            let [_, d_out] = self.model.b[l].val().dims();
-            if f.d_in != d_in || f.d_out != d_out || f.a.len() != d_in * cm || f.b.len() != cm * d_out {
-                return Err(ApdError::Mismatch(format!("factors of layer {} have the wrong shape", f.name)));
-            }
-        }
-        for (l, f) in d.layers.iter().enumerate() {
-            self.model.a[l] = Param::from_tensor(matrix(f.a.clone(), f.d_in, cm, &self.device).require_grad());
-            self.model.b[l] = Param::from_tensor(matrix(f.b.clone(), cm, f.d_out, &self.device).require_grad());
-        }
         Ok(())
     }
 }

@@ -19,11 +19,6 @@ pub struct Matrix {
 }
 
 impl Matrix {
-    /// Entry (i, j).
-    pub fn at(&self, i: usize, j: usize) -> f32 {
-        self.values[i * self.d_out + j]
-    }
-
     /// Row i.
     pub fn row(&self, i: usize) -> &[f32] {
         &self.values[i * self.d_out..(i + 1) * self.d_out]
