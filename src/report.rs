@@ -201,6 +201,16 @@ impl TargetFile {
     }
 }
 
+/// The target in a target file, or the one embedded in a report (so a page
+/// export can be decomposed again). The error is the target file's, since
+/// that is what the caller asked for.
+pub fn target_from_file(text: &str) -> Result<Target, ApdError> {
+    match TargetFile::parse(text) {
+        Ok((_, t)) => Ok(t),
+        Err(e) => Report::parse(text).map_err(|_| e)?.target(),
+    }
+}
+
 impl Report {
     /// Parses and validates a report: configuration, factor shapes, the
     /// embedded target, and that every number is finite.

@@ -4,7 +4,7 @@
 
 use crate::backend::{device, BackendKind};
 use crate::config::{preset, ExperimentConfig, PRESET_NAMES};
-use crate::report::{Report, TargetFile};
+use crate::report::{target_from_file, Report, TargetFile};
 use crate::run::{Phase, Progress, Run};
 use crate::ApdError;
 use serde::Serialize;
@@ -137,20 +137,8 @@ impl WebRun {
         target_json: Option<String>,
     ) -> Result<WebRun, JsError> {
         let cfg = ExperimentConfig::from_json(&config_json).map_err(js_err)?;
-        let target = match target_json {
-            None => None,
-            Some(text) => Some(match TargetFile::parse(&text) {
-                Ok((_, t)) => t,
-                Err(e) => Report::parse(&text).map_err(|_| js_err(e))?.target().map_err(js_err)?,
-            }),
-        };
-        if let Some(t) = &target {
-            if t.model != cfg.model {
-                return Err(js_err(ApdError::Mismatch(
-                    "the imported target is for another model than the one selected".into(),
-                )));
-            }
-        }
+        // Run::new refuses a target of another model than the configuration's.
+        let target = target_json.as_deref().map(target_from_file).transpose().map_err(js_err)?;
         let kind = BackendKind::parse(&backend).map_err(js_err)?;
         let dev = device(kind).await.map_err(js_err)?;
         let run = Run::new(&preset_name, cfg, seed as u64, &dev, target).map_err(js_err)?;

@@ -3,7 +3,7 @@
 use apd_playground::backend::{device, BackendKind};
 use apd_playground::config::{preset, ExperimentConfig, PRESET_NAMES};
 use apd_playground::metrics::success;
-use apd_playground::report::{Report, TargetFile};
+use apd_playground::report::{target_from_file, Report, TargetFile};
 use apd_playground::run::{Phase, Progress, Run};
 use apd_playground::ApdError;
 use std::io::{IsTerminal, Write};
@@ -178,14 +178,7 @@ fn run_to_end(mut run: Run, quiet: bool) -> Result<(Run, f64), ApdError> {
 
 fn load_target(path: &str, cfg: &ExperimentConfig) -> Result<apd_playground::models::Target, ApdError> {
     let text = read_text(path)?;
-    // A report carries its target too, so a page export can be decomposed again.
-    let target = match TargetFile::parse(&text) {
-        Ok((_, t)) => t,
-        Err(e) => match Report::parse(&text) {
-            Ok(r) => r.target()?,
-            Err(_) => return Err(e),
-        },
-    };
+    let target = target_from_file(&text)?;
     if target.model != cfg.model {
         return Err(ApdError::Mismatch(format!(
             "{path} holds a target for {:?}, but the chosen model is {:?}",
