@@ -311,9 +311,10 @@ impl ApdTrainer {
         let k = topk::batch_k(cfg.topk, bsz);
         let mask_host = topk::batch_topk_mask(&attr, k);
         let mean_active = mask_host.iter().sum::<f32>() / bsz as f32;
-        self.last_active = mask_host.chunks(c).map(|row| row.iter().sum::<f32>() as u16).collect();
         let mut counts = vec![0.0f64; c];
+        self.last_active.clear();
         for row in mask_host.chunks(c) {
+            self.last_active.push(row.iter().sum::<f32>() as u16);
             for (u, &v) in counts.iter_mut().zip(row) {
                 *u += v as f64;
             }
@@ -411,8 +412,8 @@ impl ApdTrainer {
         self.n_now
     }
 
-    /// Drops the extra components that were selected least often so far,
-    /// keeping `n_components`, and restarts Adam's moments for the rest.
+    /// Drops the extra components that top-k selected least often lately
+    /// (by the moving average in `usage`), keeping `n_components`, and restarts Adam's moments for the rest.
     /// Faithfulness then makes the kept components take up what the dropped
     /// ones held.
     async fn prune(&mut self) -> Result<(), ApdError> {
