@@ -312,7 +312,8 @@ worker.onmessage = async ({ data: msg }) => {
       break;
     }
     case 'imported-target': {
-      if (state.presets.includes(msg.model)) await choosePreset(msg.model);
+      // Switch preset only when the target is for another one: keep the user's settings otherwise.
+      if (state.presets.includes(msg.model) && msg.model !== state.preset) await choosePreset(msg.model);
       // Take the target's architecture over, so custom sizes fit too.
       for (const [path, value] of flatten({ model: JSON.parse(msg.config).model })) {
         const reply = await request({ type: 'set', config: state.config, path, value: String(value) });
