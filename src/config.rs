@@ -9,7 +9,17 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The names [`preset`] accepts.
-pub const PRESET_NAMES: &[&str] = &["tms-5-2", "tms-5-2-id", "tms-40-10", "tms-40-10-id", "tms-custom"];
+pub const PRESET_NAMES: &[&str] = &[
+    "tms-5-2",
+    "tms-5-2-id",
+    "tms-40-10",
+    "tms-40-10-id",
+    "tms-custom",
+    "resid-mlp-1",
+    "resid-mlp-2",
+    "resid-mlp-3",
+    "resid-mlp-custom",
+];
 
 /// A configuration value that is out of range, with the field it belongs to.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,12 +56,32 @@ pub struct TmsConfig {
     pub feature_prob: f64,
 }
 
+/// A residual MLP doing compressed computation (spec section 3):
+/// `r = x W_E`, per layer `r <- r + relu(r W_in) W_out`, `y = r W_E^T`,
+/// trained towards `y = x + relu(x)`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ResidMlpConfig {
+    /// n: number of input features (and outputs).
+    pub n_features: usize,
+    /// Width of the residual stream (1000 in the paper).
+    pub d_resid: usize,
+    /// ReLU neurons per layer.
+    pub d_mlp: usize,
+    /// Number of MLP layers.
+    pub n_layers: usize,
+    /// Probability that a feature is active in a sample (values uniform in [-1, 1]).
+    pub feature_prob: f64,
+}
+
 /// The target network's architecture.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ModelConfig {
     /// Toy model of superposition.
     Tms(TmsConfig),
+    /// Residual MLP (compressed computation).
+    ResidMlp(ResidMlpConfig),
 }
 
 /// How the learning rate evolves after warmup.
@@ -132,6 +162,14 @@ pub struct ApdConfig {
     /// Fraction of the steps after which the extra components are pruned.
     #[serde(default = "default_prune_at")]
     pub prune_at_pct: f64,
+    /// c_a, the activation reconstruction coefficient (residual MLPs only:
+    /// the top-k model's MLP activations against the target's).
+    #[serde(default)]
+    pub coeff_activation: f64,
+    /// Rescale every column of every A to unit norm before each step (the
+    /// reference's `unit_norm_matrices`).
+    #[serde(default)]
+    pub unit_norm_a: bool,
 }
 
 fn default_prune_at() -> f64 {
@@ -178,11 +216,40 @@ impl TmsConfig {
     }
 }
 
+impl ResidMlpConfig {
+    /// Number of entries of all decomposed weight matrices (every W_in and W_out).
+    pub fn n_params(&self) -> usize {
+        2 * self.n_layers * self.d_resid * self.d_mlp
+    }
+}
+
 impl ModelConfig {
     /// Input (= output) width.
     pub fn n_features(&self) -> usize {
         match self {
             ModelConfig::Tms(t) => t.n_features,
+            ModelConfig::ResidMlp(r) => r.n_features,
+        }
+    }
+
+    /// Whether this is a residual MLP.
+    pub fn is_resid(&self) -> bool {
+        matches!(self, ModelConfig::ResidMlp(_))
+    }
+
+    /// Probability that a feature is active in a sample.
+    pub fn feature_prob(&self) -> f64 {
+        match self {
+            ModelConfig::Tms(t) => t.feature_prob,
+            ModelConfig::ResidMlp(r) => r.feature_prob,
+        }
+    }
+
+    /// Widest activation of the network.
+    pub fn max_width(&self) -> usize {
+        match self {
+            ModelConfig::Tms(t) => t.n_features.max(t.n_hidden),
+            ModelConfig::ResidMlp(r) => r.n_features.max(r.d_resid).max(r.d_mlp),
         }
     }
 
@@ -199,6 +266,14 @@ impl ModelConfig {
                 check_count("model.n_hidden", t.n_hidden, 1, 4096)?;
                 check_count("model.n_hidden_layers", t.n_hidden_layers, 0, 8)?;
                 check_range("model.feature_prob", t.feature_prob, 0.0, 1.0, true)?;
+                Ok(())
+            }
+            ModelConfig::ResidMlp(r) => {
+                check_count("model.n_features", r.n_features, 1, 4096)?;
+                check_count("model.d_resid", r.d_resid, 1, 8192)?;
+                check_count("model.d_mlp", r.d_mlp, 1, 4096)?;
+                check_count("model.n_layers", r.n_layers, 1, 8)?;
+                check_range("model.feature_prob", r.feature_prob, 0.0, 1.0, true)?;
                 Ok(())
             }
         }
@@ -240,6 +315,7 @@ impl ExperimentConfig {
         check_range("apd.coeff_minimality", a.coeff_minimality, 0.0, 1e6, false)?;
         check_range("apd.coeff_simplicity", a.coeff_simplicity, 0.0, 1e6, false)?;
         check_range("apd.schatten_p", a.schatten_p, 0.0, 2.0, true)?;
+        check_range("apd.coeff_activation", a.coeff_activation, 0.0, 1e6, false)?;
         validate_schedule("apd", a.lr, a.lr_warmup_pct, a.batch_size, a.steps)?;
         let largest = self.largest_tensor_elements();
         if largest > MAX_TENSOR_ELEMENTS {
@@ -252,18 +328,56 @@ impl ExperimentConfig {
     }
 
     /// Elements of the largest tensor one APD step holds: the per-component
-    /// tangents of the attribution pass, `C x batch x width`.
+    /// tangents of the attribution pass (`C x batch x width`; the residual
+    /// MLP's tangents live in the narrow MLP and output spaces, see
+    /// `apd::attributions`), a factor, or a batch of activations.
     pub fn largest_tensor_elements(&self) -> usize {
-        let width = match &self.model {
-            ModelConfig::Tms(t) => t.n_features.max(t.n_hidden),
-        };
         let a = &self.apd;
         let c = a.n_components.saturating_add(a.extra_components);
         let cm = c.saturating_mul(a.rank);
-        let tangents = c.saturating_mul(a.batch_size).saturating_mul(width);
-        let factors = cm.saturating_mul(width).saturating_mul(2);
-        let target = self.target.batch_size.saturating_mul(width);
-        tangents.max(factors).max(target)
+        let width = self.model.max_width();
+        let tangent_width = match &self.model {
+            ModelConfig::Tms(_) => width,
+            ModelConfig::ResidMlp(r) => r.d_mlp.max(r.n_features),
+        };
+        let tangents = c.saturating_mul(a.batch_size).saturating_mul(tangent_width);
+        let factors = cm.saturating_mul(width);
+        let acts = a.batch_size.max(self.target.batch_size).saturating_mul(width.max(cm));
+        tangents.max(factors).max(acts)
+    }
+
+    /// Rough number of f32s an APD step keeps alive at its peak: the factors
+    /// with their gradients and Adam's two moments (5x), plus activations and
+    /// tangents kept for the backward pass. Used to refuse configurations
+    /// that would not fit a device (the page's memory budget) before anything
+    /// is allocated.
+    pub fn estimated_step_floats(&self) -> usize {
+        let a = &self.apd;
+        let c = a.n_components.saturating_add(a.extra_components);
+        let cm = c.saturating_mul(a.rank);
+        let shapes = crate::models::layer_shapes(&self.model);
+        let factor_floats: usize = shapes
+            .iter()
+            .map(|(_, d_in, d_out)| cm.saturating_mul(d_in.saturating_add(*d_out)))
+            .fold(0usize, |s, v| s.saturating_add(v));
+        let per_layer_acts = a.batch_size.saturating_mul(cm.saturating_add(self.model.max_width()));
+        let acts = per_layer_acts.saturating_mul(shapes.len().saturating_add(2)).saturating_mul(3);
+        factor_floats.saturating_mul(5).saturating_add(acts).saturating_add(self.largest_tensor_elements().saturating_mul(2))
+    }
+
+    /// Refuses a configuration whose estimated peak memory exceeds
+    /// `budget_bytes` (the page passes its device's budget).
+    pub fn check_memory(&self, budget_bytes: f64) -> Result<(), ConfigError> {
+        let need = self.estimated_step_floats() as f64 * 4.0;
+        if need > budget_bytes {
+            return err("apd.batch_size", format!(
+                "this configuration needs about {:.0} MiB, over this device's budget of {:.0} MiB: \
+                 lower the batch size, the number of components, the rank or the model size",
+                need / 1048576.0,
+                budget_bytes / 1048576.0
+            ));
+        }
+        Ok(())
     }
 
     /// Replaces the field at a dotted path (`apd.lr`, `model.n_features`) by
@@ -334,6 +448,8 @@ pub fn preset(name: &str) -> Result<ExperimentConfig, ConfigError> {
         attribution_source: AttributionSource::Apd,
         extra_components: 0,
         prune_at_pct: 0.5,
+        coeff_activation: 0.0,
+        unit_norm_a: false,
     };
     let large = ApdConfig {
         n_components: 40,
@@ -365,12 +481,72 @@ pub fn preset(name: &str) -> Result<ExperimentConfig, ConfigError> {
             target: tms_target(),
             apd: ApdConfig { n_components: 10, rank: 4, topk: 0.5, ..small },
         },
+        "resid-mlp-1" => resid_preset(resid(100, 1000, 50, 1), resid_apd(130, 10.0, 1.0, true)),
+        "resid-mlp-2" => resid_preset(resid(100, 1000, 25, 2), resid_apd(200, 7.0, 2.0, false)),
+        // No reference setting: the 2-layer one with C scaled up (spec section 3).
+        "resid-mlp-3" => resid_preset(resid(100, 1000, 25, 3), resid_apd(300, 7.0, 2.0, false)),
+        // Small enough to train and decompose in seconds in the page.
+        "resid-mlp-custom" => {
+            let mut cfg = resid_preset(resid(20, 200, 10, 1), resid_apd(26, 10.0, 1.0, true));
+            cfg.model = ModelConfig::ResidMlp(ResidMlpConfig { feature_prob: 0.05, ..resid(20, 200, 10, 1) });
+            cfg.target.steps = 3000;
+            cfg.apd.steps = 3000;
+            cfg
+        }
         other => {
             return err("model", format!("unknown preset {other:?}; known: {}", PRESET_NAMES.join(", ")));
         }
     };
     debug_assert!(cfg.validate().is_ok());
     Ok(cfg)
+}
+
+fn resid(n: usize, d_resid: usize, d_mlp: usize, n_layers: usize) -> ResidMlpConfig {
+    ResidMlpConfig { n_features: n, d_resid, d_mlp, n_layers, feature_prob: 0.01 }
+}
+
+fn resid_apd(c: usize, coeff_simplicity: f64, coeff_minimality: f64, unit_norm_a: bool) -> ApdConfig {
+    ApdConfig {
+        n_components: c,
+        // The reference uses m = d_mlp. A feature's mechanism is rank one in
+        // every matrix (one input direction to some neurons, those neurons to
+        // one output direction), and the factor matmuls cost C m d_resid per
+        // sample, so we default to a small m (README: "Residual MLPs").
+        rank: RESID_RANK,
+        topk: 1.28,
+        coeff_faithfulness: 1.0,
+        coeff_minimality,
+        coeff_simplicity,
+        schatten_p: 0.9,
+        lr: 1e-3,
+        lr_schedule: LrSchedule::Cosine,
+        lr_warmup_pct: 0.01,
+        batch_size: 256,
+        steps: 10_000,
+        attribution_source: AttributionSource::Target,
+        extra_components: 0,
+        prune_at_pct: 0.5,
+        coeff_activation: 1.0,
+        unit_norm_a,
+    }
+}
+
+/// Rank of the residual MLP presets' components.
+const RESID_RANK: usize = 2;
+
+fn resid_preset(model: ResidMlpConfig, apd: ApdConfig) -> ExperimentConfig {
+    ExperimentConfig {
+        model: ModelConfig::ResidMlp(model),
+        target: TargetTrainConfig {
+            lr: 3e-3,
+            weight_decay: 0.01,
+            lr_schedule: LrSchedule::Cosine,
+            lr_warmup_pct: 0.0,
+            batch_size: 2048,
+            steps: 10_000,
+        },
+        apd,
+    }
 }
 
 /// Learning rate at `step` (0-based) of `total`: linear warmup from 0 over

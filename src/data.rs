@@ -20,6 +20,19 @@ pub fn tms_batch(rng: &mut Rng, batch: usize, n: usize, p: f64) -> Vec<f32> {
         .collect()
 }
 
+/// A `batch x n` row-major batch for the residual MLP: each feature is
+/// active with probability `p`, with a value uniform in [-1, 1); otherwise 0.
+pub fn resid_batch(rng: &mut Rng, batch: usize, n: usize, p: f64) -> Vec<f32> {
+    let p = p as f32;
+    (0..batch * n)
+        .map(|_| {
+            let on = rng.uniform() < p;
+            let v = rng.uniform_range(-1.0, 1.0);
+            if on { v } else { 0.0 }
+        })
+        .collect()
+}
+
 /// Uploads a row-major `rows x cols` matrix.
 pub fn matrix(values: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(values, [rows, cols]), device)

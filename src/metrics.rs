@@ -19,14 +19,163 @@ pub struct FeatureMatch {
 /// that they survive a JSON round trip exactly.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Metrics {
-    /// Mean over features of the max over components of |cos|.
+    /// Mean over features of the max over components of |cos| (TMS; 0 for
+    /// the residual MLP, whose figures are in `resid`).
     pub mmcs: f32,
-    /// Mean over features of the best match's L2 ratio.
+    /// Mean over features of the best match's L2 ratio (TMS; 0 otherwise).
     pub ml2r: f32,
     /// Mean number of active components per sample.
     pub mean_active: f32,
-    /// Per feature, its best match.
+    /// Per feature, its best match (TMS).
+    #[serde(default)]
     pub features: Vec<FeatureMatch>,
+    /// The residual MLP's figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resid: Option<ResidMetrics>,
+}
+
+/// How a residual MLP decomposition serves single features (spec section 4).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ResidMetrics {
+    /// Components the attributions below range over.
+    pub n_components: usize,
+    /// `n x C` row-major: per feature, each component's attribution summed
+    /// over the inputs with only that feature on, at +0.75 and at -0.75.
+    pub attributions: Vec<f32>,
+    /// Per feature, the component with the largest share of its attribution.
+    pub dedicated: Vec<usize>,
+    /// Per feature, that component's share of the attribution.
+    pub shares: Vec<f32>,
+    /// Features whose dedicated component is no other feature's.
+    pub n_dedicated: usize,
+    /// Mean over features of `shares`.
+    pub mean_share: f32,
+    /// MSE against the labels `x + relu(x)` of the top-k model on inputs with
+    /// exactly one feature active (values on a grid in [-1, 1]).
+    pub topk_loss: f32,
+    /// The same for the target network.
+    pub target_loss: f32,
+    /// Per feature, how its dedicated component's weight mass
+    /// (`||P^in||^2 + ||P^out||^2`) splits over the layers (sums to 1).
+    pub layer_mass: Vec<Vec<f32>>,
+}
+
+/// The spec's residual MLP success criterion: the paper's bar of 90 of 100
+/// features with a dedicated component, as a fraction.
+pub fn resid_success(r: &ResidMetrics) -> bool {
+    r.n_dedicated as f64 >= 0.9 * r.dedicated.len() as f64
+}
+
+/// From `n x C` attributions: per feature its top component and that
+/// component's share, how many features have a component of their own, and
+/// the mean share. Ties go to the lower component index.
+pub fn dedicated_components(attr: &[f32], n_components: usize) -> (Vec<usize>, Vec<f32>, usize, f32) {
+    let mut dedicated = Vec::new();
+    let mut shares = Vec::new();
+    for row in attr.chunks(n_components) {
+        let total: f64 = row.iter().map(|&v| v as f64).sum();
+        let (mut best, mut best_v) = (0usize, f32::NEG_INFINITY);
+        for (c, &v) in row.iter().enumerate() {
+            if v > best_v {
+                best = c;
+                best_v = v;
+            }
+        }
+        dedicated.push(best);
+        shares.push(if total > 0.0 { (best_v as f64 / total) as f32 } else { 0.0 });
+    }
+    let n_dedicated = dedicated
+        .iter()
+        .filter(|&&c| dedicated.iter().filter(|&&o| o == c).count() == 1)
+        .count();
+    let mean_share = if shares.is_empty() { 0.0 } else { shares.iter().sum::<f32>() / shares.len() as f32 };
+    (dedicated, shares, n_dedicated, mean_share)
+}
+
+/// `||A_c B_c||_F^2` from the factors, as `sum_{j,k} (A_c^T A_c)_{jk} (B_c B_c^T)_{jk}`.
+pub fn component_norm_sq(f: &crate::apd::FactorPair, c: usize, n_components: usize, rank: usize) -> f64 {
+    let cm = n_components * rank;
+    let mut total = 0.0f64;
+    for j in 0..rank {
+        for k in 0..rank {
+            let ata: f64 = (0..f.d_in).map(|i| f.a[i * cm + c * rank + j] as f64 * f.a[i * cm + c * rank + k] as f64).sum();
+            let bj = &f.b[(c * rank + j) * f.d_out..(c * rank + j + 1) * f.d_out];
+            let bk = &f.b[(c * rank + k) * f.d_out..(c * rank + k + 1) * f.d_out];
+            let bbt: f64 = bj.iter().zip(bk).map(|(&x, &y)| x as f64 * y as f64).sum();
+            total += ata * bbt;
+        }
+    }
+    total
+}
+
+/// Per component in `components`, the fraction of its weight mass in each
+/// MLP layer (the residual MLP's matrices come in `W_in, W_out` pairs).
+pub fn layer_mass(d: &Decomposition, components: &[usize]) -> Vec<Vec<f32>> {
+    components
+        .iter()
+        .map(|&c| {
+            let per_layer: Vec<f64> = d
+                .layers
+                .chunks(2)
+                .map(|pair| pair.iter().map(|f| component_norm_sq(f, c, d.n_components, d.rank)).sum())
+                .collect();
+            let total: f64 = per_layer.iter().sum();
+            per_layer.iter().map(|&v| if total > 0.0 { (v / total) as f32 } else { 0.0 }).collect()
+        })
+        .collect()
+}
+
+/// Per feature i and neuron j (all layers' neurons side by side), neuron j's
+/// direct contribution to output i when only feature i is on:
+/// `(W_E[i] W_in)_j (W_out W_E[i]^T)_j`, for the target and for the
+/// feature's dedicated component (with `P_c^in`, `P_c^out` in place of the
+/// weights). Both `n x (layers * d_mlp)`, row-major.
+pub fn neuron_contributions(target: &Target, d: &Decomposition, dedicated: &[usize]) -> (Vec<f32>, Vec<f32>) {
+    let n = target.model.n_features();
+    let d_resid = target.layers[0].d_in;
+    let embed = &target.embed;
+    let (c_all, m) = (d.n_components, d.rank);
+    let cm = c_all * m;
+    let mut tgt = Vec::new();
+    let mut comp = Vec::new();
+    let e = |i: usize| &embed[i * d_resid..(i + 1) * d_resid];
+    for i in 0..n {
+        let ei = e(i);
+        let c = dedicated[i];
+        for (pair_w, pair_f) in target.layers.chunks(2).zip(d.layers.chunks(2)) {
+            let (w_in, w_out) = (&pair_w[0], &pair_w[1]);
+            let (f_in, f_out) = (&pair_f[0], &pair_f[1]);
+            let h = w_in.d_out;
+            // Target: x_in[j] = sum_k e[k] W_in[k, j]; x_out[j] = sum_k W_out[j, k] e[k].
+            let mut x_in = vec![0.0f64; h];
+            for (k, &ek) in ei.iter().enumerate() {
+                for (j, xv) in x_in.iter_mut().enumerate() {
+                    *xv += ek as f64 * w_in.values[k * h + j] as f64;
+                }
+            }
+            // Component: e A_in[:, c] (m values) then @ B_in[c] (m x h).
+            let mut ea = vec![0.0f64; m];
+            for (k, &ek) in ei.iter().enumerate() {
+                for (r, v) in ea.iter_mut().enumerate() {
+                    *v += ek as f64 * f_in.a[k * cm + c * m + r] as f64;
+                }
+            }
+            // B_out[c] e^T (m values), then A_out[:, c] @ that.
+            let mut be = vec![0.0f64; m];
+            for (r, v) in be.iter_mut().enumerate() {
+                let row = &f_out.b[(c * m + r) * d_resid..(c * m + r + 1) * d_resid];
+                *v = row.iter().zip(ei).map(|(&x, &y)| x as f64 * y as f64).sum();
+            }
+            for j in 0..h {
+                let out_t: f64 = w_out.row(j).iter().zip(ei).map(|(&x, &y)| x as f64 * y as f64).sum();
+                tgt.push((x_in[j] * out_t) as f32);
+                let in_c: f64 = (0..m).map(|r| ea[r] * f_in.b[(c * m + r) * h + j] as f64).sum();
+                let out_c: f64 = (0..m).map(|r| f_out.a[j * cm + c * m + r] as f64 * be[r]).sum();
+                comp.push((in_c * out_c) as f32);
+            }
+        }
+    }
+    (tgt, comp)
 }
 
 /// The spec's success criterion for one seed.
@@ -72,6 +221,7 @@ pub fn metrics(target: &Target, d: &Decomposition, mean_active: f32) -> Metrics 
         ml2r: (features.iter().map(|f| f.l2_ratio as f64).sum::<f64>() / n) as f32,
         mean_active,
         features,
+        resid: None,
     }
 }
 
@@ -87,6 +237,7 @@ mod tests {
             model: ModelConfig::Tms(TmsConfig { n_features: 2, n_hidden: 2, n_hidden_layers: 0, feature_prob: 0.1 }),
             layers: vec![Matrix { name: "W".into(), d_in: 2, d_out: 2, values: w }],
             bias: vec![0.0, 0.0],
+            embed: Vec::new(),
         }
     }
 
@@ -115,5 +266,26 @@ mod tests {
         assert!((m.mmcs - (1.0 + s) / 2.0).abs() < 1e-6);
         assert!((m.ml2r - (0.5 + s) / 2.0).abs() < 1e-6);
         assert!(!success(m.mmcs, m.ml2r));
+    }
+
+    #[test]
+    fn dedicated_components_by_hand() {
+        // Three features, three components. Feature 0 and 2 both pick
+        // component 1; feature 1 picks component 0 (tie 2 vs 2 goes to index 0).
+        let attr = [1.0, 3.0, 0.0, 2.0, 0.0, 2.0, 0.0, 4.0, 4.0 - 1.0];
+        let (ded, shares, n, mean) = dedicated_components(&attr, 3);
+        assert_eq!(ded, vec![1, 0, 1]);
+        assert!((shares[0] - 0.75).abs() < 1e-6 && (shares[1] - 0.5).abs() < 1e-6);
+        assert!((shares[2] - 4.0 / 7.0).abs() < 1e-6);
+        assert_eq!(n, 1);
+        assert!((mean - (0.75 + 0.5 + 4.0 / 7.0) / 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn component_norm_from_factors() {
+        // A = [[1, 2], [0, 1]] (d_in 2, one component of rank 2), B = [[1, 0, 1], [2, 1, 0]].
+        let f = FactorPair { name: "W".into(), d_in: 2, d_out: 3, a: vec![1.0, 2.0, 0.0, 1.0], b: vec![1.0, 0.0, 1.0, 2.0, 1.0, 0.0] };
+        // A B = [[5, 2, 1], [2, 1, 0]]: squared norm 25 + 4 + 1 + 4 + 1 = 35.
+        assert!((component_norm_sq(&f, 0, 1, 2) - 35.0).abs() < 1e-9);
     }
 }

@@ -48,6 +48,9 @@ pub struct Losses {
     pub minimality: f32,
     /// L_s.
     pub simplicity: f32,
+    /// L_a (residual MLPs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation: Option<f32>,
     /// Weighted total.
     pub total: f32,
 }
@@ -122,8 +125,38 @@ pub fn params_json(target: &Target) -> Map<String, Value> {
     for m in &target.layers {
         params.insert(m.name.clone(), rows(m));
     }
-    params.insert("b".into(), Value::Array(target.bias.iter().map(|&v| num(v)).collect()));
+    match &target.model {
+        ModelConfig::Tms(_) => {
+            params.insert("b".into(), Value::Array(target.bias.iter().map(|&v| num(v)).collect()));
+        }
+        ModelConfig::ResidMlp(r) => {
+            let embed = Matrix { name: "W_E".into(), d_in: r.n_features, d_out: r.d_resid, values: target.embed.clone() };
+            params.insert("W_E".into(), rows(&embed));
+        }
+    }
     params
+}
+
+/// Names of the frozen parameters a target file holds besides the decomposed matrices.
+fn frozen_name(model: &ModelConfig) -> &'static str {
+    match model {
+        ModelConfig::Tms(_) => "b",
+        ModelConfig::ResidMlp(_) => "W_E",
+    }
+}
+
+fn read_rows(params: &Map<String, Value>, name: &str, d_in: usize, d_out: usize) -> Result<Vec<f32>, ApdError> {
+    let v = params.get(name).ok_or_else(|| bad(format!("parameter `{name}` is missing")))?;
+    let shape_err = || bad(format!("`{name}` must be {d_in} rows of {d_out} numbers"));
+    let rows = v.as_array().filter(|r| r.len() == d_in).ok_or_else(shape_err)?;
+    let mut values = Vec::with_capacity(d_in * d_out);
+    for row in rows {
+        let row = row.as_array().filter(|r| r.len() == d_out).ok_or_else(shape_err)?;
+        for x in row {
+            values.push(finite(x, name)?);
+        }
+    }
+    Ok(values)
 }
 
 fn bad(what: impl Into<String>) -> ApdError {
@@ -142,35 +175,30 @@ fn finite(v: &Value, name: &str) -> Result<f32, ApdError> {
 /// Rebuilds a [`Target`] from a `params` object, checking names, shapes and values.
 pub fn target_from_params(model: &ModelConfig, params: &Map<String, Value>) -> Result<Target, ApdError> {
     let shapes = layer_shapes(model);
-    let expected: Vec<&str> = shapes.iter().map(|s| s.0.as_str()).chain(["b"]).collect();
+    let frozen = frozen_name(model);
+    let expected: Vec<&str> = shapes.iter().map(|s| s.0.as_str()).chain([frozen]).collect();
     if let Some(k) = params.keys().find(|k| !expected.contains(&k.as_str())) {
         return Err(bad(format!("unexpected parameter `{k}`; this model has {}", expected.join(", "))));
     }
     let mut layers = Vec::new();
     for (name, d_in, d_out) in shapes {
-        let v = params.get(&name).ok_or_else(|| bad(format!("parameter `{name}` is missing")))?;
-        let rows = v.as_array().filter(|r| r.len() == d_in).ok_or_else(|| {
-            bad(format!("`{name}` must be {d_in} rows of {d_out} numbers"))
-        })?;
-        let mut values = Vec::with_capacity(d_in * d_out);
-        for row in rows {
-            let row = row.as_array().filter(|r| r.len() == d_out).ok_or_else(|| {
-                bad(format!("`{name}` must be {d_in} rows of {d_out} numbers"))
-            })?;
-            for x in row {
-                values.push(finite(x, &name)?);
-            }
-        }
+        let values = read_rows(params, &name, d_in, d_out)?;
         layers.push(Matrix { name, d_in, d_out, values });
     }
-    let n_out = model.n_outputs();
-    let b = params
-        .get("b")
-        .and_then(|v| v.as_array())
-        .filter(|b| b.len() == n_out)
-        .ok_or_else(|| bad(format!("`b` must be a list of {n_out} numbers")))?;
-    let bias = b.iter().map(|x| finite(x, "b")).collect::<Result<Vec<_>, _>>()?;
-    Ok(Target { model: model.clone(), layers, bias })
+    let (mut bias, mut embed) = (Vec::new(), Vec::new());
+    match model {
+        ModelConfig::Tms(_) => {
+            let n_out = model.n_outputs();
+            let b = params
+                .get("b")
+                .and_then(|v| v.as_array())
+                .filter(|b| b.len() == n_out)
+                .ok_or_else(|| bad(format!("`b` must be a list of {n_out} numbers")))?;
+            bias = b.iter().map(|x| finite(x, "b")).collect::<Result<Vec<_>, _>>()?;
+        }
+        ModelConfig::ResidMlp(r) => embed = read_rows(params, "W_E", r.n_features, r.d_resid)?,
+    }
+    Ok(Target { model: model.clone(), layers, bias, embed })
 }
 
 fn check_size(text: &str) -> Result<(), ApdError> {

@@ -4,8 +4,9 @@
 
 use crate::apd::{ApdTrainer, StepStats};
 use crate::config::ExperimentConfig;
-use crate::metrics::metrics;
-use crate::models::tms::TmsTrainer;
+use crate::config::ModelConfig;
+use crate::metrics::{metrics, Metrics};
+use crate::models::TargetTrainer;
 use crate::models::Target;
 use crate::report::{params_json, subsample_history, Losses, Report, Timing};
 use crate::ApdError;
@@ -46,7 +47,7 @@ pub struct Run {
     config: ExperimentConfig,
     seed: u64,
     device: Device,
-    target_trainer: Option<TmsTrainer>,
+    target_trainer: Option<TargetTrainer>,
     target: Option<Target>,
     apd: Option<ApdTrainer>,
     /// Target loss per step.
@@ -73,7 +74,7 @@ impl Run {
         };
         match target {
             Some(t) => run.start_apd(t)?,
-            None => run.target_trainer = Some(TmsTrainer::new(&run.config, seed, device)?),
+            None => run.target_trainer = Some(TargetTrainer::new(&run.config, seed, device)?),
         }
         Ok(run)
     }
@@ -140,6 +141,27 @@ impl Run {
         Ok(Progress::Apd(stats))
     }
 
+    /// The recovery figures of the decomposition `components` (TMS: from the
+    /// factors alone; residual MLP: needs forward passes on the device).
+    pub async fn metrics_of(
+        &self,
+        apd: &ApdTrainer,
+        target: &Target,
+        components: &crate::apd::Decomposition,
+        mean_active: f32,
+    ) -> Result<Metrics, ApdError> {
+        Ok(match &self.config.model {
+            ModelConfig::Tms(_) => metrics(target, components, mean_active),
+            ModelConfig::ResidMlp(_) => Metrics {
+                mmcs: 0.0,
+                ml2r: 0.0,
+                mean_active,
+                features: Vec::new(),
+                resid: Some(apd.resid_metrics().await?),
+            },
+        })
+    }
+
     /// The report of the decomposition so far (`None` before APD starts).
     pub async fn report(&self, wall_s: f64, backend: &str) -> Result<Option<Report>, ApdError> {
         let (Some(apd), Some(target)) = (&self.apd, &self.target) else { return Ok(None) };
@@ -150,13 +172,15 @@ impl Run {
             faithfulness: last.map_or(f32::NAN, |s| s.faithfulness),
             minimality: last.map_or(f32::NAN, |s| s.minimality),
             simplicity: last.map_or(f32::NAN, |s| s.simplicity),
+            activation: last.and_then(|s| s.activation),
             total: last.map_or(f32::NAN, |s| s.total),
         };
+        let metrics = self.metrics_of(apd, target, &components, mean_active).await?;
         Ok(Some(Report {
             model: self.preset.clone(),
             config: self.config.clone(),
             seed: self.seed,
-            metrics: metrics(target, &components, mean_active),
+            metrics,
             losses,
             history: subsample_history(&self.history),
             components,

@@ -28,6 +28,19 @@ fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
+/// Memory a run may use in the page: wasm32 addresses at most 4 GiB and the
+/// tab needs room besides the run; GPUs in laptops share far less.
+fn memory_budget(kind: BackendKind) -> f64 {
+    match kind {
+        BackendKind::Cpu => 1.5 * (1u64 << 30) as f64,
+        BackendKind::Wgpu => (1u64 << 30) as f64,
+    }
+}
+
+/// WebGPU's default `maxStorageBufferBindingSize` (128 MiB), which every
+/// adapter supports.
+const WEBGPU_MAX_BUFFER: f64 = (128u64 << 20) as f64;
+
 thread_local! {
     static PANIC: RefCell<String> = const { RefCell::new(String::new()) };
 }
@@ -96,6 +109,32 @@ struct Snapshot {
     metrics: Option<crate::metrics::Metrics>,
     /// Histogram over 0..=C of active components per sample in the last batch.
     active_histogram: Vec<u32>,
+    /// The residual MLP's views (its matrices are too large to send whole).
+    resid: Option<ResidView>,
+}
+
+/// What the residual MLP views draw besides the metrics.
+#[derive(Serialize)]
+struct ResidView {
+    /// Features (rows of the neuron maps).
+    n: usize,
+    /// Neurons of all layers side by side (columns of the neuron maps).
+    neurons: usize,
+    /// `n x neurons`: each neuron's direct contribution to feature i's output, target.
+    neurons_target: Vec<f32>,
+    /// The same through feature i's dedicated component.
+    neurons_component: Vec<f32>,
+    /// The response curve of one feature.
+    curve: Curve,
+}
+
+#[derive(Serialize)]
+struct Curve {
+    feature: usize,
+    xs: Vec<f32>,
+    target: Vec<f32>,
+    topk: Vec<f32>,
+    labels: Vec<f32>,
 }
 
 #[derive(Serialize)]
@@ -140,6 +179,19 @@ impl WebRun {
         // Run::new refuses a target of another model than the configuration's.
         let target = target_json.as_deref().map(target_from_file).transpose().map_err(js_err)?;
         let kind = BackendKind::parse(&backend).map_err(js_err)?;
+        // Refuse before anything is allocated, rather than crash the tab.
+        cfg.check_memory(memory_budget(kind)).map_err(js_err)?;
+        if kind == BackendKind::Wgpu {
+            let largest = cfg.largest_tensor_elements() as f64 * 4.0;
+            if largest > WEBGPU_MAX_BUFFER {
+                return Err(JsError::new(&format!(
+                    "this configuration needs a {:.0} MiB buffer, over WebGPU's guaranteed {:.0} MiB: \
+                     lower the batch size, the number of components or the model size, or use the CPU",
+                    largest / 1048576.0,
+                    WEBGPU_MAX_BUFFER / 1048576.0
+                )));
+            }
+        }
         let dev = device(kind).await.map_err(js_err)?;
         let run = Run::new(&preset_name, cfg, seed as u64, &dev, target).map_err(js_err)?;
         let name = if kind == BackendKind::Wgpu { "webgpu" } else { "cpu" };
@@ -166,12 +218,13 @@ impl WebRun {
         })
     }
 
-    /// What the views draw.
-    pub fn snapshot(&self) -> js_sys::Promise {
+    /// What the views draw; `curve_feature` picks the residual MLP's
+    /// response curve (clamped to the features that exist).
+    pub fn snapshot(&self, curve_feature: u32) -> js_sys::Promise {
         let cell = self.run.clone();
         wasm_bindgen_futures::future_to_promise(async move {
             let run = take(&cell)?;
-            let out = snapshot_inner(&run).await;
+            let out = snapshot_inner(&run, curve_feature as usize).await;
             *cell.borrow_mut() = Some(run);
             Ok(to_js(&out.map_err(js_err)?)?)
         })
@@ -238,7 +291,7 @@ async fn steps_inner(run: &mut Run, n: u32, apd_ms: &RefCell<f64>) -> Result<Bat
     })
 }
 
-async fn snapshot_inner(run: &Run) -> Result<Snapshot, ApdError> {
+async fn snapshot_inner(run: &Run, curve_feature: usize) -> Result<Snapshot, ApdError> {
     let (Some(apd), Some(target)) = (run.apd(), run.target()) else {
         return Ok(Snapshot {
             phase: run.phase(),
@@ -247,25 +300,51 @@ async fn snapshot_inner(run: &Run) -> Result<Snapshot, ApdError> {
             attributions: Vec::new(),
             metrics: None,
             active_histogram: Vec::new(),
+            resid: None,
         });
     };
     let d = apd.decomposition().await?;
-    let components = d
-        .layers
-        .iter()
-        .map(|f| (0..d.n_components).map(|c| f.component(c, d.n_components, d.rank)).collect())
-        .collect();
     let mut hist = vec![0u32; d.n_components + 1];
     for &k in apd.last_active_counts() {
         hist[(k as usize).min(d.n_components)] += 1;
     }
     let mean_active = run.history.last().map(|s| s.mean_active).unwrap_or(0.0);
+    let metrics = run.metrics_of(apd, target, &d, mean_active).await?;
+    if let Some(rm) = &metrics.resid {
+        let n = target.model.n_features();
+        let (neurons_target, neurons_component) = crate::metrics::neuron_contributions(target, &d, &rm.dedicated);
+        let feature = curve_feature.min(n - 1);
+        let xs: Vec<f32> = (0..41).map(|k| -1.0 + k as f32 / 20.0).collect();
+        let (ty, ky) = apd.response_curve(feature, &xs).await?;
+        let labels = xs.iter().map(|&x| x + x.max(0.0)).collect();
+        return Ok(Snapshot {
+            phase: run.phase(),
+            target: Vec::new(),
+            components: Vec::new(),
+            attributions: Vec::new(),
+            active_histogram: hist,
+            resid: Some(ResidView {
+                n,
+                neurons: neurons_target.len() / n,
+                neurons_target,
+                neurons_component,
+                curve: Curve { feature, xs, target: ty, topk: ky, labels },
+            }),
+            metrics: Some(metrics),
+        });
+    }
+    let components = d
+        .layers
+        .iter()
+        .map(|f| (0..d.n_components).map(|c| f.component(c, d.n_components, d.rank)).collect())
+        .collect();
     Ok(Snapshot {
         phase: run.phase(),
         target: target.layers.iter().map(|m| (m.name.clone(), m.d_in, m.d_out, m.values.clone())).collect(),
         components,
         attributions: apd.one_hot_attributions(1.0).await?,
-        metrics: Some(crate::metrics::metrics(target, &d, mean_active)),
+        metrics: Some(metrics),
         active_histogram: hist,
+        resid: None,
     })
 }

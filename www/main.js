@@ -1,13 +1,14 @@
 // The page controller: controls, URL hash, and drawing what the worker sends.
-import { lossChart, heatmap, bars, polygon, figure, color, legendCanvas } from './views.js';
+import { lossChart, lineChart, heatmap, bars, polygon, figure, color, legendCanvas } from './views.js';
 
 const $ = (id) => document.getElementById(id);
-const ENUMS = { lr_schedule: ['constant', 'cosine', 'linear'], attribution_source: ['apd', 'target'] };
+const ENUMS = { lr_schedule: ['constant', 'cosine', 'linear'], attribution_source: ['apd', 'target'], unit_norm_a: ['true', 'false'] };
 const MAX_POINTS = 3000;
 
 const state = {
   presets: [], preset: null, presetConfig: null, config: null, running: false, runState: 'idle',
-  series: { target: [], total: [], faithfulness: [], minimality: [], simplicity: [] },
+  series: { target: [], total: [], faithfulness: [], minimality: [], simplicity: [], activation: [] },
+  curveFeature: 0,
   importedTarget: null, lastReport: null, lastSnapshot: null, seq: 0, drawPending: false,
 };
 
@@ -129,11 +130,71 @@ async function choosePreset(name) {
   const reply = await request({ type: 'preset', name });
   state.preset = name; state.presetConfig = reply.config; state.config = reply.config;
   $('model').value = name;
+  showModelKind();
   state.importedTarget = null;
   renderFields();
 }
 
 // ---- drawing ----
+
+const isResid = () => !!state.config && JSON.parse(state.config).model.kind === 'resid_mlp';
+/** Shows the views of the chosen architecture (TMS or residual MLP) only. */
+function showModelKind() {
+  document.body.classList.toggle('model-resid', isResid());
+  $('attr-note').textContent = isResid()
+    ? 'feature (row) x component (column), share of the feature\'s attribution; columns ordered so dedicated components sit on the diagonal'
+    : 'one-hot input (row) x component (column)';
+}
+
+/** Column order putting feature i's dedicated component in column i where it can. */
+function diagonalOrder(dedicated, C) {
+  const order = [];
+  for (const c of dedicated) if (!order.includes(c)) order.push(c);
+  for (let c = 0; c < C; c++) if (!order.includes(c)) order.push(c);
+  return order;
+}
+
+function drawResid(s) {
+  const r = s.metrics.resid;
+  const n = r.dedicated.length, C = r.n_components;
+  $('dedicated').textContent = `${r.n_dedicated}/${n}`;
+  $('mean-share').textContent = r.mean_share.toFixed(3);
+  $('topk-loss').textContent = r.topk_loss.toExponential(2);
+  $('target-loss').textContent = r.target_loss.toExponential(2);
+  const count = new Map();
+  for (const c of r.dedicated) count.set(c, (count.get(c) || 0) + 1);
+  bars($('cos-chart'), r.shares, { colors: r.dedicated.map((c) => (count.get(c) > 1 ? '#b8b8bc' : color(c))), labels: r.shares.map((_, i) => i) });
+  const order = diagonalOrder(r.dedicated, C);
+  const shares = [];
+  for (let i = 0; i < n; i++) {
+    const row = r.attributions.slice(i * C, (i + 1) * C);
+    const total = row.reduce((a, b) => a + b, 0) || 1;
+    for (const c of order) shares.push(row[c] / total);
+  }
+  heatmap($('attr-chart'), shares, n, C, { signed: false, scale: 1, rowLabel: 'feature', colLabel: 'component (permuted)' });
+  if (r.layer_mass.length && r.layer_mass[0].length > 1) {
+    bars($('mass-chart'), r.layer_mass.map((m) => m[0]), { labels: r.layer_mass.map((_, i) => i) });
+    $('mass-chart').title = 'fraction of each dedicated component\'s weight mass in layer 1 (the rest is in the later layers)';
+  } else {
+    const ctx = $('mass-chart').getContext('2d');
+    ctx.clearRect(0, 0, 420, 160); ctx.fillStyle = '#6b6b70'; ctx.fillText('one layer: nothing to split', 20, 80);
+  }
+  const v = s.resid;
+  if (!v) return;
+  const neurons = $('neurons');
+  neurons.innerHTML = '';
+  const scale = Math.max(1e-9, ...v.neurons_target.map(Math.abs), ...v.neurons_component.map(Math.abs));
+  const h = Math.max(160, Math.min(400, 20 + v.n * 6)), w = Math.max(240, Math.min(560, 40 + v.neurons * 10));
+  heatmap(figure(neurons, 'target', w, h), v.neurons_target, v.n, v.neurons, { scale, legend: false });
+  heatmap(figure(neurons, 'dedicated component of each feature', w, h), v.neurons_component, v.n, v.neurons, { scale, legend: false });
+  legendCanvas(neurons, scale);
+  const c = v.curve;
+  lineChart($('curve-chart'), c.xs, [
+    { name: 'label x+relu(x)', color: '#b8b8bc', ys: c.labels },
+    { name: 'target', color: '#1d1d1f', ys: c.target },
+    { name: 'top-k APD', color: '#d6453d', dashed: true, ys: c.topk },
+  ], { xLabel: `x_${c.feature}` });
+}
 
 function push(series, x, y) {
   series.push([x, y]);
@@ -159,7 +220,10 @@ function scheduleDraw() {
 
 function drawSnapshot(s) {
   const m = s.metrics;
-  if (m) {
+  if (m && m.resid) {
+    $('mean-active').textContent = m.mean_active.toFixed(3);
+    drawResid(s);
+  } else if (m) {
     $('mmcs').textContent = m.mmcs.toFixed(4);
     $('ml2r').textContent = m.ml2r.toFixed(4);
     $('mean-active').textContent = m.mean_active.toFixed(3);
@@ -211,15 +275,17 @@ function drawSnapshot(s) {
 function clearViews() {
   for (const k of Object.keys(state.series)) state.series[k] = [];
   state.lastSnapshot = null;
-  for (const id of ['mmcs', 'ml2r', 'mean-active', 'ms-per-step', 'phase']) $(id).textContent = '-';
+  for (const id of ['mmcs', 'ml2r', 'mean-active', 'ms-per-step', 'phase', 'dedicated', 'mean-share', 'topk-loss', 'target-loss']) $(id).textContent = '-';
   $('step-count').textContent = '0';
-  for (const id of ['geometry', 'components']) $(id).innerHTML = '';
-  for (const id of ['cos-chart', 'hist-chart', 'attr-chart', 'target-chart']) { const c = $(id); c.getContext('2d').clearRect(0, 0, c.width, c.height); }
+  for (const id of ['geometry', 'components', 'neurons']) $(id).innerHTML = '';
+  for (const id of ['cos-chart', 'hist-chart', 'attr-chart', 'target-chart', 'curve-chart', 'mass-chart']) { const c = $(id); c.getContext('2d').clearRect(0, 0, c.width, c.height); }
   scheduleDraw();
 }
 
 /** Views of an imported report, rebuilt from its factors. */
 function snapshotFromReport(r) {
+  // A residual MLP report shows its metrics; its matrices are too large to redraw here.
+  if (r.metrics.resid) return { phase: 'done', metrics: r.metrics, active_histogram: [] };
   const C = r.components.n_components, m = r.components.rank;
   const target = r.components.layers.map((f) => [f.name, f.d_in, f.d_out, r.target[f.name].flat()]);
   const components = r.components.layers.map((f) => Array.from({ length: C }, (_, c) => {
@@ -266,7 +332,7 @@ worker.onmessage = async ({ data: msg }) => {
       const b = msg.batch;
       let t = b.target_step - b.target_losses.length;
       for (const l of b.target_losses) push(state.series.target, t++, l);
-      for (const s of b.apd) for (const k of ['total', 'faithfulness', 'minimality', 'simplicity']) push(state.series[k], s.step, s[k]);
+      for (const s of b.apd) for (const k of ['total', 'faithfulness', 'minimality', 'simplicity', 'activation']) if (s[k] != null) push(state.series[k], s.step, s[k]);
       $('step-count').textContent = b.phase === 'target' ? String(b.target_step) : String(b.apd_step);
       $('phase').textContent = b.phase === 'target' ? `training target (${b.target_step}/${b.target_steps})` : `decomposing (${b.apd_step}/${b.apd_steps})`;
       if (b.ms_per_step > 0) $('ms-per-step').textContent = b.ms_per_step.toFixed(2);
@@ -305,7 +371,8 @@ worker.onmessage = async ({ data: msg }) => {
       const r = JSON.parse(msg.report);
       state.lastReport = msg.report;
       clearViews();
-      for (const s of r.history) for (const k of ['total', 'faithfulness', 'minimality', 'simplicity']) push(state.series[k], s.step, s[k]);
+      for (const s of r.history) for (const k of ['total', 'faithfulness', 'minimality', 'simplicity', 'activation']) if (s[k] != null) push(state.series[k], s.step, s[k]);
+      document.body.classList.toggle('model-resid', !!r.metrics.resid);
       state.lastSnapshot = snapshotFromReport(r);
       $('import-status').textContent = `showing report: ${r.model}, seed ${r.seed}, ${r.config.apd.steps} steps on ${r.timing.backend}`;
       setStatus('done'); scheduleDraw();
@@ -319,7 +386,7 @@ worker.onmessage = async ({ data: msg }) => {
         const reply = await request({ type: 'set', config: state.config, path, value: String(value) });
         if (reply.type === 'field-error') { $('import-status').textContent = `import refused: ${reply.message}`; return; }
       }
-      renderFields(); writeHash();
+      renderFields(); writeHash(); showModelKind();
       state.importedTarget = msg.text;
       $('import-status').textContent = `target loaded (${msg.model}): the next run decomposes it instead of training one`;
       break;
@@ -339,6 +406,15 @@ $('seed').addEventListener('change', () => {
   writeHash();
 });
 $('backend').addEventListener('change', writeHash);
+$('curve-feature').addEventListener('change', () => {
+  const n = JSON.parse(state.config).model.n_features;
+  const v = Number($('curve-feature').value);
+  const f = Number.isInteger(v) && v >= 0 && v < n ? v : 0;
+  if (f !== v) banner(`The feature must be an integer in [0, ${n - 1}].`, 'error');
+  $('curve-feature').value = String(f);
+  state.curveFeature = f;
+  send({ type: 'curve', feature: f });
+});
 $('speed').addEventListener('input', () => { $('speed-value').textContent = $('speed').value; send({ type: 'speed', value: Number($('speed').value) }); });
 
 function startRun(paused, stepOnce = false) {

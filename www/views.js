@@ -4,7 +4,7 @@
 const PALETTE = ['#3558d6', '#d6453d', '#2a9d55', '#e09a1f', '#8a44c9', '#1fa3b8', '#c94495', '#6b8e23',
   '#a0522d', '#4b6584'];
 export const color = (i) => PALETTE[i % PALETTE.length];
-const SERIES_COLORS = { total: '#1d1d1f', faithfulness: '#3558d6', minimality: '#d6453d', simplicity: '#2a9d55', target: '#e09a1f' };
+const SERIES_COLORS = { total: '#1d1d1f', faithfulness: '#3558d6', minimality: '#d6453d', simplicity: '#2a9d55', activation: '#8a44c9', target: '#e09a1f' };
 
 function setup(canvas) {
   const ctx = canvas.getContext('2d');
@@ -137,4 +137,28 @@ export function figure(parent, title, w, h) {
   const cap = document.createElement('figcaption'); cap.textContent = title;
   fig.append(c, cap); parent.append(fig);
   return c;
+}
+
+/** Curves y(x) on linear axes: lines = [{ name, color, dashed, ys }] over shared xs. */
+export function lineChart(canvas, xs, lines, { xLabel = '' } = {}) {
+  const ctx = setup(canvas);
+  const W = canvas.width, H = canvas.height, L = 40, R = 90, T = 10, B = 24;
+  const all = lines.flatMap((l) => l.ys).filter(isFinite);
+  if (!all.length) { ctx.fillStyle = '#888'; ctx.fillText('no data yet', L, H / 2); return; }
+  const lo = Math.min(0, ...all), hi = Math.max(1e-9, ...all);
+  const x0 = xs[0], x1 = xs[xs.length - 1];
+  const sx = (x) => L + (W - L - R) * (x - x0) / (x1 - x0 || 1);
+  const sy = (y) => T + (H - T - B) * (1 - (y - lo) / (hi - lo || 1));
+  ctx.strokeStyle = '#e2e2e0'; ctx.fillStyle = '#6b6b70';
+  for (const y of [lo, 0, hi]) { ctx.beginPath(); ctx.moveTo(L, sy(y)); ctx.lineTo(W - R, sy(y)); ctx.stroke(); ctx.fillText(y.toFixed(2), 4, sy(y) + 4); }
+  ctx.fillText(String(x0), L, H - 6); ctx.fillText(String(x1), W - R - 12, H - 6); ctx.fillText(xLabel, (W - R) / 2, H - 6);
+  let legendY = T + 10;
+  for (const { name, color: c, dashed, ys } of lines) {
+    ctx.strokeStyle = c; ctx.lineWidth = 1.8; if (dashed) ctx.setLineDash([5, 3]);
+    ctx.beginPath(); ys.forEach((y, i) => (i ? ctx.lineTo(sx(xs[i]), sy(y)) : ctx.moveTo(sx(xs[i]), sy(y)))); ctx.stroke();
+    ctx.setLineDash([]); ctx.lineWidth = 1;
+    ctx.fillStyle = c; ctx.fillRect(W - R + 10, legendY - 8, 10, 10);
+    ctx.fillStyle = '#1d1d1f'; ctx.fillText(name, W - R + 26, legendY + 1);
+    legendY += 16;
+  }
 }

@@ -6,6 +6,8 @@ let run = null;
 let running = false;
 let speed = 20;
 let lastSnapshot = 0;
+let snapshotMs = 0; // how long the last snapshot took: the bigger models space them out
+let curveFeature = 0;
 let generation = 0; // bumps on reset, so a stale loop stops
 
 const ready = init().then(() => {
@@ -63,7 +65,9 @@ function stop() {
 }
 
 async function snapshot(r) {
-  const snap = JSON.parse(await r.snapshot());
+  const t0 = performance.now();
+  const snap = JSON.parse(await r.snapshot(curveFeature));
+  snapshotMs = performance.now() - t0;
   postMessage({ type: 'snapshot', snap });
 }
 
@@ -75,7 +79,7 @@ async function tick(n, r = run) {
     running = false;
     await snapshot(r);
     postMessage({ type: 'done', report: await r.report() });
-  } else if (batch.phase !== 'target' && now - lastSnapshot > 300) {
+  } else if (batch.phase !== 'target' && now - lastSnapshot > Math.max(300, 5 * snapshotMs)) {
     lastSnapshot = now;
     await snapshot(r);
   }
@@ -131,6 +135,10 @@ async function handle(msg) {
       break;
     case 'step':
       if (run && !running) await tick(1);
+      break;
+    case 'curve':
+      curveFeature = Math.max(0, msg.feature | 0);
+      if (run && !running) await snapshot(run).catch(() => {});
       break;
     case 'speed':
       speed = Math.max(1, Math.min(1000, msg.value | 0));

@@ -79,3 +79,55 @@ pub fn attributions(
     let dy = tangent.expect("non-empty chain") * relu_grad;
     dy.powi_scalar(2).sum_dim(2).reshape([n_components, batch]).transpose()
 }
+
+/// The `B x C` attributions of a residual MLP (`ws` interleaved
+/// `W_in1, W_out1, ...`, forward pass `fwd` with those weights).
+///
+/// The same JVP as [`attributions`], but the residual stream is wide (1000)
+/// and C large (130+), so a `C x B x d_resid` tangent would be the biggest
+/// tensor of the step. The stream's tangent is only ever read through a
+/// later `W_in` or through the unembedding `W_E^T`, so we carry it
+/// projected onto each of those readers instead: `C x B x d_mlp` per later
+/// layer and `C x B x n` for the output. With `t_h` the tangent of the MLP
+/// activations and `u = relu(pre) @ A_out` (per component), layer l adds
+/// `t_h @ (W_out R) + u_c @ (B_out,c R)` to the projection onto reader R.
+pub fn resid_attributions(
+    fwd: &crate::apd::Forward,
+    ws: &[Tensor<2>],
+    embed: &Tensor<2>,
+    a: &[Tensor<2>],
+    b: &[Tensor<2>],
+    n_components: usize,
+    rank: usize,
+) -> Tensor<2> {
+    let n_layers = ws.len() / 2;
+    let batch = fwd.out.dims()[0];
+    let (c, m) = (n_components, rank);
+    let readers: Vec<Tensor<2>> =
+        (0..n_layers).map(|l| ws[2 * l].clone()).chain([embed.clone().transpose()]).collect();
+    let mut proj: Vec<Option<Tensor<3>>> = vec![None; n_layers + 1];
+    for l in 0..n_layers {
+        let (li, lo) = (2 * l, 2 * l + 1);
+        let s_in = component_acts(fwd.inputs[li].clone(), ChainLayer::Own(li), a, b, c, m);
+        let t_pre = match proj[l].take() {
+            Some(p) => p + s_in,
+            None => s_in,
+        };
+        let d_mlp = t_pre.dims()[2];
+        let relu_grad = fwd.pre[l].clone().greater_elem(0.0).float().reshape([1, batch, d_mlp]);
+        let t_h = (t_pre * relu_grad).reshape([c * batch, d_mlp]);
+        let u = fwd.inputs[lo].clone().matmul(a[lo].clone()).reshape([batch, c, m]).swap_dims(0, 1);
+        for (k, reader) in readers.iter().enumerate().skip(l + 1) {
+            let cols = reader.dims()[1];
+            let through_w = t_h.clone().matmul(ws[lo].clone().matmul(reader.clone())).reshape([c, batch, cols]);
+            let through_p = u.clone().matmul(b[lo].clone().matmul(reader.clone()).reshape([c, m, cols]));
+            let add = through_w + through_p;
+            proj[k] = Some(match proj[k].take() {
+                Some(p) => p + add,
+                None => add,
+            });
+        }
+    }
+    let dy = proj[n_layers].take().expect("at least one layer");
+    dy.powi_scalar(2).sum_dim(2).reshape([c, batch]).transpose()
+}

@@ -68,3 +68,20 @@ pub fn simplicity_loss(
     }
     total.expect("at least one layer").div_scalar((n_params * batch) as f64)
 }
+
+/// Activation reconstruction (residual MLPs): each layer's MLP activations
+/// `relu(pre_l)` of the top-k model against the target's,
+/// `L_a = mean_b sum_l ||act_topk^l[b] - act^l[b]||^2 / sum_l d_mlp^l`.
+pub fn activation_loss(topk: &[Tensor<2>], target: &[Tensor<2>]) -> Tensor<1> {
+    let batch = topk[0].dims()[0];
+    let width: usize = topk.iter().map(|t| t.dims()[1]).sum();
+    let mut total: Option<Tensor<1>> = None;
+    for (a, t) in topk.iter().zip(target) {
+        let term = (a.clone() - t.clone()).powi_scalar(2).sum();
+        total = Some(match total {
+            None => term,
+            Some(s) => s + term,
+        });
+    }
+    total.expect("at least one layer").div_scalar((batch * width) as f64)
+}

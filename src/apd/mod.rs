@@ -10,12 +10,13 @@ pub mod losses;
 pub mod topk;
 
 use crate::config::{lr_at, AttributionSource, ExperimentConfig, ModelConfig};
-use crate::data::{matrix, tms_batch};
+use crate::data::{matrix, resid_batch, tms_batch};
+use crate::metrics::{dedicated_components, layer_mass, ResidMetrics};
 use crate::models::tms::read_vec;
-use crate::models::{chain_of, ChainLayer, Target};
+use crate::models::{chain_of, layer_uses, ChainLayer, Target};
 use crate::rng::Rng;
 use crate::ApdError;
-use attributions::{attributions, chain_weight};
+use attributions::{attributions, chain_weight, resid_attributions};
 use burn::module::{Module, Param};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::relu;
@@ -33,17 +34,20 @@ pub struct ApdModel {
     pub b: Vec<Param<Tensor<2>>>,
 }
 
-/// A forward pass through a chain with full weights.
+/// A forward pass with full weights, keeping what attributions and losses need.
 pub struct Forward {
-    /// Input of every chain entry.
+    /// Input of every use of a decomposed matrix: for TMS one per chain
+    /// entry; for the residual MLP one per matrix (`r_l` for `W_in^l`,
+    /// `relu(pre_l)` for `W_out^l`).
     pub inputs: Vec<Tensor<2>>,
-    /// Output before the final ReLU.
-    pub pre: Tensor<2>,
+    /// Pre-activations: for TMS the output before its ReLU (one entry); for
+    /// the residual MLP each layer's MLP pre-activation.
+    pub pre: Vec<Tensor<2>>,
     /// Network output.
     pub out: Tensor<2>,
 }
 
-/// `relu(x @ W_chain... + bias)`, keeping every layer's input.
+/// TMS: `relu(x @ W_chain... + bias)`, keeping every layer's input.
 pub fn forward_full(x: Tensor<2>, ws: &[Tensor<2>], chain: &[ChainLayer], bias: &Tensor<1>) -> Forward {
     let mut inputs = Vec::with_capacity(chain.len());
     let mut h = x;
@@ -52,7 +56,23 @@ pub fn forward_full(x: Tensor<2>, ws: &[Tensor<2>], chain: &[ChainLayer], bias: 
         h = h.matmul(chain_weight(ws, layer));
     }
     let pre = h + bias.clone().unsqueeze::<2>();
-    Forward { inputs, out: relu(pre.clone()), pre }
+    Forward { inputs, out: relu(pre.clone()), pre: vec![pre] }
+}
+
+/// Residual MLP: `r = x W_E`, `r <- r + relu(r W_in^l) W_out^l`, `y = r W_E^T`,
+/// with `ws` interleaved as `W_in1, W_out1, W_in2, ...`.
+pub fn resid_forward_full(x: Tensor<2>, ws: &[Tensor<2>], embed: &Tensor<2>) -> Forward {
+    let (mut inputs, mut pre) = (Vec::with_capacity(ws.len()), Vec::with_capacity(ws.len() / 2));
+    let mut r = x.matmul(embed.clone());
+    for pair in ws.chunks(2) {
+        inputs.push(r.clone());
+        let p = r.clone().matmul(pair[0].clone());
+        let h = relu(p.clone());
+        pre.push(p);
+        inputs.push(h.clone());
+        r = r + h.matmul(pair[1].clone());
+    }
+    Forward { inputs, pre, out: r.matmul(embed.clone().transpose()) }
 }
 
 /// The top-k forward (spec 2.4): every layer uses only the components its
@@ -77,6 +97,34 @@ pub fn forward_masked(
     relu(h + bias.clone().unsqueeze::<2>())
 }
 
+/// The residual MLP's top-k forward: the output and each layer's MLP
+/// activations `relu(pre_l)` (for the activation reconstruction loss).
+pub fn resid_forward_masked(
+    x: Tensor<2>,
+    a: &[Tensor<2>],
+    b: &[Tensor<2>],
+    embed: &Tensor<2>,
+    mask_m: Tensor<2>,
+) -> (Tensor<2>, Vec<Tensor<2>>) {
+    let mut r = x.matmul(embed.clone());
+    let mut acts = Vec::with_capacity(a.len() / 2);
+    for l in (0..a.len()).step_by(2) {
+        let h = relu((r.clone().matmul(a[l].clone()) * mask_m.clone()).matmul(b[l].clone()));
+        acts.push(h.clone());
+        r = r + (h.matmul(a[l + 1].clone()) * mask_m.clone()).matmul(b[l + 1].clone());
+    }
+    (r.matmul(embed.clone().transpose()), acts)
+}
+
+/// The fixed parts of a target network, on the device.
+#[derive(Clone)]
+enum Arch {
+    /// TMS: a chain of (possibly tied) matrices and an output bias.
+    Tms { chain: Vec<ChainLayer>, bias: Tensor<1> },
+    /// Residual MLP: the embedding `W_E` (`n x d_resid`).
+    Resid { embed: Tensor<2> },
+}
+
 /// Loss values and state after one APD step.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct StepStats {
@@ -90,6 +138,9 @@ pub struct StepStats {
     pub minimality: f32,
     /// L_s.
     pub simplicity: f32,
+    /// L_a, for residual MLPs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation: Option<f32>,
     /// Weighted sum.
     pub total: f32,
     /// Mean number of active components per sample in this batch.
@@ -157,12 +208,11 @@ const USAGE_DECAY: f64 = 0.995;
 /// One APD run: the target (frozen), the components, the optimiser.
 pub struct ApdTrainer {
     config: ExperimentConfig,
-    chain: Vec<ChainLayer>,
+    arch: Arch,
     times: Vec<usize>,
     n_params: usize,
     names: Vec<String>,
     target_ws: Vec<Tensor<2>>,
-    bias: Tensor<1>,
     model: ApdModel,
     optim: ModuleOptimizer,
     rng: Rng,
@@ -191,13 +241,7 @@ impl ApdTrainer {
         let ad = device.clone().autodiff();
         let inner = device.clone().inner();
         let (c, m) = (config.apd.n_components + config.apd.extra_components, config.apd.rank);
-        let chain = chain_of(&config.model);
-        let mut times = vec![0usize; target.layers.len()];
-        for layer in &chain {
-            match *layer {
-                ChainLayer::Own(l) | ChainLayer::Tied(l) => times[l] += 1,
-            }
-        }
+        let times = layer_uses(&config.model);
         let n_params = target.layers.iter().zip(&times).map(|(w, t)| w.d_in * w.d_out * t).sum();
         let mut init = Rng::stream(seed, "apd-init");
         let (mut a, mut b) = (Vec::new(), Vec::new());
@@ -218,16 +262,23 @@ impl ApdTrainer {
             b.push(Param::from_tensor(matrix(bv, c * m, w.d_out, &ad).require_grad()));
         }
         let target_ws = target.layers.iter().map(|w| matrix(w.values.clone(), w.d_in, w.d_out, &inner)).collect();
-        let bias = Tensor::<1>::from_floats(target.bias.as_slice(), &inner);
+        let arch = match &config.model {
+            ModelConfig::Tms(_) => Arch::Tms {
+                chain: chain_of(&config.model),
+                bias: Tensor::<1>::from_floats(target.bias.as_slice(), &inner),
+            },
+            ModelConfig::ResidMlp(r) => {
+                Arch::Resid { embed: matrix(target.embed.clone(), r.n_features, r.d_resid, &inner) }
+            }
+        };
         let optim = adam();
         Ok(Self {
             config: config.clone(),
-            chain,
+            arch,
             times,
             n_params,
             names: target.layers.iter().map(|w| w.name.clone()).collect(),
             target_ws,
-            bias,
             model: ApdModel { a, b },
             optim,
             rng: Rng::stream(seed, "apd-data"),
@@ -256,12 +307,12 @@ impl ApdTrainer {
 
     fn batch(&mut self) -> Tensor<2> {
         let bsz = self.config.apd.batch_size;
-        match &self.config.model {
-            ModelConfig::Tms(t) => {
-                let x = tms_batch(&mut self.rng, bsz, t.n_features, t.feature_prob);
-                matrix(x, bsz, t.n_features, &self.device.clone().inner())
-            }
-        }
+        let (n, p) = (self.config.model.n_features(), self.config.model.feature_prob());
+        let x = match &self.config.model {
+            ModelConfig::Tms(_) => tms_batch(&mut self.rng, bsz, n, p),
+            ModelConfig::ResidMlp(_) => resid_batch(&mut self.rng, bsz, n, p),
+        };
+        matrix(x, bsz, n, &self.device.clone().inner())
     }
 
     fn factors_without_grad(&self) -> (Vec<Tensor<2>>, Vec<Tensor<2>>) {
@@ -274,21 +325,33 @@ impl ApdTrainer {
     pub fn attributions(&self, x: Tensor<2>, target: &Forward) -> Tensor<2> {
         let (a, b) = self.factors_without_grad();
         let (c, m) = (self.n_now, self.config.apd.rank);
-        match self.config.apd.attribution_source {
-            AttributionSource::Target => {
-                attributions(&target.inputs, target.pre.clone(), &self.target_ws, &self.chain, &a, &b, c, m)
-            }
+        let apd_ws: Vec<Tensor<2>>;
+        let apd_fwd: Forward;
+        let (fwd, ws) = match self.config.apd.attribution_source {
+            AttributionSource::Target => (target, &self.target_ws),
             AttributionSource::Apd => {
-                let ws: Vec<Tensor<2>> = a.iter().zip(&b).map(|(a, b)| a.clone().matmul(b.clone())).collect();
-                let fwd = forward_full(x, &ws, &self.chain, &self.bias);
-                attributions(&fwd.inputs, fwd.pre, &ws, &self.chain, &a, &b, c, m)
+                apd_ws = a.iter().zip(&b).map(|(a, b)| a.clone().matmul(b.clone())).collect();
+                apd_fwd = self.forward_with(x, &apd_ws);
+                (&apd_fwd, &apd_ws)
             }
+        };
+        match &self.arch {
+            Arch::Tms { chain, .. } => attributions(&fwd.inputs, fwd.pre[0].clone(), ws, chain, &a, &b, c, m),
+            Arch::Resid { embed } => resid_attributions(fwd, ws, embed, &a, &b, c, m),
+        }
+    }
+
+    /// The forward pass of the target's architecture with weights `ws`.
+    fn forward_with(&self, x: Tensor<2>, ws: &[Tensor<2>]) -> Forward {
+        match &self.arch {
+            Arch::Tms { chain, bias } => forward_full(x, ws, chain, bias),
+            Arch::Resid { embed } => resid_forward_full(x, ws, embed),
         }
     }
 
     /// The target's forward pass on `x`.
     pub fn target_forward(&self, x: Tensor<2>) -> Forward {
-        forward_full(x, &self.target_ws, &self.chain, &self.bias)
+        self.forward_with(x, &self.target_ws)
     }
 
     /// One APD step (spec section 2): attributions, batch top-k, losses, Adam.
@@ -298,6 +361,9 @@ impl ApdTrainer {
         let cfg = self.config.apd.clone();
         if self.n_now > cfg.n_components && self.step >= (cfg.prune_at_pct * cfg.steps as f64) as usize {
             self.prune().await?;
+        }
+        if cfg.unit_norm_a {
+            self.normalise_a();
         }
         let lr = lr_at(self.step, cfg.steps, cfg.lr, cfg.lr_warmup_pct, cfg.lr_schedule);
         let (c, m, bsz) = (self.n_now, cfg.rank, cfg.batch_size);
@@ -328,19 +394,29 @@ impl ApdTrainer {
         let a: Vec<Tensor<2>> = self.model.a.iter().map(|p| p.val()).collect();
         let b: Vec<Tensor<2>> = self.model.b.iter().map(|p| p.val()).collect();
         let target_ws: Vec<Tensor<2>> = self.target_ws.iter().map(|w| w.clone().autodiff()).collect();
-        let bias = self.bias.clone().autodiff();
-        let y_topk = forward_masked(x.autodiff(), &a, &b, &self.chain, &bias, mask_m);
+        let (y_topk, l_a) = match &self.arch {
+            Arch::Tms { chain, bias } => {
+                (forward_masked(x.autodiff(), &a, &b, chain, &bias.clone().autodiff(), mask_m), None)
+            }
+            Arch::Resid { embed } => {
+                let (y, acts) = resid_forward_masked(x.autodiff(), &a, &b, &embed.clone().autodiff(), mask_m);
+                let target_acts: Vec<Tensor<2>> = target.pre.iter().map(|p| relu(p.clone()).autodiff()).collect();
+                (y, Some(losses::activation_loss(&acts, &target_acts)))
+            }
+        };
         let l_f = losses::faithfulness_loss(&target_ws, &a, &b, &self.times, self.n_params);
         let l_m = losses::minimality_loss(y_topk, target.out.autodiff());
         let l_s = losses::simplicity_loss(&a, &b, &self.times, mask, c, m, cfg.schatten_p, self.n_params);
-        let total = l_f.clone().mul_scalar(cfg.coeff_faithfulness)
+        let mut total = l_f.clone().mul_scalar(cfg.coeff_faithfulness)
             + l_m.clone().mul_scalar(cfg.coeff_minimality)
             + l_s.clone().mul_scalar(cfg.coeff_simplicity);
-
-        let values = Tensor::cat(
-            vec![l_f.inner(), l_m.inner(), l_s.inner(), total.clone().inner()],
-            0,
-        );
+        let mut parts = vec![l_f.inner(), l_m.inner(), l_s.inner()];
+        if let Some(l_a) = l_a {
+            total = total + l_a.clone().mul_scalar(cfg.coeff_activation);
+            parts.push(l_a.inner());
+        }
+        parts.push(total.clone().inner());
+        let values = Tensor::cat(parts, 0);
         let v = read_vec(values).await?;
         if let Some(bad) = v.iter().find(|x| !x.is_finite() || x.abs() > EXPLODED_LOSS) {
             return Err(self.diverged(format!("a loss term became {bad}")));
@@ -354,11 +430,29 @@ impl ApdTrainer {
             faithfulness: v[0],
             minimality: v[1],
             simplicity: v[2],
-            total: v[3],
+            activation: if v.len() == 5 { Some(v[3]) } else { None },
+            total: v[v.len() - 1],
             mean_active,
         };
         self.step += 1;
         Ok(stats)
+    }
+
+    /// The reference's `unit_norm_matrices`: every column of every A
+    /// rescaled to unit norm. `Param::map` keeps the parameter ids, so Adam's
+    /// moments carry over.
+    fn normalise_a(&mut self) {
+        let a = std::mem::take(&mut self.model.a);
+        self.model.a = a
+            .into_iter()
+            .map(|p| {
+                p.map(|t| {
+                    let v = t.inner();
+                    let norm = v.clone().powi_scalar(2).sum_dim(0).sqrt().clamp_min(1e-12);
+                    (v / norm).autodiff().require_grad()
+                })
+            })
+            .collect();
     }
 
     fn diverged(&self, what: String) -> ApdError {
@@ -388,6 +482,82 @@ impl ApdTrainer {
         let x = matrix(x, n, n, &self.device.clone().inner());
         let target = self.target_forward(x.clone());
         read_vec(self.attributions(x, &target)).await
+    }
+
+    /// The output of the top-k model on `x` (no gradients): attributions,
+    /// batch top-k over `x`'s rows with the configured `topk`, masked forward.
+    pub async fn topk_output(&self, x: Tensor<2>) -> Result<Tensor<2>, ApdError> {
+        let bsz = x.dims()[0];
+        let (c, m) = (self.n_now, self.config.apd.rank);
+        let target = self.target_forward(x.clone());
+        let attr = read_vec(self.attributions(x.clone(), &target)).await?;
+        let mask = topk::batch_topk_mask(&attr, topk::batch_k(self.config.apd.topk, bsz));
+        let inner = self.device.clone().inner();
+        let mask_m = matrix(mask, bsz, c, &inner).reshape([bsz, c, 1]).repeat_dim(2, m).reshape([bsz, c * m]);
+        let (a, b) = self.factors_without_grad();
+        Ok(match &self.arch {
+            Arch::Tms { chain, bias } => forward_masked(x, &a, &b, chain, bias, mask_m),
+            Arch::Resid { embed } => resid_forward_masked(x, &a, &b, embed, mask_m).0,
+        })
+    }
+
+    /// Inputs with only `feature` on, at each of `values` (`len x n`).
+    fn one_feature_inputs(&self, feature: usize, values: &[f32]) -> Tensor<2> {
+        let n = self.config.model.n_features();
+        let mut x = vec![0.0f32; values.len() * n];
+        for (r, &v) in values.iter().enumerate() {
+            x[r * n + feature] = v;
+        }
+        matrix(x, values.len(), n, &self.device.clone().inner())
+    }
+
+    /// Output `feature` of the target and of the top-k model as that feature
+    /// alone sweeps `values` (the page's response curve).
+    pub async fn response_curve(&self, feature: usize, values: &[f32]) -> Result<(Vec<f32>, Vec<f32>), ApdError> {
+        let n = self.config.model.n_features();
+        if feature >= n {
+            return Err(ApdError::Format(format!("feature {feature} does not exist; the model has {n}")));
+        }
+        let x = self.one_feature_inputs(feature, values);
+        let pick = |y: Tensor<2>| y.slice([0..values.len(), feature..feature + 1]).reshape([values.len()]);
+        let target = read_vec(pick(self.target_forward(x.clone()).out)).await?;
+        let topk = read_vec(pick(self.topk_output(x).await?)).await?;
+        Ok((target, topk))
+    }
+
+    /// The residual MLP figures of spec section 4 (see [`ResidMetrics`]).
+    pub async fn resid_metrics(&self) -> Result<ResidMetrics, ApdError> {
+        let n = self.config.model.n_features();
+        let c = self.n_now;
+        let plus = self.one_hot_attributions(0.75).await?;
+        let minus = self.one_hot_attributions(-0.75).await?;
+        let attr: Vec<f32> = plus.iter().zip(&minus).map(|(a, b)| a + b).collect();
+        let (dedicated, shares, n_dedicated, mean_share) = dedicated_components(&attr, c);
+        // One feature on at a time, at 8 values spread over [-1, 1].
+        let grid: Vec<f32> = (0..8).map(|k| -1.0 + 2.0 * (k as f32 + 0.5) / 8.0).collect();
+        let mut x = vec![0.0f32; n * grid.len() * n];
+        for i in 0..n {
+            for (k, &v) in grid.iter().enumerate() {
+                x[(i * grid.len() + k) * n + i] = v;
+            }
+        }
+        let x = matrix(x, n * grid.len(), n, &self.device.clone().inner());
+        let labels = crate::models::resid::resid_labels(x.clone());
+        let mse = |y: Tensor<2>| (y - labels.clone()).powi_scalar(2).mean();
+        let target_loss = read_vec(mse(self.target_forward(x.clone()).out)).await?[0];
+        let topk_loss = read_vec(mse(self.topk_output(x).await?)).await?[0];
+        let d = self.decomposition().await?;
+        Ok(ResidMetrics {
+            n_components: c,
+            layer_mass: layer_mass(&d, &dedicated),
+            attributions: attr,
+            dedicated,
+            shares,
+            n_dedicated,
+            mean_share,
+            topk_loss,
+            target_loss,
+        })
     }
 
     /// The current factors, read back to the host.

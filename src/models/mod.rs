@@ -1,5 +1,6 @@
 //! Target networks and their training.
 
+pub mod resid;
 pub mod tms;
 
 use crate::config::ModelConfig;
@@ -33,8 +34,11 @@ pub struct Target {
     pub model: ModelConfig,
     /// Decomposed matrices, in the order of [`Target::chain`]'s `Own` entries.
     pub layers: Vec<Matrix>,
-    /// Output bias (frozen, not decomposed).
+    /// Output bias (frozen, not decomposed); TMS only, empty otherwise.
     pub bias: Vec<f32>,
+    /// The fixed embedding `W_E` (`n x d_resid`, row-major; the unembedding
+    /// is its transpose); residual MLPs only, empty otherwise.
+    pub embed: Vec<f32>,
 }
 
 /// One step of a linear chain: a decomposed matrix used as is, or transposed
@@ -54,7 +58,8 @@ impl Target {
     }
 }
 
-/// The chain of linear layers of an architecture.
+/// The chain of linear layers of a TMS architecture (empty for the residual
+/// MLP, which is not a chain).
 pub fn chain_of(model: &ModelConfig) -> Vec<ChainLayer> {
     match model {
         ModelConfig::Tms(t) => {
@@ -62,7 +67,18 @@ pub fn chain_of(model: &ModelConfig) -> Vec<ChainLayer> {
             chain.push(ChainLayer::Tied(0));
             chain
         }
+        ModelConfig::ResidMlp(_) => Vec::new(),
     }
+}
+
+/// How often each decomposed matrix is used by the network: twice for the
+/// TMS `W` (its transpose is the tied decoder), once otherwise.
+pub fn layer_uses(model: &ModelConfig) -> Vec<usize> {
+    let mut times = vec![1usize; layer_shapes(model).len()];
+    if let ModelConfig::Tms(_) = model {
+        times[0] = 2;
+    }
+    times
 }
 
 /// Shapes `(name, d_in, d_out)` of the decomposed matrices of an architecture.
@@ -74,6 +90,60 @@ pub fn layer_shapes(model: &ModelConfig) -> Vec<(String, usize, usize)> {
                 v.push((format!("H{}", h + 1), t.n_hidden, t.n_hidden));
             }
             v
+        }
+        // Interleaved per layer: W_in1, W_out1, W_in2, W_out2, ...
+        ModelConfig::ResidMlp(r) => (1..=r.n_layers)
+            .flat_map(|l| [(format!("W_in{l}"), r.d_resid, r.d_mlp), (format!("W_out{l}"), r.d_mlp, r.d_resid)])
+            .collect(),
+    }
+}
+
+/// Trains whichever target the configuration describes, step by step.
+pub enum TargetTrainer {
+    /// A toy model of superposition.
+    Tms(tms::TmsTrainer),
+    /// A residual MLP.
+    Resid(resid::ResidTrainer),
+}
+
+impl TargetTrainer {
+    /// A fresh target for `config`, seeded.
+    pub fn new(config: &crate::config::ExperimentConfig, seed: u64, device: &burn::tensor::Device) -> Result<Self, crate::ApdError> {
+        Ok(match &config.model {
+            ModelConfig::Tms(_) => TargetTrainer::Tms(tms::TmsTrainer::new(config, seed, device)?),
+            ModelConfig::ResidMlp(_) => TargetTrainer::Resid(resid::ResidTrainer::new(config, seed, device)?),
+        })
+    }
+
+    /// Steps taken so far.
+    pub fn step_count(&self) -> usize {
+        match self {
+            TargetTrainer::Tms(t) => t.step_count(),
+            TargetTrainer::Resid(t) => t.step_count(),
+        }
+    }
+
+    /// Whether all configured steps are done.
+    pub fn done(&self) -> bool {
+        match self {
+            TargetTrainer::Tms(t) => t.done(),
+            TargetTrainer::Resid(t) => t.done(),
+        }
+    }
+
+    /// One optimiser step; returns the loss before it.
+    pub async fn step(&mut self) -> Result<f32, crate::ApdError> {
+        match self {
+            TargetTrainer::Tms(t) => t.step().await,
+            TargetTrainer::Resid(t) => t.step().await,
+        }
+    }
+
+    /// The current weights.
+    pub async fn target(&self) -> Result<Target, crate::ApdError> {
+        match self {
+            TargetTrainer::Tms(t) => t.target().await,
+            TargetTrainer::Resid(t) => t.target().await,
         }
     }
 }

@@ -50,7 +50,9 @@ impl TmsTrainer {
     /// A freshly initialised target: W xavier-normal, b = 0, hidden layers identity.
     pub fn new(config: &ExperimentConfig, seed: u64, device: &Device) -> Result<Self, ApdError> {
         config.validate()?;
-        let ModelConfig::Tms(cfg) = &config.model;
+        let ModelConfig::Tms(cfg) = &config.model else {
+            return Err(ApdError::Mismatch("a TMS trainer needs a TMS configuration".into()));
+        };
         let (n, d) = (cfg.n_features, cfg.n_hidden);
         let device = device.clone().autodiff();
         let mut init = Rng::stream(seed, "target-init");
@@ -121,7 +123,7 @@ impl TmsTrainer {
         }
         let model = ModelConfig::Tms(self.cfg.clone());
         debug_assert_eq!(layers.len(), layer_shapes(&model).len());
-        Ok(Target { model, layers, bias: b })
+        Ok(Target { model, layers, bias: b, embed: Vec::new() })
     }
 }
 

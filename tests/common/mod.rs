@@ -67,3 +67,17 @@ pub fn assert_rel(got: f64, want: f64, tol: f64, what: &str) {
     let rel = (got - want).abs() / want.abs().max(1e-12);
     assert!(rel <= tol, "{what}: got {got}, want {want} (relative error {rel:e})");
 }
+
+/// Residual MLP with interleaved `ws = [W_in1, W_out1, ...]`: the output and
+/// each layer's MLP activations.
+pub fn resid(x: &Mat, embed: &Mat, ws: &[Mat]) -> (Mat, Vec<Mat>) {
+    let mut r = matmul(x, embed);
+    let mut acts = Vec::new();
+    for pair in ws.chunks(2) {
+        let p = matmul(&r, &pair[0]);
+        let h = mat(p.len(), p[0].len(), |i, j| p[i][j].max(0.0));
+        r = add(&r, &matmul(&h, &pair[1]), 1.0);
+        acts.push(h);
+    }
+    (matmul(&r, &transpose(embed)), acts)
+}

@@ -116,3 +116,35 @@ test('a malformed import is refused with a message', async () => {
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test('a residual MLP runs in the page: its views, metrics and memory refusal', { timeout: 600_000 }, async () => {
+  // A short run of the small preset: the views and figures appear; recovery itself is tested natively.
+  const { page, problems, foreign } = await open('#model=resid-mlp-custom&backend=cpu&target.steps=300&apd.steps=200');
+  assert.equal(await page.getByTestId('mmcs').isVisible(), false, 'TMS figures are hidden for a residual MLP');
+  await page.getByTestId('run').click();
+  await page.getByTestId('status').filter({ hasText: /^done$/ }).waitFor({ timeout: 300_000 });
+  const dedicated = await page.getByTestId('dedicated').textContent();
+  assert.match(dedicated, /^\d+\/20$/);
+  const topk = Number(await page.getByTestId('topk-loss').textContent());
+  assert.ok(Number.isFinite(topk) && topk > 0, `top-k loss ${topk}`);
+  await page.getByTestId('curve-feature').fill('3');
+  await page.getByTestId('curve-feature').dispatchEvent('change');
+  await page.waitForTimeout(500);
+  await page.screenshot({ path: path.join(SHOTS, 'resid.png'), fullPage: true });
+  // A configuration that cannot fit is refused with a message, and the tab lives on.
+  await page.getByTestId('reset').click();
+  await page.getByTestId('status').filter({ hasText: /^ready$/ }).waitFor({ timeout: 10_000 });
+  for (const [f, v] of [['model.d_resid', '8000'], ['model.d_mlp', '2000'], ['apd.n_components', '400'], ['apd.rank', '64']]) {
+    await page.getByTestId(`field-${f}`).fill(v);
+    await page.getByTestId(`field-${f}`).dispatchEvent('change');
+    await page.waitForTimeout(100);
+  }
+  await page.getByTestId('run').click();
+  await page.getByTestId('status').filter({ hasText: /^error/ }).waitFor({ timeout: 30_000 });
+  assert.match(await page.locator('#banner').textContent(), /MiB/);
+  await page.getByTestId('reset').click();
+  await page.getByTestId('status').filter({ hasText: /^ready$/ }).waitFor({ timeout: 10_000 });
+  assert.deepEqual(foreign, []);
+  assert.deepEqual(problems.filter((p) => !/MiB/.test(p)), []);
+  await page.close();
+});
