@@ -384,6 +384,9 @@ impl ExperimentConfig {
     /// `value`, given as JSON or as a bare word for enum fields, and
     /// validates the result. On error `self` is unchanged.
     pub fn set(&mut self, path: &str, value: &str) -> Result<(), ConfigError> {
+        if path.trim().is_empty() {
+            return err("(empty name)", "a setting needs a name, such as apd.lr");
+        }
         let mut root = serde_json::to_value(&*self).expect("config serialises");
         let mut node = &mut root;
         for key in path.split('.') {

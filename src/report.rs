@@ -244,9 +244,12 @@ impl Report {
     /// embedded target, and that every number is finite.
     pub fn parse(text: &str) -> Result<Report, ApdError> {
         check_size(text)?;
-        let r: Report = serde_json::from_str(text).map_err(|e| bad(format!("not a report: {e}")))?;
+        let mut r: Report = serde_json::from_str(text).map_err(|e| bad(format!("not a report: {e}")))?;
         r.config.validate()?;
-        target_from_params(&r.config.model, &r.target)?;
+        // Keep the target as the f32s it is: serde_json's default float
+        // parser may be one f64 ulp off, so echoing the text's numbers would
+        // not round-trip exactly.
+        r.target = params_json(&target_from_params(&r.config.model, &r.target)?);
         let d = &r.components;
         // A run stopped before its prune still holds the extra components.
         let (c, m) = (d.n_components, r.config.apd.rank);

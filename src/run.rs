@@ -79,6 +79,26 @@ impl Run {
         Ok(run)
     }
 
+    /// Continues the decomposition saved in `report` (a checkpoint) on
+    /// `device`: same configuration, target and components, from the step
+    /// after the report's last one. See [`ApdTrainer::resume`].
+    pub fn resume(report: &Report, device: &Device) -> Result<Self, ApdError> {
+        let target = report.target()?;
+        let step = report.history.last().map_or(0, |s| s.step + 1);
+        let apd = ApdTrainer::resume(&report.config, &target, report.seed, device, &report.components, step)?;
+        Ok(Run {
+            preset: report.model.clone(),
+            config: report.config.clone(),
+            seed: report.seed,
+            device: device.clone(),
+            target_trainer: None,
+            target: Some(target),
+            apd: Some(apd),
+            target_history: Vec::new(),
+            history: report.history.clone(),
+        })
+    }
+
     fn start_apd(&mut self, target: Target) -> Result<(), ApdError> {
         self.apd = Some(ApdTrainer::new(&self.config, &target, self.seed, &self.device)?);
         self.target = Some(target);

@@ -198,6 +198,19 @@ impl WebRun {
         Ok(WebRun { run: Rc::new(RefCell::new(Some(run))), backend: name.into(), apd_ms: Rc::new(RefCell::new(0.0)) })
     }
 
+    /// Continues the decomposition saved in `report_json` (a checkpoint the
+    /// page kept) on `backend`: after a lost GPU, or after a reload.
+    pub async fn resume(report_json: String, backend: String) -> Result<WebRun, JsError> {
+        let report = Report::parse(&report_json).map_err(js_err)?;
+        let kind = BackendKind::parse(&backend).map_err(js_err)?;
+        report.config.check_memory(memory_budget(kind)).map_err(js_err)?;
+        let dev = device(kind).await.map_err(js_err)?;
+        let run = Run::resume(&report, &dev).map_err(js_err)?;
+        let name = if kind == BackendKind::Wgpu { "webgpu" } else { "cpu" };
+        let apd_ms = report.timing.wall_s * 1000.0;
+        Ok(WebRun { run: Rc::new(RefCell::new(Some(run))), backend: name.into(), apd_ms: Rc::new(RefCell::new(apd_ms)) })
+    }
+
     /// The backend in use.
     #[wasm_bindgen(getter)]
     pub fn backend(&self) -> String {

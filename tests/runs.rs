@@ -151,3 +151,34 @@ fn extra_components_are_pruned_and_the_kept_ones_carry_on() {
     assert_eq!(r.components.n_components, 5);
     Report::parse(&serde_json::to_string(&r).unwrap()).unwrap();
 }
+
+#[test]
+fn a_checkpoint_resumes_where_it_stopped() {
+    // A report taken mid-run (as the page checkpoints it) continues to the end
+    // on a fresh device, from the saved components and step.
+    let mut cfg = preset("tms-5-2").unwrap();
+    cfg.set("target.steps", "100").unwrap();
+    cfg.set("apd.steps", "30").unwrap();
+    let mut run = Run::new("tms-5-2", cfg, 2, &Device::flex(), None).unwrap();
+    while run.history.len() < 12 {
+        pollster::block_on(run.step()).unwrap();
+    }
+    let checkpoint = pollster::block_on(run.report(0.0, "webgpu")).unwrap().unwrap();
+    let text = serde_json::to_string(&checkpoint).unwrap();
+    let mut resumed = Run::resume(&Report::parse(&text).unwrap(), &Device::flex()).unwrap();
+    // The first step after resuming starts from exactly the saved factors.
+    let before = pollster::block_on(resumed.apd().unwrap().decomposition()).unwrap();
+    assert_eq!(before, checkpoint.components);
+    match pollster::block_on(resumed.step()).unwrap() {
+        Progress::Apd(s) => assert_eq!(s.step, 12),
+        other => panic!("expected an APD step, got {other:?}"),
+    }
+    let resumed = run_to_end(resumed);
+    let r = pollster::block_on(resumed.report(0.0, "cpu")).unwrap().unwrap();
+    assert_eq!(r.history.len(), 30);
+    assert_eq!(r.history.last().unwrap().step, 29);
+    // A checkpoint whose components do not fit its configuration is refused.
+    let mut bad = checkpoint.clone();
+    bad.components.rank = 2;
+    assert!(Run::resume(&bad, &Device::flex()).is_err());
+}

@@ -1,4 +1,5 @@
 // The page controller: controls, URL hash, and drawing what the worker sends.
+import * as store from './store.js';
 import { lossChart, lineChart, heatmap, bars, polygon, figure, color, legendCanvas } from './views.js';
 
 const $ = (id) => document.getElementById(id);
@@ -299,6 +300,46 @@ function snapshotFromReport(r) {
   return { phase: 'done', target, components, attributions: [], metrics: r.metrics, active_histogram: [] };
 }
 
+// ---- results kept across reloads ----
+
+async function keep(key, report) {
+  const problem = await store.put(key, { report, savedAt: Date.now() });
+  if (problem) banner(problem, 'error');
+}
+
+/** Offers what the last visit left: a finished result and/or a checkpoint of a run in progress. */
+async function offerSaved() {
+  const [result, checkpoint] = await Promise.all([store.get('result'), store.get('checkpoint')]);
+  state.saved = { result, checkpoint };
+  const describe = (entry, what) => {
+    const r = JSON.parse(entry.report);
+    const step = (r.history.at(-1)?.step ?? -1) + 1;
+    return `${what}: ${r.model}, seed ${r.seed}, ${step}/${r.config.apd.steps} steps (${new Date(entry.savedAt).toLocaleString()})`;
+  };
+  const lines = [];
+  if (result) lines.push(describe(result, 'last finished decomposition'));
+  if (checkpoint) lines.push(describe(checkpoint, 'unfinished run, checkpoint'));
+  $('saved').hidden = !lines.length;
+  $('saved-note').textContent = lines.join('; ');
+  $('saved-show').hidden = !result;
+  $('saved-resume').hidden = !checkpoint;
+}
+
+$('saved-show').addEventListener('click', () => { if (state.saved?.result) send({ type: 'import', text: state.saved.result.report }); });
+$('saved-resume').addEventListener('click', () => {
+  const cp = state.saved?.checkpoint;
+  if (!cp) return;
+  const r = JSON.parse(cp.report);
+  banner('');
+  clearViews();
+  for (const s of r.history) for (const k of ['total', 'faithfulness', 'minimality', 'simplicity', 'activation']) if (s[k] != null) push(state.series[k], s.step, s[k]);
+  document.body.classList.toggle('model-resid', !!r.metrics.resid);
+  state.running = true; state.hasRun = true;
+  send({ type: 'resume-checkpoint', report: cp.report, backend: $('backend').value });
+  setStatus('starting');
+});
+$('saved-clear').addEventListener('click', async () => { await store.remove('result', 'checkpoint'); await offerSaved(); });
+
 // ---- worker messages ----
 
 worker.onmessage = async ({ data: msg }) => {
@@ -310,6 +351,7 @@ worker.onmessage = async ({ data: msg }) => {
       await applyHash();
       state.running = false;
       setStatus('ready');
+      await offerSaved();
       break;
     case 'fatal':
       state.running = false; setStatus(`error: ${msg.message}`); banner(msg.message, 'error');
@@ -324,6 +366,7 @@ worker.onmessage = async ({ data: msg }) => {
       break;
     case 'started':
       $('backend-active').textContent = msg.backend;
+      if (msg.resumed) { state.running = true; setStatus('decomposing'); }
       break;
     case 'notice':
       banner(msg.message);
@@ -343,7 +386,20 @@ worker.onmessage = async ({ data: msg }) => {
     case 'snapshot':
       state.lastSnapshot = msg.snap; scheduleDraw();
       break;
+    case 'checkpoint':
+      await keep('checkpoint', msg.report);
+      break;
+    case 'diverged':
+      // The worker kept the last good state: the run is paused, and can be exported.
+      // Run starts afresh (with the settings as they are now); Step and Export still see the kept state.
+      state.running = false; state.hasRun = false; setStatus('paused');
+      banner(`The decomposition diverged and was paused: ${msg.message}`, 'error');
+      $('export-report').disabled = false; $('export-target').disabled = false;
+      break;
     case 'done':
+      await keep('result', msg.report);
+      await store.remove('checkpoint');
+      offerSaved();
       state.running = false; state.lastReport = msg.report;
       $('export-report').disabled = false; $('export-target').disabled = false;
       $('phase').textContent = 'done';
@@ -447,5 +503,7 @@ $('import').addEventListener('change', async () => {
   $('import').value = '';
 });
 window.addEventListener('hashchange', () => { if (!state.running) applyHash(); });
+// For the end-to-end tests only: makes the next WebGPU step fail as a lost device would.
+window.apdTestHooks = { simulateGpuLoss: () => send({ type: 'simulate-gpu-loss' }) };
 setStatus('loading');
 scheduleDraw();

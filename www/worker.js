@@ -8,6 +8,11 @@ let speed = 20;
 let lastSnapshot = 0;
 let snapshotMs = 0; // how long the last snapshot took: the bigger models space them out
 let curveFeature = 0;
+let lastStart = null; // the start message, to restart on the CPU if the GPU fails before a checkpoint
+let lastCheckpoint = null; // report JSON of the running decomposition, refreshed every CHECKPOINT_MS
+let lastCheckpointAt = 0;
+let simulateGpuLoss = false; // test hook: the next WebGPU tick fails as a lost device would
+const CHECKPOINT_MS = 10_000;
 let generation = 0; // bumps on reset, so a stale loop stops
 
 const ready = init().then(() => {
@@ -37,6 +42,7 @@ async function start(msg) {
   await ready;
   stop();
   const gen = ++generation;
+  lastStart = msg; lastCheckpoint = null; lastCheckpointAt = 0;
   const { backend, note } = await chooseBackend(msg.backend);
   let created = null;
   try {
@@ -72,6 +78,7 @@ async function snapshot(r) {
 }
 
 async function tick(n, r = run) {
+  if (simulateGpuLoss && r.backend === 'webgpu') { simulateGpuLoss = false; throw new Error('the GPU device was lost (simulated by a test)'); }
   const batch = JSON.parse(await r.steps(n));
   postMessage({ type: 'progress', batch });
   const now = performance.now();
@@ -83,7 +90,31 @@ async function tick(n, r = run) {
     lastSnapshot = now;
     await snapshot(r);
   }
+  // A checkpoint as soon as decomposition starts, then every CHECKPOINT_MS:
+  // the page keeps it across reloads, and a lost GPU resumes from it.
+  if (batch.phase === 'decompose' && (!lastCheckpoint || now - lastCheckpointAt > CHECKPOINT_MS)) {
+    lastCheckpointAt = now;
+    lastCheckpoint = await r.report();
+    postMessage({ type: 'checkpoint', report: lastCheckpoint });
+  }
   return batch;
+}
+
+/** After a WebGPU failure mid-run: continue on the CPU from the last checkpoint, or restart there. */
+async function fallBackToCpu(err, gen) {
+  const why = message(err);
+  stop();
+  if (lastCheckpoint) {
+    run = await apd.WebRun.resume(lastCheckpoint, 'cpu');
+    const step = JSON.parse(lastCheckpoint).history.at(-1)?.step ?? 0;
+    postMessage({ type: 'notice', message: `WebGPU failed (${why}): continuing on the CPU from the checkpoint at step ${step + 1}.` });
+  } else {
+    run = await apd.WebRun.create(lastStart.preset, lastStart.config, lastStart.seed, 'cpu', lastStart.target ?? undefined);
+    postMessage({ type: 'notice', message: `WebGPU failed (${why}) before the first checkpoint: restarted on the CPU with the same seed.` });
+  }
+  postMessage({ type: 'started', backend: run.backend, resumed: true });
+  running = true;
+  loop(gen);
 }
 
 async function loop(gen) {
@@ -93,7 +124,16 @@ async function loop(gen) {
     } catch (e) {
       if (gen !== generation) return; // reset while a call was in flight
       running = false;
-      postMessage({ type: 'error', message: message(e) });
+      const text = message(e);
+      if (text.startsWith('diverged:')) {
+        // The step that blew up was not applied: the run is paused on its last good state.
+        postMessage({ type: 'diverged', message: text.slice('diverged:'.length).trim() });
+        await snapshot(run).catch(() => {});
+      } else if (run && run.backend === 'webgpu') {
+        try { await fallBackToCpu(e, gen); } catch (e2) { postMessage({ type: 'error', message: `WebGPU failed and the CPU could not take over: ${message(e2)}` }); }
+      } else {
+        postMessage({ type: 'error', message: text });
+      }
       return;
     }
     // Let pause/reset messages in between ticks.
@@ -135,6 +175,27 @@ async function handle(msg) {
       break;
     case 'step':
       if (run && !running) await tick(1);
+      break;
+    case 'resume-checkpoint': {
+      // A checkpoint kept across a reload.
+      await ready;
+      stop();
+      const gen = ++generation;
+      lastStart = null; lastCheckpoint = msg.report; lastCheckpointAt = performance.now();
+      const { backend } = await chooseBackend(msg.backend);
+      try {
+        run = await apd.WebRun.resume(msg.report, backend);
+      } catch (e) {
+        if (backend !== 'webgpu') throw e;
+        run = await apd.WebRun.resume(msg.report, 'cpu');
+      }
+      postMessage({ type: 'started', backend: run.backend, resumed: true });
+      running = true;
+      loop(gen);
+      break;
+    }
+    case 'simulate-gpu-loss':
+      simulateGpuLoss = true;
       break;
     case 'curve':
       curveFeature = Math.max(0, msg.feature | 0);

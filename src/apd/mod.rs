@@ -300,6 +300,43 @@ impl ApdTrainer {
         self.step >= self.config.apd.steps
     }
 
+    /// Continues a decomposition from saved factors `d` after `step` steps
+    /// (a checkpoint, e.g. on another device after a GPU was lost). Adam's
+    /// moments are not saved, so they restart, and the data stream is a new
+    /// one keyed by the step: a resumed run is sound but not bit-identical
+    /// to an uninterrupted one.
+    pub fn resume(
+        config: &ExperimentConfig,
+        target: &Target,
+        seed: u64,
+        device: &Device,
+        d: &Decomposition,
+        step: usize,
+    ) -> Result<Self, ApdError> {
+        let mut t = Self::new(config, target, seed, device)?;
+        let apd = &config.apd;
+        let c = d.n_components;
+        if (c != apd.n_components && c != apd.n_components + apd.extra_components) || d.rank != apd.rank {
+            return Err(ApdError::Mismatch("the checkpoint's components do not fit the configuration".into()));
+        }
+        if d.layers.len() != t.names.len() || step > apd.steps {
+            return Err(ApdError::Mismatch("the checkpoint does not fit the target or the step count".into()));
+        }
+        let cm = c * d.rank;
+        for (l, f) in d.layers.iter().enumerate() {
+            if f.a.len() != f.d_in * cm || f.b.len() != cm * f.d_out {
+                return Err(ApdError::Mismatch(format!("factors of layer `{}` have the wrong shape", f.name)));
+            }
+            t.model.a[l] = Param::from_tensor(matrix(f.a.clone(), f.d_in, cm, &t.device).require_grad());
+            t.model.b[l] = Param::from_tensor(matrix(f.b.clone(), cm, f.d_out, &t.device).require_grad());
+        }
+        t.n_now = c;
+        t.usage = vec![0.0; c];
+        t.step = step;
+        t.rng = Rng::stream(seed, &format!("apd-data-resumed-at-{step}"));
+        Ok(t)
+    }
+
     /// The configuration this run uses.
     pub fn config(&self) -> &ExperimentConfig {
         &self.config

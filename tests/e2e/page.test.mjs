@@ -1,43 +1,13 @@
 // End-to-end: the served page in Debian's Chromium, driven by playwright-core.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { serve } from './serve.mjs';
+import { SHOTS, start, openPage } from './helpers.mjs';
 
-const ROOT = path.resolve(import.meta.dirname, '../../www');
-const SHOTS = process.env.APD_SCREENSHOTS || path.join(os.tmpdir(), 'apd-e2e');
-const FLAGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--no-first-run', '--disable-quic', '--enable-unsafe-webgpu'];
-let server, browser, base;
-
-before(async () => {
-  assert.ok(fs.existsSync(path.join(ROOT, 'pkg/apd_playground_bg.wasm')), 'build the page first (scripts/build-web.sh)');
-  fs.mkdirSync(SHOTS, { recursive: true });
-  server = await serve(ROOT);
-  base = `http://127.0.0.1:${server.address().port}/`;
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: FLAGS });
-});
-
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
-
-async function open(hash = '') {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
-  const problems = [];
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
-  page.on('pageerror', (e) => problems.push(String(e)));
-  // Nothing may leave the page's origin.
-  const foreign = [];
-  page.on('request', (r) => { if (!r.url().startsWith(base) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) foreign.push(r.url()); });
-  await page.goto(base + hash);
-  await page.getByTestId('status').filter({ hasText: /^ready$/ }).waitFor({ timeout: 60_000 });
-  return { page, problems, foreign };
-}
+let env;
+before(async () => { env = await start(); });
+after(async () => { await env?.close(); });
+const open = (hash = '') => openPage(env, hash);
 
 const status = (page) => page.getByTestId('status').textContent();
 
