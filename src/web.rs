@@ -61,6 +61,13 @@ pub fn panic_message() -> String {
     PANIC.with(|p| p.borrow().clone())
 }
 
+/// Panics on purpose: the end-to-end test of how the page survives a Rust
+/// panic calls it (through the worker's `simulate-panic` message).
+#[wasm_bindgen(js_name = testPanic)]
+pub fn test_panic() {
+    panic!("a panic requested by the page's test hook");
+}
+
 /// The preset names, as a JSON array.
 #[wasm_bindgen(js_name = presetNames)]
 pub fn preset_names() -> String {

@@ -13,9 +13,15 @@ const state = {
   importedTarget: null, lastReport: null, lastSnapshot: null, seq: 0, drawPending: false,
 };
 
-const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+let worker = null;
 const send = (msg) => worker.postMessage(msg);
-worker.onerror = (e) => setStatus(`error: the worker failed (${e.message || 'unknown error'})`);
+/** Starts (or, after a Rust panic, restarts) the worker that owns the wasm engine. */
+function spawnWorker() {
+  worker?.terminate();
+  worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  worker.onerror = (e) => setStatus(`error: the worker failed (${e.message || 'unknown error'})`);
+  worker.onmessage = onWorkerMessage;
+}
 
 function setStatus(text) {
   const el = $('status');
@@ -342,12 +348,12 @@ $('saved-clear').addEventListener('click', async () => { await store.remove('res
 
 // ---- worker messages ----
 
-worker.onmessage = async ({ data: msg }) => {
+async function onWorkerMessage({ data: msg }) {
   if (msg.seq && pending.has(msg.seq)) { const r = pending.get(msg.seq); pending.delete(msg.seq); r(msg); }
   switch (msg.type) {
     case 'ready':
       state.presets = msg.presets;
-      for (const p of msg.presets) { const o = document.createElement('option'); o.value = p; o.textContent = p; $('model').append(o); }
+      if (!$('model').options.length) for (const p of msg.presets) { const o = document.createElement('option'); o.value = p; o.textContent = p; $('model').append(o); }
       await applyHash();
       state.running = false;
       setStatus('ready');
@@ -450,8 +456,16 @@ worker.onmessage = async ({ data: msg }) => {
     case 'import-error':
       $('import-status').textContent = `import refused: ${msg.message}`;
       break;
+    case 'crashed':
+      // The engine panicked: show why, and start a fresh one with the same settings (they live in the URL hash).
+      state.running = false; state.hasRun = false;
+      for (const [seq, resolve] of pending) { pending.delete(seq); resolve({ type: 'field-error', message: msg.message }); }
+      banner(`${msg.message}. The engine was restarted; your settings are kept.`, 'error');
+      setStatus('loading');
+      spawnWorker();
+      break;
   }
-};
+}
 
 // ---- controls ----
 
@@ -504,6 +518,10 @@ $('import').addEventListener('change', async () => {
 });
 window.addEventListener('hashchange', () => { if (!state.running) applyHash(); });
 // For the end-to-end tests only: makes the next WebGPU step fail as a lost device would.
-window.apdTestHooks = { simulateGpuLoss: () => send({ type: 'simulate-gpu-loss' }) };
+window.apdTestHooks = {
+  simulateGpuLoss: () => send({ type: 'simulate-gpu-loss' }),
+  simulatePanic: () => send({ type: 'simulate-panic' }),
+};
+spawnWorker();
 setStatus('loading');
 scheduleDraw();

@@ -19,6 +19,8 @@ const ready = init().then(() => {
   postMessage({ type: 'ready', presets: JSON.parse(apd.presetNames()) });
 }).catch((e) => postMessage({ type: 'fatal', message: `could not load the WebAssembly module: ${message(e)}` }));
 
+const panicked = () => { try { return !!apd.panicMessage(); } catch { return true; } };
+
 function message(e) {
   const panic = (() => { try { return apd.panicMessage(); } catch { return ''; } })();
   if (panic) return `internal error (Rust panic): ${panic}`;
@@ -125,7 +127,10 @@ async function loop(gen) {
       if (gen !== generation) return; // reset while a call was in flight
       running = false;
       const text = message(e);
-      if (text.startsWith('diverged:')) {
+      if (panicked()) {
+        // A panicked wasm instance cannot be trusted again: the page restarts the worker.
+        postMessage({ type: 'crashed', message: text });
+      } else if (text.startsWith('diverged:')) {
         // The step that blew up was not applied: the run is paused on its last good state.
         postMessage({ type: 'diverged', message: text.slice('diverged:'.length).trim() });
         await snapshot(run).catch(() => {});
@@ -194,6 +199,10 @@ async function handle(msg) {
       loop(gen);
       break;
     }
+    case 'simulate-panic':
+      await ready;
+      apd.testPanic();
+      break;
     case 'simulate-gpu-loss':
       simulateGpuLoss = true;
       break;
@@ -240,6 +249,6 @@ async function handle(msg) {
 self.onmessage = (e) => {
   handle(e.data).catch((err) => {
     running = false;
-    postMessage({ type: 'error', message: message(err) });
+    postMessage({ type: panicked() ? 'crashed' : 'error', message: message(err) });
   });
 };

@@ -98,6 +98,28 @@ pub fn layer_shapes(model: &ModelConfig) -> Vec<(String, usize, usize)> {
     }
 }
 
+/// One AdamW step of target training on `loss`: reads the loss back
+/// (asynchronously), refuses a non-finite one as divergence without touching
+/// the weights, and otherwise updates `net`. Returns the loss before the step.
+pub(crate) async fn optimiser_step<M: burn::module::Module + Clone>(
+    loss: burn::tensor::Tensor<1>,
+    net: &mut M,
+    optim: &mut burn::optim::ModuleOptimizer,
+    lr: f64,
+    step: usize,
+) -> Result<f32, crate::ApdError> {
+    let value = tms::read_vec(loss.clone()).await?[0];
+    if !value.is_finite() {
+        return Err(crate::ApdError::Diverged {
+            step,
+            message: format!("target loss became {value} at step {step}; lower target.lr"),
+        });
+    }
+    let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &*net);
+    *net = optim.step(lr, net.clone(), grads);
+    Ok(value)
+}
+
 /// Trains whichever target the configuration describes, step by step.
 pub enum TargetTrainer {
     /// A toy model of superposition.

@@ -9,7 +9,7 @@ use crate::models::tms::read_vec;
 use crate::rng::Rng;
 use crate::ApdError;
 use burn::module::{Module, Param};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamWConfig, ModuleOptimizer};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
@@ -120,16 +120,7 @@ impl ResidTrainer {
         let w_out: Vec<Tensor<2>> = self.net.w_out.iter().map(|p| p.val()).collect();
         let y = resid_forward(x.clone(), &self.embed.clone().autodiff(), &w_in, &w_out);
         let loss = (y - resid_labels(x)).powi_scalar(2).mean();
-        let value = read_vec(loss.clone()).await?[0];
-        if !value.is_finite() {
-            return Err(ApdError::Diverged {
-                step: self.step,
-                message: format!("target loss became {value}; lower target.lr"),
-            });
-        }
-        let grads = GradientsParams::from_grads(loss.backward(), &self.net);
-        let net = self.net.clone();
-        self.net = self.optim.step(lr, net, grads);
+        let value = super::optimiser_step(loss, &mut self.net, &mut self.optim, lr, self.step).await?;
         self.step += 1;
         Ok(value)
     }

@@ -7,7 +7,7 @@ use crate::data::{matrix, tms_batch};
 use crate::rng::Rng;
 use crate::ApdError;
 use burn::module::{Module, Param};
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::AdamWConfig;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -97,16 +97,7 @@ impl TmsTrainer {
         let x = matrix(x, t.batch_size, n, &self.device);
         let y = self.net.forward(x.clone(), &self.hidden);
         let loss = (y - x).powi_scalar(2).mean();
-        let value = read_vec(loss.clone()).await?[0];
-        if !value.is_finite() {
-            return Err(ApdError::Diverged {
-                step: self.step,
-                message: format!("target loss became {value}; lower target.lr"),
-            });
-        }
-        let grads = GradientsParams::from_grads(loss.backward(), &self.net);
-        let net = self.net.clone();
-        self.net = self.optim.step(lr, net, grads);
+        let value = super::optimiser_step(loss, &mut self.net, &mut self.optim, lr, self.step).await?;
         self.step += 1;
         Ok(value)
     }

@@ -105,3 +105,17 @@ test('a browser without WebGPU runs on the CPU and says so', { timeout: 300_000 
     await plain.close();
   }
 });
+
+test('a Rust panic is shown with its message, and the engine restarts with the settings kept', { timeout: 300_000 }, async () => {
+  const { page, problems } = await openPage(env, '#model=tms-5-2&backend=cpu&target.steps=30&apd.steps=30&apd.lr=0.02');
+  await page.evaluate(() => window.apdTestHooks.simulatePanic());
+  await page.locator('#banner').filter({ hasText: /Rust panic[\s\S]*test hook[\s\S]*restarted/ }).waitFor({ timeout: 30_000 });
+  await waitStatus(page, /^ready$/, 60_000);
+  assert.equal(await page.getByTestId('field-apd.lr').inputValue(), '0.02', 'the settings survive the restart');
+  assert.equal(await page.getByTestId('model').locator('option').count(), 9);
+  await page.getByTestId('run').click();
+  await waitStatus(page, /^done$/);
+  // The panic hook logs the panic to the console; nothing else may.
+  assert.deepEqual(problems.filter((p) => !/panic/i.test(p)), []);
+  await page.close();
+});

@@ -293,6 +293,10 @@ fn cmd_bench(args: &Args) -> Result<(), ApdError> {
     }
     let s = t.elapsed().as_secs_f64();
     println!(
+        "estimated peak memory of one APD step: {:.1} MiB (the figure the page checks against its budget)",
+        run.config().estimated_step_floats() as f64 * 4.0 / 1048576.0
+    );
+    println!(
         "{name} on {}: {steps} APD steps in {s:.3} s: {:.1} steps/s, {:.3} ms/step (warm-up of {warmup} steps excluded)",
         kind.name(),
         steps as f64 / s,
