@@ -488,10 +488,13 @@ pub fn preset(name: &str) -> Result<ExperimentConfig, ConfigError> {
         "resid-mlp-2" => resid_preset(resid(100, 1000, 25, 2), resid_apd(200, 7.0, 2.0, false)),
         // No reference setting: the 2-layer one with C scaled up (spec section 3).
         "resid-mlp-3" => resid_preset(resid(100, 1000, 25, 3), resid_apd(300, 7.0, 2.0, false)),
-        // Small enough to train and decompose in seconds in the page.
+        // Small enough to train and decompose in seconds in the page. Small
+        // models need more spare components than the reference's C = 1.3 n:
+        // at 20 features C = 26 gave a component of its own to 8 to 16 of
+        // them, C = 40 to all 20 on every seed we tried (README: "Residual MLPs").
         "resid-mlp-custom" => {
-            let mut cfg = resid_preset(resid(20, 200, 10, 1), resid_apd(26, 10.0, 1.0, true));
-            cfg.model = ModelConfig::ResidMlp(ResidMlpConfig { feature_prob: 0.05, ..resid(20, 200, 10, 1) });
+            let model = ResidMlpConfig { feature_prob: 0.05, ..resid(20, 200, 10, 1) };
+            let mut cfg = resid_preset(model, resid_apd(40, 10.0, 1.0, true));
             cfg.target.steps = 3000;
             cfg.apd.steps = 3000;
             cfg

@@ -55,13 +55,13 @@ pub struct Losses {
     pub total: f32,
 }
 
-/// How long the decomposition took.
+/// How long the decomposition took (f32, see [`StepStats::lr`]).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Timing {
     /// APD steps per second.
-    pub steps_per_sec: f64,
+    pub steps_per_sec: f32,
     /// Wall time of the APD phase in seconds.
-    pub wall_s: f64,
+    pub wall_s: f32,
     /// Backend name (`cpu`, `wgpu`, `webgpu`).
     pub backend: String,
 }
@@ -239,6 +239,17 @@ pub fn target_from_file(text: &str) -> Result<Target, ApdError> {
     }
 }
 
+/// The path of the first number in `v` that is not finite (serde writes
+/// those, and f32 overflows such as `1e39`, as `null`).
+fn first_non_finite(v: &Value, path: &str) -> Option<String> {
+    match v {
+        Value::Null => Some(path.to_string()),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, x)| first_non_finite(x, &format!("{path}[{i}]"))),
+        Value::Object(m) => m.iter().find_map(|(k, x)| first_non_finite(x, &format!("{path}.{k}"))),
+        _ => None,
+    }
+}
+
 impl Report {
     /// Parses and validates a report: configuration, factor shapes, the
     /// embedded target, and that every number is finite.
@@ -250,6 +261,10 @@ impl Report {
         // parser may be one f64 ulp off, so echoing the text's numbers would
         // not round-trip exactly.
         r.target = params_json(&target_from_params(&r.config.model, &r.target)?);
+        let tree = serde_json::to_value(&r).map_err(|e| bad(e.to_string()))?;
+        if let Some(path) = first_non_finite(&tree, "report") {
+            return Err(bad(format!("`{path}` is not a finite number")));
+        }
         let d = &r.components;
         // A run stopped before its prune still holds the extra components.
         let (c, m) = (d.n_components, r.config.apd.rank);

@@ -206,8 +206,8 @@ impl Run {
             components,
             target: params_json(target),
             timing: Timing {
-                steps_per_sec: if wall_s > 0.0 { self.history.len() as f64 / wall_s } else { 0.0 },
-                wall_s,
+                steps_per_sec: if wall_s > 0.0 { (self.history.len() as f64 / wall_s) as f32 } else { 0.0 },
+                wall_s: wall_s as f32,
                 backend: backend.to_string(),
             },
         }))

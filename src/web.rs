@@ -214,7 +214,7 @@ impl WebRun {
         let dev = device(kind).await.map_err(js_err)?;
         let run = Run::resume(&report, &dev).map_err(js_err)?;
         let name = if kind == BackendKind::Wgpu { "webgpu" } else { "cpu" };
-        let apd_ms = report.timing.wall_s * 1000.0;
+        let apd_ms = report.timing.wall_s as f64 * 1000.0;
         Ok(WebRun { run: Rc::new(RefCell::new(Some(run))), backend: name.into(), apd_ms: Rc::new(RefCell::new(apd_ms)) })
     }
 

@@ -72,7 +72,7 @@ fn check_attributions(w: &Mat, h: &Mat, f: &Fixture) {
     let fwd = forward_full(to_tensor(&f.x, &d), &ws, &CHAIN, &bias);
     let a = [to_tensor(&f.aw, &d), to_tensor(&f.ah, &d)];
     let b = [to_tensor(&f.bw, &d), to_tensor(&f.bh, &d)];
-    let got = from_tensor(attributions(&fwd.inputs, fwd.pre, &ws, &CHAIN, &a, &b, C, M));
+    let got = from_tensor(attributions(&fwd.inputs, fwd.pre[0].clone(), &ws, &CHAIN, &a, &b, C, M));
     let want = finite_difference_attr(f, w, h);
     let mut nonzero = 0;
     for bi in 0..B {

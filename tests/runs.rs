@@ -182,3 +182,43 @@ fn a_checkpoint_resumes_where_it_stopped() {
     bad.components.rank = 2;
     assert!(Run::resume(&bad, &Device::flex()).is_err());
 }
+
+/// Runs `cfg` to the end on the CPU and returns its residual MLP figures.
+fn resid_figures(cfg: apd_playground::config::ExperimentConfig, seed: u64) -> apd_playground::metrics::ResidMetrics {
+    let run = run_to_end(Run::new("resid-mlp-custom", cfg, seed, &Device::flex(), None).unwrap());
+    let r = pollster::block_on(run.report(0.0, "cpu")).unwrap().unwrap();
+    // The report, residual figures included, round-trips through its JSON.
+    let text = serde_json::to_string(&r).unwrap();
+    assert_eq!(serde_json::to_string(&Report::parse(&text).unwrap()).unwrap(), text);
+    r.metrics.resid.expect("a residual MLP report has residual figures")
+}
+
+#[test]
+fn a_small_residual_mlp_gives_every_feature_its_own_component() {
+    // resid-mlp-custom: 20 features, width 200, 10 neurons (the paper's
+    // 2 features per neuron), target and APD 3,000 steps each.
+    let rm = resid_figures(preset("resid-mlp-custom").unwrap(), 0);
+    eprintln!(
+        "resid-mlp-custom seed 0: {}/20 dedicated, mean share {:.3}, one-active loss top-k {:.3e} target {:.3e}",
+        rm.n_dedicated, rm.mean_share, rm.topk_loss, rm.target_loss
+    );
+    assert_eq!(rm.n_dedicated, 20, "dedicated components {:?}", rm.dedicated);
+    assert!(rm.topk_loss <= 2.0 * rm.target_loss, "top-k {} vs target {}", rm.topk_loss, rm.target_loss);
+}
+
+#[test]
+fn a_small_two_layer_residual_mlp_gives_every_feature_its_own_component() {
+    // Two layers of 5 neurons, with resid-mlp-2's coefficients.
+    let mut cfg = preset("resid-mlp-custom").unwrap();
+    for (k, v) in [("model.n_layers", "2"), ("model.d_mlp", "5"), ("apd.coeff_minimality", "2"), ("apd.coeff_simplicity", "7"), ("apd.unit_norm_a", "false")] {
+        cfg.set(k, v).unwrap();
+    }
+    let rm = resid_figures(cfg, 0);
+    eprintln!("two-layer resid-mlp-custom seed 0: {}/20 dedicated, layer mass {:?}", rm.n_dedicated, &rm.layer_mass[..3]);
+    assert_eq!(rm.n_dedicated, 20, "dedicated components {:?}", rm.dedicated);
+    assert!(rm.topk_loss <= 2.0 * rm.target_loss, "top-k {} vs target {}", rm.topk_loss, rm.target_loss);
+    for mass in &rm.layer_mass {
+        assert_eq!(mass.len(), 2);
+        assert!((mass.iter().sum::<f32>() - 1.0).abs() < 1e-4, "{mass:?}");
+    }
+}

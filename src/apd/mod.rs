@@ -130,8 +130,10 @@ enum Arch {
 pub struct StepStats {
     /// Index of the step these losses belong to (0-based).
     pub step: usize,
-    /// Learning rate used.
-    pub lr: f64,
+    /// Learning rate used (f32 like every figure of a report: serde_json's
+    /// default float parser can be one ulp off on long f64s, so f64s would
+    /// not survive a JSON round trip exactly).
+    pub lr: f32,
     /// L_f.
     pub faithfulness: f32,
     /// L_m.
@@ -463,7 +465,7 @@ impl ApdTrainer {
         self.model = self.optim.step(lr, model, grads);
         let stats = StepStats {
             step: self.step,
-            lr,
+            lr: lr as f32,
             faithfulness: v[0],
             minimality: v[1],
             simplicity: v[2],
