@@ -4,7 +4,11 @@ import init, * as apd from './pkg/apd_playground.js';
 
 let run = null;
 let running = false;
-let speed = 20;
+let speed = 20; // the most steps per tick (the page's slider)
+let msPerStep = 0; // measured by the last tick; 0 until one has run
+// A tick stops being responsive past this: big models (or a software GPU)
+// run fewer steps per tick, down to one, so progress shows and pause answers.
+const TICK_MS = 250;
 let lastSnapshot = 0;
 let snapshotMs = 0; // how long the last snapshot took: the bigger models space them out
 let curveFeature = 0;
@@ -44,7 +48,7 @@ async function start(msg) {
   await ready;
   stop();
   const gen = ++generation;
-  lastStart = msg; lastCheckpoint = null; lastCheckpointAt = 0;
+  lastStart = msg; lastCheckpoint = null; lastCheckpointAt = 0; msPerStep = 0;
   const { backend, note } = await chooseBackend(msg.backend);
   let created = null;
   try {
@@ -82,6 +86,7 @@ async function snapshot(r) {
 async function tick(n, r = run) {
   if (simulateGpuLoss && r.backend === 'webgpu') { simulateGpuLoss = false; throw new Error('the GPU device was lost (simulated by a test)'); }
   const batch = JSON.parse(await r.steps(n));
+  if (batch.ms_per_step > 0) msPerStep = batch.ms_per_step;
   postMessage({ type: 'progress', batch });
   const now = performance.now();
   if (batch.phase === 'done') {
@@ -122,7 +127,7 @@ async function fallBackToCpu(err, gen) {
 async function loop(gen) {
   while (running && run && gen === generation) {
     try {
-      await tick(speed);
+      await tick(msPerStep > 0 ? Math.max(1, Math.min(speed, Math.floor(TICK_MS / msPerStep))) : 1);
     } catch (e) {
       if (gen !== generation) return; // reset while a call was in flight
       running = false;

@@ -1,6 +1,7 @@
 // Browser benchmark (not a test): prints wasm size, first paint, ms per APD
-// step on each backend, and the wall time until tms-5-2 shows MMCS >= 0.98
-// on the CPU backend. Run after scripts/build-web.sh:
+// step on each backend, the wall time until tms-5-2 shows MMCS >= 0.98
+// on the CPU backend, and the residual MLPs' figures. Run after
+// scripts/build-web.sh:
 //   node tests/e2e/bench.mjs [--quick]
 import fs from 'node:fs';
 import path from 'node:path';
@@ -21,9 +22,9 @@ const browser = await chromium.launch({
     '--no-first-run', '--disable-quic', '--enable-unsafe-webgpu'],
 });
 
-async function runOn(backend, hash, untilMmcs) {
+async function runOn(backend, hash, untilMmcs, model = 'tms-5-2') {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-  await page.goto(`${base}#model=tms-5-2&backend=${backend}${hash}`);
+  await page.goto(`${base}#model=${model}&backend=${backend}${hash}`);
   const paint = await page.evaluate(() => new Promise((resolve) => {
     const find = () => performance.getEntriesByType('paint').find((e) => e.name === 'first-contentful-paint');
     const e = find();
@@ -35,11 +36,12 @@ async function runOn(backend, hash, untilMmcs) {
   const t0 = Date.now();
   await page.getByTestId('run').click();
   let reached = null;
-  const samples = [];
+  const samples = [], targetSamples = [];
   for (;;) {
     const st = await page.getByTestId('status').textContent();
     const ms = Number(await page.locator('#ms-per-step').textContent());
     if (st === 'decomposing' && ms > 0) samples.push(ms);
+    if (st === 'training target' && ms > 0) targetSamples.push(ms);
     const mmcs = Number(await page.getByTestId('mmcs').textContent());
     if (untilMmcs && reached === null && mmcs >= untilMmcs) reached = (Date.now() - t0) / 1000;
     if (st === 'done' || st.startsWith('error')) break;
@@ -48,9 +50,10 @@ async function runOn(backend, hash, untilMmcs) {
   const wall = (Date.now() - t0) / 1000;
   const active = await page.locator('#backend-active').textContent();
   const mmcs = await page.getByTestId('mmcs').textContent();
+  const dedicated = await page.getByTestId('dedicated').textContent();
   await page.close();
-  samples.sort((a, b) => a - b);
-  return { paint, readyMs, wall, reached, active, mmcs, msPerStep: samples[samples.length >> 1] };
+  const median = (v) => v.sort((a, b) => a - b)[v.length >> 1];
+  return { paint, readyMs, wall, reached, active, mmcs, dedicated, msPerStep: median(samples), msPerTargetStep: median(targetSamples) };
 }
 
 const cpu = await runOn('cpu', quick ? '&target.steps=500&apd.steps=500' : '', 0.98);
@@ -59,5 +62,10 @@ console.log(`cpu: ${cpu.msPerStep?.toFixed(2)} ms per APD step (median of the pa
 console.log(`cpu: tms-5-2 reached MMCS >= 0.98 after ${cpu.reached === null ? 'never' : cpu.reached.toFixed(1) + ' s'} (target training included)`);
 const gpu = await runOn('webgpu', '&target.steps=50&apd.steps=30&apd.batch_size=2048', null);
 console.log(`webgpu (${gpu.active}): ${gpu.msPerStep?.toFixed(2)} ms per APD step (headless Chromium's adapter here is SwiftShader, a CPU emulation: not a GPU figure)`);
+const custom = await runOn('cpu', quick ? '&target.steps=300&apd.steps=300' : '', null, 'resid-mlp-custom');
+console.log(`cpu: resid-mlp-custom whole run ${custom.wall.toFixed(1)} s (${custom.msPerTargetStep?.toFixed(1)} ms per target step, ${custom.msPerStep?.toFixed(1)} ms per APD step), dedicated ${custom.dedicated}`);
+const big = await runOn('cpu', '&target.steps=40&apd.steps=60', null, 'resid-mlp-1');
+console.log(`cpu: resid-mlp-1 ${big.msPerTargetStep?.toFixed(0)} ms per target step, ${big.msPerStep?.toFixed(0)} ms per APD step`);
+// resid-mlp-1 on WebGPU is not measured here: on SwiftShader one step takes minutes.
 await browser.close();
 server.close();
