@@ -103,6 +103,14 @@ function writeHash() {
 
 /** Applies the URL hash: unknown keys and bad values are reported and skipped. */
 async function applyHash() {
+  // While the link is being applied, the intermediate configurations must not
+  // overwrite it (a reload in between would lose the link's settings).
+  state.applyingHash = true;
+  try { await applyHashInner(); } finally { state.applyingHash = false; }
+  writeHash();
+}
+
+async function applyHashInner() {
   const params = new URLSearchParams(location.hash.slice(1));
   const problems = [];
   const model = params.get('model');
@@ -123,7 +131,6 @@ async function applyHash() {
   }
   renderFields();
   if (problems.length) banner(`Ignored from the link: ${problems.join('; ')}.`, 'error');
-  writeHash();
 }
 
 // Request/response over the worker, matched by sequence number.
@@ -365,7 +372,7 @@ async function onWorkerMessage({ data: msg }) {
     case 'config':
       state.config = msg.config;
       fieldError(null, '');
-      if (state.presetConfig) writeHash();
+      if (state.presetConfig && !state.applyingHash) writeHash();
       break;
     case 'field-error':
       fieldError(msg.path, msg.message);

@@ -41,9 +41,11 @@ test('a finished result and an unfinished run survive a reload', { timeout: 300_
   assert.equal(await page.getByTestId('mmcs').textContent(), mmcs);
 
   // Reload in the middle of a decomposition: its checkpoint resumes.
+  // A full load of the new link (a hash-only change would not reload the page).
+  await page.goto('about:blank');
   await page.goto(`${env.base}#model=tms-5-2&backend=cpu&target.steps=100&apd.steps=4000`);
-  await page.reload();
   await waitStatus(page, /^ready$/, 60_000);
+  assert.equal(await page.getByTestId('field-apd.steps').inputValue(), '4000');
   await page.locator('#speed').fill('5');
   await page.locator('#speed').dispatchEvent('input');
   await page.getByTestId('run').click();
