@@ -265,25 +265,8 @@ impl Report {
         if let Some(path) = first_non_finite(&tree, "report") {
             return Err(bad(format!("`{path}` is not a finite number")));
         }
-        let d = &r.components;
-        // A run stopped before its prune still holds the extra components.
-        let (c, m) = (d.n_components, r.config.apd.rank);
-        let apd = &r.config.apd;
-        if (c != apd.n_components && c != apd.n_components + apd.extra_components) || d.rank != m {
-            return Err(bad("`components` do not match the configuration's n_components and rank"));
-        }
-        let shapes = layer_shapes(&r.config.model);
-        if d.layers.len() != shapes.len() {
-            return Err(bad(format!("`components` has {} layers, the model {}", d.layers.len(), shapes.len())));
-        }
-        for (f, (name, d_in, d_out)) in d.layers.iter().zip(shapes) {
-            if f.name != name || f.d_in != d_in || f.d_out != d_out || f.a.len() != d_in * c * m || f.b.len() != c * m * d_out {
-                return Err(bad(format!("factors of layer `{name}` have the wrong shape")));
-            }
-            if f.a.iter().chain(&f.b).any(|v| !v.is_finite()) {
-                return Err(bad(format!("factors of layer `{name}` hold a non-finite value")));
-            }
-        }
+        // Every number was checked finite above; these are the shapes.
+        r.components.check_fits(&r.config).map_err(bad)?;
         Ok(r)
     }
 

@@ -177,7 +177,7 @@ impl Run {
                 ml2r: 0.0,
                 mean_active,
                 features: Vec::new(),
-                resid: Some(apd.resid_metrics().await?),
+                resid: Some(apd.resid_metrics(components).await?),
             },
         })
     }

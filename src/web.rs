@@ -41,6 +41,23 @@ fn memory_budget(kind: BackendKind) -> f64 {
 /// adapter supports.
 const WEBGPU_MAX_BUFFER: f64 = (128u64 << 20) as f64;
 
+/// Refuses, before anything is allocated rather than by crashing the tab, a
+/// configuration that would not fit `kind`'s memory budget or, on WebGPU,
+/// its guaranteed buffer size.
+fn check_fits(cfg: &ExperimentConfig, kind: BackendKind) -> Result<(), JsError> {
+    cfg.check_memory(memory_budget(kind)).map_err(js_err)?;
+    let largest = cfg.largest_tensor_elements() as f64 * 4.0;
+    if kind == BackendKind::Wgpu && largest > WEBGPU_MAX_BUFFER {
+        return Err(JsError::new(&format!(
+            "this configuration needs a {:.0} MiB buffer, over WebGPU's guaranteed {:.0} MiB: \
+             lower the batch size, the number of components or the model size, or use the CPU",
+            largest / 1048576.0,
+            WEBGPU_MAX_BUFFER / 1048576.0
+        )));
+    }
+    Ok(())
+}
+
 thread_local! {
     static PANIC: RefCell<String> = const { RefCell::new(String::new()) };
 }
@@ -186,19 +203,7 @@ impl WebRun {
         // Run::new refuses a target of another model than the configuration's.
         let target = target_json.as_deref().map(target_from_file).transpose().map_err(js_err)?;
         let kind = BackendKind::parse(&backend).map_err(js_err)?;
-        // Refuse before anything is allocated, rather than crash the tab.
-        cfg.check_memory(memory_budget(kind)).map_err(js_err)?;
-        if kind == BackendKind::Wgpu {
-            let largest = cfg.largest_tensor_elements() as f64 * 4.0;
-            if largest > WEBGPU_MAX_BUFFER {
-                return Err(JsError::new(&format!(
-                    "this configuration needs a {:.0} MiB buffer, over WebGPU's guaranteed {:.0} MiB: \
-                     lower the batch size, the number of components or the model size, or use the CPU",
-                    largest / 1048576.0,
-                    WEBGPU_MAX_BUFFER / 1048576.0
-                )));
-            }
-        }
+        check_fits(&cfg, kind)?;
         let dev = device(kind).await.map_err(js_err)?;
         let run = Run::new(&preset_name, cfg, seed as u64, &dev, target).map_err(js_err)?;
         let name = if kind == BackendKind::Wgpu { "webgpu" } else { "cpu" };
@@ -210,7 +215,7 @@ impl WebRun {
     pub async fn resume(report_json: String, backend: String) -> Result<WebRun, JsError> {
         let report = Report::parse(&report_json).map_err(js_err)?;
         let kind = BackendKind::parse(&backend).map_err(js_err)?;
-        report.config.check_memory(memory_budget(kind)).map_err(js_err)?;
+        check_fits(&report.config, kind)?;
         let dev = device(kind).await.map_err(js_err)?;
         let run = Run::resume(&report, &dev).map_err(js_err)?;
         let name = if kind == BackendKind::Wgpu { "webgpu" } else { "cpu" };

@@ -13,7 +13,7 @@ use crate::config::{lr_at, AttributionSource, ExperimentConfig, ModelConfig};
 use crate::data::{matrix, resid_batch, tms_batch};
 use crate::metrics::{dedicated_components, layer_mass, ResidMetrics};
 use crate::models::tms::read_vec;
-use crate::models::{chain_of, layer_uses, ChainLayer, Target};
+use crate::models::{chain_of, layer_shapes, layer_uses, ChainLayer, Target};
 use crate::rng::Rng;
 use crate::ApdError;
 use attributions::{attributions, chain_weight, resid_attributions};
@@ -116,6 +116,13 @@ pub fn resid_forward_masked(
     (r.matmul(embed.clone().transpose()), acts)
 }
 
+/// The `B x C` top-k mask repeated over each component's rank, `B x C*m`,
+/// the layout of the factors' inner dimension.
+fn over_rank(mask: Tensor<2>, rank: usize) -> Tensor<2> {
+    let [bsz, c] = mask.dims();
+    mask.reshape([bsz, c, 1]).repeat_dim(2, rank).reshape([bsz, c * rank])
+}
+
 /// The fixed parts of a target network, on the device.
 #[derive(Clone)]
 enum Arch {
@@ -173,6 +180,30 @@ pub struct FactorPair {
     pub a: Vec<f32>,
     /// `C*m x d_out`, row-major.
     pub b: Vec<f32>,
+}
+
+impl Decomposition {
+    /// Checks that these factors can be the components of a run of `config`:
+    /// the number of components (before or after the prune), the rank, and
+    /// every layer's name and shape. The error says what does not fit.
+    pub fn check_fits(&self, config: &ExperimentConfig) -> Result<(), String> {
+        let apd = &config.apd;
+        let (c, m) = (self.n_components, apd.rank);
+        // A run stopped before its prune still holds the extra components.
+        if (c != apd.n_components && c != apd.n_components + apd.extra_components) || self.rank != m {
+            return Err("`components` do not match the configuration's n_components and rank".into());
+        }
+        let shapes = layer_shapes(&config.model);
+        if self.layers.len() != shapes.len() {
+            return Err(format!("`components` has {} layers, the model {}", self.layers.len(), shapes.len()));
+        }
+        for (f, (name, d_in, d_out)) in self.layers.iter().zip(shapes) {
+            if f.name != name || f.d_in != d_in || f.d_out != d_out || f.a.len() != d_in * c * m || f.b.len() != c * m * d_out {
+                return Err(format!("factors of layer `{name}` have the wrong shape"));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl FactorPair {
@@ -316,19 +347,12 @@ impl ApdTrainer {
         step: usize,
     ) -> Result<Self, ApdError> {
         let mut t = Self::new(config, target, seed, device)?;
-        let apd = &config.apd;
-        let c = d.n_components;
-        if (c != apd.n_components && c != apd.n_components + apd.extra_components) || d.rank != apd.rank {
-            return Err(ApdError::Mismatch("the checkpoint's components do not fit the configuration".into()));
+        d.check_fits(config).map_err(ApdError::Mismatch)?;
+        if step > config.apd.steps {
+            return Err(ApdError::Mismatch(format!("the checkpoint is at step {step}, past the run's {}", config.apd.steps)));
         }
-        if d.layers.len() != t.names.len() || step > apd.steps {
-            return Err(ApdError::Mismatch("the checkpoint does not fit the target or the step count".into()));
-        }
-        let cm = c * d.rank;
+        let (c, cm) = (d.n_components, d.n_components * d.rank);
         for (l, f) in d.layers.iter().enumerate() {
-            if f.a.len() != f.d_in * cm || f.b.len() != cm * f.d_out {
-                return Err(ApdError::Mismatch(format!("factors of layer `{}` have the wrong shape", f.name)));
-            }
             t.model.a[l] = Param::from_tensor(matrix(f.a.clone(), f.d_in, cm, &t.device).require_grad());
             t.model.b[l] = Param::from_tensor(matrix(f.b.clone(), cm, f.d_out, &t.device).require_grad());
         }
@@ -428,7 +452,7 @@ impl ApdTrainer {
             *u = USAGE_DECAY * *u + (1.0 - USAGE_DECAY) * n;
         }
         let mask = matrix(mask_host, bsz, c, &self.device);
-        let mask_m = mask.clone().reshape([bsz, c, 1]).repeat_dim(2, m).reshape([bsz, c * m]);
+        let mask_m = over_rank(mask.clone(), m);
 
         let a: Vec<Tensor<2>> = self.model.a.iter().map(|p| p.val()).collect();
         let b: Vec<Tensor<2>> = self.model.b.iter().map(|p| p.val()).collect();
@@ -513,12 +537,7 @@ impl ApdTrainer {
     /// The `n x C` attributions (row-major) of the inputs with exactly one
     /// feature on, at `value`: which components each feature uses.
     pub async fn one_hot_attributions(&self, value: f32) -> Result<Vec<f32>, ApdError> {
-        let n = self.config.model.n_features();
-        let mut x = vec![0.0f32; n * n];
-        for i in 0..n {
-            x[i * n + i] = value;
-        }
-        let x = matrix(x, n, n, &self.device.clone().inner());
+        let x = self.one_feature_inputs(0..self.config.model.n_features(), &[value]);
         let target = self.target_forward(x.clone());
         read_vec(self.attributions(x, &target)).await
     }
@@ -531,8 +550,7 @@ impl ApdTrainer {
         let target = self.target_forward(x.clone());
         let attr = read_vec(self.attributions(x.clone(), &target)).await?;
         let mask = topk::batch_topk_mask(&attr, topk::batch_k(self.config.apd.topk, bsz));
-        let inner = self.device.clone().inner();
-        let mask_m = matrix(mask, bsz, c, &inner).reshape([bsz, c, 1]).repeat_dim(2, m).reshape([bsz, c * m]);
+        let mask_m = over_rank(matrix(mask, bsz, c, &self.device.clone().inner()), m);
         let (a, b) = self.factors_without_grad();
         Ok(match &self.arch {
             Arch::Tms { chain, bias } => forward_masked(x, &a, &b, chain, bias, mask_m),
@@ -540,14 +558,18 @@ impl ApdTrainer {
         })
     }
 
-    /// Inputs with only `feature` on, at each of `values` (`len x n`).
-    fn one_feature_inputs(&self, feature: usize, values: &[f32]) -> Tensor<2> {
+    /// Inputs with exactly one feature on: for each feature of `features`
+    /// in turn, one row per entry of `values` (`len(features) * len(values) x n`).
+    fn one_feature_inputs(&self, features: std::ops::Range<usize>, values: &[f32]) -> Tensor<2> {
         let n = self.config.model.n_features();
-        let mut x = vec![0.0f32; values.len() * n];
-        for (r, &v) in values.iter().enumerate() {
-            x[r * n + feature] = v;
+        let rows = features.len() * values.len();
+        let mut x = vec![0.0f32; rows * n];
+        for (f, feature) in features.enumerate() {
+            for (k, &v) in values.iter().enumerate() {
+                x[(f * values.len() + k) * n + feature] = v;
+            }
         }
-        matrix(x, values.len(), n, &self.device.clone().inner())
+        matrix(x, rows, n, &self.device.clone().inner())
     }
 
     /// Output `feature` of the target and of the top-k model as that feature
@@ -557,15 +579,16 @@ impl ApdTrainer {
         if feature >= n {
             return Err(ApdError::Format(format!("feature {feature} does not exist; the model has {n}")));
         }
-        let x = self.one_feature_inputs(feature, values);
+        let x = self.one_feature_inputs(feature..feature + 1, values);
         let pick = |y: Tensor<2>| y.slice([0..values.len(), feature..feature + 1]).reshape([values.len()]);
         let target = read_vec(pick(self.target_forward(x.clone()).out)).await?;
         let topk = read_vec(pick(self.topk_output(x).await?)).await?;
         Ok((target, topk))
     }
 
-    /// The residual MLP figures of spec section 4 (see [`ResidMetrics`]).
-    pub async fn resid_metrics(&self) -> Result<ResidMetrics, ApdError> {
+    /// The residual MLP figures of spec section 4 (see [`ResidMetrics`]) for
+    /// the current components, `d` (as [`ApdTrainer::decomposition`] read them).
+    pub async fn resid_metrics(&self, d: &Decomposition) -> Result<ResidMetrics, ApdError> {
         let n = self.config.model.n_features();
         let c = self.n_now;
         let plus = self.one_hot_attributions(0.75).await?;
@@ -574,21 +597,14 @@ impl ApdTrainer {
         let (dedicated, shares, n_dedicated, mean_share) = dedicated_components(&attr, c);
         // One feature on at a time, at 8 values spread over [-1, 1].
         let grid: Vec<f32> = (0..8).map(|k| -1.0 + 2.0 * (k as f32 + 0.5) / 8.0).collect();
-        let mut x = vec![0.0f32; n * grid.len() * n];
-        for i in 0..n {
-            for (k, &v) in grid.iter().enumerate() {
-                x[(i * grid.len() + k) * n + i] = v;
-            }
-        }
-        let x = matrix(x, n * grid.len(), n, &self.device.clone().inner());
+        let x = self.one_feature_inputs(0..n, &grid);
         let labels = crate::models::resid::resid_labels(x.clone());
         let mse = |y: Tensor<2>| (y - labels.clone()).powi_scalar(2).mean();
         let target_loss = read_vec(mse(self.target_forward(x.clone()).out)).await?[0];
         let topk_loss = read_vec(mse(self.topk_output(x).await?)).await?[0];
-        let d = self.decomposition().await?;
         Ok(ResidMetrics {
             n_components: c,
-            layer_mass: layer_mass(&d, &dedicated),
+            layer_mass: layer_mass(d, &dedicated),
             attributions: attr,
             dedicated,
             shares,
