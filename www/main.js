@@ -5,6 +5,7 @@ import { lossChart, lineChart, heatmap, bars, polygon, figure, color, legendCanv
 const $ = (id) => document.getElementById(id);
 const ENUMS = { lr_schedule: ['constant', 'cosine', 'linear'], attribution_source: ['apd', 'target'], unit_norm_a: ['true', 'false'] };
 const MAX_POINTS = 3000;
+const APD_SERIES = ['total', 'faithfulness', 'minimality', 'simplicity', 'activation'];
 
 const state = {
   presets: [], preset: null, presetConfig: null, config: null, running: false, runState: 'idle',
@@ -220,6 +221,18 @@ function push(series, x, y) {
   }
 }
 
+/** Adds APD step records (a batch's, or a report's history) to the loss curves. */
+function pushApdSteps(steps) {
+  for (const s of steps) for (const k of APD_SERIES) if (s[k] != null) push(state.series[k], s.step, s[k]);
+}
+
+/** Clears the views and shows a report's loss history, in its model's views. */
+function showReportHistory(r) {
+  clearViews();
+  pushApdSteps(r.history);
+  document.body.classList.toggle('model-resid', !!r.metrics.resid);
+}
+
 function scheduleDraw() {
   if (state.drawPending) return;
   state.drawPending = true;
@@ -344,9 +357,7 @@ $('saved-resume').addEventListener('click', () => {
   if (!cp) return;
   const r = JSON.parse(cp.report);
   banner('');
-  clearViews();
-  for (const s of r.history) for (const k of ['total', 'faithfulness', 'minimality', 'simplicity', 'activation']) if (s[k] != null) push(state.series[k], s.step, s[k]);
-  document.body.classList.toggle('model-resid', !!r.metrics.resid);
+  showReportHistory(r);
   state.running = true; state.hasRun = true;
   send({ type: 'resume-checkpoint', report: cp.report, backend: $('backend').value });
   setStatus('starting');
@@ -388,7 +399,7 @@ async function onWorkerMessage({ data: msg }) {
       const b = msg.batch;
       let t = b.target_step - b.target_losses.length;
       for (const l of b.target_losses) push(state.series.target, t++, l);
-      for (const s of b.apd) for (const k of ['total', 'faithfulness', 'minimality', 'simplicity', 'activation']) if (s[k] != null) push(state.series[k], s.step, s[k]);
+      pushApdSteps(b.apd);
       $('step-count').textContent = b.phase === 'target' ? String(b.target_step) : String(b.apd_step);
       $('phase').textContent = b.phase === 'target' ? `training target (${b.target_step}/${b.target_steps})` : `decomposing (${b.apd_step}/${b.apd_steps})`;
       if (b.ms_per_step > 0) $('ms-per-step').textContent = b.ms_per_step.toFixed(2);
@@ -439,9 +450,7 @@ async function onWorkerMessage({ data: msg }) {
     case 'imported-report': {
       const r = JSON.parse(msg.report);
       state.lastReport = msg.report;
-      clearViews();
-      for (const s of r.history) for (const k of ['total', 'faithfulness', 'minimality', 'simplicity', 'activation']) if (s[k] != null) push(state.series[k], s.step, s[k]);
-      document.body.classList.toggle('model-resid', !!r.metrics.resid);
+      showReportHistory(r);
       state.lastSnapshot = snapshotFromReport(r);
       $('import-status').textContent = `showing report: ${r.model}, seed ${r.seed}, ${r.config.apd.steps} steps on ${r.timing.backend}`;
       setStatus('done'); scheduleDraw();

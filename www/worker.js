@@ -119,6 +119,11 @@ async function fallBackToCpu(err, gen) {
     run = await apd.WebRun.create(lastStart.preset, lastStart.config, lastStart.seed, 'cpu', lastStart.target ?? undefined);
     postMessage({ type: 'notice', message: `WebGPU failed (${why}) before the first checkpoint: restarted on the CPU with the same seed.` });
   }
+  carryOn(gen);
+}
+
+/** Runs the current `run` (just restarted or resumed) in the loop of generation `gen`. */
+function carryOn(gen) {
   postMessage({ type: 'started', backend: run.backend, resumed: true });
   running = true;
   loop(gen);
@@ -199,9 +204,7 @@ async function handle(msg) {
         if (backend !== 'webgpu') throw e;
         run = await apd.WebRun.resume(msg.report, 'cpu');
       }
-      postMessage({ type: 'started', backend: run.backend, resumed: true });
-      running = true;
-      loop(gen);
+      carryOn(gen);
       break;
     }
     case 'simulate-panic':
