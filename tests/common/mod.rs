@@ -81,3 +81,17 @@ pub fn resid(x: &Mat, embed: &Mat, ws: &[Mat]) -> (Mat, Vec<Mat>) {
     }
     (matmul(&r, &transpose(embed)), acts)
 }
+
+/// Attributions `got` against finite differences `want` (`B x C`), each to
+/// `rel` relative (absolute below 1e-2), with at least one clearly non-zero
+/// entry per sample so the check cannot pass on all-zero attributions.
+pub fn assert_attributions_match(got: &Mat, want: &Mat, rel: f64) {
+    let mut nonzero = 0;
+    for (bi, (g_row, w_row)) in got.iter().zip(want).enumerate() {
+        for (c, (&g, &w)) in g_row.iter().zip(w_row).enumerate() {
+            nonzero += (w > 1e-6) as usize;
+            assert!((g - w).abs() <= rel * w.abs().max(1e-2), "attr[{bi}][{c}]: {g} vs finite difference {w}");
+        }
+    }
+    assert!(nonzero >= got.len(), "the check must see non-trivial attributions");
+}
