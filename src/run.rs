@@ -81,10 +81,16 @@ impl Run {
 
     /// Continues the decomposition saved in `report` (a checkpoint) on
     /// `device`: same configuration, target and components, from the step
-    /// after the report's last one. See [`ApdTrainer::resume`].
+    /// after the report's last one. See [`ApdTrainer::resume`]. A checkpoint
+    /// taken while restarts were still being compared holds only the start
+    /// that was training, not the best one so far, so the decomposition
+    /// starts over instead (the same seed gives the same starts again).
     pub fn resume(report: &Report, device: &Device) -> Result<Self, ApdError> {
         let target = report.target()?;
         let step = report.history.last().map_or(0, |s| s.step + 1);
+        if step < report.config.apd.selection_step() {
+            return Run::new(&report.model, report.config.clone(), report.seed, device, Some(target));
+        }
         let apd = ApdTrainer::resume(&report.config, &target, report.seed, device, &report.components, step)?;
         Ok(Run {
             preset: report.model.clone(),

@@ -168,6 +168,8 @@ struct Batch {
     target_steps: usize,
     apd_step: usize,
     apd_steps: usize,
+    /// While restarts are compared: which start (from 0) of how many.
+    apd_start: Option<(usize, usize)>,
     target_losses: Vec<f32>,
     apd: Vec<crate::apd::StepStats>,
     ms_per_step: f64,
@@ -181,6 +183,7 @@ pub struct WebRun {
     run: Rc<RefCell<Option<Run>>>,
     backend: String,
     apd_ms: Rc<RefCell<f64>>,
+    started_over: bool,
 }
 
 fn take(cell: &Rc<RefCell<Option<Run>>>) -> Result<Run, JsError> {
@@ -207,7 +210,12 @@ impl WebRun {
         let dev = device(kind).await.map_err(js_err)?;
         let run = Run::new(&preset_name, cfg, seed as u64, &dev, target).map_err(js_err)?;
         let name = if kind == BackendKind::Wgpu { "webgpu" } else { "cpu" };
-        Ok(WebRun { run: Rc::new(RefCell::new(Some(run))), backend: name.into(), apd_ms: Rc::new(RefCell::new(0.0)) })
+        Ok(WebRun {
+            run: Rc::new(RefCell::new(Some(run))),
+            backend: name.into(),
+            apd_ms: Rc::new(RefCell::new(0.0)),
+            started_over: false,
+        })
     }
 
     /// Continues the decomposition saved in `report_json` (a checkpoint the
@@ -219,8 +227,22 @@ impl WebRun {
         let dev = device(kind).await.map_err(js_err)?;
         let run = Run::resume(&report, &dev).map_err(js_err)?;
         let name = if kind == BackendKind::Wgpu { "webgpu" } else { "cpu" };
-        let apd_ms = report.timing.wall_s as f64 * 1000.0;
-        Ok(WebRun { run: Rc::new(RefCell::new(Some(run))), backend: name.into(), apd_ms: Rc::new(RefCell::new(apd_ms)) })
+        // A checkpoint from before the restarts were compared starts over.
+        let started_over = run.history.is_empty();
+        let apd_ms = if started_over { 0.0 } else { report.timing.wall_s as f64 * 1000.0 };
+        Ok(WebRun {
+            run: Rc::new(RefCell::new(Some(run))),
+            backend: name.into(),
+            apd_ms: Rc::new(RefCell::new(apd_ms)),
+            started_over,
+        })
+    }
+
+    /// Whether [`WebRun::resume`] started the decomposition over: the
+    /// checkpoint was taken while restarts were still being compared.
+    #[wasm_bindgen(getter, js_name = startedOver)]
+    pub fn started_over(&self) -> bool {
+        self.started_over
     }
 
     /// The backend in use.
@@ -309,7 +331,8 @@ async fn steps_inner(run: &mut Run, n: u32, apd_ms: &RefCell<f64>) -> Result<Bat
         target_step: run.target_history.len(),
         target_steps: cfg.target.steps,
         apd_step: run.history.len(),
-        apd_steps: cfg.apd.steps,
+        apd_steps: cfg.apd.total_steps(),
+        apd_start: run.apd().and_then(|a| a.start()),
         target_losses,
         apd,
         ms_per_step: if done > 0 { ms / done as f64 } else { 0.0 },

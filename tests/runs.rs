@@ -125,6 +125,7 @@ fn extra_components_are_pruned_and_the_kept_ones_carry_on() {
     cfg.set("apd.steps", "40").unwrap();
     cfg.set("apd.extra_components", "2").unwrap();
     cfg.set("apd.prune_at_pct", "0.5").unwrap();
+    cfg.set("apd.restarts", "0").unwrap();
     let mut run = Run::new("tms-5-2", cfg, 9, &Device::flex(), None).unwrap();
     while run.history.len() < 20 {
         pollster::block_on(run.step()).unwrap();
@@ -159,9 +160,15 @@ fn a_checkpoint_resumes_where_it_stopped() {
     let mut cfg = preset("tms-5-2").unwrap();
     cfg.set("target.steps", "100").unwrap();
     cfg.set("apd.steps", "30").unwrap();
+    // Three starts of 5 steps: 40 steps in all, compared after step 15.
+    assert_eq!((cfg.apd.total_steps(), cfg.apd.selection_step()), (40, 15));
     let mut run = Run::new("tms-5-2", cfg, 2, &Device::flex(), None).unwrap();
-    while run.history.len() < 12 {
+    let mut early = None;
+    while run.history.len() < 20 {
         pollster::block_on(run.step()).unwrap();
+        if run.history.len() == 12 {
+            early = Some(pollster::block_on(run.report(0.0, "webgpu")).unwrap().unwrap());
+        }
     }
     let checkpoint = pollster::block_on(run.report(0.0, "webgpu")).unwrap().unwrap();
     let text = serde_json::to_string(&checkpoint).unwrap();
@@ -170,17 +177,69 @@ fn a_checkpoint_resumes_where_it_stopped() {
     let before = pollster::block_on(resumed.apd().unwrap().decomposition()).unwrap();
     assert_eq!(before, checkpoint.components);
     match pollster::block_on(resumed.step()).unwrap() {
-        Progress::Apd(s) => assert_eq!(s.step, 12),
+        Progress::Apd(s) => assert_eq!(s.step, 20),
         other => panic!("expected an APD step, got {other:?}"),
     }
     let resumed = run_to_end(resumed);
     let r = pollster::block_on(resumed.report(0.0, "cpu")).unwrap().unwrap();
-    assert_eq!(r.history.len(), 30);
-    assert_eq!(r.history.last().unwrap().step, 29);
+    assert_eq!(r.history.len(), 40);
+    assert_eq!(r.history.last().unwrap().step, 39);
     // A checkpoint whose components do not fit its configuration is refused.
     let mut bad = checkpoint.clone();
     bad.components.rank = 2;
     assert!(Run::resume(&bad, &Device::flex()).is_err());
+
+    // One taken before the starts were compared holds only the start that was
+    // training, so the decomposition starts over, and the same seed makes it
+    // the uninterrupted run exactly.
+    let restarted = Run::resume(&early.unwrap(), &Device::flex()).unwrap();
+    assert!(restarted.history.is_empty());
+    let restarted = pollster::block_on(run_to_end(restarted).report(0.0, "cpu")).unwrap().unwrap();
+    let whole = pollster::block_on(run_to_end(run).report(0.0, "cpu")).unwrap().unwrap();
+    assert_eq!(restarted.components, whole.components);
+    assert_eq!(restarted.history, whole.history);
+}
+
+#[test]
+fn restarts_keep_the_start_with_the_lowest_minimality_loss() {
+    let mut cfg = preset("tms-5-2").unwrap();
+    cfg.set("target.steps", "500").unwrap();
+    cfg.set("apd.steps", "200").unwrap();
+    cfg.set("apd.restart_pct", "0.2").unwrap();
+    cfg.set("apd.restarts", "2").unwrap();
+    let (len, sel) = (40, 120);
+    assert_eq!((cfg.apd.restart_len(), cfg.apd.selection_step(), cfg.apd.total_steps()), (len, sel, 280));
+    let mut run = Run::new("tms-5-2", cfg, 5, &Device::flex(), None).unwrap();
+    while run.history.len() < sel {
+        pollster::block_on(run.step()).unwrap();
+        let Some(apd) = run.apd() else { continue };
+        let done = run.history.len();
+        let expected = if done < sel { Some((done / len, 3)) } else { None };
+        assert_eq!(apd.start(), expected, "after {done} steps");
+        assert_eq!(apd.start_scores().len(), done / len);
+    }
+    let apd = run.apd().unwrap();
+    // Each score is the mean minimality loss of its start's last quarter, as
+    // the history recorded it, and the lowest one won.
+    let h = &run.history;
+    let recomputed: Vec<f64> = (0..3)
+        .map(|t| h[t * len + 30..(t + 1) * len].iter().map(|s| s.minimality as f64).sum::<f64>() / 10.0)
+        .collect();
+    for (got, want) in apd.start_scores().iter().zip(&recomputed) {
+        assert!((got - want).abs() <= 1e-9 * want.abs(), "score {got} vs {want} from the history");
+    }
+    let best = (0..3).min_by(|&i, &j| recomputed[i].total_cmp(&recomputed[j])).unwrap();
+    eprintln!("start scores {recomputed:?}, best {best}");
+    assert_eq!(apd.chosen_start(), Some(best), "scores {recomputed:?}");
+    // The run goes on from the winner's state, not from a fresh start: its
+    // faithfulness loss carries on from where that start left it, far below
+    // the one of freshly initialised factors.
+    let run = run_to_end(run);
+    let h = &run.history;
+    assert_eq!(h.len(), 280);
+    assert!(h.iter().enumerate().all(|(i, s)| s.step == i));
+    let (fresh, left, next) = (h[best * len].faithfulness, h[(best + 1) * len - 1].faithfulness, h[sel].faithfulness);
+    assert!(next < 3.0 * left && next * 100.0 < fresh, "fresh {fresh}, winner left {left}, then {next}");
 }
 
 /// Runs `cfg` to the end on the CPU and returns its residual MLP figures.

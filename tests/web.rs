@@ -16,6 +16,8 @@ async fn losses_on(kind: BackendKind) -> Vec<[f32; 3]> {
     cfg.set("target.steps", "20").unwrap();
     cfg.set("apd.steps", "4").unwrap();
     cfg.set("apd.batch_size", "256").unwrap();
+    // One start: these tests are about the backends, not the restarts.
+    cfg.set("apd.restarts", "0").unwrap();
     let dev = device(kind).await.expect("device");
     let mut run = Run::new("tms-5-2", cfg, 2, &dev, None).unwrap();
     let mut out = Vec::new();

@@ -333,6 +333,12 @@ async function keep(key, report) {
   if (problem) banner(problem, 'error');
 }
 
+/** All APD steps of a run: the starts that lose (`apd.restarts`), then the full schedule. As `ApdConfig::total_steps`. */
+function totalSteps(apd) {
+  const len = Math.min(Math.max(Math.round((apd.restart_pct ?? 0.15) * apd.steps), 1), apd.steps);
+  return apd.steps + (apd.restarts ?? 0) * len;
+}
+
 /** Offers what the last visit left: a finished result and/or a checkpoint of a run in progress. */
 async function offerSaved() {
   const [result, checkpoint] = await Promise.all([store.get('result'), store.get('checkpoint')]);
@@ -340,7 +346,7 @@ async function offerSaved() {
   const describe = (entry, what) => {
     const r = JSON.parse(entry.report);
     const step = (r.history.at(-1)?.step ?? -1) + 1;
-    return `${what}: ${r.model}, seed ${r.seed}, ${step}/${r.config.apd.steps} steps (${new Date(entry.savedAt).toLocaleString()})`;
+    return `${what}: ${r.model}, seed ${r.seed}, ${step}/${totalSteps(r.config.apd)} steps (${new Date(entry.savedAt).toLocaleString()})`;
   };
   const lines = [];
   if (result) lines.push(describe(result, 'last finished decomposition'));
@@ -391,6 +397,8 @@ async function onWorkerMessage({ data: msg }) {
     case 'started':
       $('backend-active').textContent = msg.backend;
       if (msg.resumed) { state.running = true; setStatus('decomposing'); }
+      // A checkpoint from before the restarts were compared: the run began again.
+      if (msg.startedOver) { for (const k of APD_SERIES) state.series[k] = []; scheduleDraw(); }
       break;
     case 'notice':
       banner(msg.message);
@@ -401,7 +409,7 @@ async function onWorkerMessage({ data: msg }) {
       for (const l of b.target_losses) push(state.series.target, t++, l);
       pushApdSteps(b.apd);
       $('step-count').textContent = b.phase === 'target' ? String(b.target_step) : String(b.apd_step);
-      $('phase').textContent = b.phase === 'target' ? `training target (${b.target_step}/${b.target_steps})` : `decomposing (${b.apd_step}/${b.apd_steps})`;
+      $('phase').textContent = b.phase === 'target' ? `training target (${b.target_step}/${b.target_steps})` : `decomposing (${b.apd_step}/${b.apd_steps}${b.apd_start ? `, start ${b.apd_start[0] + 1} of ${b.apd_start[1]}` : ''})`;
       if (b.ms_per_step > 0) $('ms-per-step').textContent = b.ms_per_step.toFixed(2);
       if (state.running) setStatus(b.phase === 'target' ? 'training target' : 'decomposing');
       scheduleDraw();
@@ -452,7 +460,7 @@ async function onWorkerMessage({ data: msg }) {
       state.lastReport = msg.report;
       showReportHistory(r);
       state.lastSnapshot = snapshotFromReport(r);
-      $('import-status').textContent = `showing report: ${r.model}, seed ${r.seed}, ${r.config.apd.steps} steps on ${r.timing.backend}`;
+      $('import-status').textContent = `showing report: ${r.model}, seed ${r.seed}, ${totalSteps(r.config.apd)} steps on ${r.timing.backend}`;
       setStatus('done'); scheduleDraw();
       break;
     }

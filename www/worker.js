@@ -114,7 +114,9 @@ async function fallBackToCpu(err, gen) {
   if (lastCheckpoint) {
     run = await apd.WebRun.resume(lastCheckpoint, 'cpu');
     const step = JSON.parse(lastCheckpoint).history.at(-1)?.step ?? 0;
-    postMessage({ type: 'notice', message: `WebGPU failed (${why}): continuing on the CPU from the checkpoint at step ${step + 1}.` });
+    postMessage({ type: 'notice', message: run.startedOver
+      ? `WebGPU failed (${why}) while the restarts were compared: decomposition started over on the CPU with the same seed.`
+      : `WebGPU failed (${why}): continuing on the CPU from the checkpoint at step ${step + 1}.` });
   } else {
     run = await apd.WebRun.create(lastStart.preset, lastStart.config, lastStart.seed, 'cpu', lastStart.target ?? undefined);
     postMessage({ type: 'notice', message: `WebGPU failed (${why}) before the first checkpoint: restarted on the CPU with the same seed.` });
@@ -124,7 +126,7 @@ async function fallBackToCpu(err, gen) {
 
 /** Runs the current `run` (just restarted or resumed) in the loop of generation `gen`. */
 function carryOn(gen) {
-  postMessage({ type: 'started', backend: run.backend, resumed: true });
+  postMessage({ type: 'started', backend: run.backend, resumed: true, startedOver: run.startedOver });
   running = true;
   loop(gen);
 }

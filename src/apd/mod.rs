@@ -256,13 +256,68 @@ pub struct ApdTrainer {
     n_now: usize,
     /// Per component, a moving average of how many samples of a batch select it.
     usage: Vec<f64>,
+    /// Which start is training (`apd.restarts`); stays at the last one
+    /// once they have been compared.
+    start: usize,
+    /// Sum and count of the minimality losses over the last quarter of this start.
+    start_minimality: (f64, usize),
+    /// The best start so far, kept whole (Adam's moments too) until the comparison.
+    best: Option<SavedStart>,
+    /// Each finished start's score (mean minimality loss over its last quarter).
+    start_scores: Vec<f64>,
+    /// The start that won the comparison.
+    chosen: Option<usize>,
+    target_shapes: Vec<(usize, usize)>,
+    seed: u64,
+}
+
+/// What a start is made of beyond the step count.
+struct StartState {
+    model: ApdModel,
+    optim: ModuleOptimizer,
+    usage: Vec<f64>,
+    n_now: usize,
+}
+
+/// A start set aside while the next ones train.
+struct SavedStart {
+    index: usize,
+    score: f64,
+    state: StartState,
+}
+
+/// Factors initialised as the reference's xavier-normal on its stacked
+/// `[instances=12, C, d_in, m]` tensors, i.e. std `sqrt(2 / (d_in m (C + 12)))`
+/// for A and `sqrt(2 / (m d_out (C + 12)))` for B (0.089 and 0.14 on
+/// tms-5-2). Start 0 draws from the stream runs without restarts use.
+fn init_model(config: &ExperimentConfig, shapes: &[(usize, usize)], seed: u64, start: usize, ad: &Device) -> ApdModel {
+    let (c, m) = (config.apd.n_components + config.apd.extra_components, config.apd.rank);
+    let mut init = match start {
+        0 => Rng::stream(seed, "apd-init"),
+        s => Rng::stream(seed, &format!("apd-init-start-{s}")),
+    };
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for &(d_in, d_out) in shapes {
+        let std_a = (2.0 / (d_in * m * (c + 12)) as f32).sqrt();
+        let std_b = (2.0 / (m * d_out * (c + 12)) as f32).sqrt();
+        // Draw per component so that the layout matches [C, d_in, m] draws.
+        let mut av = vec![0.0f32; d_in * c * m];
+        for ci in 0..c {
+            for i in 0..d_in {
+                for j in 0..m {
+                    av[i * c * m + ci * m + j] = init.normal() * std_a;
+                }
+            }
+        }
+        let bv = init.normal_vec(c * m * d_out, std_b);
+        a.push(Param::from_tensor(matrix(av, d_in, c * m, ad).require_grad()));
+        b.push(Param::from_tensor(matrix(bv, c * m, d_out, ad).require_grad()));
+    }
+    ApdModel { a, b }
 }
 
 impl ApdTrainer {
-    /// Sets up APD on `target`. Factors are initialised as the reference's
-    /// xavier-normal on its stacked `[instances=12, C, d_in, m]` tensors,
-    /// i.e. std `sqrt(2 / (d_in m (C + 12)))` for A and
-    /// `sqrt(2 / (m d_out (C + 12)))` for B (0.089 and 0.14 on tms-5-2).
+    /// Sets up APD on `target`, factors initialised by [`init_model`].
     pub fn new(config: &ExperimentConfig, target: &Target, seed: u64, device: &Device) -> Result<Self, ApdError> {
         config.validate()?;
         if target.model != config.model {
@@ -273,27 +328,10 @@ impl ApdTrainer {
         }
         let ad = device.clone().autodiff();
         let inner = device.clone().inner();
-        let (c, m) = (config.apd.n_components + config.apd.extra_components, config.apd.rank);
+        let c = config.apd.n_components + config.apd.extra_components;
+        let target_shapes: Vec<(usize, usize)> = target.layers.iter().map(|w| (w.d_in, w.d_out)).collect();
         let times = layer_uses(&config.model);
         let n_params = target.layers.iter().zip(&times).map(|(w, t)| w.d_in * w.d_out * t).sum();
-        let mut init = Rng::stream(seed, "apd-init");
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        for w in &target.layers {
-            let std_a = (2.0 / (w.d_in * m * (c + 12)) as f32).sqrt();
-            let std_b = (2.0 / (m * w.d_out * (c + 12)) as f32).sqrt();
-            // Draw per component so that the layout matches [C, d_in, m] draws.
-            let mut av = vec![0.0f32; w.d_in * c * m];
-            for ci in 0..c {
-                for i in 0..w.d_in {
-                    for j in 0..m {
-                        av[i * c * m + ci * m + j] = init.normal() * std_a;
-                    }
-                }
-            }
-            let bv = init.normal_vec(c * m * w.d_out, std_b);
-            a.push(Param::from_tensor(matrix(av, w.d_in, c * m, &ad).require_grad()));
-            b.push(Param::from_tensor(matrix(bv, c * m, w.d_out, &ad).require_grad()));
-        }
         let target_ws = target.layers.iter().map(|w| matrix(w.values.clone(), w.d_in, w.d_out, &inner)).collect();
         let arch = match &config.model {
             ModelConfig::Tms(_) => Arch::Tms {
@@ -312,7 +350,7 @@ impl ApdTrainer {
             n_params,
             names: target.layers.iter().map(|w| w.name.clone()).collect(),
             target_ws,
-            model: ApdModel { a, b },
+            model: init_model(config, &target_shapes, seed, 0, &ad),
             optim,
             rng: Rng::stream(seed, "apd-data"),
             device: ad,
@@ -320,6 +358,13 @@ impl ApdTrainer {
             last_active: Vec::new(),
             n_now: c,
             usage: vec![0.0; c],
+            start: 0,
+            start_minimality: (0.0, 0),
+            best: None,
+            start_scores: Vec::new(),
+            chosen: None,
+            target_shapes,
+            seed,
         })
     }
 
@@ -330,7 +375,81 @@ impl ApdTrainer {
 
     /// Whether all configured steps are done.
     pub fn done(&self) -> bool {
-        self.step >= self.config.apd.steps
+        self.step >= self.config.apd.total_steps()
+    }
+
+    /// Which start is training and how many there are, while the starts
+    /// are still to be compared (`apd.restarts`); `None` after, or without restarts.
+    pub fn start(&self) -> Option<(usize, usize)> {
+        let a = &self.config.apd;
+        (a.restarts > 0 && self.step < a.selection_step()).then_some((self.start, a.restarts + 1))
+    }
+
+    /// The step within the schedule (warmup, decay, prune) of the current
+    /// start: the losing starts' steps do not count.
+    fn schedule_step(&self) -> usize {
+        self.step - self.start * self.config.apd.restart_len()
+    }
+
+    /// Called after each step while starts are compared: keeps score of
+    /// this start and, at its end, sets it aside if it is the best so far,
+    /// then begins the next start or, after the last, continues the best.
+    fn track_start(&mut self, minimality: f32) {
+        let a = &self.config.apd;
+        let len = a.restart_len();
+        let s = self.schedule_step();
+        if s > len - (len / 4).max(1) {
+            self.start_minimality.0 += minimality as f64;
+            self.start_minimality.1 += 1;
+        }
+        if s < len {
+            return;
+        }
+        let score = self.start_minimality.0 / self.start_minimality.1.max(1) as f64;
+        self.start_minimality = (0.0, 0);
+        self.start_scores.push(score);
+        // Ties go to the earlier start, so the choice is deterministic.
+        let better = self.best.as_ref().is_none_or(|b| score < b.score);
+        if self.start == self.config.apd.restarts {
+            self.chosen = Some(if better { self.start } else { self.best.as_ref().expect("kept").index });
+            if let Some(best) = self.best.take().filter(|_| !better) {
+                self.swap_start(best.state);
+            }
+            return;
+        }
+        let c = self.config.apd.n_components + self.config.apd.extra_components;
+        let fresh = StartState {
+            model: init_model(&self.config, &self.target_shapes, self.seed, self.start + 1, &self.device),
+            optim: adam(),
+            usage: vec![0.0; c],
+            n_now: c,
+        };
+        let finished = self.swap_start(fresh);
+        if better {
+            self.best = Some(SavedStart { index: self.start, score, state: finished });
+        }
+        self.start += 1;
+    }
+
+    /// The scores of the starts finished so far (`apd.restarts`): the mean
+    /// minimality loss over the last quarter of each; the lowest goes on.
+    pub fn start_scores(&self) -> &[f64] {
+        &self.start_scores
+    }
+
+    /// The start that won the comparison, once it has been made.
+    pub fn chosen_start(&self) -> Option<usize> {
+        self.chosen
+    }
+
+    /// Makes `s` the current start and returns the one it replaces.
+    fn swap_start(&mut self, s: StartState) -> StartState {
+        StartState {
+            model: std::mem::replace(&mut self.model, s.model),
+            optim: std::mem::replace(&mut self.optim, s.optim),
+            usage: std::mem::replace(&mut self.usage, s.usage),
+            n_now: std::mem::replace(&mut self.n_now, s.n_now),
+        }
     }
 
     /// Continues a decomposition from saved factors `d` after `step` steps
@@ -348,8 +467,14 @@ impl ApdTrainer {
     ) -> Result<Self, ApdError> {
         let mut t = Self::new(config, target, seed, device)?;
         d.check_fits(config).map_err(ApdError::Mismatch)?;
-        if step > config.apd.steps {
-            return Err(ApdError::Mismatch(format!("the checkpoint is at step {step}, past the run's {}", config.apd.steps)));
+        let a = &config.apd;
+        if step > a.total_steps() {
+            return Err(ApdError::Mismatch(format!("the checkpoint is at step {step}, past the run's {}", a.total_steps())));
+        }
+        if step < a.selection_step() {
+            return Err(ApdError::Mismatch(format!(
+                "the checkpoint is at step {step}, before the starts were compared (step {})", a.selection_step()
+            )));
         }
         let (c, cm) = (d.n_components, d.n_components * d.rank);
         for (l, f) in d.layers.iter().enumerate() {
@@ -359,6 +484,7 @@ impl ApdTrainer {
         t.n_now = c;
         t.usage = vec![0.0; c];
         t.step = step;
+        t.start = a.restarts;
         t.rng = Rng::stream(seed, &format!("apd-data-resumed-at-{step}"));
         Ok(t)
     }
@@ -422,13 +548,13 @@ impl ApdTrainer {
     /// as they were and [`ApdError::Diverged`] says why.
     pub async fn step(&mut self) -> Result<StepStats, ApdError> {
         let cfg = self.config.apd.clone();
-        if self.n_now > cfg.n_components && self.step >= (cfg.prune_at_pct * cfg.steps as f64) as usize {
+        if self.n_now > cfg.n_components && self.schedule_step() >= (cfg.prune_at_pct * cfg.steps as f64) as usize {
             self.prune().await?;
         }
         if cfg.unit_norm_a {
             self.normalise_a();
         }
-        let lr = lr_at(self.step, cfg.steps, cfg.lr, cfg.lr_warmup_pct, cfg.lr_schedule);
+        let lr = lr_at(self.schedule_step(), cfg.steps, cfg.lr, cfg.lr_warmup_pct, cfg.lr_schedule);
         let (c, m, bsz) = (self.n_now, cfg.rank, cfg.batch_size);
         let x = self.batch();
         let target = self.target_forward(x.clone());
@@ -498,6 +624,9 @@ impl ApdTrainer {
             mean_active,
         };
         self.step += 1;
+        if self.config.apd.restarts > 0 && self.step <= self.config.apd.selection_step() {
+            self.track_start(v[1]);
+        }
         Ok(stats)
     }
 

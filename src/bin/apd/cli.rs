@@ -171,7 +171,10 @@ fn run_to_end(mut run: Run, quiet: bool) -> Result<(Run, f64), ApdError> {
                 if let Some(a) = s.activation {
                     detail.push_str(&format!(" L_a {a:.2e}"));
                 }
-                bar.draw("decompose", s.step + 1, cfg.apd.steps, &detail);
+                if let Some((i, n)) = run.apd().and_then(|a| a.start()) {
+                    detail.push_str(&format!(" (start {} of {n})", i + 1));
+                }
+                bar.draw("decompose", s.step + 1, cfg.apd.total_steps(), &detail);
             }
             Progress::Done => break,
         }
@@ -259,6 +262,26 @@ fn print_metrics(prefix: &str, r: &Report) {
     );
 }
 
+/// What a sweep or decomposition should say beyond the metrics: the scores
+/// of the restarts and the one kept; for TMS, the range of the target's
+/// feature norms (a target that did not learn every feature shows here).
+fn print_details(prefix: &str, run: &Run) {
+    let mut parts = Vec::new();
+    if let Some(apd) = run.apd().filter(|a| !a.start_scores().is_empty()) {
+        let scores: Vec<String> = apd.start_scores().iter().map(|s| format!("{s:.2e}")).collect();
+        let kept = apd.chosen_start().map_or("-".to_string(), |c| (c + 1).to_string());
+        parts.push(format!("starts' L_m {} -> kept start {kept}", scores.join(" ")));
+    }
+    if let (Some(t), false) = (run.target(), run.config().model.is_resid()) {
+        let norms: Vec<f32> = (0..t.layers[0].d_in).map(|i| t.layers[0].row(i).iter().map(|v| v * v).sum::<f32>().sqrt()).collect();
+        let (lo, hi) = norms.iter().fold((f32::INFINITY, 0.0f32), |(lo, hi), &n| (lo.min(n), hi.max(n)));
+        parts.push(format!("target feature norms {lo:.2}..{hi:.2}"));
+    }
+    if !parts.is_empty() {
+        println!("{prefix}{}", parts.join("; "));
+    }
+}
+
 fn cmd_decompose(args: &Args) -> Result<(), ApdError> {
     let out = args.out.as_deref().ok_or_else(|| ApdError::Format("--out is required".into()))?;
     let (name, cfg) = config_of(args)?;
@@ -269,6 +292,7 @@ fn cmd_decompose(args: &Args) -> Result<(), ApdError> {
     let (run, wall) = run_to_end(run, false)?;
     let report = pollster::block_on(run.report(wall, kind.name()))?.expect("APD ran");
     print_metrics("", &report);
+    print_details("", &run);
     println!("{:.1} steps/s, {wall:.1} s; wrote {out}", report.timing.steps_per_sec);
     write_json(out, &report)
 }
@@ -323,6 +347,7 @@ fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
         let report = pollster::block_on(run.report(wall, kind.name()))?.expect("APD ran");
         ok += succeeded(&report) as usize;
         print_metrics(&format!("seed {seed:>3}: "), &report);
+        print_details("           ", &run);
     }
     let criterion = if cfg.model.is_resid() { ">= 90% of features with a dedicated component" } else { "MMCS >= 0.98 and ML2R >= 0.85" };
     println!("{name}: {ok} of {} seeds recovered ({criterion}) in {:.0} s", b - a, t.elapsed().as_secs_f64());
@@ -339,7 +364,7 @@ fn cmd_inspect(args: &Args) -> Result<(), ApdError> {
         }
         Err(target_err) => match Report::parse(&text) {
             Ok(r) => {
-                println!("report for {} seed {} ({} steps on {})", r.model, r.seed, r.config.apd.steps, r.timing.backend);
+                println!("report for {} seed {} ({} steps on {})", r.model, r.seed, r.config.apd.total_steps(), r.timing.backend);
                 if r.config.model.is_resid() {
                     // Recomputing these needs the network on a device; the file's figures are shown as stored.
                     print_metrics("stored: ", &r);
