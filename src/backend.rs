@@ -2,8 +2,10 @@
 //!
 //! `cpu` is burn's pure-Rust `flex` backend: it builds for wasm32 (with
 //! SIMD128) as well as natively, so the CLI, the native tests and the
-//! page's CPU fallback all run the same kernels. (`ndarray` is deprecated in
-//! burn 0.22; dropping it also halves the CPU backends we compile.)
+//! page's CPU fallback all run the same kernels. `ndarray` (deprecated in
+//! burn 0.22) measured neither faster nor slower across our models
+//! (README, "Performance"); it is only compiled with the `ndarray` feature,
+//! to repeat that measurement.
 //! `wgpu` is burn's wgpu backend: Vulkan/Metal/DX12 natively, WebGPU in a
 //! browser.
 
@@ -17,6 +19,10 @@ pub enum BackendKind {
     Cpu,
     /// burn's wgpu backend.
     Wgpu,
+    /// burn's deprecated `ndarray` CPU backend, in builds with the
+    /// `ndarray` feature only: kept to measure it against `flex`.
+    #[cfg(feature = "ndarray")]
+    Ndarray,
 }
 
 impl BackendKind {
@@ -25,6 +31,8 @@ impl BackendKind {
         match s {
             "cpu" => Ok(BackendKind::Cpu),
             "wgpu" | "webgpu" | "gpu" => Ok(BackendKind::Wgpu),
+            #[cfg(feature = "ndarray")]
+            "ndarray" => Ok(BackendKind::Ndarray),
             other => Err(ApdError::Format(format!("unknown backend {other:?}; use cpu or wgpu"))),
         }
     }
@@ -34,6 +42,8 @@ impl BackendKind {
         match self {
             BackendKind::Cpu => "cpu",
             BackendKind::Wgpu => "wgpu",
+            #[cfg(feature = "ndarray")]
+            BackendKind::Ndarray => "ndarray",
         }
     }
 }
@@ -47,5 +57,8 @@ pub async fn device(kind: BackendKind) -> Result<Device, ApdError> {
             .init_async()
             .await
             .map_err(|e| ApdError::Backend(format!("no usable WebGPU/wgpu adapter: {e}"))),
+        #[cfg(feature = "ndarray")]
+        #[allow(deprecated)]
+        BackendKind::Ndarray => Ok(Device::ndarray()),
     }
 }
