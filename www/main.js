@@ -229,6 +229,7 @@ function pushApdSteps(steps) {
 /** Clears the views and shows a report's loss history, in its model's views. */
 function showReportHistory(r) {
   clearViews();
+  state.chartApd = r.config.apd;
   pushApdSteps(r.history);
   document.body.classList.toggle('model-resid', !!r.metrics.resid);
 }
@@ -240,7 +241,7 @@ function scheduleDraw() {
     state.drawPending = false;
     const { target, ...apdSeries } = state.series;
     lossChart($('target-chart'), { target });
-    lossChart($('loss-chart'), apdSeries);
+    lossChart($('loss-chart'), apdSeries, startMarks(state.chartApd));
     if (state.lastSnapshot) drawSnapshot(state.lastSnapshot);
   });
 }
@@ -331,6 +332,16 @@ function snapshotFromReport(r) {
 async function keep(key, report) {
   const problem = await store.put(key, { report, savedAt: Date.now() });
   if (problem) banner(problem, 'error');
+}
+
+/** Where the APD loss chart marks the restarts: each new start, and where the best one goes on. */
+function startMarks(apd) {
+  if (!apd?.restarts) return [];
+  const len = totalSteps({ ...apd, restarts: 1 }) - apd.steps;
+  const marks = [];
+  for (let t = 1; t <= apd.restarts; t++) marks.push([t * len, `start ${t + 1}`]);
+  marks.push([(apd.restarts + 1) * len, 'best goes on']);
+  return marks;
 }
 
 /** All APD steps of a run: the starts that lose (`apd.restarts`), then the full schedule. As `ApdConfig::total_steps`. */
@@ -514,6 +525,7 @@ $('speed').addEventListener('input', () => { $('speed-value').textContent = $('s
 function startRun(paused, stepOnce = false) {
   banner('');
   clearViews();
+  state.chartApd = JSON.parse(state.config).apd;
   state.running = !paused;
   $('export-report').disabled = true; $('export-target').disabled = true;
   send({ type: 'start', preset: state.preset, config: state.config, seed: Number($('seed').value), backend: $('backend').value, target: state.importedTarget, paused, stepOnce });

@@ -13,8 +13,8 @@ function setup(canvas) {
   return ctx;
 }
 
-/** Loss curves on a log axis. series: {name: [[step, value], ...]} */
-export function lossChart(canvas, series) {
+/** Loss curves on a log axis. series: {name: [[step, value], ...]}; marks: [[step, label], ...] drawn as dashed lines where the data reaches them. */
+export function lossChart(canvas, series, marks = []) {
   const ctx = setup(canvas);
   const W = canvas.width, H = canvas.height, L = 42, R = 96, T = 10, B = 24;
   let xmax = 1, lo = Infinity, hi = -Infinity;
@@ -33,6 +33,13 @@ export function lossChart(canvas, series) {
     ctx.fillText(`1e${e}`, 8, y + 4);
   }
   ctx.fillText('0', L, H - 6); ctx.fillText(String(xmax), W - R - 30, H - 6);
+  ctx.setLineDash([3, 3]); ctx.strokeStyle = '#9a9aa0'; ctx.fillStyle = '#6b6b70';
+  for (const [x, label] of marks) {
+    if (x > xmax) continue;
+    ctx.beginPath(); ctx.moveTo(sx(x), T); ctx.lineTo(sx(x), H - B); ctx.stroke();
+    ctx.fillText(label, sx(x) + 3, H - B - 4);
+  }
+  ctx.setLineDash([]);
   let legendY = T + 10;
   for (const [name, pts] of Object.entries(series)) {
     if (!pts.length) continue;
