@@ -334,20 +334,24 @@ async function keep(key, report) {
   if (problem) banner(problem, 'error');
 }
 
-/** Where the APD loss chart marks the restarts: each new start, and where the best one goes on. */
-function startMarks(apd) {
-  if (!apd?.restarts) return [];
-  const len = totalSteps({ ...apd, restarts: 1 }) - apd.steps;
-  const marks = [];
-  for (let t = 1; t <= apd.restarts; t++) marks.push([t * len, `start ${t + 1}`]);
-  marks.push([(apd.restarts + 1) * len, 'best goes on']);
-  return marks;
+/** Steps of each start when `apd.restarts` > 0. As `ApdConfig::restart_len`. */
+function restartLen(apd) {
+  return Math.min(Math.max(Math.round((apd.restart_pct ?? 0.15) * apd.steps), 1), apd.steps);
 }
 
 /** All APD steps of a run: the starts that lose (`apd.restarts`), then the full schedule. As `ApdConfig::total_steps`. */
 function totalSteps(apd) {
-  const len = Math.min(Math.max(Math.round((apd.restart_pct ?? 0.15) * apd.steps), 1), apd.steps);
-  return apd.steps + (apd.restarts ?? 0) * len;
+  return apd.steps + (apd.restarts ?? 0) * restartLen(apd);
+}
+
+/** Where the APD loss chart marks the restarts: each new start, and where the best one goes on. */
+function startMarks(apd) {
+  if (!apd?.restarts) return [];
+  const len = restartLen(apd);
+  const marks = [];
+  for (let t = 1; t <= apd.restarts; t++) marks.push([t * len, `start ${t + 1}`]);
+  marks.push([(apd.restarts + 1) * len, 'best goes on']);
+  return marks;
 }
 
 /** Offers what the last visit left: a finished result and/or a checkpoint of a run in progress. */

@@ -267,7 +267,6 @@ pub struct ApdTrainer {
     start_scores: Vec<f64>,
     /// The start that won the comparison.
     chosen: Option<usize>,
-    target_shapes: Vec<(usize, usize)>,
     seed: u64,
 }
 
@@ -286,11 +285,13 @@ struct SavedStart {
     state: StartState,
 }
 
-/// Factors initialised as the reference's xavier-normal on its stacked
-/// `[instances=12, C, d_in, m]` tensors, i.e. std `sqrt(2 / (d_in m (C + 12)))`
-/// for A and `sqrt(2 / (m d_out (C + 12)))` for B (0.089 and 0.14 on
-/// tms-5-2). Start 0 draws from the stream runs without restarts use.
-fn init_model(config: &ExperimentConfig, shapes: &[(usize, usize)], seed: u64, start: usize, ad: &Device) -> ApdModel {
+/// A start as it begins: all `n_components + extra_components` components,
+/// fresh Adam. Factors are initialised as the reference's xavier-normal on
+/// its stacked `[instances=12, C, d_in, m]` tensors, i.e. std
+/// `sqrt(2 / (d_in m (C + 12)))` for A and `sqrt(2 / (m d_out (C + 12)))` for
+/// B (0.089 and 0.14 on tms-5-2), for matrices of `shapes` (`d_in, d_out`).
+/// Start 0 draws from the stream runs without restarts use.
+fn fresh_start(config: &ExperimentConfig, shapes: &[(usize, usize)], seed: u64, start: usize, ad: &Device) -> StartState {
     let (c, m) = (config.apd.n_components + config.apd.extra_components, config.apd.rank);
     let mut init = match start {
         0 => Rng::stream(seed, "apd-init"),
@@ -313,11 +314,11 @@ fn init_model(config: &ExperimentConfig, shapes: &[(usize, usize)], seed: u64, s
         a.push(Param::from_tensor(matrix(av, d_in, c * m, ad).require_grad()));
         b.push(Param::from_tensor(matrix(bv, c * m, d_out, ad).require_grad()));
     }
-    ApdModel { a, b }
+    StartState { model: ApdModel { a, b }, optim: adam(), usage: vec![0.0; c], n_now: c }
 }
 
 impl ApdTrainer {
-    /// Sets up APD on `target`, factors initialised by [`init_model`].
+    /// Sets up APD on `target`, as [`fresh_start`] begins it.
     pub fn new(config: &ExperimentConfig, target: &Target, seed: u64, device: &Device) -> Result<Self, ApdError> {
         config.validate()?;
         if target.model != config.model {
@@ -328,8 +329,8 @@ impl ApdTrainer {
         }
         let ad = device.clone().autodiff();
         let inner = device.clone().inner();
-        let c = config.apd.n_components + config.apd.extra_components;
-        let target_shapes: Vec<(usize, usize)> = target.layers.iter().map(|w| (w.d_in, w.d_out)).collect();
+        let shapes: Vec<(usize, usize)> = target.layers.iter().map(|w| (w.d_in, w.d_out)).collect();
+        let start = fresh_start(config, &shapes, seed, 0, &ad);
         let times = layer_uses(&config.model);
         let n_params = target.layers.iter().zip(&times).map(|(w, t)| w.d_in * w.d_out * t).sum();
         let target_ws = target.layers.iter().map(|w| matrix(w.values.clone(), w.d_in, w.d_out, &inner)).collect();
@@ -342,7 +343,6 @@ impl ApdTrainer {
                 Arch::Resid { embed: matrix(target.embed.clone(), r.n_features, r.d_resid, &inner) }
             }
         };
-        let optim = adam();
         Ok(Self {
             config: config.clone(),
             arch,
@@ -350,20 +350,19 @@ impl ApdTrainer {
             n_params,
             names: target.layers.iter().map(|w| w.name.clone()).collect(),
             target_ws,
-            model: init_model(config, &target_shapes, seed, 0, &ad),
-            optim,
+            model: start.model,
+            optim: start.optim,
             rng: Rng::stream(seed, "apd-data"),
             device: ad,
             step: 0,
             last_active: Vec::new(),
-            n_now: c,
-            usage: vec![0.0; c],
+            n_now: start.n_now,
+            usage: start.usage,
             start: 0,
             start_minimality: (0.0, 0),
             best: None,
             start_scores: Vec::new(),
             chosen: None,
-            target_shapes,
             seed,
         })
     }
@@ -417,13 +416,8 @@ impl ApdTrainer {
             }
             return;
         }
-        let c = self.config.apd.n_components + self.config.apd.extra_components;
-        let fresh = StartState {
-            model: init_model(&self.config, &self.target_shapes, self.seed, self.start + 1, &self.device),
-            optim: adam(),
-            usage: vec![0.0; c],
-            n_now: c,
-        };
+        let shapes: Vec<(usize, usize)> = self.target_ws.iter().map(|w| (w.dims()[0], w.dims()[1])).collect();
+        let fresh = fresh_start(&self.config, &shapes, self.seed, self.start + 1, &self.device);
         let finished = self.swap_start(fresh);
         if better {
             self.best = Some(SavedStart { index: self.start, score, state: finished });
@@ -624,7 +618,7 @@ impl ApdTrainer {
             mean_active,
         };
         self.step += 1;
-        if self.config.apd.restarts > 0 && self.step <= self.config.apd.selection_step() {
+        if cfg.restarts > 0 && self.step <= cfg.selection_step() {
             self.track_start(v[1]);
         }
         Ok(stats)
