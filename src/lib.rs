@@ -27,6 +27,7 @@ pub mod models;
 pub mod report;
 pub mod rng;
 pub mod run;
+pub mod views;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 

@@ -120,47 +120,6 @@ pub fn parse_report(text: &str) -> Result<String, JsError> {
     serde_json::to_string(&r).map_err(js_err)
 }
 
-/// What the page draws, refreshed a few times a second.
-#[derive(Serialize)]
-struct Snapshot {
-    phase: Phase,
-    /// Target matrices (name, d_in, d_out, values).
-    target: Vec<(String, usize, usize, Vec<f32>)>,
-    /// Per decomposed matrix, every component as a row-major matrix.
-    components: Vec<Vec<Vec<f32>>>,
-    /// `n x C` attributions of one-hot inputs.
-    attributions: Vec<f32>,
-    metrics: Option<crate::metrics::Metrics>,
-    /// Histogram over 0..=C of active components per sample in the last batch.
-    active_histogram: Vec<u32>,
-    /// The residual MLP's views (its matrices are too large to send whole).
-    resid: Option<ResidView>,
-}
-
-/// What the residual MLP views draw besides the metrics.
-#[derive(Serialize)]
-struct ResidView {
-    /// Features (rows of the neuron maps).
-    n: usize,
-    /// Neurons of all layers side by side (columns of the neuron maps).
-    neurons: usize,
-    /// `n x neurons`: each neuron's direct contribution to feature i's output, target.
-    neurons_target: Vec<f32>,
-    /// The same through feature i's dedicated component.
-    neurons_component: Vec<f32>,
-    /// The response curve of one feature.
-    curve: Curve,
-}
-
-#[derive(Serialize)]
-struct Curve {
-    feature: usize,
-    xs: Vec<f32>,
-    target: Vec<f32>,
-    topk: Vec<f32>,
-    labels: Vec<f32>,
-}
-
 #[derive(Serialize)]
 struct Batch {
     phase: Phase,
@@ -271,7 +230,7 @@ impl WebRun {
         let cell = self.run.clone();
         wasm_bindgen_futures::future_to_promise(async move {
             let run = take(&cell)?;
-            let out = snapshot_inner(&run, curve_feature as usize).await;
+            let out = crate::views::snapshot(&run, curve_feature as usize).await;
             *cell.borrow_mut() = Some(run);
             Ok(to_js(&out.map_err(js_err)?)?)
         })
@@ -336,63 +295,5 @@ async fn steps_inner(run: &mut Run, n: u32, apd_ms: &RefCell<f64>) -> Result<Bat
         target_losses,
         apd,
         ms_per_step: if done > 0 { ms / done as f64 } else { 0.0 },
-    })
-}
-
-async fn snapshot_inner(run: &Run, curve_feature: usize) -> Result<Snapshot, ApdError> {
-    let (Some(apd), Some(target)) = (run.apd(), run.target()) else {
-        return Ok(Snapshot {
-            phase: run.phase(),
-            target: Vec::new(),
-            components: Vec::new(),
-            attributions: Vec::new(),
-            metrics: None,
-            active_histogram: Vec::new(),
-            resid: None,
-        });
-    };
-    let d = apd.decomposition().await?;
-    let mut hist = vec![0u32; d.n_components + 1];
-    for &k in apd.last_active_counts() {
-        hist[(k as usize).min(d.n_components)] += 1;
-    }
-    let mean_active = run.history.last().map(|s| s.mean_active).unwrap_or(0.0);
-    let metrics = run.metrics_of(apd, target, &d, mean_active).await?;
-    if let Some(rm) = &metrics.resid {
-        let n = target.model.n_features();
-        let (neurons_target, neurons_component) = crate::metrics::neuron_contributions(target, &d, &rm.dedicated);
-        let feature = curve_feature.min(n - 1);
-        let xs: Vec<f32> = (0..41).map(|k| -1.0 + k as f32 / 20.0).collect();
-        let (ty, ky) = apd.response_curve(feature, &xs).await?;
-        let labels = xs.iter().map(|&x| x + x.max(0.0)).collect();
-        return Ok(Snapshot {
-            phase: run.phase(),
-            target: Vec::new(),
-            components: Vec::new(),
-            attributions: Vec::new(),
-            active_histogram: hist,
-            resid: Some(ResidView {
-                n,
-                neurons: neurons_target.len() / n,
-                neurons_target,
-                neurons_component,
-                curve: Curve { feature, xs, target: ty, topk: ky, labels },
-            }),
-            metrics: Some(metrics),
-        });
-    }
-    let components = d
-        .layers
-        .iter()
-        .map(|f| (0..d.n_components).map(|c| f.component(c, d.n_components, d.rank)).collect())
-        .collect();
-    Ok(Snapshot {
-        phase: run.phase(),
-        target: target.layers.iter().map(|m| (m.name.clone(), m.d_in, m.d_out, m.values.clone())).collect(),
-        components,
-        attributions: apd.one_hot_attributions(1.0).await?,
-        metrics: Some(metrics),
-        active_histogram: hist,
-        resid: None,
     })
 }

@@ -20,6 +20,7 @@ USAGE:
   apd bench     --model M [--backend cpu|wgpu] [--steps N] [--set key=value]...
   apd sweep     --model M --seeds A..B [--steps N] [--backend cpu|wgpu] [--set key=value]...
   apd inspect   FILE.json          (validates a target or report file and summarises it)
+  apd views     REPORT.json [--feature N] --out views.json   (the view data the page draws for a report)
   apd presets                      (prints every preset's configuration as JSON)
 
 MODELS: tms-5-2, tms-5-2-id, tms-40-10, tms-40-10-id, tms-custom,
@@ -39,6 +40,7 @@ struct Args {
     seeds: Option<String>,
     sets: Vec<(String, String)>,
     file: Option<String>,
+    feature: usize,
 }
 
 fn parse_args(argv: &[String]) -> Result<Args, String> {
@@ -57,6 +59,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             "--backend" => a.backend = Some(value("--backend")?),
             "--out" => a.out = Some(value("--out")?),
             "--seeds" => a.seeds = Some(value("--seeds")?),
+            "--feature" => a.feature = value("--feature")?.parse().map_err(|_| "--feature must be a non-negative integer")?,
             "--set" => {
                 let kv = value("--set")?;
                 let (k, v) = kv.split_once('=').ok_or(format!("--set expects key=value, got {kv:?}"))?;
@@ -382,6 +385,15 @@ fn cmd_inspect(args: &Args) -> Result<(), ApdError> {
     }
 }
 
+fn cmd_views(args: &Args) -> Result<(), ApdError> {
+    let path = args.file.as_deref().ok_or_else(|| ApdError::Format("views needs a report file".into()))?;
+    let out = args.out.as_deref().ok_or_else(|| ApdError::Format("--out is required".into()))?;
+    let report = Report::parse(&read_text(path)?)?;
+    let run = Run::resume(&report, &burn::tensor::Device::flex())?;
+    let views = pollster::block_on(apd_playground::views::snapshot(&run, args.feature))?;
+    write_json(out, &views)
+}
+
 pub fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let args = match parse_args(&argv) {
@@ -400,6 +412,7 @@ pub fn main() -> ExitCode {
         "bench" => cmd_bench(&args),
         "sweep" => cmd_sweep(&args),
         "inspect" => cmd_inspect(&args),
+        "views" => cmd_views(&args),
         "presets" => {
             for name in PRESET_NAMES {
                 println!("{name}: {}", serde_json::to_string(&preset(name).unwrap()).unwrap());
