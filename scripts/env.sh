@@ -2,7 +2,10 @@
 # checkout so that repeated runs on one machine (and fresh clones, as CI
 # makes) build incrementally.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/apd-target}"
-export APD_TOOLS="${APD_TOOLS:-$HOME/.cache/apd-playground/tools}"
+# Tools built from crates.io (wasm-bindgen-cli, wasm-pack) go where cargo
+# puts installed binaries, on every shell's PATH after rustup, so that a
+# plain `wasm-pack test` finds the pinned wasm-bindgen and downloads nothing.
+export APD_TOOLS="${APD_TOOLS:-${CARGO_HOME:-$HOME/.cargo}}"
 export PATH="$APD_TOOLS/bin:$HOME/.cargo/bin:$PATH"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export ROOT

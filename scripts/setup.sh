@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing need, skipping what is already there:
 # Debian packages (Chromium + ChromeDriver for the browser tests, Mesa's
-# lavapipe so native wgpu has an adapter), the wasm32 target, and the
-# wasm-bindgen CLI at exactly the version in Cargo.lock, built from crates.io.
+# lavapipe so native wgpu has an adapter), the wasm32 target, the
+# wasm-bindgen CLI at exactly the version in Cargo.lock and wasm-pack, both
+# built from crates.io.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -27,6 +28,13 @@ if [ "$have" != "$want" ]; then
   echo "setup: building wasm-bindgen-cli $want from crates.io (a few minutes, once)"
   # Not --locked: a yanked pin in its lock file has broken that before.
   cargo install -q wasm-bindgen-cli --version "$want" --root "$APD_TOOLS"
+fi
+
+WASM_PACK_VERSION=0.15.1
+have=$(wasm-pack --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have" != "$WASM_PACK_VERSION" ]; then
+  echo "setup: building wasm-pack $WASM_PACK_VERSION from crates.io (a few minutes, once)"
+  cargo install -q wasm-pack --version "$WASM_PACK_VERSION" --root "$APD_TOOLS"
 fi
 
 if [ -f "$ROOT/package.json" ] && [ ! -d "$ROOT/node_modules/playwright-core" ]; then

@@ -9,10 +9,8 @@ cd "$ROOT"
 echo "== native tests (cargo test --release)"
 cargo test --release -- --nocapture 2>&1 | grep -v '^\s*$'
 
-echo "== wasm tests in headless Chromium"
-export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
-export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-600}"
-cargo test --target wasm32-unknown-unknown --profile wasm-release --test web
+echo "== wasm tests in headless Chromium (wasm-pack test, sharing the page's wasm-release build)"
+wasm-pack test --headless --chrome -- --profile wasm-release --test web
 
 echo "== end-to-end page test"
 "$ROOT/scripts/build-web.sh"

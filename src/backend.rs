@@ -9,7 +9,7 @@
 //! `wgpu` is burn's wgpu backend: Vulkan/Metal/DX12 natively, WebGPU in a
 //! browser.
 
-use crate::ApdError;
+use crate::error::ApdError;
 use burn::tensor::Device;
 
 /// A backend a user can ask for.

@@ -1,8 +1,11 @@
-//! Sparse feature batches (spec section 3).
+//! Inputs and the host/device boundary: sparse feature batches (spec
+//! section 3), probe inputs with one feature on, uploads and asynchronous
+//! reads.
 //!
 //! Batches are drawn on the host (see [`crate::rng`]) and uploaded, so a seed
 //! gives the same data on every backend.
 
+use crate::error::ApdError;
 use crate::rng::Rng;
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -33,9 +36,29 @@ pub fn resid_batch(rng: &mut Rng, batch: usize, n: usize, p: f64) -> Vec<f32> {
         .collect()
 }
 
+/// Inputs with exactly one feature on, row-major `len(features) * len(values) x n`:
+/// for each feature of `features` in turn, one row per entry of `values`.
+pub fn one_feature_rows(n: usize, features: std::ops::Range<usize>, values: &[f32]) -> Vec<f32> {
+    let rows = features.len() * values.len();
+    let mut x = vec![0.0f32; rows * n];
+    for (f, feature) in features.enumerate() {
+        for (k, &v) in values.iter().enumerate() {
+            x[(f * values.len() + k) * n + feature] = v;
+        }
+    }
+    x
+}
+
 /// Uploads a row-major `rows x cols` matrix.
 pub fn matrix(values: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(values, [rows, cols]), device)
+}
+
+/// Reads a tensor back to the host as f32s, asynchronously (the only way that
+/// works on WebGPU in a browser).
+pub async fn read_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, ApdError> {
+    let data: TensorData = t.into_data_async().await?;
+    data.try_to_vec::<f32>().map_err(ApdError::data)
 }
 
 #[cfg(test)]
@@ -49,5 +72,12 @@ mod tests {
         let active = x.iter().filter(|&&v| v != 0.0).count() as f64 / x.len() as f64;
         assert!((active - 0.05).abs() < 0.01, "active fraction {active}");
         assert!(x.iter().all(|&v| (0.0..1.0).contains(&v)));
+    }
+
+    #[test]
+    fn one_feature_rows_by_hand() {
+        // Features 1 and 2 of 3, at two values each.
+        let x = one_feature_rows(3, 1..3, &[0.5, -1.0]);
+        assert_eq!(x, vec![0.0, 0.5, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0, -1.0]);
     }
 }

@@ -3,11 +3,12 @@
 //! finiteness, size) and return an error naming the problem; nothing is
 //! changed on failure.
 
-use crate::apd::{Decomposition, StepStats};
+use crate::apd::{check_fits, StepStats};
 use crate::config::{ExperimentConfig, ModelConfig, TargetTrainConfig};
+use crate::decomp::Decomposition;
+use crate::error::ApdError;
 use crate::metrics::Metrics;
-use crate::models::{layer_shapes, Matrix, Target};
-use crate::ApdError;
+use crate::models::{Matrix, Target};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -174,7 +175,7 @@ fn finite(v: &Value, name: &str) -> Result<f32, ApdError> {
 
 /// Rebuilds a [`Target`] from a `params` object, checking names, shapes and values.
 pub fn target_from_params(model: &ModelConfig, params: &Map<String, Value>) -> Result<Target, ApdError> {
-    let shapes = layer_shapes(model);
+    let shapes = model.layer_shapes();
     let frozen = frozen_name(model);
     let expected: Vec<&str> = shapes.iter().map(|s| s.0.as_str()).chain([frozen]).collect();
     if let Some(k) = params.keys().find(|k| !expected.contains(&k.as_str())) {
@@ -266,7 +267,7 @@ impl Report {
             return Err(bad(format!("`{path}` is not a finite number")));
         }
         // Every number was checked finite above; these are the shapes.
-        r.components.check_fits(&r.config).map_err(bad)?;
+        check_fits(&r.components, &r.config).map_err(bad)?;
         Ok(r)
     }
 

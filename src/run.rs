@@ -4,12 +4,12 @@
 
 use crate::apd::{ApdTrainer, StepStats};
 use crate::config::ExperimentConfig;
-use crate::config::ModelConfig;
+use crate::decomp::Decomposer;
+use crate::error::ApdError;
 use crate::metrics::{metrics, Metrics};
-use crate::models::TargetTrainer;
-use crate::models::Target;
+use crate::models::{Target, TargetTrainer};
 use crate::report::{params_json, subsample_history, Losses, Report, Timing};
-use crate::ApdError;
+use crate::views::{views, Views};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +39,17 @@ pub enum Progress {
     Apd(StepStats),
     /// Nothing left to do.
     Done,
+}
+
+/// What the page draws, refreshed a few times a second: the phase and, once
+/// decomposition has begun, the view data.
+#[derive(Serialize)]
+pub struct Snapshot {
+    /// The phase the next step belongs to.
+    pub phase: Phase,
+    /// The view data (empty while the target trains).
+    #[serde(flatten)]
+    pub views: Views,
 }
 
 /// A run: target training, then APD.
@@ -92,7 +103,22 @@ impl Run {
             return Run::new(&report.model, report.config.clone(), report.seed, device, Some(target));
         }
         let apd = ApdTrainer::resume(&report.config, &target, report.seed, device, &report.components, step)?;
-        Ok(Run {
+        Ok(Run::holding(report, device, target, apd))
+    }
+
+    /// A finished (or paused) run holding a report's target, components and
+    /// history, to look at: its snapshot and metrics are those of the report's
+    /// components, whatever step they were saved at.
+    pub fn of_report(report: &Report, device: &Device) -> Result<Self, ApdError> {
+        let target = report.target()?;
+        let step = report.history.last().map_or(0, |s| s.step + 1);
+        let apd = ApdTrainer::with_components(&report.config, &target, report.seed, device, &report.components)?.at_step(step);
+        Ok(Run::holding(report, device, target, apd))
+    }
+
+    /// A run in its decomposition phase with `report`'s settings and history.
+    fn holding(report: &Report, device: &Device, target: Target, apd: ApdTrainer) -> Run {
+        Run {
             preset: report.model.clone(),
             config: report.config.clone(),
             seed: report.seed,
@@ -102,7 +128,7 @@ impl Run {
             apd: Some(apd),
             target_history: Vec::new(),
             history: report.history.clone(),
-        })
+        }
     }
 
     fn start_apd(&mut self, target: Target) -> Result<(), ApdError> {
@@ -167,25 +193,27 @@ impl Run {
         Ok(Progress::Apd(stats))
     }
 
-    /// The recovery figures of the decomposition `components` (TMS: from the
-    /// factors alone; residual MLP: needs forward passes on the device).
-    pub async fn metrics_of(
-        &self,
-        apd: &ApdTrainer,
-        target: &Target,
-        components: &crate::apd::Decomposition,
-        mean_active: f32,
-    ) -> Result<Metrics, ApdError> {
-        Ok(match &self.config.model {
-            ModelConfig::Tms(_) => metrics(target, components, mean_active),
-            ModelConfig::ResidMlp(_) => Metrics {
-                mmcs: 0.0,
-                ml2r: 0.0,
-                mean_active,
-                features: Vec::new(),
-                resid: Some(apd.resid_metrics(components).await?),
-            },
-        })
+    /// What the page draws now; `curve_feature` picks the residual MLP's
+    /// response curve.
+    pub async fn snapshot(&self, curve_feature: usize) -> Result<Snapshot, ApdError> {
+        let views = match (&self.apd, &self.target) {
+            (Some(apd), Some(target)) => views(apd, target, self.mean_active(), curve_feature).await?,
+            _ => Views::default(),
+        };
+        Ok(Snapshot { phase: self.phase(), views })
+    }
+
+    /// The recovery figures of the decomposition as it is now (`None`
+    /// before APD starts), recomputed from the components.
+    pub async fn metrics(&self) -> Result<Option<Metrics>, ApdError> {
+        let (Some(apd), Some(target)) = (&self.apd, &self.target) else { return Ok(None) };
+        let d = apd.decomposition().await?;
+        Ok(Some(metrics(apd, target, &d, self.mean_active()).await?))
+    }
+
+    /// Mean number of active components per sample in the last step.
+    fn mean_active(&self) -> f32 {
+        self.history.last().map(|s| s.mean_active).unwrap_or(0.0)
     }
 
     /// The report of the decomposition so far (`None` before APD starts).
@@ -193,7 +221,6 @@ impl Run {
         let (Some(apd), Some(target)) = (&self.apd, &self.target) else { return Ok(None) };
         let components = apd.decomposition().await?;
         let last = self.history.last();
-        let mean_active = last.map(|s| s.mean_active).unwrap_or(0.0);
         let losses = Losses {
             faithfulness: last.map_or(f32::NAN, |s| s.faithfulness),
             minimality: last.map_or(f32::NAN, |s| s.minimality),
@@ -201,7 +228,7 @@ impl Run {
             activation: last.and_then(|s| s.activation),
             total: last.map_or(f32::NAN, |s| s.total),
         };
-        let metrics = self.metrics_of(apd, target, &components, mean_active).await?;
+        let metrics = metrics(apd, target, &components, self.mean_active()).await?;
         Ok(Some(Report {
             model: self.preset.clone(),
             config: self.config.clone(),

@@ -1,21 +1,26 @@
-//! What the page draws: the view data of a run, computed by the core so the
-//! page and the CLI (`apd views`) share it.
+//! The view data the page draws, computed by the core so that the page,
+//! the CLI (`apd views`) and the tests share one implementation, for any
+//! decomposition method.
 
-use crate::run::{Phase, Run};
-use crate::ApdError;
+use crate::decomp::probes::{one_hot_importances, response_curve};
+use crate::decomp::Decomposer;
+use crate::error::ApdError;
+use crate::metrics::{metrics, neuron_contributions, Metrics};
+use crate::models::resid::resid_label;
+use crate::models::Target;
 use serde::Serialize;
 
-/// What the page draws, refreshed a few times a second.
-#[derive(Serialize)]
-pub struct Snapshot {
-    pub phase: Phase,
+/// What the page draws of a decomposition.
+#[derive(Serialize, Default)]
+pub struct Views {
     /// Target matrices (name, d_in, d_out, values).
     pub target: Vec<(String, usize, usize, Vec<f32>)>,
     /// Per decomposed matrix, every component as a row-major matrix.
     pub components: Vec<Vec<Vec<f32>>>,
-    /// `n x C` attributions of one-hot inputs.
+    /// `n x C` importances (APD: attributions) of one-hot inputs.
     pub attributions: Vec<f32>,
-    pub metrics: Option<crate::metrics::Metrics>,
+    /// The recovery figures.
+    pub metrics: Option<Metrics>,
     /// Histogram over 0..=C of active components per sample in the last batch.
     pub active_histogram: Vec<u32>,
     /// The residual MLP's views (its matrices are too large to send whole).
@@ -37,50 +42,40 @@ pub struct ResidView {
     pub curve: Curve,
 }
 
-/// Output `feature` of the target and of the top-k model as that feature
+/// Output `feature` of the target and of the sparse model as that feature
 /// alone sweeps `xs`, with the labels `x + relu(x)`.
 #[derive(Serialize)]
 pub struct Curve {
+    /// The feature swept.
     pub feature: usize,
+    /// Its values.
     pub xs: Vec<f32>,
+    /// The target's output.
     pub target: Vec<f32>,
+    /// The sparse (APD: top-k) model's output.
     pub topk: Vec<f32>,
+    /// The labels.
     pub labels: Vec<f32>,
 }
 
-/// The view data of `run` as it is now; `curve_feature` picks the residual
+/// The view data of `method`'s decomposition of `target` as it is now;
+/// `mean_active` is the last step's, `curve_feature` picks the residual
 /// MLP's response curve (clamped to the features that exist).
-pub async fn snapshot(run: &Run, curve_feature: usize) -> Result<Snapshot, ApdError> {
-    let (Some(apd), Some(target)) = (run.apd(), run.target()) else {
-        return Ok(Snapshot {
-            phase: run.phase(),
-            target: Vec::new(),
-            components: Vec::new(),
-            attributions: Vec::new(),
-            metrics: None,
-            active_histogram: Vec::new(),
-            resid: None,
-        });
-    };
-    let d = apd.decomposition().await?;
+pub async fn views(method: &impl Decomposer, target: &Target, mean_active: f32, curve_feature: usize) -> Result<Views, ApdError> {
+    let d = method.decomposition().await?;
     let mut hist = vec![0u32; d.n_components + 1];
-    for &k in apd.last_active_counts() {
+    for &k in method.last_active_counts() {
         hist[(k as usize).min(d.n_components)] += 1;
     }
-    let mean_active = run.history.last().map(|s| s.mean_active).unwrap_or(0.0);
-    let metrics = run.metrics_of(apd, target, &d, mean_active).await?;
+    let metrics = metrics(method, target, &d, mean_active).await?;
     if let Some(rm) = &metrics.resid {
         let n = target.model.n_features();
-        let (neurons_target, neurons_component) = crate::metrics::neuron_contributions(target, &d, &rm.dedicated);
+        let (neurons_target, neurons_component) = neuron_contributions(target, &d, &rm.dedicated);
         let feature = curve_feature.min(n - 1);
         let xs: Vec<f32> = (0..41).map(|k| -1.0 + k as f32 / 20.0).collect();
-        let (ty, ky) = apd.response_curve(feature, &xs).await?;
-        let labels = xs.iter().map(|&x| x + x.max(0.0)).collect();
-        return Ok(Snapshot {
-            phase: run.phase(),
-            target: Vec::new(),
-            components: Vec::new(),
-            attributions: Vec::new(),
+        let (ty, ky) = response_curve(method, feature, &xs).await?;
+        let labels = xs.iter().map(|&x| resid_label(x)).collect();
+        return Ok(Views {
             active_histogram: hist,
             resid: Some(ResidView {
                 n,
@@ -90,18 +85,13 @@ pub async fn snapshot(run: &Run, curve_feature: usize) -> Result<Snapshot, ApdEr
                 curve: Curve { feature, xs, target: ty, topk: ky, labels },
             }),
             metrics: Some(metrics),
+            ..Views::default()
         });
     }
-    let components = d
-        .layers
-        .iter()
-        .map(|f| (0..d.n_components).map(|c| f.component(c, d.n_components, d.rank)).collect())
-        .collect();
-    Ok(Snapshot {
-        phase: run.phase(),
+    Ok(Views {
         target: target.layers.iter().map(|m| (m.name.clone(), m.d_in, m.d_out, m.values.clone())).collect(),
-        components,
-        attributions: apd.one_hot_attributions(1.0).await?,
+        components: d.components(),
+        attributions: one_hot_importances(method, 1.0).await?,
         metrics: Some(metrics),
         active_histogram: hist,
         resid: None,

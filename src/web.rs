@@ -1,26 +1,45 @@
 //! The wasm-bindgen surface: a thin wrapper that the page's Web Worker
 //! drives. It converts between JS and the core types, and nothing else: the
-//! algorithm, presets and validation all live in the core.
+//! algorithm, presets, validation, step counts and view data all live in
+//! the core.
+//!
+//! Errors cross as JS `Error` objects whose `name` is the failure's kind
+//! (`invalid`, `diverged`, `device-lost`, `busy`; a Rust panic is told
+//! apart by [`panic_message`]): the page decides on the kind, never on the
+//! message's text.
 
 use crate::backend::{device, BackendKind};
+use crate::config::limits::{PAGE_CPU_BUDGET_BYTES, PAGE_WEBGPU_BUDGET_BYTES, WEBGPU_MAX_BUFFER_BYTES};
 use crate::config::{preset, ExperimentConfig, PRESET_NAMES};
+use crate::error::ApdError;
 use crate::report::{target_from_file, Report, TargetFile};
 use crate::run::{Phase, Progress, Run};
-use crate::ApdError;
+use burn::tensor::Device;
 use serde::Serialize;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
-fn js_err(e: impl std::fmt::Display) -> JsError {
-    JsError::new(&e.to_string())
+/// A JS `Error` named after the failure's `kind`.
+fn js_error(kind: &str, message: impl std::fmt::Display) -> JsValue {
+    let e = js_sys::Error::new(&message.to_string());
+    e.set_name(kind);
+    e.into()
+}
+
+fn apd_err(e: ApdError) -> JsValue {
+    js_error(e.kind(), e)
+}
+
+fn invalid(e: impl std::fmt::Display) -> JsValue {
+    js_error("invalid", e)
 }
 
 /// Values cross to JS as JSON text, which the worker parses. We measured
 /// `serde_wasm_bindgen::to_value` at about 200 ms for one batch of 20 step
 /// records in Chromium (against 1 ms for this), a third of the run's time.
-fn to_js(value: &impl Serialize) -> Result<JsValue, JsError> {
-    Ok(JsValue::from_str(&serde_json::to_string(value).map_err(js_err)?))
+fn to_json(value: &impl Serialize) -> Result<String, JsValue> {
+    serde_json::to_string(value).map_err(invalid)
 }
 
 fn now_ms() -> f64 {
@@ -28,32 +47,14 @@ fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
-/// Memory a run may use in the page: wasm32 addresses at most 4 GiB and the
-/// tab needs room besides the run; GPUs in laptops share far less.
-fn memory_budget(kind: BackendKind) -> f64 {
-    match kind {
-        BackendKind::Cpu => 1.5 * (1u64 << 30) as f64,
-        BackendKind::Wgpu => (1u64 << 30) as f64,
-    }
-}
-
-/// WebGPU's default `maxStorageBufferBindingSize` (128 MiB), which every
-/// adapter supports.
-const WEBGPU_MAX_BUFFER: f64 = (128u64 << 20) as f64;
-
 /// Refuses, before anything is allocated rather than by crashing the tab, a
-/// configuration that would not fit `kind`'s memory budget or, on WebGPU,
-/// its guaranteed buffer size.
-fn check_fits(cfg: &ExperimentConfig, kind: BackendKind) -> Result<(), JsError> {
-    cfg.check_memory(memory_budget(kind)).map_err(js_err)?;
-    let largest = cfg.largest_tensor_elements() as f64 * 4.0;
-    if kind == BackendKind::Wgpu && largest > WEBGPU_MAX_BUFFER {
-        return Err(JsError::new(&format!(
-            "this configuration needs a {:.0} MiB buffer, over WebGPU's guaranteed {:.0} MiB: \
-             lower the batch size, the number of components or the model size, or use the CPU",
-            largest / 1048576.0,
-            WEBGPU_MAX_BUFFER / 1048576.0
-        )));
+/// configuration that would not fit `kind`'s memory budget in the page or,
+/// on WebGPU, its guaranteed buffer size.
+fn check_fits(cfg: &ExperimentConfig, kind: BackendKind) -> Result<(), JsValue> {
+    let budget = if kind == BackendKind::Wgpu { PAGE_WEBGPU_BUDGET_BYTES } else { PAGE_CPU_BUDGET_BYTES };
+    cfg.check_memory(budget).map_err(invalid)?;
+    if kind == BackendKind::Wgpu {
+        cfg.check_buffer(WEBGPU_MAX_BUFFER_BYTES).map_err(invalid)?;
     }
     Ok(())
 }
@@ -93,40 +94,65 @@ pub fn preset_names() -> String {
 
 /// A preset's configuration as JSON.
 #[wasm_bindgen(js_name = presetConfig)]
-pub fn preset_config(name: &str) -> Result<String, JsError> {
-    serde_json::to_string(&preset(name).map_err(js_err)?).map_err(js_err)
+pub fn preset_config(name: &str) -> Result<String, JsValue> {
+    to_json(&preset(name).map_err(invalid)?)
 }
 
 /// Sets one field (dotted path) of a configuration; returns the new JSON or
 /// an error naming the field. The input is not modified on error.
 #[wasm_bindgen(js_name = setField)]
-pub fn set_field(config_json: &str, path: &str, value: &str) -> Result<String, JsError> {
-    let mut cfg = ExperimentConfig::from_json(config_json).map_err(js_err)?;
-    cfg.set(path, value).map_err(js_err)?;
-    serde_json::to_string(&cfg).map_err(js_err)
+pub fn set_field(config_json: &str, path: &str, value: &str) -> Result<String, JsValue> {
+    let mut cfg = ExperimentConfig::from_json(config_json).map_err(invalid)?;
+    cfg.set(path, value).map_err(invalid)?;
+    to_json(&cfg)
 }
 
 /// Validates a configuration; returns it normalised.
 #[wasm_bindgen(js_name = validateConfig)]
-pub fn validate_config(config_json: &str) -> Result<String, JsError> {
-    let cfg = ExperimentConfig::from_json(config_json).map_err(js_err)?;
-    serde_json::to_string(&cfg).map_err(js_err)
+pub fn validate_config(config_json: &str) -> Result<String, JsValue> {
+    to_json(&ExperimentConfig::from_json(config_json).map_err(invalid)?)
 }
 
 /// Validates an imported report; returns it normalised.
 #[wasm_bindgen(js_name = parseReport)]
-pub fn parse_report(text: &str) -> Result<String, JsError> {
-    let r = Report::parse(text).map_err(js_err)?;
-    serde_json::to_string(&r).map_err(js_err)
+pub fn parse_report(text: &str) -> Result<String, JsValue> {
+    to_json(&Report::parse(text).map_err(apd_err)?)
+}
+
+/// How a run of a configuration is laid out in steps, for progress and the
+/// loss chart: the target's steps, the decomposition's (losing starts
+/// included), and where the chart marks the restarts.
+#[derive(Serialize)]
+struct Plan {
+    target_steps: usize,
+    apd_steps: usize,
+    marks: Vec<(usize, String)>,
+}
+
+fn plan_of(cfg: &ExperimentConfig) -> Plan {
+    Plan { target_steps: cfg.target.steps, apd_steps: cfg.apd.total_steps(), marks: cfg.apd.restart_marks() }
+}
+
+/// The [`Plan`] of a configuration, as JSON.
+#[wasm_bindgen(js_name = runPlan)]
+pub fn run_plan(config_json: &str) -> Result<String, JsValue> {
+    to_json(&plan_of(&ExperimentConfig::from_json(config_json).map_err(invalid)?))
+}
+
+/// The view data of a saved report (its components as they were saved), on
+/// the CPU: what the page draws for an imported or kept result.
+#[wasm_bindgen(js_name = reportViews)]
+pub async fn report_views(report_json: String, curve_feature: u32) -> Result<String, JsValue> {
+    let report = Report::parse(&report_json).map_err(apd_err)?;
+    let run = Run::of_report(&report, &Device::flex()).map_err(apd_err)?;
+    to_json(&run.snapshot(curve_feature as usize).await.map_err(apd_err)?)
 }
 
 #[derive(Serialize)]
 struct Batch {
     phase: Phase,
     target_step: usize,
-    target_steps: usize,
     apd_step: usize,
-    apd_steps: usize,
     /// While restarts are compared: which start (from 0) of how many.
     apd_start: Option<(usize, usize)>,
     target_losses: Vec<f32>,
@@ -135,8 +161,8 @@ struct Batch {
 }
 
 /// A run in the browser. Methods return Promises; the worker awaits each
-/// before the next, and a second call while one is in flight gets an error
-/// instead of a tangled state.
+/// before the next, and a second call while one is in flight gets a `busy`
+/// error instead of a tangled state.
 #[wasm_bindgen]
 pub struct WebRun {
     run: Rc<RefCell<Option<Run>>>,
@@ -145,8 +171,30 @@ pub struct WebRun {
     started_over: bool,
 }
 
-fn take(cell: &Rc<RefCell<Option<Run>>>) -> Result<Run, JsError> {
-    cell.borrow_mut().take().ok_or_else(|| JsError::new("the run is busy with another call"))
+fn take(cell: &Rc<RefCell<Option<Run>>>) -> Result<Run, JsValue> {
+    cell.borrow_mut().take().ok_or_else(|| js_error("busy", "the run is busy with another call"))
+}
+
+impl WebRun {
+    fn new(run: Run, kind: BackendKind, apd_ms: f64, started_over: bool) -> WebRun {
+        let name = if kind == BackendKind::Wgpu { "webgpu" } else { "cpu" };
+        WebRun { run: Rc::new(RefCell::new(Some(run))), backend: name.into(), apd_ms: Rc::new(RefCell::new(apd_ms)), started_over }
+    }
+
+    /// Runs `f` on the run, taken out of its cell for the call's duration.
+    fn with_run<T: 'static>(
+        &self,
+        f: impl for<'a> FnOnce(&'a mut Run) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, JsValue>> + 'a>> + 'static,
+        to_js: impl FnOnce(T) -> Result<JsValue, JsValue> + 'static,
+    ) -> js_sys::Promise {
+        let cell = self.run.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut run = take(&cell)?;
+            let out = f(&mut run).await;
+            *cell.borrow_mut() = Some(run);
+            to_js(out?)
+        })
+    }
 }
 
 #[wasm_bindgen]
@@ -160,41 +208,29 @@ impl WebRun {
         seed: u32,
         backend: String,
         target_json: Option<String>,
-    ) -> Result<WebRun, JsError> {
-        let cfg = ExperimentConfig::from_json(&config_json).map_err(js_err)?;
+    ) -> Result<WebRun, JsValue> {
+        let cfg = ExperimentConfig::from_json(&config_json).map_err(invalid)?;
         // Run::new refuses a target of another model than the configuration's.
-        let target = target_json.as_deref().map(target_from_file).transpose().map_err(js_err)?;
-        let kind = BackendKind::parse(&backend).map_err(js_err)?;
+        let target = target_json.as_deref().map(target_from_file).transpose().map_err(apd_err)?;
+        let kind = BackendKind::parse(&backend).map_err(apd_err)?;
         check_fits(&cfg, kind)?;
-        let dev = device(kind).await.map_err(js_err)?;
-        let run = Run::new(&preset_name, cfg, seed as u64, &dev, target).map_err(js_err)?;
-        let name = if kind == BackendKind::Wgpu { "webgpu" } else { "cpu" };
-        Ok(WebRun {
-            run: Rc::new(RefCell::new(Some(run))),
-            backend: name.into(),
-            apd_ms: Rc::new(RefCell::new(0.0)),
-            started_over: false,
-        })
+        let dev = device(kind).await.map_err(apd_err)?;
+        let run = Run::new(&preset_name, cfg, seed as u64, &dev, target).map_err(apd_err)?;
+        Ok(WebRun::new(run, kind, 0.0, false))
     }
 
     /// Continues the decomposition saved in `report_json` (a checkpoint the
     /// page kept) on `backend`: after a lost GPU, or after a reload.
-    pub async fn resume(report_json: String, backend: String) -> Result<WebRun, JsError> {
-        let report = Report::parse(&report_json).map_err(js_err)?;
-        let kind = BackendKind::parse(&backend).map_err(js_err)?;
+    pub async fn resume(report_json: String, backend: String) -> Result<WebRun, JsValue> {
+        let report = Report::parse(&report_json).map_err(apd_err)?;
+        let kind = BackendKind::parse(&backend).map_err(apd_err)?;
         check_fits(&report.config, kind)?;
-        let dev = device(kind).await.map_err(js_err)?;
-        let run = Run::resume(&report, &dev).map_err(js_err)?;
-        let name = if kind == BackendKind::Wgpu { "webgpu" } else { "cpu" };
+        let dev = device(kind).await.map_err(apd_err)?;
+        let run = Run::resume(&report, &dev).map_err(apd_err)?;
         // A checkpoint from before the restarts were compared starts over.
         let started_over = run.history.is_empty();
         let apd_ms = if started_over { 0.0 } else { report.timing.wall_s as f64 * 1000.0 };
-        Ok(WebRun {
-            run: Rc::new(RefCell::new(Some(run))),
-            backend: name.into(),
-            apd_ms: Rc::new(RefCell::new(apd_ms)),
-            started_over,
-        })
+        Ok(WebRun::new(run, kind, apd_ms, started_over))
     }
 
     /// Whether [`WebRun::resume`] started the decomposition over: the
@@ -210,56 +246,52 @@ impl WebRun {
         self.backend.clone()
     }
 
+    /// The run's [`Plan`], as JSON.
+    pub fn plan(&self) -> Result<String, JsValue> {
+        let guard = self.run.borrow();
+        let run = guard.as_ref().ok_or_else(|| js_error("busy", "the run is busy with another call"))?;
+        to_json(&plan_of(run.config()))
+    }
+
     /// Runs up to `n` steps (stopping at a phase change) and returns what
     /// they did: new losses, step counters and ms per step.
     pub fn steps(&self, n: u32) -> js_sys::Promise {
-        let cell = self.run.clone();
         let apd_ms = self.apd_ms.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            let mut run = take(&cell)?;
-            let out = steps_inner(&mut run, n, &apd_ms).await;
-            *cell.borrow_mut() = Some(run);
-            let batch = out.map_err(js_err)?;
-            Ok(to_js(&batch)?)
-        })
+        self.with_run(
+            move |run| Box::pin(async move { steps_inner(run, n, &apd_ms).await.map_err(apd_err) }),
+            |batch| Ok(JsValue::from_str(&to_json(&batch)?)),
+        )
     }
 
     /// What the views draw; `curve_feature` picks the residual MLP's
     /// response curve (clamped to the features that exist).
     pub fn snapshot(&self, curve_feature: u32) -> js_sys::Promise {
-        let cell = self.run.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            let run = take(&cell)?;
-            let out = crate::views::snapshot(&run, curve_feature as usize).await;
-            *cell.borrow_mut() = Some(run);
-            Ok(to_js(&out.map_err(js_err)?)?)
-        })
+        self.with_run(
+            move |run| Box::pin(async move { run.snapshot(curve_feature as usize).await.map_err(apd_err) }),
+            |snap| Ok(JsValue::from_str(&to_json(&snap)?)),
+        )
     }
 
     /// The report (same JSON as the CLI's), once APD has started.
     pub fn report(&self) -> js_sys::Promise {
-        let cell = self.run.clone();
         let backend = self.backend.clone();
         let wall_s = *self.apd_ms.borrow() / 1000.0;
-        wasm_bindgen_futures::future_to_promise(async move {
-            let run = take(&cell)?;
-            let out = run.report(wall_s, &backend).await;
-            *cell.borrow_mut() = Some(run);
-            let text = match out.map_err(js_err)? {
-                Some(r) => serde_json::to_string(&r).map_err(js_err)?,
-                None => return Err(JsError::new("no decomposition yet: the target is still training").into()),
-            };
-            Ok(JsValue::from_str(&text))
-        })
+        self.with_run(
+            move |run| Box::pin(async move { run.report(wall_s, &backend).await.map_err(apd_err) }),
+            |report| match report {
+                Some(r) => Ok(JsValue::from_str(&to_json(&r)?)),
+                None => Err(js_error("invalid", "no decomposition yet: the target is still training")),
+            },
+        )
     }
 
     /// The target file (same JSON as the CLI's), once the target is trained.
     #[wasm_bindgen(js_name = targetJson)]
-    pub fn target_json(&self) -> Result<String, JsError> {
+    pub fn target_json(&self) -> Result<String, JsValue> {
         let guard = self.run.borrow();
-        let run = guard.as_ref().ok_or_else(|| JsError::new("the run is busy with another call"))?;
-        let t = run.target().ok_or_else(|| JsError::new("the target is still training"))?;
-        serde_json::to_string(&TargetFile::new(run.preset(), run.config(), run.seed(), t)).map_err(js_err)
+        let run = guard.as_ref().ok_or_else(|| js_error("busy", "the run is busy with another call"))?;
+        let t = run.target().ok_or_else(|| js_error("invalid", "the target is still training"))?;
+        to_json(&TargetFile::new(run.preset(), run.config(), run.seed(), t))
     }
 }
 
@@ -284,13 +316,10 @@ async fn steps_inner(run: &mut Run, n: u32, apd_ms: &RefCell<f64>) -> Result<Bat
     if !apd.is_empty() {
         *apd_ms.borrow_mut() += ms;
     }
-    let cfg = run.config();
     Ok(Batch {
         phase: run.phase(),
         target_step: run.target_history.len(),
-        target_steps: cfg.target.steps,
         apd_step: run.history.len(),
-        apd_steps: cfg.apd.total_steps(),
         apd_start: run.apd().and_then(|a| a.start()),
         target_losses,
         apd,

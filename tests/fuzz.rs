@@ -10,6 +10,8 @@
 //! We use our own generator rather than proptest: proptest shares `rand`
 //! with burn under other features, and would make the test build compile
 //! burn a second time (about 20 CPU-minutes on a cold CI machine).
+// Native only: `wasm-pack test` builds every test target for wasm32, where these do not apply.
+#![cfg(not(target_arch = "wasm32"))]
 
 use apd_playground::config::{preset, ExperimentConfig};
 use apd_playground::report::{Report, TargetFile};

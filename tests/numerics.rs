@@ -1,11 +1,14 @@
 //! The APD pieces against hand-written f64 implementations and finite
 //! differences, on a tiny TMS with one hidden layer and fixed weights.
+// Native only: `wasm-pack test` builds every test target for wasm32, where these do not apply.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 use apd_playground::apd::attributions::attributions;
-use apd_playground::apd::{forward_full, forward_masked, losses};
-use apd_playground::models::ChainLayer;
-use burn::tensor::{Device, Tensor};
+use apd_playground::apd::losses;
+use apd_playground::config::ChainLayer;
+use apd_playground::decomp::network::{masked_product, Network};
+use burn::tensor::Device;
 use common::*;
 
 const N: usize = 4; // features
@@ -46,6 +49,14 @@ fn dev() -> Device {
     Device::flex()
 }
 
+/// The fixture's target (W, one hidden layer H, bias b) on the device; its
+/// chain is [`CHAIN`].
+fn network(f: &Fixture, d: &Device) -> Network {
+    let net = Network::new(&tms_target(&f.w, &[f.h.clone()], &f.b), d);
+    assert_eq!(net.model.chain(), CHAIN);
+    net
+}
+
 /// attr_{b,c} = sum_o (d/de y_o(W + e P_c^W, H + e P_c^H))^2 by central differences.
 fn finite_difference_attr(f: &Fixture, w: &Mat, h: &Mat) -> Mat {
     let eps = 1e-5;
@@ -68,8 +79,8 @@ fn check_attributions(w: &Mat, h: &Mat, f: &Fixture) {
     let pre = tms(&f.x, w, &[h.clone()], &f.b, true);
     assert!(pre.iter().flatten().all(|v| v.abs() > 1e-3));
     let ws = [to_tensor(w, &d), to_tensor(h, &d)];
-    let bias = Tensor::<1>::from_floats(f.b.iter().map(|&v| v as f32).collect::<Vec<_>>().as_slice(), &d);
-    let fwd = forward_full(to_tensor(&f.x, &d), &ws, &CHAIN, &bias);
+    let net = network(f, &d);
+    let fwd = net.forward(to_tensor(&f.x, &d), &ws);
     let a = [to_tensor(&f.aw, &d), to_tensor(&f.ah, &d)];
     let b = [to_tensor(&f.bw, &d), to_tensor(&f.bh, &d)];
     let got = from_tensor(attributions(&fwd.inputs, fwd.pre[0].clone(), &ws, &CHAIN, &a, &b, C, M));
@@ -105,8 +116,8 @@ fn masked_forward_uses_per_sample_weights() {
     let a = [to_tensor(&f.aw, &d), to_tensor(&f.ah, &d)];
     let b = [to_tensor(&f.bw, &d), to_tensor(&f.bh, &d)];
     let mask_m = to_tensor(&mat(B, C * M, |bi, j| mk[bi][j / M]), &d);
-    let bias = Tensor::<1>::from_floats(f.b.iter().map(|&v| v as f32).collect::<Vec<_>>().as_slice(), &d);
-    let got = from_tensor(forward_masked(to_tensor(&f.x, &d), &a, &b, &CHAIN, &bias, mask_m));
+    let net = network(&f, &d);
+    let got = from_tensor(net.forward_by(to_tensor(&f.x, &d), false, |l, h| masked_product(h, l, &a, &b, &mask_m)).out);
     for bi in 0..B {
         // W(b) = sum_c mask_{b,c} P_c, per layer (spec 2.4).
         let mut w = mat(N, D, |_, _| 0.0);

@@ -1,9 +1,14 @@
 //! The residual MLP's APD pieces against plain f64 loops and finite
 //! differences, on a tiny two-layer model with fixed weights.
+// Native only: `wasm-pack test` builds every test target for wasm32, where these do not apply.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 use apd_playground::apd::attributions::resid_attributions;
-use apd_playground::apd::{losses, resid_forward_full, resid_forward_masked};
+use apd_playground::apd::losses;
+use apd_playground::config::{ModelConfig, ResidMlpConfig};
+use apd_playground::decomp::network::{masked_product, Network};
+use apd_playground::models::{Matrix, Target};
 use burn::tensor::Device;
 use common::*;
 
@@ -35,6 +40,19 @@ fn fixture() -> Fixture {
         b.push(fill(C * M, R, 60 + l));
     }
     Fixture { x: fill(B, N, 1), embed: fill(N, R, 2), ws, a, b }
+}
+
+/// The fixture's target on the device.
+fn network(f: &Fixture, d: &Device) -> Network {
+    let model = ModelConfig::ResidMlp(ResidMlpConfig { n_features: N, d_resid: R, d_mlp: H, n_layers: L, feature_prob: 0.1 });
+    let flat = |m: &Mat| m.iter().flatten().map(|&v| v as f32).collect::<Vec<f32>>();
+    let layers = model
+        .layer_shapes()
+        .into_iter()
+        .zip(&f.ws)
+        .map(|((name, d_in, d_out), w)| Matrix { name, d_in, d_out, values: flat(w) })
+        .collect();
+    Network::new(&Target { model, layers, bias: Vec::new(), embed: flat(&f.embed) }, d)
 }
 
 fn tensors(ms: &[Mat], d: &Device) -> Vec<burn::tensor::Tensor<2>> {
@@ -73,7 +91,8 @@ fn resid_attributions_match_finite_differences() {
     }
     let ws = tensors(&f.ws, &d);
     let embed = to_tensor(&f.embed, &d);
-    let fwd = resid_forward_full(to_tensor(&f.x, &d), &ws, &embed);
+    let net = network(&f, &d);
+    let fwd = net.forward(to_tensor(&f.x, &d), &ws);
     let (want_y, _) = resid(&f.x, &f.embed, &f.ws);
     let got_y = from_tensor(fwd.out.clone());
     for bi in 0..B {
@@ -96,14 +115,11 @@ fn resid_masked_forward_and_activation_loss_match_loops() {
     let d = Device::flex();
     let mk = mask();
     let mask_m = to_tensor(&mat(B, C * M, |bi, j| mk[bi][j / M]), &d);
-    let (y, acts) = resid_forward_masked(
-        to_tensor(&f.x, &d),
-        &tensors(&f.a, &d),
-        &tensors(&f.b, &d),
-        &to_tensor(&f.embed, &d),
-        mask_m,
-    );
-    let got_y = from_tensor(y);
+    let net = network(&f, &d);
+    let (a, b) = (tensors(&f.a, &d), tensors(&f.b, &d));
+    let fwd = net.forward_by(to_tensor(&f.x, &d), false, |l, h| masked_product(h, l, &a, &b, &mask_m));
+    let acts = fwd.mlp_acts(&net.model);
+    let got_y = from_tensor(fwd.out);
     let got_acts: Vec<Mat> = acts.iter().map(|t| from_tensor(t.clone())).collect();
     let (_, target_acts) = resid(&f.x, &f.embed, &f.ws);
     for bi in 0..B {

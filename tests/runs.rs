@@ -1,8 +1,11 @@
 //! Whole runs on the CPU backend: determinism, the formats, and recovery of
 //! tms-5-2's features by the default preset.
+// Native only: `wasm-pack test` builds every test target for wasm32, where these do not apply.
+#![cfg(not(target_arch = "wasm32"))]
 
 use apd_playground::config::preset;
-use apd_playground::metrics::success;
+use apd_playground::decomp::Decomposer;
+use apd_playground::metrics::{resid_success, success};
 use apd_playground::report::{Report, TargetFile};
 use apd_playground::run::{Progress, Run};
 use burn::tensor::Device;
@@ -101,13 +104,17 @@ fn a_huge_learning_rate_is_caught_as_divergence() {
     assert!(d.layers.iter().all(|l| l.a.iter().chain(&l.b).all(|v| v.is_finite())));
 }
 
+/// Seed 23 was not used to choose the preset: the variants were compared on
+/// seeds 0..20 (README, "Robustness").
+const UNTUNED_TMS_SEED: u64 = 23;
+
 #[test]
 fn tms_5_2_default_preset_recovers_every_feature() {
     let cfg = preset("tms-5-2").unwrap();
-    let run = run_to_end(Run::new("tms-5-2", cfg, 0, &Device::flex(), None).unwrap());
+    let run = run_to_end(Run::new("tms-5-2", cfg, UNTUNED_TMS_SEED, &Device::flex(), None).unwrap());
     let r = pollster::block_on(run.report(0.0, "cpu")).unwrap().unwrap();
     let m = &r.metrics;
-    eprintln!("tms-5-2 seed 0: MMCS {:.4} ML2R {:.4}", m.mmcs, m.ml2r);
+    eprintln!("tms-5-2 seed {UNTUNED_TMS_SEED}: MMCS {:.4} ML2R {:.4}", m.mmcs, m.ml2r);
     assert!(m.mmcs >= 0.98, "MMCS {}", m.mmcs);
     assert!(m.ml2r >= 0.85, "ML2R {}", m.ml2r);
     assert!(success(m.mmcs, m.ml2r));
@@ -116,6 +123,43 @@ fn tms_5_2_default_preset_recovers_every_feature() {
     comps.sort();
     comps.dedup();
     assert_eq!(comps.len(), 5, "{:?}", m.features);
+}
+
+#[test]
+fn a_step_that_diverges_changes_nothing() {
+    // A spare component due to be pruned and unit-norm A: the step that
+    // diverges would prune and renormalise first; neither may stay.
+    let mut cfg = preset("tms-5-2").unwrap();
+    for (k, v) in [
+        ("target.steps", "50"),
+        ("apd.lr", "1000000"),
+        ("apd.lr_warmup_pct", "0"),
+        ("apd.steps", "2"),
+        ("apd.restarts", "0"),
+        ("apd.extra_components", "1"),
+        ("apd.prune_at_pct", "0.5"),
+        ("apd.unit_norm_a", "true"),
+    ] {
+        cfg.set(k, v).unwrap();
+    }
+    let mut run = Run::new("tms-5-2", cfg, 4, &Device::flex(), None).unwrap();
+    while run.history.is_empty() {
+        pollster::block_on(run.step()).unwrap();
+    }
+    let state = |run: &Run| {
+        let apd = run.apd().unwrap();
+        (pollster::block_on(apd.decomposition()).unwrap(), apd.step_count(), apd.n_components_now(), apd.last_active_counts().to_vec())
+    };
+    let before = state(&run);
+    assert_eq!((before.1, before.2), (1, 6), "one step taken, the spare still there");
+    let first = pollster::block_on(run.step()).expect_err("lr = 1e6 diverges");
+    assert!(matches!(first, apd_playground::ApdError::Diverged { step: 1, .. }), "{first}");
+    assert_eq!(state(&run), before, "the failed step changed the state");
+    // Nothing moved, so the same step fails the same way again (the data
+    // stream did not advance either).
+    let again = pollster::block_on(run.step()).expect_err("still diverges");
+    assert_eq!(again, first);
+    assert_eq!(run.history.len(), 1);
 }
 
 #[test]
@@ -252,13 +296,18 @@ fn resid_figures(cfg: apd_playground::config::ExperimentConfig, seed: u64) -> ap
     r.metrics.resid.expect("a residual MLP report has residual figures")
 }
 
+/// Seed 7 was first run after resid-mlp-custom's C = 40 was chosen (on three
+/// seeds the earlier notes do not name, seed 0 among them; README,
+/// "Residual MLPs").
+const UNTUNED_RESID_SEED: u64 = 7;
+
 #[test]
 fn a_small_residual_mlp_gives_every_feature_its_own_component() {
     // resid-mlp-custom: 20 features, width 200, 10 neurons (the paper's
     // 2 features per neuron), target and APD 3,000 steps each.
-    let rm = resid_figures(preset("resid-mlp-custom").unwrap(), 0);
+    let rm = resid_figures(preset("resid-mlp-custom").unwrap(), UNTUNED_RESID_SEED);
     eprintln!(
-        "resid-mlp-custom seed 0: {}/20 dedicated, mean share {:.3}, one-active loss top-k {:.3e} target {:.3e}",
+        "resid-mlp-custom seed {UNTUNED_RESID_SEED}: {}/20 dedicated, mean share {:.3}, one-active loss top-k {:.3e} target {:.3e}",
         rm.n_dedicated, rm.mean_share, rm.topk_loss, rm.target_loss
     );
     assert_eq!(rm.n_dedicated, 20, "dedicated components {:?}", rm.dedicated);
@@ -272,9 +321,11 @@ fn a_small_two_layer_residual_mlp_gives_every_feature_its_own_component() {
     for (k, v) in [("model.n_layers", "2"), ("model.d_mlp", "5"), ("apd.coeff_minimality", "2"), ("apd.coeff_simplicity", "7"), ("apd.unit_norm_a", "false")] {
         cfg.set(k, v).unwrap();
     }
-    let rm = resid_figures(cfg, 0);
-    eprintln!("two-layer resid-mlp-custom seed 0: {}/20 dedicated, layer mass {:?}", rm.n_dedicated, &rm.layer_mass[..3]);
-    assert_eq!(rm.n_dedicated, 20, "dedicated components {:?}", rm.dedicated);
+    let rm = resid_figures(cfg, UNTUNED_RESID_SEED);
+    eprintln!("two-layer resid-mlp-custom seed {UNTUNED_RESID_SEED}: {}/20 dedicated, layer mass {:?}", rm.n_dedicated, &rm.layer_mass[..3]);
+    // On seeds it was not chosen on, this variant gives 18 to 20 of 20 its
+    // own component (README, "Residual MLPs"): the project's bar of 90%.
+    assert!(resid_success(&rm), "{}/20 dedicated: {:?}", rm.n_dedicated, rm.dedicated);
     assert!(rm.topk_loss <= 2.0 * rm.target_loss, "top-k {} vs target {}", rm.topk_loss, rm.target_loss);
     for mass in &rm.layer_mass {
         assert_eq!(mass.len(), 2);

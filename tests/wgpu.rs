@@ -1,6 +1,8 @@
 //! The same APD steps on the CPU and on wgpu give the same losses. Runs only
 //! where a wgpu adapter exists (CI installs Mesa's lavapipe for this);
 //! otherwise it says so on stderr and in the test name's output.
+// Native only: `wasm-pack test` builds every test target for wasm32, where these do not apply.
+#![cfg(not(target_arch = "wasm32"))]
 
 use apd_playground::backend::{device, BackendKind};
 use apd_playground::config::preset;

@@ -12,16 +12,10 @@
 //! of outputs. Attributions are not differentiated through: callers pass
 //! tensors without autodiff.
 
-use crate::models::ChainLayer;
+use crate::config::ChainLayer;
+use crate::decomp::network::chain_weight;
+use crate::decomp::Forward;
 use burn::tensor::Tensor;
-
-/// Weight of one chain entry: `W_l`, or `W_l^T` for the tied decoder.
-pub fn chain_weight(ws: &[Tensor<2>], layer: ChainLayer) -> Tensor<2> {
-    match layer {
-        ChainLayer::Own(l) => ws[l].clone(),
-        ChainLayer::Tied(l) => ws[l].clone().transpose(),
-    }
-}
 
 /// `s_c = x @ P_c` for every component at once: `C x B x d_out`.
 pub fn component_acts(
@@ -92,7 +86,7 @@ pub fn attributions(
 /// activations and `u = relu(pre) @ A_out` (per component), layer l adds
 /// `t_h @ (W_out R) + u_c @ (B_out,c R)` to the projection onto reader R.
 pub fn resid_attributions(
-    fwd: &crate::apd::Forward,
+    fwd: &Forward,
     ws: &[Tensor<2>],
     embed: &Tensor<2>,
     a: &[Tensor<2>],

@@ -4,6 +4,8 @@ pub mod resid;
 pub mod tms;
 
 use crate::config::ModelConfig;
+use crate::data::read_vec;
+use crate::error::ApdError;
 
 /// One weight matrix of a target, row-major `d_in x d_out` (row-vector
 /// convention: `out = x @ W`).
@@ -32,7 +34,7 @@ impl Matrix {
 pub struct Target {
     /// Architecture.
     pub model: ModelConfig,
-    /// Decomposed matrices, in the order of [`Target::chain`]'s `Own` entries.
+    /// Decomposed matrices, in the order of [`ModelConfig::layer_shapes`].
     pub layers: Vec<Matrix>,
     /// Output bias (frozen, not decomposed); TMS only, empty otherwise.
     pub bias: Vec<f32>,
@@ -41,60 +43,15 @@ pub struct Target {
     pub embed: Vec<f32>,
 }
 
-/// One step of a linear chain: a decomposed matrix used as is, or transposed
-/// (the tied TMS decoder, which shares its components with `W`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChainLayer {
-    /// `x @ W_l`.
-    Own(usize),
-    /// `x @ W_l^T`.
-    Tied(usize),
-}
-
 impl Target {
-    /// The linear layers between input and output bias, in order.
-    pub fn chain(&self) -> Vec<ChainLayer> {
-        chain_of(&self.model)
-    }
-}
-
-/// The chain of linear layers of a TMS architecture (empty for the residual
-/// MLP, which is not a chain).
-pub fn chain_of(model: &ModelConfig) -> Vec<ChainLayer> {
-    match model {
-        ModelConfig::Tms(t) => {
-            let mut chain: Vec<ChainLayer> = (0..=t.n_hidden_layers).map(ChainLayer::Own).collect();
-            chain.push(ChainLayer::Tied(0));
-            chain
+    /// TMS: the norm of each feature's vector, the rows of `W` (what APD's
+    /// components must reproduce); empty for the residual MLP.
+    pub fn feature_norms(&self) -> Vec<f32> {
+        if self.model.is_resid() {
+            return Vec::new();
         }
-        ModelConfig::ResidMlp(_) => Vec::new(),
-    }
-}
-
-/// How often each decomposed matrix is used by the network: twice for the
-/// TMS `W` (its transpose is the tied decoder), once otherwise.
-pub fn layer_uses(model: &ModelConfig) -> Vec<usize> {
-    let mut times = vec![1usize; layer_shapes(model).len()];
-    if let ModelConfig::Tms(_) = model {
-        times[0] = 2;
-    }
-    times
-}
-
-/// Shapes `(name, d_in, d_out)` of the decomposed matrices of an architecture.
-pub fn layer_shapes(model: &ModelConfig) -> Vec<(String, usize, usize)> {
-    match model {
-        ModelConfig::Tms(t) => {
-            let mut v = vec![("W".to_string(), t.n_features, t.n_hidden)];
-            for h in 0..t.n_hidden_layers {
-                v.push((format!("H{}", h + 1), t.n_hidden, t.n_hidden));
-            }
-            v
-        }
-        // Interleaved per layer: W_in1, W_out1, W_in2, W_out2, ...
-        ModelConfig::ResidMlp(r) => (1..=r.n_layers)
-            .flat_map(|l| [(format!("W_in{l}"), r.d_resid, r.d_mlp), (format!("W_out{l}"), r.d_mlp, r.d_resid)])
-            .collect(),
+        let w = &self.layers[0];
+        (0..w.d_in).map(|i| w.row(i).iter().map(|v| v * v).sum::<f32>().sqrt()).collect()
     }
 }
 
@@ -107,10 +64,10 @@ pub(crate) async fn optimiser_step<M: burn::module::Module + Clone>(
     optim: &mut burn::optim::ModuleOptimizer,
     lr: f64,
     step: usize,
-) -> Result<f32, crate::ApdError> {
-    let value = tms::read_vec(loss.clone()).await?[0];
+) -> Result<f32, ApdError> {
+    let value = read_vec(loss.clone()).await?[0];
     if !value.is_finite() {
-        return Err(crate::ApdError::Diverged {
+        return Err(ApdError::Diverged {
             step,
             message: format!("target loss became {value} at step {step}; lower target.lr"),
         });
@@ -130,7 +87,7 @@ pub enum TargetTrainer {
 
 impl TargetTrainer {
     /// A fresh target for `config`, seeded.
-    pub fn new(config: &crate::config::ExperimentConfig, seed: u64, device: &burn::tensor::Device) -> Result<Self, crate::ApdError> {
+    pub fn new(config: &crate::config::ExperimentConfig, seed: u64, device: &burn::tensor::Device) -> Result<Self, ApdError> {
         Ok(match &config.model {
             ModelConfig::Tms(_) => TargetTrainer::Tms(tms::TmsTrainer::new(config, seed, device)?),
             ModelConfig::ResidMlp(_) => TargetTrainer::Resid(resid::ResidTrainer::new(config, seed, device)?),
@@ -154,7 +111,7 @@ impl TargetTrainer {
     }
 
     /// One optimiser step; returns the loss before it.
-    pub async fn step(&mut self) -> Result<f32, crate::ApdError> {
+    pub async fn step(&mut self) -> Result<f32, ApdError> {
         match self {
             TargetTrainer::Tms(t) => t.step().await,
             TargetTrainer::Resid(t) => t.step().await,
@@ -162,7 +119,7 @@ impl TargetTrainer {
     }
 
     /// The current weights.
-    pub async fn target(&self) -> Result<Target, crate::ApdError> {
+    pub async fn target(&self) -> Result<Target, ApdError> {
         match self {
             TargetTrainer::Tms(t) => t.target().await,
             TargetTrainer::Resid(t) => t.target().await,

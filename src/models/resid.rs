@@ -4,10 +4,9 @@
 
 use super::{Matrix, Target};
 use crate::config::{lr_at, ExperimentConfig, ModelConfig, ResidMlpConfig, TargetTrainConfig};
-use crate::data::{matrix, resid_batch};
-use crate::models::tms::read_vec;
+use crate::data::{matrix, read_vec, resid_batch};
 use crate::rng::Rng;
-use crate::ApdError;
+use crate::error::ApdError;
 use burn::module::{Module, Param};
 use burn::optim::{AdamWConfig, ModuleOptimizer};
 use burn::tensor::activation::relu;
@@ -35,6 +34,11 @@ pub fn resid_forward(x: Tensor<2>, embed: &Tensor<2>, w_in: &[Tensor<2>], w_out:
 /// The labels `x + relu(x)`.
 pub fn resid_labels(x: Tensor<2>) -> Tensor<2> {
     x.clone() + relu(x)
+}
+
+/// The label of one input value, `x + relu(x)`, on the host.
+pub fn resid_label(x: f32) -> f32 {
+    x + x.max(0.0)
 }
 
 /// The fixed embedding: Gaussian rows scaled to unit norm, `n x d_resid`.

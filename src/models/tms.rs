@@ -1,15 +1,15 @@
 //! Toy model of superposition: `y = relu(x W H_1 .. H_h W^T + b)`, trained to
 //! reconstruct sparse inputs (spec section 3).
 
-use super::{layer_shapes, Matrix, Target};
+use super::{Matrix, Target};
 use crate::config::{lr_at, ExperimentConfig, ModelConfig, TargetTrainConfig, TmsConfig};
-use crate::data::{matrix, tms_batch};
+use crate::data::{matrix, read_vec, tms_batch};
 use crate::rng::Rng;
-use crate::ApdError;
+use crate::error::ApdError;
 use burn::module::{Module, Param};
 use burn::optim::AdamWConfig;
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 
 /// The trainable part of a TMS target; the identity layers are frozen and
 /// live outside the module.
@@ -113,14 +113,7 @@ impl TmsTrainer {
             layers.push(Matrix { name: format!("H{}", i + 1), d_in: d, d_out: d, values });
         }
         let model = ModelConfig::Tms(self.cfg.clone());
-        debug_assert_eq!(layers.len(), layer_shapes(&model).len());
+        debug_assert_eq!(layers.len(), model.layer_shapes().len());
         Ok(Target { model, layers, bias: b, embed: Vec::new() })
     }
-}
-
-/// Reads a tensor back to the host as f32s, asynchronously (the only way that
-/// works on WebGPU in a browser).
-pub async fn read_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, ApdError> {
-    let data: TensorData = t.into_data_async().await?;
-    data.try_to_vec::<f32>().map_err(ApdError::data)
 }

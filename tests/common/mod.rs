@@ -2,7 +2,9 @@
 //! pieces, written with plain loops, to check the tensor code against.
 #![allow(dead_code)]
 
+use apd_playground::config::{ModelConfig, TmsConfig};
 use apd_playground::data::matrix;
+use apd_playground::models::{Matrix, Target};
 use burn::tensor::{Device, Tensor};
 
 pub type Mat = Vec<Vec<f64>>;
@@ -40,6 +42,18 @@ pub fn tms(x: &Mat, w: &Mat, hidden: &[Mat], b: &[f64], pre: bool) -> Mat {
 /// Component c of factors A (d_in x C*m), B (C*m x d_out).
 pub fn component(a: &Mat, b: &Mat, c: usize, m: usize) -> Mat {
     mat(a.len(), b[0].len(), |i, k| (0..m).map(|j| a[i][c * m + j] * b[c * m + j][k]).sum())
+}
+
+/// A TMS target with encoder `w` (`n x d`), hidden layers `hidden` and output bias `b`.
+pub fn tms_target(w: &Mat, hidden: &[Mat], b: &[f64]) -> Target {
+    let (n, d) = (w.len(), w[0].len());
+    let model = ModelConfig::Tms(TmsConfig { n_features: n, n_hidden: d, n_hidden_layers: hidden.len(), feature_prob: 0.1 });
+    let flat = |m: &Mat| m.iter().flatten().map(|&v| v as f32).collect::<Vec<f32>>();
+    let mut layers = vec![Matrix { name: "W".into(), d_in: n, d_out: d, values: flat(w) }];
+    for (i, h) in hidden.iter().enumerate() {
+        layers.push(Matrix { name: format!("H{}", i + 1), d_in: d, d_out: d, values: flat(h) });
+    }
+    Target { model, layers, bias: b.iter().map(|&v| v as f32).collect(), embed: Vec::new() }
 }
 
 pub fn to_tensor(a: &Mat, device: &Device) -> Tensor<2> {

@@ -2,11 +2,11 @@
 
 use apd_playground::backend::{device, BackendKind};
 use apd_playground::config::{preset, ExperimentConfig, PRESET_NAMES};
-use apd_playground::metrics::{resid_success, success};
+use apd_playground::metrics::Metrics;
 use apd_playground::report::{target_from_file, Report, TargetFile};
 use apd_playground::run::{Phase, Progress, Run};
 use apd_playground::ApdError;
-use std::io::{IsTerminal, Write};
+use crate::output::{print_details, print_metrics, succeeded, Bar};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -91,55 +91,6 @@ fn backend_of(args: &Args) -> Result<BackendKind, ApdError> {
     BackendKind::parse(args.backend.as_deref().unwrap_or("cpu"))
 }
 
-/// A progress line on stderr: redrawn in place on a terminal, every 10% otherwise.
-struct Bar {
-    tty: bool,
-    start: Instant,
-    last_draw: Instant,
-    last_decile: usize,
-    quiet: bool,
-}
-
-impl Bar {
-    fn new(quiet: bool) -> Self {
-        let now = Instant::now();
-        Bar { tty: std::io::stderr().is_terminal(), start: now, last_draw: now, last_decile: 0, quiet }
-    }
-
-    fn draw(&mut self, label: &str, done: usize, total: usize, detail: &str) {
-        if self.quiet {
-            return;
-        }
-        let frac = done as f64 / total.max(1) as f64;
-        let decile = (frac * 10.0) as usize;
-        if self.tty {
-            if self.last_draw.elapsed().as_millis() < 100 && done < total {
-                return;
-            }
-            self.last_draw = Instant::now();
-            let width = 30;
-            let filled = (frac * width as f64) as usize;
-            let rate = done as f64 / self.start.elapsed().as_secs_f64().max(1e-9);
-            eprint!(
-                "\r{label:>9} [{}{}] {done}/{total} {rate:.0} steps/s {detail}\x1b[K",
-                "#".repeat(filled),
-                "-".repeat(width - filled)
-            );
-            if done >= total {
-                eprintln!();
-            }
-        } else if decile > self.last_decile || done >= total {
-            self.last_decile = decile;
-            eprintln!("{label}: {done}/{total} {detail}");
-        }
-        let _ = std::io::stderr().flush();
-    }
-
-    fn restart(&mut self) {
-        *self = Bar::new(self.quiet);
-    }
-}
-
 fn write_json(path: &str, value: &impl serde::Serialize) -> Result<(), ApdError> {
     let text = serde_json::to_string_pretty(value).map_err(|e| ApdError::Format(e.to_string()))?;
     std::fs::write(path, text).map_err(|e| ApdError::Format(format!("cannot write {path}: {e}")))
@@ -216,73 +167,6 @@ fn cmd_train(args: &Args) -> Result<(), ApdError> {
     write_json(out, &TargetFile::new(&name, &cfg, args.seed, target))?;
     println!("final loss {:.4e}; wrote {out}", run.target_history.last().copied().unwrap_or(f32::NAN));
     Ok(())
-}
-
-/// Whether a report meets its model's success criterion.
-fn succeeded(r: &Report) -> bool {
-    match &r.metrics.resid {
-        Some(rm) => resid_success(rm),
-        None => success(r.metrics.mmcs, r.metrics.ml2r),
-    }
-}
-
-fn print_metrics(prefix: &str, r: &Report) {
-    let m = &r.metrics;
-    if let Some(rm) = &m.resid {
-        println!(
-            "{prefix}dedicated {}/{}  mean share {:.3}  one-active loss: top-k {:.3e} target {:.3e}  mean active {:.3}  \
-             L_f {:.3e}  L_m {:.3e}  L_s {:.3e}  L_a {:.3e}  success {}",
-            rm.n_dedicated,
-            rm.dedicated.len(),
-            rm.mean_share,
-            rm.topk_loss,
-            rm.target_loss,
-            m.mean_active,
-            r.losses.faithfulness,
-            r.losses.minimality,
-            r.losses.simplicity,
-            r.losses.activation.unwrap_or(f32::NAN),
-            if resid_success(rm) { "yes" } else { "no" }
-        );
-        if rm.layer_mass.first().is_some_and(|l| l.len() > 1) {
-            let layers = rm.layer_mass[0].len();
-            let mean: Vec<String> = (0..layers)
-                .map(|l| format!("{:.2}", rm.layer_mass.iter().map(|v| v[l]).sum::<f32>() / rm.layer_mass.len() as f32))
-                .collect();
-            println!("{prefix}dedicated components' weight mass per layer (mean): {}", mean.join(" / "));
-        }
-        return;
-    }
-    println!(
-        "{prefix}MMCS {:.4}  ML2R {:.4}  mean active {:.3}  L_f {:.3e}  L_m {:.3e}  L_s {:.3e}  success {}",
-        m.mmcs,
-        m.ml2r,
-        m.mean_active,
-        r.losses.faithfulness,
-        r.losses.minimality,
-        r.losses.simplicity,
-        if success(m.mmcs, m.ml2r) { "yes" } else { "no" }
-    );
-}
-
-/// What a sweep or decomposition should say beyond the metrics: the scores
-/// of the restarts and the one kept; for TMS, the range of the target's
-/// feature norms (a target that did not learn every feature shows here).
-fn print_details(prefix: &str, run: &Run) {
-    let mut parts = Vec::new();
-    if let Some(apd) = run.apd().filter(|a| !a.start_scores().is_empty()) {
-        let scores: Vec<String> = apd.start_scores().iter().map(|s| format!("{s:.2e}")).collect();
-        let kept = apd.chosen_start().map_or("-".to_string(), |c| (c + 1).to_string());
-        parts.push(format!("starts' L_m {} -> kept start {kept}", scores.join(" ")));
-    }
-    if let (Some(t), false) = (run.target(), run.config().model.is_resid()) {
-        let norms: Vec<f32> = (0..t.layers[0].d_in).map(|i| t.layers[0].row(i).iter().map(|v| v * v).sum::<f32>().sqrt()).collect();
-        let (lo, hi) = norms.iter().fold((f32::INFINITY, 0.0f32), |(lo, hi), &n| (lo.min(n), hi.max(n)));
-        parts.push(format!("target feature norms {lo:.2}..{hi:.2}"));
-    }
-    if !parts.is_empty() {
-        println!("{prefix}{}", parts.join("; "));
-    }
 }
 
 fn cmd_decompose(args: &Args) -> Result<(), ApdError> {
@@ -368,14 +252,17 @@ fn cmd_inspect(args: &Args) -> Result<(), ApdError> {
         Err(target_err) => match Report::parse(&text) {
             Ok(r) => {
                 println!("report for {} seed {} ({} steps on {})", r.model, r.seed, r.config.apd.total_steps(), r.timing.backend);
-                if r.config.model.is_resid() {
-                    // Recomputing these needs the network on a device; the file's figures are shown as stored.
-                    print_metrics("stored: ", &r);
-                    return Ok(());
+                print_metrics("stored:     ", &r);
+                // Recompute every figure from the components and the target
+                // (on the CPU, for the residual MLP's probes) rather than
+                // trusting the file, and say whether they agree.
+                let run = Run::of_report(&r, &burn::tensor::Device::flex())?;
+                let m = pollster::block_on(run.metrics())?.expect("a report holds a decomposition");
+                let recomputed = Report { metrics: m.clone(), ..r.clone() };
+                print_metrics("recomputed: ", &recomputed);
+                if !metrics_agree(&r.metrics, &m) {
+                    return Err(ApdError::Mismatch(format!("{path}: the stored figures differ from the ones its components give")));
                 }
-                // Recompute the metrics from the components rather than trusting the file.
-                let m = apd_playground::metrics::metrics(&r.target()?, &r.components, r.metrics.mean_active);
-                println!("recomputed: MMCS {:.4}  ML2R {:.4}  success {}", m.mmcs, m.ml2r, if success(m.mmcs, m.ml2r) { "yes" } else { "no" });
                 Ok(())
             }
             Err(report_err) => Err(ApdError::Format(format!(
@@ -385,13 +272,24 @@ fn cmd_inspect(args: &Args) -> Result<(), ApdError> {
     }
 }
 
+/// Whether stored and recomputed figures agree (to float rounding: the
+/// page may have computed them on WebGPU).
+fn metrics_agree(stored: &Metrics, recomputed: &Metrics) -> bool {
+    let close = |a: f32, b: f32| (a - b).abs() <= 1e-3 * a.abs().max(b.abs()).max(1e-3);
+    let resid_ok = match (&stored.resid, &recomputed.resid) {
+        (Some(s), Some(r)) => s.n_dedicated == r.n_dedicated && close(s.mean_share, r.mean_share) && close(s.topk_loss, r.topk_loss),
+        (None, None) => true,
+        _ => false,
+    };
+    close(stored.mmcs, recomputed.mmcs) && close(stored.ml2r, recomputed.ml2r) && resid_ok
+}
+
 fn cmd_views(args: &Args) -> Result<(), ApdError> {
     let path = args.file.as_deref().ok_or_else(|| ApdError::Format("views needs a report file".into()))?;
     let out = args.out.as_deref().ok_or_else(|| ApdError::Format("--out is required".into()))?;
     let report = Report::parse(&read_text(path)?)?;
-    let run = Run::resume(&report, &burn::tensor::Device::flex())?;
-    let views = pollster::block_on(apd_playground::views::snapshot(&run, args.feature))?;
-    write_json(out, &views)
+    let run = Run::of_report(&report, &burn::tensor::Device::flex())?;
+    write_json(out, &pollster::block_on(run.snapshot(args.feature))?)
 }
 
 pub fn main() -> ExitCode {

@@ -1,0 +1,123 @@
+//! What the CLI prints: the progress line, and a report's figures.
+
+use apd_playground::metrics::{resid_success, success};
+use apd_playground::report::Report;
+use apd_playground::run::Run;
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+
+/// A progress line on stderr: redrawn in place on a terminal, every 10% otherwise.
+pub struct Bar {
+    tty: bool,
+    start: Instant,
+    last_draw: Instant,
+    last_decile: usize,
+    quiet: bool,
+}
+
+impl Bar {
+    pub fn new(quiet: bool) -> Self {
+        let now = Instant::now();
+        Bar { tty: std::io::stderr().is_terminal(), start: now, last_draw: now, last_decile: 0, quiet }
+    }
+
+    pub fn draw(&mut self, label: &str, done: usize, total: usize, detail: &str) {
+        if self.quiet {
+            return;
+        }
+        let frac = done as f64 / total.max(1) as f64;
+        let decile = (frac * 10.0) as usize;
+        if self.tty {
+            if self.last_draw.elapsed().as_millis() < 100 && done < total {
+                return;
+            }
+            self.last_draw = Instant::now();
+            let width = 30;
+            let filled = (frac * width as f64) as usize;
+            let rate = done as f64 / self.start.elapsed().as_secs_f64().max(1e-9);
+            eprint!(
+                "\r{label:>9} [{}{}] {done}/{total} {rate:.0} steps/s {detail}\x1b[K",
+                "#".repeat(filled),
+                "-".repeat(width - filled)
+            );
+            if done >= total {
+                eprintln!();
+            }
+        } else if decile > self.last_decile || done >= total {
+            self.last_decile = decile;
+            eprintln!("{label}: {done}/{total} {detail}");
+        }
+        let _ = std::io::stderr().flush();
+    }
+
+    pub fn restart(&mut self) {
+        *self = Bar::new(self.quiet);
+    }
+}
+
+/// Whether a report meets its model's success criterion.
+pub fn succeeded(r: &Report) -> bool {
+    match &r.metrics.resid {
+        Some(rm) => resid_success(rm),
+        None => success(r.metrics.mmcs, r.metrics.ml2r),
+    }
+}
+
+pub fn print_metrics(prefix: &str, r: &Report) {
+    let m = &r.metrics;
+    if let Some(rm) = &m.resid {
+        println!(
+            "{prefix}dedicated {}/{}  mean share {:.3}  one-active loss: top-k {:.3e} target {:.3e}  mean active {:.3}  \
+             L_f {:.3e}  L_m {:.3e}  L_s {:.3e}  L_a {:.3e}  success {}",
+            rm.n_dedicated,
+            rm.dedicated.len(),
+            rm.mean_share,
+            rm.topk_loss,
+            rm.target_loss,
+            m.mean_active,
+            r.losses.faithfulness,
+            r.losses.minimality,
+            r.losses.simplicity,
+            r.losses.activation.unwrap_or(f32::NAN),
+            if resid_success(rm) { "yes" } else { "no" }
+        );
+        if rm.layer_mass.first().is_some_and(|l| l.len() > 1) {
+            let layers = rm.layer_mass[0].len();
+            let mean: Vec<String> = (0..layers)
+                .map(|l| format!("{:.2}", rm.layer_mass.iter().map(|v| v[l]).sum::<f32>() / rm.layer_mass.len() as f32))
+                .collect();
+            println!("{prefix}dedicated components' weight mass per layer (mean): {}", mean.join(" / "));
+        }
+        return;
+    }
+    println!(
+        "{prefix}MMCS {:.4}  ML2R {:.4}  mean active {:.3}  L_f {:.3e}  L_m {:.3e}  L_s {:.3e}  success {}",
+        m.mmcs,
+        m.ml2r,
+        m.mean_active,
+        r.losses.faithfulness,
+        r.losses.minimality,
+        r.losses.simplicity,
+        if success(m.mmcs, m.ml2r) { "yes" } else { "no" }
+    );
+}
+
+/// What a sweep or decomposition should say beyond the metrics: the scores
+/// of the restarts and the one kept; for TMS, the range of the target's
+/// feature norms (a target that did not learn every feature shows here).
+pub fn print_details(prefix: &str, run: &Run) {
+    let mut parts = Vec::new();
+    if let Some(apd) = run.apd().filter(|a| !a.start_scores().is_empty()) {
+        let scores: Vec<String> = apd.start_scores().iter().map(|s| format!("{s:.2e}")).collect();
+        let kept = apd.chosen_start().map_or("-".to_string(), |c| (c + 1).to_string());
+        parts.push(format!("starts' L_m {} -> kept start {kept}", scores.join(" ")));
+    }
+    if let Some(norms) = run.target().map(|t| t.feature_norms()).filter(|n| !n.is_empty()) {
+        let (lo, hi) = norms.iter().fold((f32::INFINITY, 0.0f32), |(lo, hi), &n| (lo.min(n), hi.max(n)));
+        parts.push(format!("target feature norms {lo:.2}..{hi:.2}"));
+    }
+    if !parts.is_empty() {
+        println!("{prefix}{}", parts.join("; "));
+    }
+}
+

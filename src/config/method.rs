@@ -1,0 +1,172 @@
+//! How the target is trained and how it is decomposed: the settings of each
+//! phase and their ranges.
+
+use super::schedule::{validate_schedule, LrSchedule};
+use super::{check_count, check_range, err, ConfigError};
+use serde::{Deserialize, Serialize};
+
+/// Where attribution gradients come from (spec section 2.2).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AttributionSource {
+    /// The target network (the current reference code).
+    Target,
+    /// The APD model with all components on (the paper's TMS runs).
+    Apd,
+}
+
+/// Training of the target network.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TargetTrainConfig {
+    /// Peak learning rate (AdamW).
+    pub lr: f64,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// Schedule after warmup.
+    pub lr_schedule: LrSchedule,
+    /// Fraction of steps spent warming up linearly from 0.
+    pub lr_warmup_pct: f64,
+    /// Samples per step.
+    pub batch_size: usize,
+    /// Optimiser steps.
+    pub steps: usize,
+}
+
+/// APD hyperparameters (spec section 2), the paper's and, marked as such,
+/// this project's additions for robustness (README, "Robustness").
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ApdConfig {
+    /// C: number of components.
+    pub n_components: usize,
+    /// m: rank of each component's factors in every layer.
+    pub rank: usize,
+    /// Average number of active components per sample (batch top-k).
+    pub topk: f64,
+    /// c_f, the faithfulness coefficient.
+    pub coeff_faithfulness: f64,
+    /// c_m, the minimality (top-k reconstruction) coefficient.
+    pub coeff_minimality: f64,
+    /// c_s, the simplicity (Schatten) coefficient.
+    pub coeff_simplicity: f64,
+    /// p of the Schatten norm, in (0, 2].
+    pub schatten_p: f64,
+    /// Peak learning rate (Adam).
+    pub lr: f64,
+    /// Schedule after warmup.
+    pub lr_schedule: LrSchedule,
+    /// Fraction of steps spent warming up linearly from 0.
+    pub lr_warmup_pct: f64,
+    /// Samples per step.
+    pub batch_size: usize,
+    /// Optimiser steps.
+    pub steps: usize,
+    /// Network whose gradients give the attributions.
+    pub attribution_source: AttributionSource,
+    /// Components trained in addition to `n_components` at first, then
+    /// pruned (the least used ones) at `prune_at_pct` of the steps. Our
+    /// addition to APD, for robustness: see the README.
+    #[serde(default)]
+    pub extra_components: usize,
+    /// Fraction of the steps after which the extra components are pruned.
+    #[serde(default = "default_prune_at")]
+    pub prune_at_pct: f64,
+    /// c_a, the activation reconstruction coefficient (residual MLPs only:
+    /// the top-k model's MLP activations against the target's).
+    #[serde(default)]
+    pub coeff_activation: f64,
+    /// Rescale every column of every A to unit norm before each step (the
+    /// reference's `unit_norm_matrices`).
+    #[serde(default)]
+    pub unit_norm_a: bool,
+    /// Starts from other initialisations before the real run: `restarts + 1`
+    /// starts train for `restart_pct` of the steps each, and the one whose
+    /// top-k model reproduces the target best (lowest minimality loss over
+    /// the last quarter of its start) continues. Our addition to APD, for
+    /// robustness: see the README.
+    #[serde(default)]
+    pub restarts: usize,
+    /// Length of each start, as a fraction of `steps`.
+    #[serde(default = "default_restart_pct")]
+    pub restart_pct: f64,
+}
+
+fn default_prune_at() -> f64 {
+    0.5
+}
+
+fn default_restart_pct() -> f64 {
+    0.15
+}
+
+impl TargetTrainConfig {
+    /// Checks every field, naming the first one out of range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate_schedule("target", self.lr, self.lr_warmup_pct, self.batch_size, self.steps)?;
+        check_range("target.weight_decay", self.weight_decay, 0.0, 1.0, false)
+    }
+}
+
+impl ApdConfig {
+    /// Steps of each start when `restarts` > 0.
+    pub fn restart_len(&self) -> usize {
+        ((self.restart_pct * self.steps as f64).round() as usize).clamp(1, self.steps)
+    }
+
+    /// Steps of the whole decomposition: the starts that lose, then the
+    /// full schedule for the one that wins.
+    pub fn total_steps(&self) -> usize {
+        self.steps + self.restarts * self.restart_len()
+    }
+
+    /// The step (counted over the whole decomposition) after which the
+    /// starts have been compared; 0 without restarts.
+    pub fn selection_step(&self) -> usize {
+        if self.restarts == 0 {
+            0
+        } else {
+            (self.restarts + 1) * self.restart_len()
+        }
+    }
+
+    /// Where a loss chart marks the restarts: each new start, and the step
+    /// from which the best one goes on (empty without restarts).
+    pub fn restart_marks(&self) -> Vec<(usize, String)> {
+        if self.restarts == 0 {
+            return Vec::new();
+        }
+        let len = self.restart_len();
+        let mut marks: Vec<(usize, String)> = (1..=self.restarts).map(|t| (t * len, format!("start {}", t + 1))).collect();
+        marks.push((self.selection_step(), "best goes on".into()));
+        marks
+    }
+
+    /// Checks every field, naming the first one out of range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_count("apd.n_components", self.n_components, 1, 4096)?;
+        check_count("apd.rank", self.rank, 1, 1024)?;
+        check_count("apd.extra_components", self.extra_components, 0, 4096 - self.n_components.min(4096))?;
+        if !(self.prune_at_pct > 0.0 && self.prune_at_pct < 1.0) {
+            return err("apd.prune_at_pct", format!("must be in (0, 1) (got {})", self.prune_at_pct));
+        }
+        check_count("apd.restarts", self.restarts, 0, 16)?;
+        if !(self.restart_pct > 0.0 && self.restart_pct < 1.0) {
+            return err("apd.restart_pct", format!("must be in (0, 1) (got {})", self.restart_pct));
+        }
+        check_range("apd.topk", self.topk, 0.0, self.n_components as f64, true)?;
+        check_range("apd.coeff_faithfulness", self.coeff_faithfulness, 0.0, 1e6, false)?;
+        check_range("apd.coeff_minimality", self.coeff_minimality, 0.0, 1e6, false)?;
+        check_range("apd.coeff_simplicity", self.coeff_simplicity, 0.0, 1e6, false)?;
+        check_range("apd.schatten_p", self.schatten_p, 0.0, 2.0, true)?;
+        check_range("apd.coeff_activation", self.coeff_activation, 0.0, 1e6, false)?;
+        validate_schedule("apd", self.lr, self.lr_warmup_pct, self.batch_size, self.steps)?;
+        if (self.topk * self.batch_size as f64).floor() < 1.0 {
+            return err("apd.topk", format!(
+                "topk * batch_size must be at least 1, so that one component is active (got {} * {})",
+                self.topk, self.batch_size
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,40 @@
+//! What every decomposition method shares: how components are stored
+//! ([`factors`]), the target network and its forward passes ([`network`]),
+//! and the evaluation probes that the metrics and the page's views run on
+//! any method ([`probes`]). A method (APD in `crate::apd`; SPD will sit beside
+//! it) owns its losses and its step, and implements [`Decomposer`] so that
+//! everything above it works unchanged.
+
+pub mod factors;
+pub mod network;
+pub mod probes;
+
+pub use factors::{Decomposition, FactorPair};
+pub use network::{Forward, Network};
+
+use crate::error::ApdError;
+use burn::tensor::Tensor;
+
+/// What the probes, metrics and views need from a decomposition method.
+#[allow(async_fn_in_trait)] // used through generics only, on one thread (the browser has one)
+pub trait Decomposer {
+    /// The target being decomposed.
+    fn network(&self) -> &Network;
+
+    /// Components the decomposition holds now.
+    fn n_components(&self) -> usize;
+
+    /// The current factors, read back to the host.
+    async fn decomposition(&self) -> Result<Decomposition, ApdError>;
+
+    /// How much each sample of `x` needs each component, `B x C` row-major
+    /// (APD: gradient attributions).
+    async fn importances(&self, x: Tensor<2>) -> Result<Vec<f32>, ApdError>;
+
+    /// The output of the sparse model on `x`: each sample run with only the
+    /// components the method keeps for it (APD: batch top-k over `x`).
+    async fn sparse_output(&self, x: Tensor<2>) -> Result<Tensor<2>, ApdError>;
+
+    /// Per sample of the last training batch, how many components were active.
+    fn last_active_counts(&self) -> &[u16];
+}
