@@ -1,22 +1,45 @@
 // Canvas views. Plain 2D canvas: every view here is a few dozen lines, less
 // than wiring a charting library for heatmaps and vector plots would be.
+// Each chart records how many data points it drew in `data-points`, so
+// that tests can tell an empty chart from a drawn one.
 
 const PALETTE = ['#3558d6', '#d6453d', '#2a9d55', '#e09a1f', '#8a44c9', '#1fa3b8', '#c94495', '#6b8e23',
   '#a0522d', '#4b6584'];
 export const color = (i) => PALETTE[i % PALETTE.length];
 const SERIES_COLORS = { total: '#1d1d1f', faithfulness: '#3558d6', minimality: '#d6453d', simplicity: '#2a9d55', activation: '#8a44c9', target: '#e09a1f' };
 
-function setup(canvas) {
+/**
+ * Prepares a canvas for drawing at its logical size (its `width` and
+ * `height` attributes as first set, kept in `data-w`/`data-h`): the backing
+ * store is scaled by devicePixelRatio so that lines and text stay sharp on
+ * HiDPI screens. Returns the context, already scaled, and the logical size.
+ */
+export function setup(canvas) {
+  if (!canvas.dataset.w) { canvas.dataset.w = canvas.width; canvas.dataset.h = canvas.height; }
+  const W = Number(canvas.dataset.w), H = Number(canvas.dataset.h);
+  const dpr = Math.max(1, Math.min(4, globalThis.devicePixelRatio || 1));
+  if (canvas.width !== Math.round(W * dpr) || canvas.height !== Math.round(H * dpr)) {
+    canvas.width = Math.round(W * dpr); canvas.height = Math.round(H * dpr);
+    canvas.style.aspectRatio = `${W} / ${H}`; canvas.style.width = `${W}px`;
+  }
   const ctx = canvas.getContext('2d');
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, W, H);
   ctx.font = '11px system-ui, sans-serif';
-  return ctx;
+  return { ctx, W, H };
+}
+
+/** Clears a canvas (at any devicePixelRatio). */
+export function clear(canvas) {
+  setup(canvas);
+  canvas.dataset.points = '0';
 }
 
 /** Loss curves on a log axis. series: {name: [[step, value], ...]}; marks: [[step, label], ...] drawn as dashed lines where the data reaches them. */
 export function lossChart(canvas, series, marks = []) {
-  const ctx = setup(canvas);
-  const W = canvas.width, H = canvas.height, L = 42, R = 96, T = 10, B = 24;
+  const { ctx, W, H } = setup(canvas);
+  const L = 42, R = 96, T = 10, B = 24;
+  canvas.dataset.points = String(Object.values(series).reduce((n, pts) => n + pts.length, 0));
   let xmax = 1, lo = Infinity, hi = -Infinity;
   for (const pts of Object.values(series)) for (const [x, y] of pts) {
     if (y > 0 && isFinite(y)) { lo = Math.min(lo, y); hi = Math.max(hi, y); }
@@ -67,9 +90,10 @@ function diverging(t) {
 
 /** Heatmap of a row-major matrix. `signed`: diverging scale symmetric around 0. */
 export function heatmap(canvas, values, rows, cols, { signed = true, scale = null, rowLabel = '', colLabel = '', legend = true } = {}) {
-  const ctx = setup(canvas);
+  const { ctx, W, H } = setup(canvas);
+  canvas.dataset.points = String(values.length);
   const legendH = legend ? 26 : 0, pad = rowLabel ? 18 : 0;
-  const cw = (canvas.width - pad) / cols, ch = (canvas.height - legendH - (colLabel ? 18 : 0)) / rows;
+  const cw = (W - pad) / cols, ch = (H - legendH - (colLabel ? 18 : 0)) / rows;
   const m = scale ?? Math.max(1e-12, ...values.map(Math.abs));
   for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) {
     const v = values[i * cols + j];
@@ -77,9 +101,9 @@ export function heatmap(canvas, values, rows, cols, { signed = true, scale = nul
     ctx.fillRect(pad + j * cw, i * ch, Math.ceil(cw), Math.ceil(ch));
   }
   ctx.fillStyle = '#6b6b70';
-  if (rowLabel) { ctx.save(); ctx.translate(11, (canvas.height - legendH) / 2); ctx.rotate(-Math.PI / 2); ctx.fillText(rowLabel, -20, 0); ctx.restore(); }
-  if (colLabel) ctx.fillText(colLabel, pad, canvas.height - legendH - 4);
-  if (legend) colorLegend(ctx, pad, canvas.width - 60, canvas.height - 14, m, signed);
+  if (rowLabel) { ctx.save(); ctx.translate(11, (H - legendH) / 2); ctx.rotate(-Math.PI / 2); ctx.fillText(rowLabel, -20, 0); ctx.restore(); }
+  if (colLabel) ctx.fillText(colLabel, pad, H - legendH - 4);
+  if (legend) colorLegend(ctx, pad, W - 60, H - 14, m, signed);
 }
 
 /** The colour scale from -m (or 0) to m, drawn at (x0..x1, y). */
@@ -97,15 +121,16 @@ export function colorLegend(ctx, x0, x1, y, m, signed = true) {
 /** A standalone legend canvas for a group of small multiples. */
 export function legendCanvas(parent, m, signed = true) {
   const c = document.createElement('canvas'); c.width = 260; c.height = 30; parent.append(c);
-  const ctx = setup(c);
+  const { ctx } = setup(c);
   colorLegend(ctx, 4, 200, 16, m, signed);
   return c;
 }
 
 /** Bars in [0, 1] (max |cos| per feature), with a dashed line at `threshold`. */
 export function bars(canvas, values, { threshold = null, colors = null, max = 1, labels = null } = {}) {
-  const ctx = setup(canvas);
-  const W = canvas.width, H = canvas.height, B = 18, T = 6;
+  const { ctx, W, H } = setup(canvas);
+  canvas.dataset.points = String(values.length);
+  const B = 18, T = 6;
   const n = Math.max(values.length, 1), bw = (W - 10) / n;
   const top = max ?? Math.max(1e-9, ...values);
   values.forEach((v, i) => {
@@ -123,8 +148,9 @@ export function bars(canvas, values, { threshold = null, colors = null, max = 1,
 
 /** TMS geometry for d = 2: each feature's vector W[i,:] from the origin. */
 export function polygon(canvas, rows, { title = '', scale = null, colorOf = () => '#1d1d1f', dashed = false } = {}) {
-  const ctx = setup(canvas);
-  const W = canvas.width, H = canvas.height, cx = W / 2, cy = H / 2 + 6;
+  const { ctx, W, H } = setup(canvas);
+  canvas.dataset.points = String(rows.length);
+  const cx = W / 2, cy = H / 2 + 6;
   const m = scale ?? Math.max(1e-9, ...rows.map(([x, y]) => Math.hypot(x, y)));
   const r = Math.min(W, H - 16) / 2 - 8;
   ctx.strokeStyle = '#eee'; ctx.beginPath(); ctx.arc(cx, cy, r, 0, 2 * Math.PI); ctx.stroke();
@@ -135,6 +161,13 @@ export function polygon(canvas, rows, { title = '', scale = null, colorOf = () =
     ctx.beginPath(); ctx.moveTo(cx, cy); ctx.lineTo(px, py); ctx.stroke(); ctx.setLineDash([]); ctx.lineWidth = 1;
     ctx.fillStyle = colorOf(i); ctx.beginPath(); ctx.arc(px, py, 3, 0, 2 * Math.PI); ctx.fill();
   });
+}
+
+/** A short message in place of a chart. */
+export function message(canvas, text) {
+  const { ctx, H } = setup(canvas);
+  canvas.dataset.points = '0';
+  ctx.fillStyle = '#6b6b70'; ctx.fillText(text, 20, H / 2);
 }
 
 /** A titled canvas in a flex row. */
@@ -148,8 +181,9 @@ export function figure(parent, title, w, h) {
 
 /** Curves y(x) on linear axes: lines = [{ name, color, dashed, ys }] over shared xs. */
 export function lineChart(canvas, xs, lines, { xLabel = '' } = {}) {
-  const ctx = setup(canvas);
-  const W = canvas.width, H = canvas.height, L = 40, R = 90, T = 10, B = 24;
+  const { ctx, W, H } = setup(canvas);
+  canvas.dataset.points = String(xs.length * lines.length);
+  const L = 40, R = 90, T = 10, B = 24;
   const all = lines.flatMap((l) => l.ys).filter(isFinite);
   if (!all.length) { ctx.fillStyle = '#888'; ctx.fillText('no data yet', L, H / 2); return; }
   const lo = Math.min(0, ...all), hi = Math.max(1e-9, ...all);

@@ -1,8 +1,13 @@
-// The Web Worker that owns the wasm module and the run, so that the page
-// never freezes. It talks to main.js by messages only.
+// The Web Worker that owns the wasm module, the configuration and the run,
+// so that the page never freezes. It talks to main.js by the messages of
+// protocol.js only.
 import init, * as apd from './pkg/apd_playground.js';
+import { KINDS } from './protocol.js';
 
-let run = null;
+let config = null; // the configuration (JSON text); only this worker changes it
+let preset = null;
+let run = null; // the WebRun
+let runId = null; // the page's id of the current run; stale loops stop on a change
 let running = false;
 let speed = 20; // the most steps per tick (the page's slider)
 let msPerStep = 0; // measured by the last tick; 0 until one has run
@@ -12,24 +17,41 @@ const TICK_MS = 250;
 let lastSnapshot = 0;
 let snapshotMs = 0; // how long the last snapshot took: the bigger models space them out
 let curveFeature = 0;
+let plan = null; // the current run's step plan, from Rust
 let lastStart = null; // the start message, to restart on the CPU if the GPU fails before a checkpoint
 let lastCheckpoint = null; // report JSON of the running decomposition, refreshed every CHECKPOINT_MS
 let lastCheckpointAt = 0;
 let simulateGpuLoss = false; // test hook: the next WebGPU tick fails as a lost device would
 const CHECKPOINT_MS = 10_000;
-let generation = 0; // bumps on reset, so a stale loop stops
 
 const ready = init().then(() => {
   postMessage({ type: 'ready', presets: JSON.parse(apd.presetNames()) });
-}).catch((e) => postMessage({ type: 'fatal', message: `could not load the WebAssembly module: ${message(e)}` }));
+}).catch((e) => postMessage({ type: 'fatal', message: `could not load the WebAssembly module: ${text(e)}` }));
 
-const panicked = () => { try { return !!apd.panicMessage(); } catch { return true; } };
+const panicMessage = () => { try { return apd.panicMessage(); } catch { return 'the engine is unusable'; } };
 
-function message(e) {
-  const panic = (() => { try { return apd.panicMessage(); } catch { return ''; } })();
+/** The kind of a failure: a Rust panic, else the name the engine gave its error. */
+function kindOf(e) {
+  if (panicMessage()) return 'panic';
+  return KINDS.includes(e?.name) ? e.name : 'device-lost';
+}
+
+function text(e) {
+  const panic = panicMessage();
   if (panic) return `internal error (Rust panic): ${panic}`;
-  if (e && e.message) return e.message;
-  return String(e);
+  return e?.message || String(e);
+}
+
+/** Posts a message that belongs to run `id`. */
+const post = (id, msg) => postMessage({ ...msg, run: id });
+
+// Every call into the run goes through this chain, one at a time: a step
+// pressed just after pause waits for the tick still in flight.
+let runLock = Promise.resolve();
+function exclusive(fn) {
+  const p = runLock.then(fn);
+  runLock = p.catch(() => {});
+  return p;
 }
 
 async function chooseBackend(pref) {
@@ -44,173 +66,202 @@ async function chooseBackend(pref) {
   return { backend: 'webgpu', note: '' };
 }
 
+function stop() {
+  running = false;
+  runId = null;
+  if (run) { const r = run; run = null; exclusive(() => r.free()).catch(() => {}); }
+}
+
+/** Makes `created` the current run `id` and tells the page. */
+function adopt(created, id, extra = {}) {
+  run = created; runId = id;
+  plan = JSON.parse(run.plan());
+  msPerStep = 0;
+  post(id, { type: 'started', backend: run.backend, plan, ...extra });
+}
+
 async function start(msg) {
-  await ready;
   stop();
-  const gen = ++generation;
-  lastStart = msg; lastCheckpoint = null; lastCheckpointAt = 0; msPerStep = 0;
+  lastStart = { ...msg, config }; lastCheckpoint = null; lastCheckpointAt = 0;
   const { backend, note } = await chooseBackend(msg.backend);
-  let created = null;
+  let created;
   try {
-    created = await apd.WebRun.create(msg.preset, msg.config, msg.seed, backend, msg.target ?? undefined);
+    created = await apd.WebRun.create(msg.preset, config, msg.seed, backend, msg.target ?? undefined);
   } catch (e) {
-    if (backend !== 'webgpu') throw e;
+    if (backend !== 'webgpu' || kindOf(e) === 'invalid' || kindOf(e) === 'panic') throw e;
     // A failed WebGPU start falls back to the CPU, and says so.
-    created = await apd.WebRun.create(msg.preset, msg.config, msg.seed, 'cpu', msg.target ?? undefined);
-    postMessage({ type: 'notice', message: `WebGPU failed to start (${message(e)}): running on the CPU instead.` });
+    created = await apd.WebRun.create(msg.preset, config, msg.seed, 'cpu', msg.target ?? undefined);
+    post(msg.run, { type: 'notice', message: `WebGPU failed to start (${text(e)}): running on the CPU instead.` });
   }
-  if (gen !== generation) { created.free(); return; }
-  run = created;
-  if (note) postMessage({ type: 'notice', message: note });
-  postMessage({ type: 'started', backend: run.backend });
+  adopt(created, msg.run);
+  if (note) post(msg.run, { type: 'notice', message: note });
   if (msg.paused) {
-    if (msg.stepOnce) await tick(1);
+    if (msg.stepOnce) await advance(msg.run, 1);
     return;
   }
   running = true;
-  loop(gen);
+  loop(msg.run);
 }
 
-function stop() {
-  running = false;
-  if (run) { const r = run; run = null; try { r.free(); } catch { /* a call may be in flight */ } }
-}
-
-async function snapshot(r) {
+async function snapshot(r, id) {
   const t0 = performance.now();
   const snap = JSON.parse(await r.snapshot(curveFeature));
   snapshotMs = performance.now() - t0;
-  postMessage({ type: 'snapshot', snap });
+  post(id, { type: 'snapshot', snap });
 }
 
-async function tick(n, r = run) {
-  if (simulateGpuLoss && r.backend === 'webgpu') { simulateGpuLoss = false; throw new Error('the GPU device was lost (simulated by a test)'); }
+/** What the page keeps of a report across reloads, with the figures its saved-results panel shows. */
+function entry(reportJson) {
+  const r = JSON.parse(reportJson);
+  const step = (r.history.at(-1)?.step ?? -1) + 1;
+  return { report: reportJson, model: r.model, seed: r.seed, step, totalSteps: plan.apd_steps, savedAt: Date.now() };
+}
+
+/** Up to `n` steps of run `id`, then what the page needs to see of them. */
+async function tick(n, id) {
+  const r = run;
+  if (simulateGpuLoss && r.backend === 'webgpu') {
+    simulateGpuLoss = false;
+    const e = new Error('the GPU device was lost (simulated by a test)'); e.name = 'device-lost'; throw e;
+  }
   const batch = JSON.parse(await r.steps(n));
   if (batch.ms_per_step > 0) msPerStep = batch.ms_per_step;
-  postMessage({ type: 'progress', batch });
+  post(id, { type: 'progress', batch });
   const now = performance.now();
   if (batch.phase === 'done') {
     running = false;
-    await snapshot(r);
-    postMessage({ type: 'done', report: await r.report() });
+    await snapshot(r, id);
+    post(id, { type: 'done', entry: entry(await r.report()) });
   } else if (batch.phase !== 'target' && now - lastSnapshot > Math.max(300, 5 * snapshotMs)) {
     lastSnapshot = now;
-    await snapshot(r);
+    await snapshot(r, id);
   }
   // A checkpoint as soon as decomposition starts, then every CHECKPOINT_MS:
   // the page keeps it across reloads, and a lost GPU resumes from it.
   if (batch.phase === 'decompose' && (!lastCheckpoint || now - lastCheckpointAt > CHECKPOINT_MS)) {
     lastCheckpointAt = now;
     lastCheckpoint = await r.report();
-    postMessage({ type: 'checkpoint', report: lastCheckpoint });
+    post(id, { type: 'checkpoint', entry: entry(lastCheckpoint) });
   }
   return batch;
 }
 
-/** After a WebGPU failure mid-run: continue on the CPU from the last checkpoint, or restart there. */
-async function fallBackToCpu(err, gen) {
-  const why = message(err);
-  stop();
-  if (lastCheckpoint) {
-    run = await apd.WebRun.resume(lastCheckpoint, 'cpu');
-    const step = JSON.parse(lastCheckpoint).history.at(-1)?.step ?? 0;
-    postMessage({ type: 'notice', message: run.startedOver
-      ? `WebGPU failed (${why}) while the restarts were compared: decomposition started over on the CPU with the same seed.`
-      : `WebGPU failed (${why}): continuing on the CPU from the checkpoint at step ${step + 1}.` });
-  } else {
-    run = await apd.WebRun.create(lastStart.preset, lastStart.config, lastStart.seed, 'cpu', lastStart.target ?? undefined);
-    postMessage({ type: 'notice', message: `WebGPU failed (${why}) before the first checkpoint: restarted on the CPU with the same seed.` });
-  }
-  carryOn(gen);
-}
-
-/** Runs the current `run` (just restarted or resumed) in the loop of generation `gen`. */
-function carryOn(gen) {
-  postMessage({ type: 'started', backend: run.backend, resumed: true, startedOver: run.startedOver });
-  running = true;
-  loop(gen);
-}
-
-async function loop(gen) {
-  while (running && run && gen === generation) {
-    try {
-      await tick(msPerStep > 0 ? Math.max(1, Math.min(speed, Math.floor(TICK_MS / msPerStep))) : 1);
-    } catch (e) {
-      if (gen !== generation) return; // reset while a call was in flight
-      running = false;
-      const text = message(e);
-      if (panicked()) {
-        // A panicked wasm instance cannot be trusted again: the page restarts the worker.
-        postMessage({ type: 'crashed', message: text });
-      } else if (text.startsWith('diverged:')) {
-        // The step that blew up was not applied: the run is paused on its last good state.
-        postMessage({ type: 'diverged', message: text.slice('diverged:'.length).trim() });
-        await snapshot(run).catch(() => {});
-      } else if (run && run.backend === 'webgpu') {
-        try { await fallBackToCpu(e, gen); } catch (e2) { postMessage({ type: 'error', message: `WebGPU failed and the CPU could not take over: ${message(e2)}` }); }
-      } else {
-        postMessage({ type: 'error', message: text });
-      }
-      return;
+/**
+ * `n` steps of run `id` (the loop's ticks and the Step button alike), with
+ * one handling of what can go wrong: divergence pauses on the last good
+ * state, a failing WebGPU continues on the CPU, a panic restarts the engine.
+ * Returns whether the run can go on.
+ */
+async function advance(id, n) {
+  try {
+    await exclusive(() => (id === runId && run ? tick(n, id) : null));
+    return true;
+  } catch (e) {
+    if (id !== runId) return false; // reset while a call was in flight
+    running = false;
+    const kind = kindOf(e);
+    if (kind === 'panic') {
+      // A panicked wasm instance cannot be trusted again: the page restarts the worker.
+      post(id, { type: 'failed', kind, message: text(e) });
+    } else if (kind === 'diverged') {
+      // The step that blew up was not applied: the run is paused on its last good state.
+      post(id, { type: 'failed', kind, message: text(e).replace(/^diverged:\s*/, '') });
+      await exclusive(() => snapshot(run, id)).catch(() => {});
+    } else if (run && run.backend === 'webgpu' && kind !== 'invalid') {
+      try { await fallBackToCpu(e, id); } catch (e2) { post(id, { type: 'failed', kind: kindOf(e2), message: `WebGPU failed and the CPU could not take over: ${text(e2)}` }); }
+    } else {
+      post(id, { type: 'failed', kind, message: text(e) });
     }
-    // Let pause/reset messages in between ticks.
+    return false;
+  }
+}
+
+/** After a WebGPU failure mid-run: continue on the CPU from the last checkpoint, or restart there. */
+async function fallBackToCpu(err, id) {
+  const why = text(err);
+  const old = run; run = null;
+  exclusive(() => old.free()).catch(() => {});
+  let created; let message;
+  if (lastCheckpoint) {
+    created = await apd.WebRun.resume(lastCheckpoint, 'cpu');
+    const step = JSON.parse(lastCheckpoint).history.at(-1)?.step ?? 0;
+    message = created.startedOver
+      ? `WebGPU failed (${why}) while the restarts were compared: decomposition started over on the CPU with the same seed.`
+      : `WebGPU failed (${why}): continuing on the CPU from the checkpoint at step ${step + 1}.`;
+  } else {
+    created = await apd.WebRun.create(lastStart.preset, lastStart.config, lastStart.seed, 'cpu', lastStart.target ?? undefined);
+    message = `WebGPU failed (${why}) before the first checkpoint: restarted on the CPU with the same seed.`;
+  }
+  post(id, { type: 'notice', message });
+  carryOn(created, id);
+}
+
+/** Runs `created` (just restarted or resumed) as run `id`. */
+function carryOn(created, id) {
+  adopt(created, id, { resumed: true, startedOver: created.startedOver });
+  running = true;
+  loop(id);
+}
+
+async function loop(id) {
+  while (running && id === runId) {
+    const n = msPerStep > 0 ? Math.max(1, Math.min(speed, Math.floor(TICK_MS / msPerStep))) : 1;
+    if (!(await advance(id, n))) return;
+    // Let pause and reset messages in between ticks.
     await new Promise((r) => setTimeout(r, 0));
   }
 }
 
+/** The view data and plan of a saved or imported report, computed by the engine. */
+async function reportViews(reportJson) {
+  const report = apd.parseReport(reportJson);
+  const r = JSON.parse(report);
+  return { report, snap: JSON.parse(await apd.reportViews(report, curveFeature)), plan: JSON.parse(apd.runPlan(JSON.stringify(r.config))) };
+}
+
 async function handle(msg) {
+  await ready;
   switch (msg.type) {
     case 'preset':
-      await ready;
-      postMessage({ type: 'config', config: apd.presetConfig(msg.name), preset: msg.name, seq: msg.seq });
+      config = apd.presetConfig(msg.name); preset = msg.name;
+      postMessage({ type: 'config', config, preset, seq: msg.seq });
       break;
     case 'set':
-      await ready;
       try {
-        postMessage({ type: 'config', config: apd.setField(msg.config, msg.path, msg.value), seq: msg.seq });
+        config = apd.setField(config, msg.path, msg.value);
+        postMessage({ type: 'config', config, seq: msg.seq, path: msg.path });
       } catch (e) {
-        postMessage({ type: 'field-error', path: msg.path, message: message(e), seq: msg.seq });
-      }
-      break;
-    case 'validate':
-      await ready;
-      try {
-        postMessage({ type: 'config', config: apd.validateConfig(msg.config), seq: msg.seq, preset: msg.preset });
-      } catch (e) {
-        postMessage({ type: 'config-error', message: message(e), seq: msg.seq });
+        postMessage({ type: 'field-error', path: msg.path, message: text(e), seq: msg.seq });
       }
       break;
     case 'start':
       await start(msg);
       break;
     case 'pause':
-      running = false;
-      postMessage({ type: 'paused' });
+      if (runId === msg.run) { running = false; post(msg.run, { type: 'paused' }); }
       break;
-    case 'resume':
-      if (run && !running) { running = true; loop(generation); }
+    case 'continue':
+      if (run && runId === msg.run && !running) { running = true; loop(msg.run); }
       break;
     case 'step':
-      if (run && !running) await tick(1);
+      if (run && runId === msg.run && !running) await advance(msg.run, 1);
       break;
     case 'resume-checkpoint': {
       // A checkpoint kept across a reload.
-      await ready;
       stop();
-      const gen = ++generation;
       lastStart = null; lastCheckpoint = msg.report; lastCheckpointAt = performance.now();
       const { backend } = await chooseBackend(msg.backend);
+      let created;
       try {
-        run = await apd.WebRun.resume(msg.report, backend);
+        created = await apd.WebRun.resume(msg.report, backend);
       } catch (e) {
-        if (backend !== 'webgpu') throw e;
-        run = await apd.WebRun.resume(msg.report, 'cpu');
+        if (backend !== 'webgpu' || kindOf(e) === 'invalid') throw e;
+        created = await apd.WebRun.resume(msg.report, 'cpu');
       }
-      carryOn(gen);
+      carryOn(created, msg.run);
       break;
     }
     case 'simulate-panic':
-      await ready;
       apd.testPanic();
       break;
     case 'simulate-gpu-loss':
@@ -218,47 +269,49 @@ async function handle(msg) {
       break;
     case 'curve':
       curveFeature = Math.max(0, msg.feature | 0);
-      if (run && !running) await snapshot(run).catch(() => {});
+      if (run && !running) { const id = runId; await exclusive(() => snapshot(run, id)).catch(() => {}); }
       break;
     case 'speed':
       speed = Math.max(1, Math.min(1000, msg.value | 0));
       break;
     case 'reset':
-      generation++;
       stop();
-      postMessage({ type: 'reset' });
       break;
-    case 'export-report':
-      if (run) postMessage({ type: 'file', kind: 'report', text: await run.report() });
+    case 'export':
+      if (run) {
+        const text = await exclusive(() => (msg.kind === 'report' ? run.report() : run.targetJson()));
+        postMessage({ type: 'file', kind: msg.kind, text });
+      }
       break;
-    case 'export-target':
-      if (run) postMessage({ type: 'file', kind: 'target', text: run.targetJson() });
+    case 'views-of':
+      postMessage({ type: 'report-views', ...(await reportViews(msg.report)), seq: msg.seq });
       break;
-    case 'import': {
-      await ready;
+    case 'import':
       // A report is shown as it is; a target file becomes the next run's target.
       try {
-        const report = apd.parseReport(msg.text);
-        postMessage({ type: 'imported-report', report });
+        postMessage({ type: 'report-views', ...(await reportViews(msg.text)), seq: msg.seq });
       } catch (reportErr) {
-        try {
-          const t = JSON.parse(msg.text);
-          if (!t || typeof t !== 'object' || !('params' in t)) throw reportErr;
-          postMessage({ type: 'imported-target', text: msg.text, model: t.model, config: JSON.stringify(t.config) });
-        } catch (e) {
-          postMessage({ type: 'import-error', message: message(e === reportErr ? reportErr : e) });
+        let t = null;
+        try { t = JSON.parse(msg.text); } catch { /* neither */ }
+        if (t && typeof t === 'object' && 'params' in t && 'config' in t) {
+          postMessage({ type: 'imported-target', text: msg.text, model: t.model, config: JSON.stringify(t.config), seq: msg.seq });
+        } else {
+          postMessage({ type: 'import-error', message: text(reportErr), seq: msg.seq });
         }
       }
       break;
-    }
     default:
-      postMessage({ type: 'error', message: `unknown message ${msg.type}` });
+      postMessage({ type: 'failed', kind: 'invalid', message: `unknown message ${msg.type}` });
   }
 }
 
+// Messages are handled one at a time, in the order they came: two edits
+// sent back to back are both applied, the second to the result of the first.
+let inbox = Promise.resolve();
 self.onmessage = (e) => {
-  handle(e.data).catch((err) => {
-    running = false;
-    postMessage({ type: panicked() ? 'crashed' : 'error', message: message(err) });
+  const msg = e.data;
+  inbox = inbox.then(() => handle(msg)).catch((err) => {
+    if (msg.run != null && msg.run === runId) running = false;
+    postMessage({ type: 'failed', run: msg.run ?? runId, kind: kindOf(err), message: text(err), seq: msg.seq });
   });
 };

@@ -11,8 +11,9 @@ const open = (hash = '') => openPage(env, hash);
 
 const status = (page) => page.getByTestId('status').textContent();
 
+// Seed 23 was not used to choose the tms-5-2 preset (README, "Robustness").
 test('tms-5-2 decomposes to the end on the CPU backend, and the page stays responsive', { timeout: 900_000 }, async () => {
-  const { page, problems, foreign } = await open();
+  const { page, problems, foreign } = await open('#seed=23');
   await page.getByTestId('model').selectOption('tms-5-2');
   await page.getByTestId('backend').selectOption('cpu');
   const t0 = Date.now();
@@ -38,6 +39,7 @@ test('tms-5-2 decomposes to the end on the CPU backend, and the page stays respo
   await page.screenshot({ path: path.join(SHOTS, 'done.png'), fullPage: true });
   console.log(`e2e: tms-5-2 on cpu: MMCS ${mmcs} ML2R ${ml2r}, ${wall.toFixed(1)} s wall, pause answered in ${responseMs} ms`);
   assert.ok(mmcs >= 0.98, `MMCS ${mmcs}`);
+  assert.ok(ml2r >= 0.85, `ML2R ${ml2r}`);
 
   // The exported report (the CLI's format) opens again in a fresh page;
   // scripts/test.sh also checks it with `apd inspect`.
@@ -55,6 +57,58 @@ test('tms-5-2 decomposes to the end on the CPU backend, and the page stays respo
   assert.equal(await status(again.page), 'done');
   assert.deepEqual(again.problems, []);
   await again.page.close();
+});
+
+test('two settings edited back to back during a run are both applied, and in the link', { timeout: 300_000 }, async () => {
+  // tms-40-10 keeps the worker busy (ticks of about 250 ms), so both edits
+  // arrive while it is in the middle of one.
+  const { page, problems } = await open('#model=tms-40-10&backend=cpu&target.steps=200');
+  await page.getByTestId('run').click();
+  await page.getByTestId('status').filter({ hasText: /decomposing/ }).waitFor({ timeout: 120_000 });
+  const lr = page.locator('[data-setting="apd.lr"]');
+  const cs = page.locator('[data-setting="apd.coeff_simplicity"]');
+  await lr.fill('0.002');
+  await lr.dispatchEvent('change');
+  await cs.fill('12');
+  await cs.dispatchEvent('change');
+  await page.waitForFunction(() => location.hash.includes('apd.lr=0.002') && location.hash.includes('apd.coeff_simplicity=12'), null, { timeout: 30_000 });
+  await page.getByTestId('reset').click();
+  // A fresh page from the link has both.
+  const hash = await page.evaluate(() => location.hash);
+  const again = await open(hash);
+  assert.equal(await again.page.locator('[data-setting="apd.lr"]').inputValue(), '0.002');
+  assert.equal(await again.page.locator('[data-setting="apd.coeff_simplicity"]').inputValue(), '12');
+  assert.deepEqual(problems, []);
+  assert.deepEqual(again.problems, []);
+  await again.page.close();
+  await page.close();
+});
+
+test('after Reset in the middle of a run, nothing of that run is drawn', { timeout: 300_000 }, async () => {
+  const { page, problems } = await open('#model=tms-5-2&backend=cpu&target.steps=200&apd.steps=20000');
+  await page.getByTestId('run').click();
+  await page.getByTestId('status').filter({ hasText: /decomposing/ }).waitFor({ timeout: 120_000 });
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="mmcs"]').textContent) > 0, null, { timeout: 60_000 });
+  await page.getByTestId('reset').click();
+  // Whatever the worker had in flight arrives now and must be dropped.
+  await page.waitForTimeout(2000);
+  assert.equal(await page.getByTestId('status').textContent(), 'ready');
+  assert.equal(await page.getByTestId('step-count').textContent(), '0');
+  assert.equal(await page.getByTestId('mmcs').textContent(), '-');
+  for (const id of ['loss-chart', 'target-chart', 'cos-chart', 'attr-chart']) {
+    assert.equal(await page.locator(`#${id}`).getAttribute('data-points'), '0', `${id} is empty`);
+  }
+  assert.equal(await page.locator('#geometry canvas').count(), 0);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('every setting has its field, named by its dotted path', async () => {
+  const { page } = await open('#model=resid-mlp-custom');
+  for (const name of ['apd.lr', 'apd.topk', 'apd.coeff_activation', 'apd.restarts', 'model.d_mlp', 'target.steps']) {
+    assert.equal(await page.locator(`[data-setting="${name}"]`).count(), 1, name);
+  }
+  await page.close();
 });
 
 test('a bad link is reported and ignored', async () => {

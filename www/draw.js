@@ -1,0 +1,180 @@
+// What each card of the page shows: the loss curves, kept here as they
+// arrive, and the view data of a snapshot (computed by the engine).
+import { lossChart, lineChart, heatmap, bars, polygon, figure, color, legendCanvas, clear, message } from './views.js';
+
+const $ = (id) => document.getElementById(id);
+const MAX_POINTS = 3000;
+const APD_SERIES = ['total', 'faithfulness', 'minimality', 'simplicity', 'activation'];
+const NUMBERS = ['mmcs', 'ml2r', 'mean-active', 'dedicated', 'mean-share', 'topk-loss', 'target-loss'];
+
+const curves = { target: [], total: [], faithfulness: [], minimality: [], simplicity: [], activation: [] };
+let marks = []; // [[step, label]] where the APD loss chart marks the restarts (from the engine's plan)
+let snapshot = null;
+let pending = false;
+
+function push(series, x, y) {
+  series.push([x, y]);
+  if (series.length > MAX_POINTS) {
+    // Halve the resolution of the older half to keep drawing cheap.
+    const half = series.length >> 1;
+    const thinned = series.slice(0, half).filter((_, i) => i % 2 === 0);
+    series.splice(0, half, ...thinned);
+  }
+}
+
+/** Target losses, the last of which belongs to step `lastStep - 1`. */
+export function addTargetLosses(losses, lastStep) {
+  let t = lastStep - losses.length;
+  for (const l of losses) push(curves.target, t++, l);
+  schedule();
+}
+
+/** APD step records (a batch's, or a report's history). */
+export function addApdSteps(steps) {
+  for (const s of steps) for (const k of APD_SERIES) if (s[k] != null) push(curves[k], s.step, s[k]);
+  schedule();
+}
+
+/** Forgets the APD curves (a decomposition that started over). */
+export function clearApdCurves() {
+  for (const k of APD_SERIES) curves[k] = [];
+  schedule();
+}
+
+/** Where the APD loss chart marks each restart. */
+export function setMarks(m) {
+  marks = m || [];
+  schedule();
+}
+
+/** The view data to draw next. */
+export function setSnapshot(s) {
+  snapshot = s;
+  schedule();
+}
+
+/** Forgets everything drawn: curves, figures, views. */
+export function clearAll() {
+  for (const k of Object.keys(curves)) curves[k] = [];
+  snapshot = null; marks = [];
+  for (const id of NUMBERS) $(id).textContent = '-';
+  for (const id of ['geometry', 'components', 'neurons']) $(id).innerHTML = '';
+  for (const id of ['cos-chart', 'hist-chart', 'attr-chart', 'target-chart', 'loss-chart', 'curve-chart', 'mass-chart']) clear($(id));
+  schedule();
+}
+
+/** Draws at the next animation frame, once however many updates came. */
+function schedule() {
+  if (pending) return;
+  pending = true;
+  requestAnimationFrame(() => {
+    pending = false;
+    const { target, ...apdSeries } = curves;
+    lossChart($('target-chart'), { target });
+    lossChart($('loss-chart'), apdSeries, marks);
+    if (snapshot) drawSnapshot(snapshot);
+  });
+}
+
+/** Column order putting feature i's dedicated component in column i where it can. */
+function diagonalOrder(dedicated, C) {
+  const order = [];
+  for (const c of dedicated) if (!order.includes(c)) order.push(c);
+  for (let c = 0; c < C; c++) if (!order.includes(c)) order.push(c);
+  return order;
+}
+
+function drawResid(s) {
+  const r = s.metrics.resid;
+  const n = r.dedicated.length, C = r.n_components;
+  $('dedicated').textContent = `${r.n_dedicated}/${n}`;
+  $('mean-share').textContent = r.mean_share.toFixed(3);
+  $('topk-loss').textContent = r.topk_loss.toExponential(2);
+  $('target-loss').textContent = r.target_loss.toExponential(2);
+  const count = new Map();
+  for (const c of r.dedicated) count.set(c, (count.get(c) || 0) + 1);
+  bars($('cos-chart'), r.shares, { colors: r.dedicated.map((c) => (count.get(c) > 1 ? '#b8b8bc' : color(c))), labels: r.shares.map((_, i) => i) });
+  const order = diagonalOrder(r.dedicated, C);
+  const shares = [];
+  for (let i = 0; i < n; i++) {
+    const row = r.attributions.slice(i * C, (i + 1) * C);
+    const total = row.reduce((a, b) => a + b, 0) || 1;
+    for (const c of order) shares.push(row[c] / total);
+  }
+  heatmap($('attr-chart'), shares, n, C, { signed: false, scale: 1, rowLabel: 'feature', colLabel: 'component (permuted)' });
+  if (r.layer_mass.length && r.layer_mass[0].length > 1) {
+    bars($('mass-chart'), r.layer_mass.map((m) => m[0]), { labels: r.layer_mass.map((_, i) => i) });
+    $('mass-chart').title = 'fraction of each dedicated component\'s weight mass in layer 1 (the rest is in the later layers)';
+  } else {
+    message($('mass-chart'), 'one layer: nothing to split');
+  }
+  const v = s.resid;
+  if (!v) return;
+  const neurons = $('neurons');
+  neurons.innerHTML = '';
+  const scale = Math.max(1e-9, ...v.neurons_target.map(Math.abs), ...v.neurons_component.map(Math.abs));
+  const h = Math.max(160, Math.min(400, 20 + v.n * 6)), w = Math.max(240, Math.min(560, 40 + v.neurons * 10));
+  heatmap(figure(neurons, 'target', w, h), v.neurons_target, v.n, v.neurons, { scale, legend: false });
+  heatmap(figure(neurons, 'dedicated component of each feature', w, h), v.neurons_component, v.n, v.neurons, { scale, legend: false });
+  legendCanvas(neurons, scale);
+  const c = v.curve;
+  lineChart($('curve-chart'), c.xs, [
+    { name: 'label x+relu(x)', color: '#b8b8bc', ys: c.labels },
+    { name: 'target', color: '#1d1d1f', ys: c.target },
+    { name: 'top-k APD', color: '#d6453d', dashed: true, ys: c.topk },
+  ], { xLabel: `x_${c.feature}` });
+}
+
+function drawTms(s) {
+  const m = s.metrics;
+  $('mmcs').textContent = m.mmcs.toFixed(4);
+  $('ml2r').textContent = m.ml2r.toFixed(4);
+  bars($('cos-chart'), m.features.map((f) => f.cos), { threshold: 0.98, colors: m.features.map((f) => color(f.component)), labels: m.features.map((_, i) => i) });
+  if (!s.target || !s.target.length) return;
+  const [, n, d, w] = s.target[0];
+  const C = s.components[0].length;
+  const geo = $('geometry');
+  geo.innerHTML = '';
+  const row = document.createElement('div'); row.className = 'multiples'; geo.append(row);
+  const sum = new Array(n * d).fill(0);
+  for (const p of s.components[0]) p.forEach((v, i) => { sum[i] += v; });
+  if (d === 2) {
+    $('geometry-note').textContent = 'each line is one feature\'s vector W[i,:]; colour = feature';
+    const rows = (vals) => Array.from({ length: n }, (_, i) => [vals[2 * i], vals[2 * i + 1]]);
+    const scale = Math.max(...rows(w).map(([x, y]) => Math.hypot(x, y)));
+    polygon(figure(row, 'target W', 170, 170), rows(w), { scale, colorOf: color });
+    polygon(figure(row, 'sum of components', 170, 170), rows(sum), { scale, colorOf: color });
+    s.components[0].forEach((p, c) => polygon(figure(row, `component ${c}`, 130, 130), rows(p), { scale, colorOf: color }));
+  } else {
+    $('geometry-note').textContent = 'd > 2: W and the sum of components as heatmaps (rows = features)';
+    const scale = Math.max(...w.map(Math.abs));
+    heatmap(figure(row, 'target W', 220, Math.min(420, 20 + n * 8)), w, n, d, { scale, legend: false });
+    heatmap(figure(row, 'sum of components', 220, Math.min(420, 20 + n * 8)), sum, n, d, { scale, legend: false });
+    legendCanvas(geo, scale);
+  }
+  const comps = $('components');
+  comps.innerHTML = '';
+  s.components.forEach((layer, l) => {
+    const [name, rows, cols] = s.target[l];
+    const h = document.createElement('p'); h.className = 'note'; h.textContent = `${name} (${rows} x ${cols})`;
+    const mult = document.createElement('div'); mult.className = 'multiples';
+    comps.append(h, mult);
+    const scale = Math.max(1e-9, ...layer.flatMap((p) => p.map(Math.abs)));
+    const size = C > 12 ? 60 : 110;
+    layer.forEach((p, c) => heatmap(figure(mult, `c${c}`, size, Math.round(size * Math.min(2, rows / cols))), p, rows, cols, { scale, legend: false }));
+    legendCanvas(comps, scale);
+  });
+  if (s.attributions && s.attributions.length) {
+    heatmap($('attr-chart'), s.attributions, n, C, { signed: false, rowLabel: 'feature', colLabel: 'component' });
+  }
+}
+
+function drawSnapshot(s) {
+  const m = s.metrics;
+  if (m) $('mean-active').textContent = m.mean_active.toFixed(3);
+  if (m && m.resid) drawResid(s); else if (m) drawTms(s);
+  if (s.active_histogram && s.active_histogram.length) {
+    const total = s.active_histogram.reduce((a, b) => a + b, 0) || 1;
+    bars($('hist-chart'), s.active_histogram.map((v) => v / total), { max: null, labels: s.active_histogram.map((_, i) => i) });
+  }
+}
