@@ -18,6 +18,14 @@ pub struct FeatureMatch {
     pub cos: f32,
     /// `||P_{c*}[i,:]|| / ||W[i,:]||`.
     pub l2_ratio: f32,
+    /// Whether the target represents this feature (see
+    /// `Target::represented_features`); MMCS and ML2R average over those.
+    #[serde(default = "yes")]
+    pub represented: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Summary figures of a decomposition. Computed in f64, stored as f32 so
@@ -197,6 +205,7 @@ fn norm(v: &[f32]) -> f64 {
 /// Per feature i, compares the target's row `W[i,:]` with every component's
 /// row `P_c[i,:]` of the first decomposed matrix (the TMS encoder).
 pub fn feature_matches(target: &Target, d: &Decomposition) -> Vec<FeatureMatch> {
+    let represented = target.represented_features();
     let w = &target.layers[0];
     let f = &d.layers[0];
     let comps: Vec<Vec<f32>> = (0..d.n_components).map(|c| f.component(c, d.n_components, d.rank)).collect();
@@ -214,7 +223,7 @@ pub fn feature_matches(target: &Target, d: &Decomposition) -> Vec<FeatureMatch> 
                     best = (c, cos, if wn > 0.0 { pn / wn } else { 0.0 });
                 }
             }
-            FeatureMatch { component: best.0, cos: best.1 as f32, l2_ratio: best.2 as f32 }
+            FeatureMatch { component: best.0, cos: best.1 as f32, l2_ratio: best.2 as f32, represented: represented[i] }
         })
         .collect()
 }
@@ -257,13 +266,17 @@ pub async fn resid_metrics(method: &impl Decomposer, d: &Decomposition) -> Resul
     })
 }
 
-/// MMCS, ML2R and the per-feature matches of a TMS decomposition.
+/// MMCS, ML2R and the per-feature matches of a TMS decomposition. MMCS and
+/// ML2R average over the features the target represents: a dead feature
+/// has no direction to recover (every feature counts in this project's
+/// own targets, whose feature norms are 1.13 +- 0.01).
 pub fn tms_metrics(target: &Target, d: &Decomposition, mean_active: f32) -> Metrics {
     let features = feature_matches(target, d);
-    let n = features.len() as f64;
+    let live: Vec<&FeatureMatch> = features.iter().filter(|f| f.represented).collect();
+    let n = live.len().max(1) as f64;
     Metrics {
-        mmcs: (features.iter().map(|f| f.cos as f64).sum::<f64>() / n) as f32,
-        ml2r: (features.iter().map(|f| f.l2_ratio as f64).sum::<f64>() / n) as f32,
+        mmcs: (live.iter().map(|f| f.cos as f64).sum::<f64>() / n) as f32,
+        ml2r: (live.iter().map(|f| f.l2_ratio as f64).sum::<f64>() / n) as f32,
         mean_active,
         features,
         resid: None,
@@ -310,6 +323,20 @@ mod tests {
         assert!((m.mmcs - (1.0 + s) / 2.0).abs() < 1e-6);
         assert!((m.ml2r - (0.5 + s) / 2.0).abs() < 1e-6);
         assert!(!success(m.mmcs, m.ml2r));
+    }
+
+    #[test]
+    fn a_dead_feature_is_left_out_of_mmcs_and_ml2r() {
+        // Feature 1's vector is a twentieth as long as feature 0's: dead.
+        let target = target_2x2(vec![1.0, 0.0, 0.0, 0.05]);
+        let d = Decomposition {
+            n_components: 1,
+            rank: 1,
+            layers: vec![FactorPair { name: "W".into(), d_in: 2, d_out: 2, a: vec![1.0, 0.0], b: vec![0.9, 0.0] }],
+        };
+        let m = tms_metrics(&target, &d, 1.0);
+        assert_eq!(m.features.iter().map(|f| f.represented).collect::<Vec<_>>(), [true, false]);
+        assert!((m.mmcs - 1.0).abs() < 1e-6 && (m.ml2r - 0.9).abs() < 1e-6, "{m:?}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use crate::apd::{check_fits, StepStats};
 use crate::config::{ExperimentConfig, ModelConfig, TargetTrainConfig};
+use crate::decomp::scale::ScaleSummary;
 use crate::decomp::Decomposition;
 use crate::error::ApdError;
 use crate::metrics::Metrics;
@@ -90,6 +91,10 @@ pub struct Report {
     pub target: Map<String, Value>,
     /// Speed of the APD phase.
     pub timing: Timing,
+    /// The scale the decomposition worked at (absent in reports from
+    /// before it could be chosen: they decomposed the target as it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<ScaleSummary>,
 }
 
 /// Most history entries a report keeps.

@@ -243,6 +243,7 @@ impl Run {
                 wall_s: wall_s as f32,
                 backend: backend.to_string(),
             },
+            scale: Some(apd.scale().clone()),
         }))
     }
 }

@@ -3,6 +3,7 @@
 //! decomposition method.
 
 use crate::decomp::probes::{one_hot_importances, response_curve};
+use crate::decomp::scale::ScaleSummary;
 use crate::decomp::Decomposer;
 use crate::error::ApdError;
 use crate::metrics::{metrics, neuron_contributions, Metrics};
@@ -25,6 +26,8 @@ pub struct Views {
     pub active_histogram: Vec<u32>,
     /// The residual MLP's views (its matrices are too large to send whole).
     pub resid: Option<ResidView>,
+    /// The scale the decomposition works at.
+    pub scale: Option<ScaleSummary>,
 }
 
 /// What the residual MLP views draw besides the metrics.
@@ -85,6 +88,7 @@ pub async fn views(method: &impl Decomposer, target: &Target, mean_active: f32, 
                 curve: Curve { feature, xs, target: ty, topk: ky, labels },
             }),
             metrics: Some(metrics),
+            scale: Some(method.scale().clone()),
             ..Views::default()
         });
     }
@@ -95,5 +99,6 @@ pub async fn views(method: &impl Decomposer, target: &Target, mean_active: f32, 
         metrics: Some(metrics),
         active_histogram: hist,
         resid: None,
+        scale: Some(method.scale().clone()),
     })
 }

@@ -139,6 +139,17 @@ pub fn run_plan(config_json: &str) -> Result<String, JsValue> {
     to_json(&plan_of(&ExperimentConfig::from_json(config_json).map_err(invalid)?))
 }
 
+/// What the page says about an imported target (a target file or a
+/// report) before a run of `config_json`: its feature norms, the scale the
+/// decomposition will work at, and a warning if it is far from what the
+/// settings were measured on.
+#[wasm_bindgen(js_name = describeTarget)]
+pub fn describe_target(target_json: &str, config_json: &str) -> Result<String, JsValue> {
+    let target = target_from_file(target_json).map_err(apd_err)?;
+    let cfg = ExperimentConfig::from_json(config_json).map_err(invalid)?;
+    to_json(&crate::decomp::scale::note(&target, &cfg.scale))
+}
+
 /// The view data of a saved report (its components as they were saved), on
 /// the CPU: what the page draws for an imported or kept result.
 #[wasm_bindgen(js_name = reportViews)]

@@ -58,6 +58,7 @@ export function clearAll() {
   for (const k of Object.keys(curves)) curves[k] = [];
   snapshot = null; marks = [];
   for (const id of NUMBERS) $(id).textContent = '-';
+  $('scale-note').textContent = '';
   for (const id of ['geometry', 'components', 'neurons']) $(id).innerHTML = '';
   for (const id of ['cos-chart', 'hist-chart', 'attr-chart', 'target-chart', 'loss-chart', 'curve-chart', 'mass-chart']) clear($(id));
   schedule();
@@ -171,6 +172,10 @@ function drawTms(s) {
 
 function drawSnapshot(s) {
   const m = s.metrics;
+  const sc = s.scale;
+  $('scale-note').textContent = !sc ? '' : sc.feature_norm
+    ? (sc.rescaled ? `target feature norm ${sc.feature_norm.toFixed(3)} (root mean square), decomposed at ${sc.working_norm.toFixed(3)} and scaled back` : `target feature norm ${sc.feature_norm.toFixed(3)}, decomposed as it is`)
+    : (sc.rescaled ? 'each neuron\'s weights balanced before decomposing' : '');
   if (m) $('mean-active').textContent = m.mean_active.toFixed(3);
   if (m && m.resid) drawResid(s); else if (m) drawTms(s);
   if (s.active_histogram && s.active_histogram.length) {

@@ -103,6 +103,15 @@ async function applyHash() {
   writeHash();
 }
 
+/** In words: a target's feature norms and the scale a decomposition works (or worked) at. */
+function scaleText(s, norms = []) {
+  if (!s || !s.feature_norm) return s?.rescaled ? 'Each neuron\'s weights are balanced before decomposing (it computes the same).' : '';
+  const list = norms.length ? `feature norms ${norms.map((v) => v.toFixed(2)).join(', ')}; ` : '';
+  return s.rescaled
+    ? `${list}root mean square ${s.feature_norm.toFixed(3)}, decomposed at ${s.working_norm.toFixed(3)} (rescaled, then scaled back).`
+    : `${list}root mean square ${s.feature_norm.toFixed(3)}, decomposed as it is.`;
+}
+
 /** Shows the views of the configuration's architecture (TMS or residual MLP) only. */
 function showModelKind(configJson) {
   const resid = JSON.parse(configJson).model.kind === 'resid_mlp';
@@ -251,10 +260,15 @@ async function onWorkerMessage(msg) {
         if (reply.type === 'field-error') { $('import-status').textContent = `import refused: ${reply.message}`; return; }
       }
       renderFields(state.config, editSetting); writeHash(); showModelKind(state.config);
+      const described = await request({ type: 'describe-target', text: msg.text });
+      if (!described.note) { $('import-status').textContent = `import refused: ${described.message}`; return; }
       state.importedTarget = msg.text;
-      $('import-status').textContent = `target loaded (${msg.model}): the next run decomposes it instead of training one`;
+      $('import-status').textContent = `target loaded (${msg.model}): the next run decomposes it instead of training one. ${scaleText(described.note.scale, described.note.feature_norms)}`;
+      if (described.note.warning) banner(`Imported target: ${described.note.warning}`);
       break;
     }
+    case 'target-note': // the answer to a request, taken above
+      break;
     case 'import-error':
       $('import-status').textContent = `import refused: ${msg.message}`;
       break;

@@ -10,6 +10,7 @@
 //   pause | continue | step | reset | speed {value} | curve {feature}
 //   resume-checkpoint {run, report, backend}
 //   export {kind: 'report'|'target'} | import {text, seq} | views-of {report, seq}
+//   describe-target {text, seq}   an imported target's feature norms and scale; answered by `target-note`
 //
 // Worker -> page
 //   ready {presets} | fatal {message}
@@ -20,7 +21,7 @@
 //     checkpoint {run, entry} | done {run, entry} | paused {run} | notice {run, message}
 //     failed {run, kind, message}
 //   file {kind, text} | report-views {report, snap, plan, seq} | imported-target {text, model, config, seq}
-//   import-error {message, seq}
+//   import-error {message, seq} | target-note {note, message, seq}
 
 /** What went wrong, as the engine names it (`Error.name` of a wasm error); the page decides on this, never on text. */
 export const KINDS = ['invalid', 'diverged', 'device-lost', 'busy', 'panic'];

@@ -2,8 +2,11 @@
 // the worker (it alone changes it, in the order edits arrive); this module
 // shows it and says what the user changed.
 
-const ENUMS = { lr_schedule: ['constant', 'cosine', 'linear'], attribution_source: ['apd', 'target'], unit_norm_a: ['true', 'false'] };
-const GROUPS = { model: 'target model', target: 'target training', apd: 'decomposition' };
+const ENUMS = {
+  lr_schedule: ['constant', 'cosine', 'linear'], attribution_source: ['apd', 'target'], unit_norm_a: ['true', 'false'],
+  untied_adam: ['false', 'true'], init: ['xavier', 'torch'], rescale: ['true', 'false'],
+};
+const GROUPS = { model: 'target model', target: 'target training', apd: 'decomposition', scale: 'scale' };
 const $ = (id) => document.getElementById(id);
 
 /** `[dotted path, value]` for every setting of a configuration object. */

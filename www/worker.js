@@ -283,6 +283,14 @@ async function handle(msg) {
         postMessage({ type: 'file', kind: msg.kind, text });
       }
       break;
+    case 'describe-target':
+      // The target's feature norms and the scale a run with the current settings works at.
+      try {
+        postMessage({ type: 'target-note', note: JSON.parse(apd.describeTarget(msg.text, config)), seq: msg.seq });
+      } catch (e) {
+        postMessage({ type: 'target-note', note: null, message: text(e), seq: msg.seq });
+      }
+      break;
     case 'views-of':
       postMessage({ type: 'report-views', ...(await reportViews(msg.report)), seq: msg.seq });
       break;
@@ -295,6 +303,7 @@ async function handle(msg) {
         try { t = JSON.parse(msg.text); } catch { /* neither */ }
         if (t && typeof t === 'object' && 'params' in t && 'config' in t) {
           postMessage({ type: 'imported-target', text: msg.text, model: t.model, config: JSON.stringify(t.config), seq: msg.seq });
+
         } else {
           postMessage({ type: 'import-error', message: text(reportErr), seq: msg.seq });
         }

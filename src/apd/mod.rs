@@ -19,6 +19,7 @@ use crate::config::{lr_at, AttributionSource, ExperimentConfig, ModelConfig};
 use crate::data::{matrix, read_vec, resid_batch, tms_batch};
 use crate::decomp::factors::over_rank;
 use crate::decomp::network::masked_product;
+use crate::decomp::scale::{Rescale, ScaleSummary};
 use crate::decomp::{Decomposer, Decomposition, Forward, Network};
 use crate::error::ApdError;
 use crate::models::Target;
@@ -72,7 +73,11 @@ pub fn check_fits(d: &Decomposition, config: &ExperimentConfig) -> Result<(), St
 /// One APD run: the target (frozen), the components, the optimiser.
 pub struct ApdTrainer {
     config: ExperimentConfig,
+    /// The target at the working scale (`decomp::scale`): what the
+    /// components are trained against.
     network: Network,
+    /// How the target was brought to the working scale.
+    rescale: Rescale,
     model: ApdModel,
     optim: ModuleOptimizer,
     rng: Rng,
@@ -98,12 +103,14 @@ impl ApdTrainer {
                 target.model, config.model
             )));
         }
-        let network = Network::new(target, device);
+        let (working, rescale) = Rescale::of(target, &config.scale);
+        let network = Network::new(&working, device);
         let ad = device.clone().autodiff();
         // A placeholder until the first start is drawn below.
         let mut t = Self {
             config: config.clone(),
             network,
+            rescale,
             model: ApdModel { a: Vec::new(), b: Vec::new() },
             optim: components::adam(),
             rng: Rng::stream(seed, "apd-data"),
@@ -120,8 +127,9 @@ impl ApdTrainer {
         Ok(t)
     }
 
-    /// APD on `target` holding the factors `d` (a saved report's), ready to
-    /// be looked at; [`ApdTrainer::resume`] also sets where training goes on.
+    /// APD on `target` holding the factors `d` (a saved report's, at the
+    /// target's own scale), ready to be looked at; [`ApdTrainer::resume`]
+    /// also sets where training goes on.
     pub fn with_components(
         config: &ExperimentConfig,
         target: &Target,
@@ -131,7 +139,7 @@ impl ApdTrainer {
     ) -> Result<Self, ApdError> {
         let mut t = Self::new(config, target, seed, device)?;
         check_fits(d, config).map_err(ApdError::Mismatch)?;
-        t.model = ApdModel::upload(d, &t.device);
+        t.model = ApdModel::upload(&t.rescale.to_working(d), &t.device);
         t.n_now = d.n_components;
         t.usage = vec![0.0; d.n_components];
         Ok(t)
@@ -321,7 +329,7 @@ impl ApdTrainer {
         }
     }
 
-    /// The current factors, read back.
+    /// The current factors at the working scale, read back.
     async fn decomposition_now(&self) -> Result<Decomposition, ApdError> {
         self.model.read(&self.network.names, self.n_now, self.config.apd.rank).await
     }
@@ -336,8 +344,9 @@ impl Decomposer for ApdTrainer {
         self.n_now
     }
 
+    /// The components at the target's own scale.
     async fn decomposition(&self) -> Result<Decomposition, ApdError> {
-        self.decomposition_now().await
+        Ok(self.rescale.to_target(&self.decomposition_now().await?))
     }
 
     /// The attributions of `x` (under the configured source).
@@ -359,5 +368,9 @@ impl Decomposer for ApdTrainer {
 
     fn last_active_counts(&self) -> &[u16] {
         &self.last_active
+    }
+
+    fn scale(&self) -> &ScaleSummary {
+        &self.rescale.summary
     }
 }

@@ -15,6 +15,18 @@ pub enum AttributionSource {
     Apd,
 }
 
+/// How a TMS target's weights start.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetInit {
+    /// `W` xavier-normal, `b = 0` (the APD paper's code).
+    #[default]
+    Xavier,
+    /// PyTorch's `nn.Linear` defaults, as the SPD reference's `train_tms`
+    /// leaves them: `W` uniform in `+-1/sqrt(n)`, `b` uniform in `+-1/sqrt(d)`.
+    Torch,
+}
+
 /// Training of the target network.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -31,6 +43,16 @@ pub struct TargetTrainConfig {
     pub batch_size: usize,
     /// Optimiser steps.
     pub steps: usize,
+    /// TMS only: train the tied `W` as the SPD reference code's `train_tms`
+    /// does. It ties the decoder to the encoder by sharing their storage, so
+    /// AdamW sees two parameters: each use of `W` gets its own Adam moments
+    /// and its own weight decay, and both updates land on `W` every step.
+    /// Off: one parameter, whose gradient sums both uses.
+    #[serde(default)]
+    pub untied_adam: bool,
+    /// TMS only: how the weights start.
+    #[serde(default)]
+    pub init: TargetInit,
 }
 
 /// APD hyperparameters (spec section 2), the paper's and, marked as such,
@@ -98,6 +120,36 @@ fn default_prune_at() -> f64 {
 
 fn default_restart_pct() -> f64 {
     0.15
+}
+
+/// How a target is brought to the scale the decomposition's settings were
+/// measured at before it is decomposed (this project's addition; see
+/// `decomp::scale` and the README, "Scale").
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleConfig {
+    /// Rescale the target before decomposing, keeping what it computes
+    /// (TMS: to `feature_norm`; residual MLP: each neuron's weights
+    /// balanced), and the components back after. Off: the paper's losses
+    /// on the target as it is.
+    pub rescale: bool,
+    /// TMS: the root mean square of the feature norms (rows of W) the
+    /// target is decomposed at, the one the preset was measured on.
+    pub feature_norm: f64,
+}
+
+impl Default for ScaleConfig {
+    /// Off, as in the paper (and in reports from before this setting).
+    fn default() -> Self {
+        ScaleConfig { rescale: false, feature_norm: 1.0 }
+    }
+}
+
+impl ScaleConfig {
+    /// Checks every field, naming the first one out of range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_range("scale.feature_norm", self.feature_norm, 0.0, 100.0, true)
+    }
 }
 
 impl TargetTrainConfig {

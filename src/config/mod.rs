@@ -5,7 +5,8 @@
 //! imported JSON), goes through [`ExperimentConfig::validate`] before any
 //! tensor is allocated. By concern:
 //! - [`model`]: the target architectures and their shapes;
-//! - [`method`]: the settings of target training and of APD;
+//! - [`method`]: the settings of target training, of APD and of the scale
+//!   a target is decomposed at;
 //! - [`schedule`]: learning-rate schedules;
 //! - [`presets`]: the named starting points;
 //! - [`limits`]: the largest tensor and the memory a step may take.
@@ -16,9 +17,9 @@ pub mod model;
 pub mod presets;
 pub mod schedule;
 
-pub use method::{ApdConfig, AttributionSource, TargetTrainConfig};
+pub use method::{ApdConfig, AttributionSource, ScaleConfig, TargetInit, TargetTrainConfig};
 pub use model::{ChainLayer, ModelConfig, ResidMlpConfig, TmsConfig};
-pub use presets::{preset, PRESET_NAMES};
+pub use presets::{apply_recipe, preset, PRESET_NAMES, RECIPES};
 pub use schedule::{lr_at, LrSchedule};
 
 use serde::{Deserialize, Serialize};
@@ -71,6 +72,9 @@ pub struct ExperimentConfig {
     pub target: TargetTrainConfig,
     /// How it is decomposed.
     pub apd: ApdConfig,
+    /// The scale it is decomposed at.
+    #[serde(default)]
+    pub scale: ScaleConfig,
 }
 
 impl ExperimentConfig {
@@ -79,6 +83,7 @@ impl ExperimentConfig {
         self.model.validate()?;
         self.target.validate()?;
         self.apd.validate()?;
+        self.scale.validate()?;
         self.validate_size()
     }
 

@@ -1,7 +1,7 @@
 //! The presets: the reference settings of spec section 3, except where a
 //! comment says otherwise (and the README says why, with measurements).
 
-use super::method::{ApdConfig, AttributionSource, TargetTrainConfig};
+use super::method::{ApdConfig, AttributionSource, ScaleConfig, TargetInit, TargetTrainConfig};
 use super::model::{ModelConfig, ResidMlpConfig, TmsConfig};
 use super::schedule::LrSchedule;
 use super::{err, ConfigError, ExperimentConfig};
@@ -31,6 +31,8 @@ fn tms_target() -> TargetTrainConfig {
         lr_warmup_pct: 0.0,
         batch_size: 1024,
         steps: 5000,
+        untied_adam: false,
+        init: TargetInit::Xavier,
     }
 }
 
@@ -79,17 +81,16 @@ pub fn preset(name: &str) -> Result<ExperimentConfig, ConfigError> {
     // times higher, and they are settled by a few thousand steps.
     let small_pruned = ApdConfig { extra_components: 1, prune_at_pct: 0.75, ..small.clone() };
     let small_restarted = ApdConfig { restarts: 2, ..small_pruned.clone() };
+    // Every preset decomposes at the scale it was measured on: the root
+    // mean square feature norm of this project's targets of that model
+    // (`apd train`, seeds 0..10; README, "Scale").
     let cfg = match name {
-        "tms-5-2" => ExperimentConfig { model: tms(5, 2, 0), target: tms_target(), apd: small_restarted },
-        "tms-5-2-id" => ExperimentConfig { model: tms(5, 2, 1), target: tms_target(), apd: small_pruned },
-        "tms-40-10" => ExperimentConfig { model: tms(40, 10, 0), target: tms_target(), apd: large },
-        "tms-40-10-id" => ExperimentConfig { model: tms(40, 10, 1), target: tms_target(), apd: large },
+        "tms-5-2" => tms_preset(tms(5, 2, 0), small_restarted, TMS_5_2_NORM),
+        "tms-5-2-id" => tms_preset(tms(5, 2, 1), small_pruned, TMS_5_2_ID_NORM),
+        "tms-40-10" => tms_preset(tms(40, 10, 0), large, TMS_40_10_NORM),
+        "tms-40-10-id" => tms_preset(tms(40, 10, 1), large, TMS_40_10_ID_NORM),
         // A middle size for experimenting; settings interpolated between the two presets.
-        "tms-custom" => ExperimentConfig {
-            model: tms(10, 3, 0),
-            target: tms_target(),
-            apd: ApdConfig { n_components: 10, rank: 4, topk: 0.5, ..small },
-        },
+        "tms-custom" => tms_preset(tms(10, 3, 0), ApdConfig { n_components: 10, rank: 4, topk: 0.5, ..small }, TMS_5_2_NORM),
         "resid-mlp-1" => resid_preset(resid(100, 1000, 50, 1), resid_apd(130, 10.0, 1.0, true)),
         "resid-mlp-2" => resid_preset(resid(100, 1000, 25, 2), resid_apd(200, 7.0, 2.0, false)),
         // No reference setting: the 2-layer one with C scaled up (spec section 3).
@@ -145,6 +146,43 @@ fn resid_apd(c: usize, coeff_simplicity: f64, coeff_minimality: f64, unit_norm_a
     }
 }
 
+/// Target-training recipes `apd train --recipe` knows: this project's
+/// (the preset's, with the reference's `train_tms` defaults of the APD
+/// paper: linear decay over 5,000 steps) and the SPD reference code's
+/// `train_tms` at tag `v1` (constant lr 5e-3 for 10,000 steps, AdamW with
+/// weight decay 0.01, batch 1024, PyTorch's default initialisation, the
+/// tied weights as two parameters: see `TargetTrainConfig::untied_adam`).
+pub const RECIPES: &[&str] = &["project", "reference"];
+
+/// Applies a target-training recipe of [`RECIPES`] to a TMS configuration.
+pub fn apply_recipe(cfg: &mut ExperimentConfig, recipe: &str) -> Result<(), ConfigError> {
+    match recipe {
+        "project" => Ok(()),
+        "reference" if !cfg.model.is_resid() => {
+            cfg.set("target.lr_schedule", "constant")?;
+            cfg.set("target.lr", "0.005")?;
+            cfg.set("target.weight_decay", "0.01")?;
+            cfg.set("target.batch_size", "1024")?;
+            cfg.set("target.untied_adam", "true")?;
+            cfg.set("target.init", "torch")?;
+            cfg.set("target.steps", "10000")
+        }
+        "reference" => err("recipe", "the reference recipe is the SPD code's train_tms, for TMS models only"),
+        other => err("recipe", format!("unknown recipe {other:?}; known: {}", RECIPES.join(", "))),
+    }
+}
+
+/// The root mean square feature norms of this project's TMS targets, the
+/// scale each preset decomposes at (`scale.feature_norm`).
+const TMS_5_2_NORM: f64 = 1.13;
+const TMS_5_2_ID_NORM: f64 = 1.13;
+const TMS_40_10_NORM: f64 = 1.0;
+const TMS_40_10_ID_NORM: f64 = 1.0;
+
+fn tms_preset(model: ModelConfig, apd: ApdConfig, feature_norm: f64) -> ExperimentConfig {
+    ExperimentConfig { model, target: tms_target(), apd, scale: ScaleConfig { rescale: true, feature_norm } }
+}
+
 /// Rank of the residual MLP presets' components.
 const RESID_RANK: usize = 2;
 
@@ -158,8 +196,12 @@ fn resid_preset(model: ResidMlpConfig, apd: ApdConfig) -> ExperimentConfig {
             lr_warmup_pct: 0.0,
             batch_size: 2048,
             steps: 10_000,
+            untied_adam: false,
+            init: TargetInit::Xavier,
         },
         apd,
+        // Each neuron's weights balanced; no feature norm applies.
+        scale: ScaleConfig { rescale: true, feature_norm: 1.0 },
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod factors;
 pub mod network;
 pub mod probes;
+pub mod scale;
 
 pub use factors::{Decomposition, FactorPair};
 pub use network::{Forward, Network};
@@ -18,13 +19,14 @@ use burn::tensor::Tensor;
 /// What the probes, metrics and views need from a decomposition method.
 #[allow(async_fn_in_trait)] // used through generics only, on one thread (the browser has one)
 pub trait Decomposer {
-    /// The target being decomposed.
+    /// The target being decomposed, at the scale the method works at
+    /// ([`scale`]): probes run there.
     fn network(&self) -> &Network;
 
     /// Components the decomposition holds now.
     fn n_components(&self) -> usize;
 
-    /// The current factors, read back to the host.
+    /// The current factors, read back to the host, at the target's own scale.
     async fn decomposition(&self) -> Result<Decomposition, ApdError>;
 
     /// How much each sample of `x` needs each component, `B x C` row-major
@@ -37,4 +39,7 @@ pub trait Decomposer {
 
     /// Per sample of the last training batch, how many components were active.
     fn last_active_counts(&self) -> &[u16];
+
+    /// The scale the decomposition works at.
+    fn scale(&self) -> &scale::ScaleSummary;
 }

@@ -44,6 +44,35 @@ pub struct Target {
 }
 
 impl Target {
+    /// The same network with its weights scaled by `k`, as another trainer
+    /// might have left them: for TMS, `W` times k (the bias and identity
+    /// layers as they are, so what it computes changes); for the residual
+    /// MLP, every `W_in` times k and `W_out` divided by k (which computes
+    /// the same: its ReLUs are positively homogeneous).
+    pub fn scaled(&self, k: f32) -> Target {
+        let mut t = self.clone();
+        for (l, m) in t.layers.iter_mut().enumerate() {
+            let f = match (&self.model, l) {
+                (ModelConfig::Tms(_), 0) => k,
+                (ModelConfig::Tms(_), _) => 1.0,
+                (ModelConfig::ResidMlp(_), l) if l % 2 == 0 => k,
+                (ModelConfig::ResidMlp(_), _) => 1.0 / k,
+            };
+            m.values.iter_mut().for_each(|v| *v *= f);
+        }
+        t
+    }
+
+    /// TMS: which features the target represents: those whose vector is
+    /// at least a tenth as long as the longest (a trainer can leave a
+    /// feature dead, with a vector near zero and no direction to recover).
+    /// Empty for the residual MLP.
+    pub fn represented_features(&self) -> Vec<bool> {
+        let norms = self.feature_norms();
+        let longest = norms.iter().fold(0.0f32, |m, &n| m.max(n));
+        norms.iter().map(|&n| n > 0.0 && n >= 0.1 * longest).collect()
+    }
+
     /// TMS: the norm of each feature's vector, the rows of `W` (what APD's
     /// components must reproduce); empty for the residual MLP.
     pub fn feature_norms(&self) -> Vec<f32> {

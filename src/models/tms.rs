@@ -2,7 +2,7 @@
 //! reconstruct sparse inputs (spec section 3).
 
 use super::{Matrix, Target};
-use crate::config::{lr_at, ExperimentConfig, ModelConfig, TargetTrainConfig, TmsConfig};
+use crate::config::{lr_at, ExperimentConfig, ModelConfig, TargetInit, TargetTrainConfig, TmsConfig};
 use crate::data::{matrix, read_vec, tms_batch};
 use crate::rng::Rng;
 use crate::error::ApdError;
@@ -19,6 +19,9 @@ pub struct TmsNet {
     pub w: Param<Tensor<2>>,
     /// Output bias.
     pub b: Param<Tensor<1>>,
+    /// With `target.untied_adam`: the decoder as a parameter of its own
+    /// (`d x n`), kept equal to `W^T` after every step.
+    pub w_dec: Option<Param<Tensor<2>>>,
 }
 
 impl TmsNet {
@@ -29,7 +32,25 @@ impl TmsNet {
         for hl in hidden {
             h = h.matmul(hl.clone());
         }
-        relu(h.matmul(w.transpose()) + self.b.val().unsqueeze::<2>())
+        let dec = match &self.w_dec {
+            Some(p) => p.val(),
+            None => w.transpose(),
+        };
+        relu(h.matmul(dec) + self.b.val().unsqueeze::<2>())
+    }
+
+    /// After a step with `target.untied_adam`: both parameters moved from
+    /// the same `w_old`, each by its own AdamW update; like the reference's
+    /// two in-place updates of one storage, `W` takes both moves (to first
+    /// order in the weight decay) and the decoder is its transpose again.
+    fn merge_untied(&mut self, w_old: Tensor<2>) {
+        let Some(dec) = self.w_dec.take() else { return };
+        let enc = self.w.val().inner();
+        let merged = enc + dec.val().inner().transpose() - w_old;
+        let m = merged.clone();
+        // `map` keeps each parameter's id, and so its Adam moments.
+        self.w = self.w.clone().map(|_| m.autodiff().require_grad());
+        self.w_dec = Some(dec.map(|_| merged.transpose().autodiff().require_grad()));
     }
 }
 
@@ -47,7 +68,8 @@ pub struct TmsTrainer {
 }
 
 impl TmsTrainer {
-    /// A freshly initialised target: W xavier-normal, b = 0, hidden layers identity.
+    /// A freshly initialised target (`target.init`: W xavier-normal and
+    /// b = 0, or PyTorch's defaults), hidden layers identity.
     pub fn new(config: &ExperimentConfig, seed: u64, device: &Device) -> Result<Self, ApdError> {
         config.validate()?;
         let ModelConfig::Tms(cfg) = &config.model else {
@@ -57,8 +79,17 @@ impl TmsTrainer {
         let device = device.clone().autodiff();
         let mut init = Rng::stream(seed, "target-init");
         let std = (2.0 / (n + d) as f32).sqrt();
-        let w = matrix(init.normal_vec(n * d, std), n, d, &device);
-        let b = Tensor::<1>::zeros([n], &device);
+        let (w, b) = match config.target.init {
+            TargetInit::Xavier => (matrix(init.normal_vec(n * d, std), n, d, &device), Tensor::<1>::zeros([n], &device)),
+            TargetInit::Torch => {
+                // nn.Linear: kaiming-uniform weights, bound 1/sqrt(fan_in); the
+                // decoder's bias has fan-in d.
+                let (bw, bb) = (1.0 / (n as f32).sqrt(), 1.0 / (d as f32).sqrt());
+                let w: Vec<f32> = (0..n * d).map(|_| init.uniform_range(-bw, bw)).collect();
+                let b: Vec<f32> = (0..n).map(|_| init.uniform_range(-bb, bb)).collect();
+                (matrix(w, n, d, &device), Tensor::<1>::from_floats(b.as_slice(), &device))
+            }
+        };
         let hidden = (0..cfg.n_hidden_layers)
             .map(|_| Tensor::<2>::eye(d, &device.clone().inner()))
             .collect();
@@ -69,7 +100,11 @@ impl TmsTrainer {
         Ok(Self {
             cfg: cfg.clone(),
             train: config.target.clone(),
-            net: TmsNet { w: Param::from_tensor(w), b: Param::from_tensor(b) },
+            net: TmsNet {
+                w_dec: config.target.untied_adam.then(|| Param::from_tensor(w.clone().transpose().require_grad())),
+                w: Param::from_tensor(w),
+                b: Param::from_tensor(b),
+            },
             hidden,
             optim,
             rng: Rng::stream(seed, "target-data"),
@@ -97,7 +132,9 @@ impl TmsTrainer {
         let x = matrix(x, t.batch_size, n, &self.device);
         let y = self.net.forward(x.clone(), &self.hidden);
         let loss = (y - x).powi_scalar(2).mean();
+        let w_old = self.net.w.val().inner();
         let value = super::optimiser_step(loss, &mut self.net, &mut self.optim, lr, self.step).await?;
+        self.net.merge_untied(w_old);
         self.step += 1;
         Ok(value)
     }

@@ -1,8 +1,9 @@
 //! The command line proper (native only).
 
 use apd_playground::backend::{device, BackendKind};
-use apd_playground::config::{preset, ExperimentConfig, PRESET_NAMES};
+use apd_playground::config::{apply_recipe, preset, ExperimentConfig, PRESET_NAMES, RECIPES};
 use apd_playground::metrics::Metrics;
+use apd_playground::models::{Target, TargetTrainer};
 use apd_playground::report::{target_from_file, Report, TargetFile};
 use apd_playground::run::{Phase, Progress, Run};
 use apd_playground::ApdError;
@@ -14,11 +15,12 @@ const USAGE: &str = "\
 apd: Attribution-based Parameter Decomposition of toy models
 
 USAGE:
-  apd train     --model M [--seed S] [--backend cpu|wgpu] [--set key=value]... --out target.json
-  apd decompose --model M [--seed S] [--steps N] [--target target.json] [--backend cpu|wgpu]
-                [--set key=value]... --out report.json
+  apd train     --model M [--seed S] [--recipe R] [--backend cpu|wgpu] [--set key=value]... --out target.json
+  apd decompose --model M [--seed S] [--steps N] [--target target.json | --recipe R] [--target-scale K]
+                [--backend cpu|wgpu] [--set key=value]... --out report.json
   apd bench     --model M [--backend cpu|wgpu] [--steps N] [--set key=value]...
-  apd sweep     --model M --seeds A..B [--steps N] [--backend cpu|wgpu] [--set key=value]...
+  apd sweep     --model M --seeds A..B [--steps N] [--recipe R] [--target-scale K] [--backend cpu|wgpu]
+                [--set key=value]...
   apd inspect   FILE.json          (validates a target or report file and summarises it)
   apd views     REPORT.json [--feature N] --out views.json   (the view data the page draws for a report)
   apd presets                      (prints every preset's configuration as JSON)
@@ -26,6 +28,10 @@ USAGE:
 MODELS: tms-5-2, tms-5-2-id, tms-40-10, tms-40-10-id, tms-custom,
         resid-mlp-1, resid-mlp-2, resid-mlp-3, resid-mlp-custom
 --set changes one setting by its dotted name, e.g. --set apd.lr=0.01 --set model.n_features=8
+--recipe trains the target with this project's recipe (project, the default) or the SPD
+  reference code's train_tms (reference: constant lr, 10,000 steps)
+--target-scale K decomposes the trained (or given) target with its weights scaled by K
+  (TMS: W times K; residual MLP: W_in times K, W_out divided by K)
 ";
 
 #[derive(Default)]
@@ -41,6 +47,8 @@ struct Args {
     sets: Vec<(String, String)>,
     file: Option<String>,
     feature: usize,
+    recipe: Option<String>,
+    target_scale: Option<f32>,
 }
 
 fn parse_args(argv: &[String]) -> Result<Args, String> {
@@ -60,6 +68,14 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             "--out" => a.out = Some(value("--out")?),
             "--seeds" => a.seeds = Some(value("--seeds")?),
             "--feature" => a.feature = value("--feature")?.parse().map_err(|_| "--feature must be a non-negative integer")?,
+            "--recipe" => a.recipe = Some(value("--recipe")?),
+            "--target-scale" => {
+                let k: f32 = value("--target-scale")?.parse().map_err(|_| "--target-scale must be a number")?;
+                if !(k.is_finite() && k > 0.0 && k <= 100.0) {
+                    return Err(format!("--target-scale must be in (0, 100], got {k}"));
+                }
+                a.target_scale = Some(k);
+            }
             "--set" => {
                 let kv = value("--set")?;
                 let (k, v) = kv.split_once('=').ok_or(format!("--set expects key=value, got {kv:?}"))?;
@@ -78,6 +94,12 @@ fn config_of(args: &Args) -> Result<(String, ExperimentConfig), ApdError> {
         ApdError::Format(format!("--model is required (one of {})", PRESET_NAMES.join(", ")))
     })?;
     let mut cfg = preset(&name)?;
+    if let Some(r) = &args.recipe {
+        if !RECIPES.contains(&r.as_str()) {
+            return Err(ApdError::Format(format!("unknown --recipe {r:?}; known: {}", RECIPES.join(", "))));
+        }
+        apply_recipe(&mut cfg, r)?;
+    }
     for (k, v) in &args.sets {
         cfg.set(k, v)?;
     }
@@ -85,6 +107,27 @@ fn config_of(args: &Args) -> Result<(String, ExperimentConfig), ApdError> {
         cfg.set("apd.steps", &s.to_string())?;
     }
     Ok((name, cfg))
+}
+
+/// The target a decomposition starts from: the `--target` file, or one
+/// trained here for `seed` when `--target-scale` needs it before the run
+/// (otherwise the run trains its own); scaled by `--target-scale`.
+fn start_target(args: &Args, cfg: &ExperimentConfig, seed: u64, dev: &burn::tensor::Device) -> Result<Option<Target>, ApdError> {
+    let target = match (&args.target, args.target_scale) {
+        (Some(path), _) => load_target(path, cfg)?,
+        (None, Some(_)) => {
+            let mut trainer = TargetTrainer::new(cfg, seed, dev)?;
+            while !trainer.done() {
+                pollster::block_on(trainer.step())?;
+            }
+            pollster::block_on(trainer.target())?
+        }
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(match args.target_scale {
+        Some(k) => target.scaled(k),
+        None => target,
+    }))
 }
 
 fn backend_of(args: &Args) -> Result<BackendKind, ApdError> {
@@ -137,7 +180,7 @@ fn run_to_end(mut run: Run, quiet: bool) -> Result<(Run, f64), ApdError> {
     Ok((run, wall))
 }
 
-fn load_target(path: &str, cfg: &ExperimentConfig) -> Result<apd_playground::models::Target, ApdError> {
+fn load_target(path: &str, cfg: &ExperimentConfig) -> Result<Target, ApdError> {
     let text = read_text(path)?;
     let target = target_from_file(&text)?;
     if target.model != cfg.model {
@@ -165,7 +208,7 @@ fn cmd_train(args: &Args) -> Result<(), ApdError> {
     }
     let target = run.target().expect("target trained");
     write_json(out, &TargetFile::new(&name, &cfg, args.seed, target))?;
-    println!("final loss {:.4e}; wrote {out}", run.target_history.last().copied().unwrap_or(f32::NAN));
+    println!("final loss {:.4e}{}; wrote {out}", run.target_history.last().copied().unwrap_or(f32::NAN), norms_note(target));
     Ok(())
 }
 
@@ -173,8 +216,8 @@ fn cmd_decompose(args: &Args) -> Result<(), ApdError> {
     let out = args.out.as_deref().ok_or_else(|| ApdError::Format("--out is required".into()))?;
     let (name, cfg) = config_of(args)?;
     let kind = backend_of(args)?;
-    let target = args.target.as_deref().map(|p| load_target(p, &cfg)).transpose()?;
     let dev = pollster::block_on(device(kind))?;
+    let target = start_target(args, &cfg, args.seed, &dev)?;
     let run = Run::new(&name, cfg, args.seed, &dev, target)?;
     let (run, wall) = run_to_end(run, false)?;
     let report = pollster::block_on(run.report(wall, kind.name()))?.expect("APD ran");
@@ -229,7 +272,8 @@ fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
     let mut ok = 0;
     let t = Instant::now();
     for seed in a..b {
-        let run = Run::new(&name, cfg.clone(), seed, &dev, None)?;
+        let target = start_target(args, &cfg, seed, &dev)?;
+        let run = Run::new(&name, cfg.clone(), seed, &dev, target)?;
         let (run, wall) = run_to_end(run, true)?;
         let report = pollster::block_on(run.report(wall, kind.name()))?.expect("APD ran");
         ok += succeeded(&report) as usize;
@@ -246,7 +290,7 @@ fn cmd_inspect(args: &Args) -> Result<(), ApdError> {
     let text = read_text(path)?;
     match TargetFile::parse(&text) {
         Ok((name, t)) => {
-            println!("target file for {name}: {} decomposed matrices, {:?}", t.layers.len(), t.model);
+            println!("target file for {name}: {} decomposed matrices, {:?}{}", t.layers.len(), t.model, norms_note(&t));
             Ok(())
         }
         Err(target_err) => match Report::parse(&text) {
@@ -270,6 +314,17 @@ fn cmd_inspect(args: &Args) -> Result<(), ApdError> {
             ))),
         },
     }
+}
+
+/// TMS: the target's feature norms (rows of W) and their root mean square,
+/// the figure the decomposition's scale is set by.
+fn norms_note(t: &Target) -> String {
+    let norms = t.feature_norms();
+    if norms.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = norms.iter().map(|n| format!("{n:.3}")).collect();
+    format!("; feature norms {} (rms {:.3})", list.join(" "), apd_playground::decomp::scale::rms_feature_norm(t))
 }
 
 /// Whether stored and recomputed figures agree (to float rounding: the

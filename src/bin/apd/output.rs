@@ -2,6 +2,7 @@
 
 use apd_playground::metrics::{resid_success, success};
 use apd_playground::report::Report;
+use apd_playground::decomp::Decomposer;
 use apd_playground::run::Run;
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
@@ -114,7 +115,14 @@ pub fn print_details(prefix: &str, run: &Run) {
     }
     if let Some(norms) = run.target().map(|t| t.feature_norms()).filter(|n| !n.is_empty()) {
         let (lo, hi) = norms.iter().fold((f32::INFINITY, 0.0f32), |(lo, hi), &n| (lo.min(n), hi.max(n)));
-        parts.push(format!("target feature norms {lo:.2}..{hi:.2}"));
+        let mut line = format!("target feature norms {lo:.2}..{hi:.2}");
+        if let Some(s) = run.apd().map(|a| a.scale()) {
+            line.push_str(&format!(" (rms {:.3})", s.feature_norm));
+            if s.rescaled {
+                line.push_str(&format!(", decomposed at {:.3}", s.working_norm));
+            }
+        }
+        parts.push(line);
     }
     if !parts.is_empty() {
         println!("{prefix}{}", parts.join("; "));
