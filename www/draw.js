@@ -176,6 +176,8 @@ function drawSnapshot(s) {
   $('scale-note').textContent = !sc ? '' : sc.feature_norm
     ? (sc.rescaled ? `target feature norm ${sc.feature_norm.toFixed(3)} (root mean square), decomposed at ${sc.working_norm.toFixed(3)} and scaled back` : `target feature norm ${sc.feature_norm.toFixed(3)}, decomposed as it is`)
     : (sc.rescaled ? 'each neuron\'s weights balanced before decomposing' : '');
+  const dead = m?.features?.filter((f) => f.represented === false).length ?? 0;
+  if (dead) $('scale-note').textContent += `; the target left ${dead} of its ${m.features.length} features dead (no direction to recover): MMCS and ML2R count the others`;
   if (m) $('mean-active').textContent = m.mean_active.toFixed(3);
   if (m && m.resid) drawResid(s); else if (m) drawTms(s);
   if (s.active_histogram && s.active_histogram.length) {

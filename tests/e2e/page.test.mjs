@@ -1,6 +1,7 @@
 // End-to-end: the served page in Debian's Chromium, driven by playwright-core.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { SHOTS, start, openPage } from './helpers.mjs';
 
@@ -40,6 +41,7 @@ test('tms-5-2 decomposes to the end on the CPU backend, and the page stays respo
   console.log(`e2e: tms-5-2 on cpu: MMCS ${mmcs} ML2R ${ml2r}, ${wall.toFixed(1)} s wall, pause answered in ${responseMs} ms`);
   assert.ok(mmcs >= 0.98, `MMCS ${mmcs}`);
   assert.ok(ml2r >= 0.85, `ML2R ${ml2r}`);
+  assert.match(await page.getByTestId('scale-note').textContent(), /feature norm 1\.13\d .*decomposed at 1\.130/);
 
   // The exported report (the CLI's format) opens again in a fresh page;
   // scripts/test.sh also checks it with `apd inspect`.
@@ -57,6 +59,26 @@ test('tms-5-2 decomposes to the end on the CPU backend, and the page stays respo
   assert.equal(await status(again.page), 'done');
   assert.deepEqual(again.problems, []);
   await again.page.close();
+});
+
+test('an imported target shows its feature norms and the scale, and a warning when far from what was measured', { timeout: 120_000 }, async () => {
+  // A target file made from the report the first test exported, with W halved.
+  const report = JSON.parse(fs.readFileSync(path.join(SHOTS, 'report.json'), 'utf8'));
+  const half = report.target.W.map((row) => row.map((v) => v / 2));
+  const file = { model: 'tms-5-2', config: { model: report.config.model, target: report.config.target }, seed: 1, params: { W: half, b: report.target.b } };
+  const { page, problems } = await open('#model=tms-5-2');
+  await page.locator('#import').setInputFiles({ name: 'half.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(file)) });
+  const note = page.locator('#import-status');
+  await note.filter({ hasText: /target loaded/ }).waitFor({ timeout: 10_000 });
+  assert.match(await note.textContent(), /feature norms 0\.5\d.*decomposed at 1\.130/);
+  assert.match(await page.locator('#banner').textContent(), /0\.5\d times the 1\.13/);
+  // As in the paper (no rescaling), the warning says APD is sensitive to scale.
+  await page.locator('[data-setting="scale.rescale"]').selectOption('false');
+  await page.locator('#import').setInputFiles({ name: 'half.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(file)) });
+  await page.locator('#banner').filter({ hasText: /sensitive/ }).waitFor({ timeout: 10_000 });
+  assert.match(await note.textContent(), /decomposed as it is/);
+  assert.deepEqual(problems, []);
+  await page.close();
 });
 
 test('two settings edited back to back during a run are both applied, and in the link', { timeout: 300_000 }, async () => {

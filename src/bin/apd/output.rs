@@ -123,6 +123,10 @@ pub fn print_details(prefix: &str, run: &Run) {
             }
         }
         parts.push(line);
+        let live = run.target().map_or(0, |t| t.represented_features().iter().filter(|&&r| r).count());
+        if live < norms.len() {
+            parts.push(format!("the target represents {live} of its {} features (MMCS and ML2R count those)", norms.len()));
+        }
     }
     if !parts.is_empty() {
         println!("{prefix}{}", parts.join("; "));
