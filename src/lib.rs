@@ -8,6 +8,7 @@
 //! `tests/layout.rs`, keeps it so):
 //! - `bin/apd` (the CLI) and [`web`] (the wasm-bindgen surface, wasm32 only):
 //!   the two ways in; they convert and report, nothing more.
+//! - [`gallery`]: finished results shipped with the page.
 //! - [`run`]: a whole run (train the target, then decompose), step by step.
 //! - [`report`]: the JSON formats of targets and reports.
 //! - [`views`]: the view data the page draws.
@@ -31,6 +32,7 @@ pub mod config;
 pub mod data;
 pub mod decomp;
 pub mod error;
+pub mod gallery;
 pub mod metrics;
 pub mod models;
 pub mod report;

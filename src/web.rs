@@ -12,6 +12,7 @@ use crate::backend::{device, BackendKind};
 use crate::config::limits::{PAGE_CPU_BUDGET_BYTES, PAGE_WEBGPU_BUDGET_BYTES, WEBGPU_MAX_BUFFER_BYTES};
 use crate::config::{preset, ExperimentConfig, PRESET_NAMES};
 use crate::error::ApdError;
+use crate::gallery::Plan;
 use crate::report::{target_from_file, Report, TargetFile};
 use crate::run::{Phase, Progress, Run};
 use burn::tensor::Device;
@@ -98,6 +99,19 @@ pub fn preset_config(name: &str) -> Result<String, JsValue> {
     to_json(&preset(name).map_err(invalid)?)
 }
 
+/// What every setting means (label, description, symbol, group, range), as JSON.
+#[wasm_bindgen(js_name = settingsInfo)]
+pub fn settings_info() -> String {
+    serde_json::to_string(crate::config::settings::SETTINGS).expect("settings serialise")
+}
+
+/// The "as in the paper" variant of a configuration: this project's
+/// additions turned off.
+#[wasm_bindgen(js_name = paperVariant)]
+pub fn paper_variant(config_json: &str) -> Result<String, JsValue> {
+    to_json(&crate::config::paper_variant(&ExperimentConfig::from_json(config_json).map_err(invalid)?))
+}
+
 /// Sets one field (dotted path) of a configuration; returns the new JSON or
 /// an error naming the field. The input is not modified on error.
 #[wasm_bindgen(js_name = setField)]
@@ -119,24 +133,10 @@ pub fn parse_report(text: &str) -> Result<String, JsValue> {
     to_json(&Report::parse(text).map_err(apd_err)?)
 }
 
-/// How a run of a configuration is laid out in steps, for progress and the
-/// loss chart: the target's steps, the decomposition's (losing starts
-/// included), and where the chart marks the restarts.
-#[derive(Serialize)]
-struct Plan {
-    target_steps: usize,
-    apd_steps: usize,
-    marks: Vec<(usize, String)>,
-}
-
-fn plan_of(cfg: &ExperimentConfig) -> Plan {
-    Plan { target_steps: cfg.target.steps, apd_steps: cfg.apd.total_steps(), marks: cfg.apd.restart_marks() }
-}
-
-/// The [`Plan`] of a configuration, as JSON.
+/// The step [`Plan`] of a configuration, as JSON.
 #[wasm_bindgen(js_name = runPlan)]
 pub fn run_plan(config_json: &str) -> Result<String, JsValue> {
-    to_json(&plan_of(&ExperimentConfig::from_json(config_json).map_err(invalid)?))
+    to_json(&Plan::of(&ExperimentConfig::from_json(config_json).map_err(invalid)?))
 }
 
 /// What the page says about an imported target (a target file or a
@@ -257,11 +257,11 @@ impl WebRun {
         self.backend.clone()
     }
 
-    /// The run's [`Plan`], as JSON.
+    /// The run's step [`Plan`], as JSON.
     pub fn plan(&self) -> Result<String, JsValue> {
         let guard = self.run.borrow();
         let run = guard.as_ref().ok_or_else(|| js_error("busy", "the run is busy with another call"))?;
-        to_json(&plan_of(run.config()))
+        to_json(&Plan::of(run.config()))
     }
 
     /// Runs up to `n` steps (stopping at a phase change) and returns what

@@ -11,7 +11,7 @@ const $ = (id) => document.getElementById(id);
 const RUNNING = ['starting', 'training target', 'decomposing'];
 
 const state = {
-  presets: [], preset: null, presetConfig: null, config: null,
+  presets: [], settings: [], preset: null, presetConfig: null, config: null,
   status: 'loading',
   run: null, // the id of the current run: messages of any other are dropped
   runs: 0,
@@ -41,6 +41,8 @@ function setStatus(status, detail = '') {
   $('pause').disabled = !running;
   $('step').disabled = !state.config || running || status === 'loading';
   $('reset').disabled = status === 'loading';
+  $('paper').disabled = !state.config || running || status === 'loading';
+  $('first-view-run').disabled = $('run').disabled;
 }
 
 function fail(message) {
@@ -68,6 +70,9 @@ function writeHash() {
   history.replaceState(null, '', hashOf({ preset: state.preset, seed: $('seed').value, backend: $('backend').value, config: state.config, presetConfig: state.presetConfig }));
 }
 
+/** The settings fields of the current configuration, explained by the engine's registry. */
+const showFields = () => renderFields(state.config, editSetting, state.settings);
+
 /** One edited setting, sent alone: the worker applies edits in the order they come, so none is lost. */
 const editSetting = (path, value) => send({ type: 'set', path, value, seq: ++state.seq });
 
@@ -77,7 +82,7 @@ async function choosePreset(name) {
   $('model').value = name;
   state.importedTarget = null;
   showModelKind(state.config);
-  renderFields(state.config, editSetting);
+  showFields();
 }
 
 /** Applies the URL hash: unknown keys and bad values are reported and skipped. */
@@ -95,7 +100,7 @@ async function applyHash() {
       const reply = await request({ type: 'set', path, value });
       if (reply.type === 'field-error') problems.push(reply.message);
     }
-    renderFields(state.config, editSetting);
+    showFields();
     if (problems.length) banner(`Ignored from the link: ${problems.join('; ')}.`, 'error');
   } finally {
     state.applyingHash = false;
@@ -125,6 +130,7 @@ function showModelKind(configJson) {
 
 function startRun(paused, stepOnce = false) {
   banner('');
+  showFirstView(false);
   draw.clearAll();
   state.run = ++state.runs; state.canContinue = true; state.plan = null;
   $('export-report').disabled = true; $('export-target').disabled = true;
@@ -132,17 +138,50 @@ function startRun(paused, stepOnce = false) {
   setStatus(paused ? 'paused' : 'starting');
 }
 
-/** A report (imported, or kept from a last visit) drawn from the engine's view data. */
-function showReport({ report, snap, plan }) {
-  const r = JSON.parse(report);
+/** A finished result drawn from the engine's view data: its report, snapshot and step plan. */
+function showResult(r, snap, plan) {
   state.run = null; state.canContinue = false;
   draw.clearAll();
   draw.setMarks(plan.marks);
   draw.addApdSteps(r.history);
   showModelKind(JSON.stringify(r.config));
   draw.setSnapshot(snap);
+  for (const [id, v] of [['step-count', String((r.history.at(-1)?.step ?? -1) + 1)], ['phase', 'done'], ['backend-active', r.timing.backend]]) $(id).textContent = v;
+}
+
+/** A report (imported, or kept from a last visit), drawn from the engine's view data. */
+function showReport({ report, snap, plan }) {
+  const r = JSON.parse(report);
+  showFirstView(false);
+  showResult(r, snap, plan);
   $('import-status').textContent = `showing report: ${r.model}, seed ${r.seed}, ${plan.apd_steps} steps on ${r.timing.backend}`;
   setStatus('done');
+}
+
+/** Marks the views as a shipped result (or not). */
+function showFirstView(on, entry = null) {
+  const box = $('first-view');
+  box.hidden = !on;
+  if (!on || !entry) return;
+  const m = entry.views.metrics;
+  $('first-view-text').textContent = `This is a finished decomposition of ${entry.model}, computed in advance (seed ${entry.seed}, ${Math.round(entry.wall_s)} s on one CPU core). `
+    + `The target network squeezes ${m.features.length} features into 2 dimensions (the first polygon under Geometry); APD split its weights into `
+    + `${entry.views.components[0].length} parameter components, and each feature was recovered by one of them (MMCS ${m.mmcs.toFixed(3)}, ML2R ${m.ml2r.toFixed(3)}: 1 would be perfect).`;
+}
+
+/** The page opens on a finished tms-5-2 decomposition shipped with it, drawn before the engine has loaded. */
+async function loadFirstView() {
+  const link = new URLSearchParams(location.hash.slice(1));
+  if (link.get('model') && link.get('model') !== 'tms-5-2') return;
+  try {
+    const res = await fetch('gallery/tms-5-2-apd.json');
+    if (!res.ok) return;
+    const entry = await res.json();
+    // A run or an import that began while this loaded wins.
+    if (state.run !== null || !['loading', 'ready'].includes(state.status)) return;
+    showResult(entry.report, entry.views, entry.plan);
+    showFirstView(true, entry);
+  } catch { /* no shipped result: the page starts empty */ }
 }
 
 /** The engine failed: the page decides by the failure's kind, never by its text. */
@@ -177,7 +216,7 @@ async function onWorkerMessage(msg) {
   if ('run' in msg && msg.run !== state.run && !(msg.type === 'failed' && msg.kind === 'panic')) return;
   switch (msg.type) {
     case 'ready':
-      state.presets = msg.presets;
+      state.presets = msg.presets; state.settings = msg.settings;
       if (!$('model').options.length) for (const p of msg.presets) { const o = document.createElement('option'); o.value = p; o.textContent = p; $('model').append(o); }
       await applyHash();
       setStatus('ready');
@@ -259,7 +298,7 @@ async function onWorkerMessage(msg) {
         const reply = await request({ type: 'set', path, value: String(value) });
         if (reply.type === 'field-error') { $('import-status').textContent = `import refused: ${reply.message}`; return; }
       }
-      renderFields(state.config, editSetting); writeHash(); showModelKind(state.config);
+      showFields(); writeHash(); showModelKind(state.config);
       const described = await request({ type: 'describe-target', text: msg.text });
       if (!described.note) { $('import-status').textContent = `import refused: ${described.message}`; return; }
       state.importedTarget = msg.text;
@@ -310,12 +349,18 @@ $('step').addEventListener('click', () => {
 $('reset').addEventListener('click', () => {
   // Nothing of the old run is drawn from here on: its messages carry an id that is no longer current.
   state.run = null; state.canContinue = false;
+  showFirstView(false);
   send({ type: 'reset' });
   banner('');
   draw.clearAll();
   for (const id of ['ms-per-step', 'phase']) $(id).textContent = '-';
   $('step-count').textContent = '0';
   setStatus('ready');
+});
+$('paper').addEventListener('click', async () => {
+  await request({ type: 'paper' });
+  showFields(); writeHash();
+  banner('APD as in the paper: no spare components, no restarts, the target decomposed at its own scale.');
 });
 $('export-report').addEventListener('click', () => send({ type: 'export', kind: 'report' }));
 $('export-target').addEventListener('click', () => send({ type: 'export', kind: 'target' }));
@@ -350,3 +395,5 @@ window.apdTestHooks = {
 spawnWorker();
 setStatus('loading');
 draw.clearAll();
+loadFirstView();
+$('first-view-run').addEventListener('click', () => { if (!$('run').disabled) $('run').click(); });

@@ -2,11 +2,13 @@
 // the worker (it alone changes it, in the order edits arrive); this module
 // shows it and says what the user changed.
 
-const ENUMS = {
-  lr_schedule: ['constant', 'cosine', 'linear'], attribution_source: ['apd', 'target'], unit_norm_a: ['true', 'false'],
-  untied_adam: ['false', 'true'], init: ['xavier', 'torch'], rescale: ['true', 'false'],
+const GROUPS = {
+  model: 'target model', target: 'target training', paper: 'decomposition: APD as in the paper',
+  addition: 'decomposition: this project\'s additions',
 };
-const GROUPS = { model: 'target model', target: 'target training', apd: 'decomposition', scale: 'scale' };
+const GROUP_NOTES = {
+  addition: 'Not part of APD as published: they make it recover more seeds and targets of any scale. "As in the paper" turns them off.',
+};
 const $ = (id) => document.getElementById(id);
 
 /** `[dotted path, value]` for every setting of a configuration object. */
@@ -19,40 +21,60 @@ export function flatten(obj, prefix = '', out = []) {
   return out;
 }
 
+/** The choices of a setting whose range reads like "constant, cosine or linear", or null. */
+function choices(range) {
+  const m = /^([a-z_]+(?:, [a-z_]+)*) or ([a-z_]+)$/.exec(range);
+  return m ? [...m[1].split(', '), m[2]] : null;
+}
+
 /**
- * One input per setting of `configJson`, grouped by section. Each input
- * carries `data-setting="<dotted name>"` (and `data-testid="field-<name>"`);
- * a change calls `onChange(path, value)`.
+ * One input per setting of `configJson`, grouped and explained by `info`
+ * (the engine's settings registry, in its order): a label in words, the
+ * paper's symbol, a one-line description and the range. Each input carries
+ * `data-setting="<dotted name>"` (and `data-testid="field-<name>"`); a
+ * change calls `onChange(path, value)`.
  */
-export function renderFields(configJson, onChange) {
+export function renderFields(configJson, onChange, info) {
   const root = $('fields');
   root.innerHTML = '';
+  const values = Object.fromEntries(flatten(JSON.parse(configJson)));
   const groups = {};
-  for (const [path, value] of flatten(JSON.parse(configJson))) {
-    const g = path.split('.')[0];
-    if (!groups[g]) {
+  for (const s of info) {
+    if (!(s.path in values)) continue;
+    if (!groups[s.group]) {
       const fs = document.createElement('fieldset');
-      const lg = document.createElement('legend'); lg.textContent = GROUPS[g] || g;
-      fs.append(lg); root.append(fs); groups[g] = fs;
+      fs.dataset.group = s.group;
+      const lg = document.createElement('legend'); lg.textContent = GROUPS[s.group] || s.group;
+      fs.append(lg);
+      if (GROUP_NOTES[s.group]) { const p = document.createElement('p'); p.className = 'note'; p.textContent = GROUP_NOTES[s.group]; fs.append(p); }
+      root.append(fs); groups[s.group] = fs;
     }
-    const key = path.split('.').pop();
-    const div = document.createElement('div'); div.className = 'field'; div.dataset.path = path;
+    const value = values[s.path];
+    const div = document.createElement('div'); div.className = 'field'; div.dataset.path = s.path;
     const label = document.createElement('label');
-    const span = document.createElement('span'); span.textContent = key;
+    const name = document.createElement('span'); name.className = 'name';
+    name.textContent = s.label;
+    if (s.symbol) { const i = document.createElement('i'); i.className = 'symbol'; i.textContent = s.symbol; name.append(' ', i); }
     let input;
-    if (ENUMS[key]) {
+    const options = choices(s.range);
+    if (options) {
       input = document.createElement('select');
-      for (const o of ENUMS[key]) { const opt = document.createElement('option'); opt.value = o; opt.textContent = o; input.append(opt); }
+      for (const o of options) { const opt = document.createElement('option'); opt.value = o; opt.textContent = o; input.append(opt); }
       input.value = String(value);
     } else {
       input = document.createElement('input'); input.type = 'text'; input.value = String(value);
       input.inputMode = 'decimal';
     }
-    input.dataset.setting = path;
-    input.dataset.testid = `field-${path}`;
-    input.addEventListener('change', () => onChange(path, input.value));
+    input.dataset.setting = s.path;
+    input.dataset.testid = `field-${s.path}`;
+    input.setAttribute('aria-label', `${s.label} (${s.path})`);
+    input.addEventListener('change', () => onChange(s.path, input.value));
+    const desc = document.createElement('div'); desc.className = 'desc';
+    desc.dataset.testid = `desc-${s.path}`;
+    desc.textContent = `${s.description}. `;
+    const code = document.createElement('code'); code.textContent = `${s.path}: ${s.range}`; desc.append(code);
     const err = document.createElement('div'); err.className = 'error';
-    label.append(span, input); div.append(label, err); groups[g].append(div);
+    label.append(name, input); div.append(label, desc, err); groups[s.group].append(div);
   }
 }
 

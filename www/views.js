@@ -57,11 +57,12 @@ export function lossChart(canvas, series, marks = []) {
   }
   ctx.fillText('0', L, H - 6); ctx.fillText(String(xmax), W - R - 30, H - 6);
   ctx.setLineDash([3, 3]); ctx.strokeStyle = '#9a9aa0'; ctx.fillStyle = '#6b6b70';
-  for (const [x, label] of marks) {
-    if (x > xmax) continue;
+  marks.forEach(([x, label], i) => {
+    if (x > xmax) return;
     ctx.beginPath(); ctx.moveTo(sx(x), T); ctx.lineTo(sx(x), H - B); ctx.stroke();
-    ctx.fillText(label, sx(x) + 3, H - B - 4);
-  }
+    // Staggered, so that marks close together stay readable.
+    ctx.fillText(label, sx(x) + 3, H - B - 4 - (i % 3) * 12);
+  });
   ctx.setLineDash([]);
   let legendY = T + 10;
   for (const [name, pts] of Object.entries(series)) {

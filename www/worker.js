@@ -25,7 +25,7 @@ let simulateGpuLoss = false; // test hook: the next WebGPU tick fails as a lost 
 const CHECKPOINT_MS = 10_000;
 
 const ready = init().then(() => {
-  postMessage({ type: 'ready', presets: JSON.parse(apd.presetNames()) });
+  postMessage({ type: 'ready', presets: JSON.parse(apd.presetNames()), settings: JSON.parse(apd.settingsInfo()) });
 }).catch((e) => postMessage({ type: 'fatal', message: `could not load the WebAssembly module: ${text(e)}` }));
 
 const panicMessage = () => { try { return apd.panicMessage(); } catch { return 'the engine is unusable'; } };
@@ -225,6 +225,11 @@ async function handle(msg) {
     case 'preset':
       config = apd.presetConfig(msg.name); preset = msg.name;
       postMessage({ type: 'config', config, preset, seq: msg.seq });
+      break;
+    case 'paper':
+      // The "as in the paper" variant: this project's additions off.
+      config = apd.paperVariant(config);
+      postMessage({ type: 'config', config, seq: msg.seq });
       break;
     case 'set':
       try {

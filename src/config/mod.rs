@@ -9,17 +9,19 @@
 //!   a target is decomposed at;
 //! - [`schedule`]: learning-rate schedules;
 //! - [`presets`]: the named starting points;
-//! - [`limits`]: the largest tensor and the memory a step may take.
+//! - [`limits`]: the largest tensor and the memory a step may take;
+//! - [`settings`]: what each setting means, for the page and the CLI.
 
 pub mod limits;
 pub mod method;
 pub mod model;
 pub mod presets;
 pub mod schedule;
+pub mod settings;
 
 pub use method::{ApdConfig, AttributionSource, ScaleConfig, TargetInit, TargetTrainConfig};
 pub use model::{ChainLayer, ModelConfig, ResidMlpConfig, TmsConfig};
-pub use presets::{apply_recipe, preset, PRESET_NAMES, RECIPES};
+pub use presets::{apply_recipe, paper_variant, preset, PRESET_NAMES, RECIPES};
 pub use schedule::{lr_at, LrSchedule};
 
 use serde::{Deserialize, Serialize};
@@ -178,6 +180,18 @@ mod tests {
         cfg.set("apd.restarts", "0").unwrap();
         assert_eq!((cfg.apd.total_steps(), cfg.apd.selection_step()), (3, 0));
         assert!(cfg.apd.restart_marks().is_empty());
+    }
+
+    #[test]
+    fn the_paper_variant_turns_every_addition_off() {
+        for name in PRESET_NAMES {
+            let p = paper_variant(&preset(name).unwrap());
+            p.validate().unwrap();
+            assert_eq!((p.apd.extra_components, p.apd.restarts, p.scale.rescale), (0, 0, false), "{name}");
+        }
+        // Every setting the registry calls an addition is one of those three switches or their parameters.
+        let additions: Vec<&str> = settings::SETTINGS.iter().filter(|s| s.group == settings::Group::Addition).map(|s| s.path).collect();
+        assert_eq!(additions, ["apd.extra_components", "apd.prune_at_pct", "apd.restarts", "apd.restart_pct", "scale.rescale", "scale.feature_norm"]);
     }
 
     #[test]

@@ -83,7 +83,7 @@ pub fn preset(name: &str) -> Result<ExperimentConfig, ConfigError> {
     let small_restarted = ApdConfig { restarts: 2, ..small_pruned.clone() };
     // Every preset decomposes at the scale it was measured on: the root
     // mean square feature norm of this project's targets of that model
-    // (`apd train`, seeds 0..10; README, "Scale").
+    // (README, "Scale").
     let cfg = match name {
         "tms-5-2" => tms_preset(tms(5, 2, 0), small_restarted, TMS_5_2_NORM),
         "tms-5-2-id" => tms_preset(tms(5, 2, 1), small_pruned, TMS_5_2_ID_NORM),
@@ -146,6 +146,17 @@ fn resid_apd(c: usize, coeff_simplicity: f64, coeff_minimality: f64, unit_norm_a
     }
 }
 
+/// The "as in the paper" variant of a configuration: this project's
+/// additions (`settings::Group::Addition`: spare components, restarts, the
+/// scale) turned off, everything else as it is.
+pub fn paper_variant(cfg: &ExperimentConfig) -> ExperimentConfig {
+    let mut c = cfg.clone();
+    c.apd.extra_components = 0;
+    c.apd.restarts = 0;
+    c.scale.rescale = false;
+    c
+}
+
 /// Target-training recipes `apd train --recipe` knows: this project's
 /// (the preset's, with the reference's `train_tms` defaults of the APD
 /// paper: linear decay over 5,000 steps) and the SPD reference code's
@@ -173,11 +184,14 @@ pub fn apply_recipe(cfg: &mut ExperimentConfig, recipe: &str) -> Result<(), Conf
 }
 
 /// The root mean square feature norms of this project's TMS targets, the
-/// scale each preset decomposes at (`scale.feature_norm`).
+/// scale each preset decomposes at (`scale.feature_norm`): `apd train`
+/// gave 1.132 to 1.136 on tms-5-2 seeds 0..5, 1.122 to 1.124 on tms-40-10
+/// seeds 0..3, and the `-id` models train to the same W (their hidden
+/// layer is a frozen identity).
 const TMS_5_2_NORM: f64 = 1.13;
 const TMS_5_2_ID_NORM: f64 = 1.13;
-const TMS_40_10_NORM: f64 = 1.0;
-const TMS_40_10_ID_NORM: f64 = 1.0;
+const TMS_40_10_NORM: f64 = 1.12;
+const TMS_40_10_ID_NORM: f64 = 1.12;
 
 fn tms_preset(model: ModelConfig, apd: ApdConfig, feature_norm: f64) -> ExperimentConfig {
     ExperimentConfig { model, target: tms_target(), apd, scale: ScaleConfig { rescale: true, feature_norm } }
@@ -200,8 +214,11 @@ fn resid_preset(model: ResidMlpConfig, apd: ApdConfig) -> ExperimentConfig {
             init: TargetInit::Xavier,
         },
         apd,
-        // Each neuron's weights balanced; no feature norm applies.
-        scale: ScaleConfig { rescale: true, feature_norm: 1.0 },
+        // Balancing each neuron's weights (`scale.rescale`) is measured and
+        // off here: on this project's targets it gave one layer the same
+        // 114 of 120 dedicated features over seeds 5..10, two layers 91
+        // instead of 104 (README, "Scale").
+        scale: ScaleConfig { rescale: false, feature_norm: 1.0 },
     }
 }
 

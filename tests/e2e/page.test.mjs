@@ -12,6 +12,24 @@ const open = (hash = '') => openPage(env, hash);
 
 const status = (page) => page.getByTestId('status').textContent();
 
+test('the page opens on a finished decomposition, drawn even when the engine cannot load', { timeout: 60_000 }, async () => {
+  const page = await env.browser.newPage({ viewport: { width: 1400, height: 1100 } });
+  await page.route('**/*.wasm', (route) => route.abort());
+  const t0 = Date.now();
+  await page.goto(env.base);
+  await page.getByTestId('first-view').waitFor({ state: 'visible', timeout: 10_000 });
+  const ms = Date.now() - t0;
+  console.log(`e2e: first view on screen ${ms} ms after navigation (wasm blocked)`);
+  assert.match(await page.getByTestId('mmcs').textContent(), /^0\.99\d\d$/);
+  assert.match(await page.getByTestId('first-view').textContent(), /finished decomposition of tms-5-2/);
+  assert.ok(Number(await page.locator('#loss-chart').getAttribute('data-points')) > 100, 'loss curves drawn');
+  assert.ok(await page.locator('#geometry canvas').count() >= 7, 'target, sum and every component drawn');
+  await page.screenshot({ path: path.join(SHOTS, 'first-view.png'), fullPage: true });
+  // The engine's failure to load is said, not silent.
+  await page.getByTestId('status').filter({ hasText: /^error/ }).waitFor({ timeout: 30_000 });
+  await page.close();
+});
+
 // Seed 23 was not used to choose the tms-5-2 preset (README, "Robustness").
 test('tms-5-2 decomposes to the end on the CPU backend, and the page stays responsive', { timeout: 900_000 }, async () => {
   const { page, problems, foreign } = await open('#seed=23');
@@ -125,11 +143,30 @@ test('after Reset in the middle of a run, nothing of that run is drawn', { timeo
   await page.close();
 });
 
-test('every setting has its field, named by its dotted path', async () => {
+test('every setting has its field, named by its dotted path, and says what it does', async () => {
   const { page } = await open('#model=resid-mlp-custom');
   for (const name of ['apd.lr', 'apd.topk', 'apd.coeff_activation', 'apd.restarts', 'model.d_mlp', 'target.steps']) {
     assert.equal(await page.locator(`[data-setting="${name}"]`).count(), 1, name);
   }
+  const inputs = await page.locator('[data-setting]').evaluateAll((els) => els.map((e) => e.dataset.setting));
+  assert.ok(inputs.length >= 25, `${inputs.length} settings`);
+  for (const name of inputs) {
+    const desc = await page.getByTestId(`desc-${name}`).textContent();
+    assert.ok(desc.length > 20 && desc.includes(name), `${name}: "${desc}"`);
+  }
+  assert.match(await page.locator('.field[data-path="apd.coeff_simplicity"] .name').textContent(), /simplicity coefficient α/);
+  await page.close();
+});
+
+test('"As in the paper" turns this project\'s additions off, in the fields and the link', async () => {
+  const { page } = await open('#model=tms-5-2');
+  assert.equal(await page.locator('fieldset[data-group="addition"] [data-setting]').count(), 6);
+  await page.getByTestId('paper-variant').click();
+  await page.waitForFunction(() => location.hash.includes('apd.restarts=0'), null, { timeout: 10_000 });
+  assert.equal(await page.locator('[data-setting="apd.restarts"]').inputValue(), '0');
+  assert.equal(await page.locator('[data-setting="apd.extra_components"]').inputValue(), '0');
+  assert.equal(await page.locator('[data-setting="scale.rescale"]').inputValue(), 'false');
+  assert.match(await page.evaluate(() => location.hash), /apd\.extra_components=0.*scale\.rescale=false|scale\.rescale=false.*apd\.extra_components=0/);
   await page.close();
 });
 

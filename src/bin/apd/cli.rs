@@ -1,12 +1,13 @@
 //! The command line proper (native only).
 
 use apd_playground::backend::{device, BackendKind};
-use apd_playground::config::{apply_recipe, preset, ExperimentConfig, PRESET_NAMES, RECIPES};
-use apd_playground::metrics::Metrics;
+use apd_playground::config::settings::{Group, SETTINGS};
+use apd_playground::config::{apply_recipe, paper_variant, preset, ExperimentConfig, PRESET_NAMES, RECIPES};
 use apd_playground::models::{Target, TargetTrainer};
-use apd_playground::report::{target_from_file, Report, TargetFile};
+use apd_playground::report::{target_from_file, TargetFile};
 use apd_playground::run::{Phase, Progress, Run};
 use apd_playground::ApdError;
+use crate::files::{cmd_inspect, cmd_views, norms_note, read_text, write_json};
 use crate::output::{print_details, print_metrics, succeeded, Bar};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -22,12 +23,14 @@ USAGE:
   apd sweep     --model M --seeds A..B [--steps N] [--recipe R] [--target-scale K] [--backend cpu|wgpu]
                 [--set key=value]...
   apd inspect   FILE.json          (validates a target or report file and summarises it)
-  apd views     REPORT.json [--feature N] --out views.json   (the view data the page draws for a report)
-  apd presets                      (prints every preset's configuration as JSON)
+  apd views     REPORT.json [--feature N] [--gallery] --out views.json
+                (the view data the page draws for a report; --gallery: a page gallery entry)
+  apd presets [--explain]          (every preset's configuration as JSON; --explain: what each setting means)
 
 MODELS: tms-5-2, tms-5-2-id, tms-40-10, tms-40-10-id, tms-custom,
         resid-mlp-1, resid-mlp-2, resid-mlp-3, resid-mlp-custom
 --set changes one setting by its dotted name, e.g. --set apd.lr=0.01 --set model.n_features=8
+--paper turns this project's additions off (spare components, restarts, scale): APD as published
 --recipe trains the target with this project's recipe (project, the default) or the SPD
   reference code's train_tms (reference: constant lr, 10,000 steps)
 --target-scale K decomposes the trained (or given) target with its weights scaled by K
@@ -35,20 +38,23 @@ MODELS: tms-5-2, tms-5-2-id, tms-40-10, tms-40-10-id, tms-custom,
 ";
 
 #[derive(Default)]
-struct Args {
-    command: String,
-    model: Option<String>,
-    seed: u64,
-    steps: Option<usize>,
-    target: Option<String>,
-    backend: Option<String>,
-    out: Option<String>,
-    seeds: Option<String>,
-    sets: Vec<(String, String)>,
-    file: Option<String>,
-    feature: usize,
-    recipe: Option<String>,
-    target_scale: Option<f32>,
+pub struct Args {
+    pub command: String,
+    pub model: Option<String>,
+    pub seed: u64,
+    pub steps: Option<usize>,
+    pub target: Option<String>,
+    pub backend: Option<String>,
+    pub out: Option<String>,
+    pub seeds: Option<String>,
+    pub sets: Vec<(String, String)>,
+    pub file: Option<String>,
+    pub feature: usize,
+    pub recipe: Option<String>,
+    pub target_scale: Option<f32>,
+    pub paper: bool,
+    pub explain: bool,
+    pub gallery: bool,
 }
 
 fn parse_args(argv: &[String]) -> Result<Args, String> {
@@ -69,6 +75,9 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             "--seeds" => a.seeds = Some(value("--seeds")?),
             "--feature" => a.feature = value("--feature")?.parse().map_err(|_| "--feature must be a non-negative integer")?,
             "--recipe" => a.recipe = Some(value("--recipe")?),
+            "--paper" => a.paper = true,
+            "--explain" => a.explain = true,
+            "--gallery" => a.gallery = true,
             "--target-scale" => {
                 let k: f32 = value("--target-scale")?.parse().map_err(|_| "--target-scale must be a number")?;
                 if !(k.is_finite() && k > 0.0 && k <= 100.0) {
@@ -94,6 +103,9 @@ fn config_of(args: &Args) -> Result<(String, ExperimentConfig), ApdError> {
         ApdError::Format(format!("--model is required (one of {})", PRESET_NAMES.join(", ")))
     })?;
     let mut cfg = preset(&name)?;
+    if args.paper {
+        cfg = paper_variant(&cfg);
+    }
     if let Some(r) = &args.recipe {
         if !RECIPES.contains(&r.as_str()) {
             return Err(ApdError::Format(format!("unknown --recipe {r:?}; known: {}", RECIPES.join(", "))));
@@ -132,15 +144,6 @@ fn start_target(args: &Args, cfg: &ExperimentConfig, seed: u64, dev: &burn::tens
 
 fn backend_of(args: &Args) -> Result<BackendKind, ApdError> {
     BackendKind::parse(args.backend.as_deref().unwrap_or("cpu"))
-}
-
-fn write_json(path: &str, value: &impl serde::Serialize) -> Result<(), ApdError> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| ApdError::Format(e.to_string()))?;
-    std::fs::write(path, text).map_err(|e| ApdError::Format(format!("cannot write {path}: {e}")))
-}
-
-fn read_text(path: &str) -> Result<String, ApdError> {
-    std::fs::read_to_string(path).map_err(|e| ApdError::Format(format!("cannot read {path}: {e}")))
 }
 
 /// Runs to the end, drawing progress; returns the run and the APD wall time.
@@ -285,68 +288,6 @@ fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
     Ok(())
 }
 
-fn cmd_inspect(args: &Args) -> Result<(), ApdError> {
-    let path = args.file.as_deref().ok_or_else(|| ApdError::Format("inspect needs a file".into()))?;
-    let text = read_text(path)?;
-    match TargetFile::parse(&text) {
-        Ok((name, t)) => {
-            println!("target file for {name}: {} decomposed matrices, {:?}{}", t.layers.len(), t.model, norms_note(&t));
-            Ok(())
-        }
-        Err(target_err) => match Report::parse(&text) {
-            Ok(r) => {
-                println!("report for {} seed {} ({} steps on {})", r.model, r.seed, r.config.apd.total_steps(), r.timing.backend);
-                print_metrics("stored:     ", &r);
-                // Recompute every figure from the components and the target
-                // (on the CPU, for the residual MLP's probes) rather than
-                // trusting the file, and say whether they agree.
-                let run = Run::of_report(&r, &burn::tensor::Device::flex())?;
-                let m = pollster::block_on(run.metrics())?.expect("a report holds a decomposition");
-                let recomputed = Report { metrics: m.clone(), ..r.clone() };
-                print_metrics("recomputed: ", &recomputed);
-                if !metrics_agree(&r.metrics, &m) {
-                    return Err(ApdError::Mismatch(format!("{path}: the stored figures differ from the ones its components give")));
-                }
-                Ok(())
-            }
-            Err(report_err) => Err(ApdError::Format(format!(
-                "{path} is neither a valid target file ({target_err}) nor a valid report ({report_err})"
-            ))),
-        },
-    }
-}
-
-/// TMS: the target's feature norms (rows of W) and their root mean square,
-/// the figure the decomposition's scale is set by.
-fn norms_note(t: &Target) -> String {
-    let norms = t.feature_norms();
-    if norms.is_empty() {
-        return String::new();
-    }
-    let list: Vec<String> = norms.iter().map(|n| format!("{n:.3}")).collect();
-    format!("; feature norms {} (rms {:.3})", list.join(" "), apd_playground::decomp::scale::rms_feature_norm(t))
-}
-
-/// Whether stored and recomputed figures agree (to float rounding: the
-/// page may have computed them on WebGPU).
-fn metrics_agree(stored: &Metrics, recomputed: &Metrics) -> bool {
-    let close = |a: f32, b: f32| (a - b).abs() <= 1e-3 * a.abs().max(b.abs()).max(1e-3);
-    let resid_ok = match (&stored.resid, &recomputed.resid) {
-        (Some(s), Some(r)) => s.n_dedicated == r.n_dedicated && close(s.mean_share, r.mean_share) && close(s.topk_loss, r.topk_loss),
-        (None, None) => true,
-        _ => false,
-    };
-    close(stored.mmcs, recomputed.mmcs) && close(stored.ml2r, recomputed.ml2r) && resid_ok
-}
-
-fn cmd_views(args: &Args) -> Result<(), ApdError> {
-    let path = args.file.as_deref().ok_or_else(|| ApdError::Format("views needs a report file".into()))?;
-    let out = args.out.as_deref().ok_or_else(|| ApdError::Format("--out is required".into()))?;
-    let report = Report::parse(&read_text(path)?)?;
-    let run = Run::of_report(&report, &burn::tensor::Device::flex())?;
-    write_json(out, &pollster::block_on(run.snapshot(args.feature))?)
-}
-
 pub fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let args = match parse_args(&argv) {
@@ -366,6 +307,14 @@ pub fn main() -> ExitCode {
         "sweep" => cmd_sweep(&args),
         "inspect" => cmd_inspect(&args),
         "views" => cmd_views(&args),
+        "presets" if args.explain => {
+            for s in SETTINGS {
+                let symbol = if s.symbol.is_empty() { String::new() } else { format!(", {}", s.symbol) };
+                let addition = if s.group == Group::Addition { " [this project's addition]" } else { "" };
+                println!("{:<24} {}{symbol}{addition}: {} ({})", s.path, s.label, s.description, s.range);
+            }
+            Ok(())
+        }
         "presets" => {
             for name in PRESET_NAMES {
                 println!("{name}: {}", serde_json::to_string(&preset(name).unwrap()).unwrap());

@@ -1,0 +1,147 @@
+//! What every setting means, in words: the one source the page's fields and
+//! `apd presets --explain` both show. Each entry names its setting by dotted
+//! path, says what it does in a line, gives its symbol in the papers where
+//! there is one, and says whether it is part of APD as published or one of
+//! this project's additions. `tests` below check that every setting of
+//! every preset has an entry, and that the ranges stated are the ones
+//! validation enforces.
+
+use serde::Serialize;
+
+/// Where a setting belongs.
+#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Group {
+    /// The target network's architecture and data.
+    Model,
+    /// How the target is trained.
+    Target,
+    /// APD as the paper defines it.
+    Paper,
+    /// This project's additions to APD (off in the "as in the paper" variant).
+    Addition,
+}
+
+/// One setting, explained.
+#[derive(Serialize, Clone, Copy, Debug)]
+pub struct Setting {
+    /// Dotted path, as `--set` and the URL hash take it.
+    pub path: &'static str,
+    /// A few words a visitor can read.
+    pub label: &'static str,
+    /// What it does, in one line.
+    pub description: &'static str,
+    /// Its symbol in the APD paper, or "".
+    pub symbol: &'static str,
+    /// Where it belongs.
+    pub group: Group,
+    /// The values validation accepts, in words.
+    pub range: &'static str,
+}
+
+const fn s(path: &'static str, label: &'static str, symbol: &'static str, group: Group, range: &'static str, description: &'static str) -> Setting {
+    Setting { path, label, description, symbol, group, range }
+}
+
+use Group::{Addition, Model, Paper, Target};
+
+/// Every setting, in the order the page shows them.
+pub const SETTINGS: &[Setting] = &[
+    s("model.n_features", "features", "n", Model, "1 to 4096", "how many sparse input features the network must pass through (and output)"),
+    s("model.n_hidden", "hidden width", "d", Model, "1 to 4096", "TMS: the width of the bottleneck the n features are squeezed into"),
+    s("model.n_hidden_layers", "identity layers", "", Model, "0 to 8", "TMS: frozen identity layers between W and its transpose (decomposed too)"),
+    s("model.d_resid", "residual width", "", Model, "1 to 8192", "residual MLP: the width of the residual stream the features are embedded in"),
+    s("model.d_mlp", "neurons per layer", "", Model, "1 to 4096", "residual MLP: ReLU neurons in each MLP layer, fewer than the features it computes"),
+    s("model.n_layers", "MLP layers", "", Model, "1 to 8", "residual MLP: how many MLP layers write to the residual stream"),
+    s("model.feature_prob", "feature probability", "p", Model, "(0, 1]", "how often each feature is on in a sample: small means sparse data"),
+    s("target.lr", "learning rate", "", Target, "(0, 1e6]", "peak learning rate of the target's AdamW training"),
+    s("target.weight_decay", "weight decay", "", Target, "[0, 1]", "AdamW weight decay while training the target"),
+    s("target.lr_schedule", "schedule", "", Target, "constant, cosine or linear", "how the target's learning rate falls after warmup"),
+    s("target.lr_warmup_pct", "warmup", "", Target, "[0, 1)", "share of the target's steps spent raising the learning rate from 0"),
+    s("target.batch_size", "batch size", "", Target, "1 to 65536", "samples per target training step"),
+    s("target.steps", "steps", "", Target, "1 to 10000000", "target training steps"),
+    s("target.untied_adam", "tied W as two parameters", "", Target, "true or false", "TMS: train the tied W as the SPD reference code does, with separate Adam moments for its two uses"),
+    s("target.init", "initialisation", "", Target, "xavier or torch", "TMS: how W and b start: xavier-normal and 0, or PyTorch's nn.Linear defaults"),
+    s("apd.n_components", "components", "C", Paper, "1 to 4096", "how many parameter components the weights are split into"),
+    s("apd.rank", "rank per matrix", "m", Paper, "1 to 1024", "rank of each component's factors in every decomposed matrix"),
+    s("apd.topk", "active components per sample", "k", Paper, "(0, C], and k times batch at least 1", "batch top-k: on average this many components, those with the largest attributions, run each sample"),
+    s("apd.coeff_faithfulness", "faithfulness coefficient", "", Paper, "[0, 1e6]", "weight of the faithfulness loss: the components must sum to the target's weights (1 in the paper)"),
+    s("apd.coeff_minimality", "minimality coefficient", "β", Paper, "[0, 1e6]", "weight of the minimality loss: the top-k components alone must reproduce the target's output"),
+    s("apd.coeff_simplicity", "simplicity coefficient", "α", Paper, "[0, 1e6]", "weight of the simplicity loss: the Schatten-p norm of the active components, which favours low rank"),
+    s("apd.schatten_p", "Schatten p", "p", Paper, "(0, 2]", "the p of the simplicity loss: below 1 it pushes harder towards rank one"),
+    s("apd.coeff_activation", "activation coefficient", "", Paper, "[0, 1e6]", "residual MLP: weight of matching the top-k model's hidden activations to the target's"),
+    s("apd.unit_norm_a", "unit-norm A", "", Paper, "true or false", "rescale each column of the left factors to unit norm before every step, as the reference code does"),
+    s("apd.attribution_source", "attributions from", "", Paper, "apd or target", "which network's gradients rank the components: the sum of components, or the target"),
+    s("apd.lr", "learning rate", "", Paper, "(0, 1e6]", "peak learning rate of APD's Adam"),
+    s("apd.lr_schedule", "schedule", "", Paper, "constant, cosine or linear", "how APD's learning rate falls after warmup"),
+    s("apd.lr_warmup_pct", "warmup", "", Paper, "[0, 1)", "share of APD's steps spent raising the learning rate from 0"),
+    s("apd.batch_size", "batch size", "", Paper, "1 to 65536", "samples per APD step (batch top-k chooses over all of them)"),
+    s("apd.steps", "steps", "", Paper, "1 to 10000000", "APD steps of the start that goes on (the losing starts add their own)"),
+    s("apd.extra_components", "spare components", "", Addition, "0 to 4096 - C", "components trained besides the C at first; the least used are dropped at the prune point"),
+    s("apd.prune_at_pct", "prune point", "", Addition, "(0, 1)", "share of the steps after which the spare components are dropped"),
+    s("apd.restarts", "restarts", "", Addition, "0 to 16", "extra starts from other initialisations; the one whose top-k model reproduces the target best goes on"),
+    s("apd.restart_pct", "start length", "", Addition, "(0, 1)", "length of each start, as a share of the steps"),
+    s("scale.rescale", "decompose at the preset's scale", "", Addition, "true or false", "move the target to the scale the settings were measured at, decompose, scale the components back"),
+    s("scale.feature_norm", "feature norm", "", Addition, "(0, 100]", "TMS: the feature-vector norm the target is decomposed at (the one the preset was measured on)"),
+];
+
+/// The entry for `path`, if it has one.
+pub fn setting(path: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.path == path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{preset, PRESET_NAMES};
+
+    fn leaves(v: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    if k != "kind" {
+                        leaves(x, &if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") }, out);
+                    }
+                }
+            }
+            _ => out.push(prefix.to_string()),
+        }
+    }
+
+    #[test]
+    fn every_setting_of_every_preset_is_explained() {
+        for name in PRESET_NAMES {
+            let mut paths = Vec::new();
+            leaves(&serde_json::to_value(preset(name).unwrap()).unwrap(), "", &mut paths);
+            for p in paths {
+                let s = setting(&p).unwrap_or_else(|| panic!("{name}: `{p}` has no entry in SETTINGS"));
+                assert!(!s.label.is_empty() && !s.description.is_empty() && !s.range.is_empty(), "{p}");
+            }
+        }
+        let mut seen: Vec<&str> = SETTINGS.iter().map(|s| s.path).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), SETTINGS.len(), "one entry per setting");
+    }
+
+    #[test]
+    fn stated_integer_ranges_are_the_enforced_ones() {
+        // For every "lo to hi" range: lo and hi are accepted, one beyond is refused naming the field.
+        for s in SETTINGS {
+            let Some((lo, hi)) = s.range.split_once(" to ") else { continue };
+            let (Ok(lo), Ok(hi)) = (lo.parse::<usize>(), hi.parse::<usize>()) else { continue };
+            let name = if s.path.starts_with("model.d_") || s.path == "model.n_layers" { "resid-mlp-custom" } else { "tms-5-2" };
+            let base = preset(name).unwrap();
+            for (v, ok) in [(lo, true), (hi, true), (hi + 1, false)].into_iter().chain((lo > 0).then_some((lo - 1, false))) {
+                let mut cfg = base.clone();
+                match cfg.set(s.path, &v.to_string()) {
+                    Err(e) if !ok => assert_eq!(e.field, s.path, "{}={v}: {e}", s.path),
+                    // A bound can be refused because of another field (a tensor too large, too
+                    // few components left for the spares), never for its own range.
+                    Err(e) => assert_ne!(e.field, s.path, "{}={v} refused: {e}", s.path),
+                    Ok(()) => assert!(ok, "{}={v} was accepted", s.path),
+                }
+            }
+        }
+    }
+}

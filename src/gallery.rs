@@ -1,0 +1,79 @@
+//! Finished results shipped with the page (`www/gallery/`), so that a
+//! visitor sees a whole decomposition before anything has run: the report
+//! (small for the toy models), the view data the page draws from it and the
+//! step plan its charts need. `scripts/gallery.sh` makes them with the CLI;
+//! `tests/gallery.rs` checks each against what the engine recomputes.
+
+use crate::config::ExperimentConfig;
+use crate::error::ApdError;
+use crate::report::Report;
+use crate::run::{Run, Snapshot};
+use burn::tensor::Device;
+use serde::Serialize;
+
+/// How a run is laid out in steps, for progress and the loss chart: the
+/// target's steps, the decomposition's (losing starts included), and where
+/// the chart marks the restarts.
+#[derive(Serialize)]
+pub struct Plan {
+    /// Target training steps.
+    pub target_steps: usize,
+    /// Decomposition steps, every start counted.
+    pub apd_steps: usize,
+    /// `(step, label)` marks for the loss chart.
+    pub marks: Vec<(usize, String)>,
+}
+
+impl Plan {
+    /// The plan of a run of `cfg`.
+    pub fn of(cfg: &ExperimentConfig) -> Plan {
+        Plan { target_steps: cfg.target.steps, apd_steps: cfg.apd.total_steps(), marks: cfg.apd.restart_marks() }
+    }
+}
+
+/// One shipped result.
+#[derive(Serialize)]
+pub struct Entry {
+    /// Preset name.
+    pub model: String,
+    /// The decomposition method (`apd`).
+    pub method: String,
+    /// The seed of target and decomposition.
+    pub seed: u64,
+    /// Wall time of the decomposition where it was computed, in seconds.
+    pub wall_s: f32,
+    /// The run's step plan.
+    pub plan: Plan,
+    /// What the page draws.
+    pub views: Snapshot,
+    /// The report it was drawn from.
+    pub report: Report,
+}
+
+/// Most loss-history points an entry keeps (the charts are a few hundred
+/// pixels wide; the file stays small).
+pub const HISTORY_POINTS: usize = 500;
+
+/// The gallery entry of `report`; `curve_feature` picks the residual MLP's
+/// response curve. The history is thinned to [`HISTORY_POINTS`], its last
+/// step kept.
+pub async fn entry(mut report: Report, curve_feature: usize) -> Result<Entry, ApdError> {
+    let h = std::mem::take(&mut report.history);
+    let stride = h.len().div_ceil(HISTORY_POINTS).max(1);
+    report.history = h.iter().step_by(stride).cloned().collect();
+    if let (Some(last), Some(kept)) = (h.last(), report.history.last()) {
+        if kept != last {
+            report.history.push(last.clone());
+        }
+    }
+    let run = Run::of_report(&report, &Device::flex())?;
+    Ok(Entry {
+        model: report.model.clone(),
+        method: "apd".into(),
+        seed: report.seed,
+        wall_s: report.timing.wall_s,
+        plan: Plan::of(&report.config),
+        views: run.snapshot(curve_feature).await?,
+        report,
+    })
+}

@@ -1,0 +1,56 @@
+//! The finished results shipped with the page (`www/gallery/`, made by
+//! `scripts/gallery.sh`) are what the engine computes: each file's report
+//! parses, and the view data and step plan the page draws from it are the
+//! ones the engine recomputes from that report (to float rounding: the
+//! probes' matrix kernels may differ between CPUs).
+// Native only: `wasm-pack test` builds every test target for wasm32, where these do not apply.
+#![cfg(not(target_arch = "wasm32"))]
+
+use apd_playground::gallery::entry;
+use apd_playground::report::Report;
+use serde_json::Value;
+use std::path::Path;
+
+/// `got` and `want` are the same tree, numbers equal to 1e-4 relative.
+fn same(got: &Value, want: &Value, path: &str) {
+    match (got, want) {
+        (Value::Number(a), Value::Number(b)) => {
+            let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+            assert!((a - b).abs() <= 1e-4 * a.abs().max(b.abs()).max(1e-3), "{path}: {a} vs {b}");
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            assert_eq!(a.len(), b.len(), "{path}: length");
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                same(x, y, &format!("{path}[{i}]"));
+            }
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>(), "{path}: keys");
+            for (k, x) in a {
+                same(x, &b[k], &format!("{path}.{k}"));
+            }
+        }
+        _ => assert_eq!(got, want, "{path}"),
+    }
+}
+
+#[test]
+fn shipped_results_are_what_the_engine_computes() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("www/gallery");
+    let mut checked = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.len() < 2 << 20, "{}: {} bytes; the page loads it first", path.display(), text.len());
+        let stored: Value = serde_json::from_str(&text).unwrap();
+        let report = Report::parse(&stored["report"].to_string()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let feature = stored["views"]["resid"]["curve"]["feature"].as_u64().unwrap_or(0) as usize;
+        let recomputed = serde_json::to_value(pollster::block_on(entry(report, feature)).unwrap()).unwrap();
+        same(&recomputed, &stored, &path.file_name().unwrap().to_string_lossy());
+        checked += 1;
+    }
+    assert!(checked >= 1, "no gallery files in {}", dir.display());
+}
