@@ -11,6 +11,7 @@ const curves = { target: [], total: [], faithfulness: [], minimality: [], simpli
 let marks = []; // [[step, label]] where the APD loss chart marks the restarts (from the engine's plan)
 let snapshot = null;
 let pending = false;
+let saved = false; // drawing a saved result: it keeps no target training and no last batch
 
 function push(series, x, y) {
   series.push([x, y]);
@@ -53,10 +54,16 @@ export function setSnapshot(s) {
   schedule();
 }
 
+/** Says whether what is drawn is a saved result (imported, kept, shipped) rather than a run. */
+export function setSaved(on) {
+  saved = on;
+  schedule();
+}
+
 /** Forgets everything drawn: curves, figures, views. */
 export function clearAll() {
   for (const k of Object.keys(curves)) curves[k] = [];
-  snapshot = null; marks = [];
+  snapshot = null; marks = []; saved = false;
   for (const id of NUMBERS) $(id).textContent = '-';
   $('scale-note').textContent = '';
   for (const id of ['geometry', 'components', 'neurons']) $(id).innerHTML = '';
@@ -71,7 +78,8 @@ function schedule() {
   requestAnimationFrame(() => {
     pending = false;
     const { target, ...apdSeries } = curves;
-    lossChart($('target-chart'), { target });
+    if (saved && !target.length) message($('target-chart'), 'a saved result does not keep the target\'s training curve');
+    else lossChart($('target-chart'), { target });
     lossChart($('loss-chart'), apdSeries, marks);
     if (snapshot) drawSnapshot(snapshot);
   });
@@ -180,8 +188,7 @@ function drawSnapshot(s) {
   if (dead) $('scale-note').textContent += `; the target left ${dead} of its ${m.features.length} features dead (no direction to recover): MMCS and ML2R count the others`;
   if (m) $('mean-active').textContent = m.mean_active.toFixed(3);
   if (m && m.resid) drawResid(s); else if (m) drawTms(s);
-  if (s.active_histogram && s.active_histogram.length) {
-    const total = s.active_histogram.reduce((a, b) => a + b, 0) || 1;
-    bars($('hist-chart'), s.active_histogram.map((v) => v / total), { max: null, labels: s.active_histogram.map((_, i) => i) });
-  }
+  const total = (s.active_histogram || []).reduce((a, b) => a + b, 0);
+  if (total) bars($('hist-chart'), s.active_histogram.map((v) => v / total), { max: null, labels: s.active_histogram.map((_, i) => i) });
+  else if (saved) message($('hist-chart'), 'a saved result does not keep the last training batch');
 }

@@ -146,6 +146,7 @@ function showResult(r, snap, plan) {
   draw.addApdSteps(r.history);
   showModelKind(JSON.stringify(r.config));
   draw.setSnapshot(snap);
+  draw.setSaved(true);
   for (const [id, v] of [['step-count', String((r.history.at(-1)?.step ?? -1) + 1)], ['phase', 'done'], ['backend-active', r.timing.backend]]) $(id).textContent = v;
 }
 

@@ -22,6 +22,7 @@ export function setup(canvas) {
     canvas.width = Math.round(W * dpr); canvas.height = Math.round(H * dpr);
     canvas.style.aspectRatio = `${W} / ${H}`; canvas.style.width = `${W}px`;
   }
+  canvas.setAttribute('role', 'img');
   const ctx = canvas.getContext('2d');
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.clearRect(0, 0, W, H);
@@ -40,6 +41,8 @@ export function lossChart(canvas, series, marks = []) {
   const { ctx, W, H } = setup(canvas);
   const L = 42, R = 96, T = 10, B = 24;
   canvas.dataset.points = String(Object.values(series).reduce((n, pts) => n + pts.length, 0));
+  const lasts = Object.entries(series).filter(([, p]) => p.length).map(([n, p]) => `${n} ${p[p.length - 1][1].toPrecision(2)}`);
+  canvas.setAttribute('aria-label', lasts.length ? `loss curves, last values: ${lasts.join(', ')}` : 'loss curves, no data yet');
   let xmax = 1, lo = Infinity, hi = -Infinity;
   for (const pts of Object.values(series)) for (const [x, y] of pts) {
     if (y > 0 && isFinite(y)) { lo = Math.min(lo, y); hi = Math.max(hi, y); }
@@ -94,6 +97,8 @@ export function heatmap(canvas, values, rows, cols, { signed = true, scale = nul
   const { ctx, W, H } = setup(canvas);
   canvas.dataset.points = String(values.length);
   const legendH = legend ? 26 : 0, pad = rowLabel ? 18 : 0;
+  const top = values.reduce((a, b) => Math.max(a, Math.abs(b)), 0);
+  canvas.setAttribute('aria-label', `heatmap, ${rows} ${rowLabel || 'rows'} by ${cols} ${colLabel || 'columns'}, largest magnitude ${top.toPrecision(2)}`);
   const cw = (W - pad) / cols, ch = (H - legendH - (colLabel ? 18 : 0)) / rows;
   const m = scale ?? Math.max(1e-12, ...values.map(Math.abs));
   for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) {
@@ -131,6 +136,7 @@ export function legendCanvas(parent, m, signed = true) {
 export function bars(canvas, values, { threshold = null, colors = null, max = 1, labels = null } = {}) {
   const { ctx, W, H } = setup(canvas);
   canvas.dataset.points = String(values.length);
+  canvas.setAttribute('aria-label', `bar chart of ${values.length} values: ${values.slice(0, 12).map((x) => x.toPrecision(2)).join(', ')}${values.length > 12 ? ', ...' : ''}`);
   const B = 18, T = 6;
   const n = Math.max(values.length, 1), bw = (W - 10) / n;
   const top = max ?? Math.max(1e-9, ...values);
@@ -151,6 +157,7 @@ export function bars(canvas, values, { threshold = null, colors = null, max = 1,
 export function polygon(canvas, rows, { title = '', scale = null, colorOf = () => '#1d1d1f', dashed = false } = {}) {
   const { ctx, W, H } = setup(canvas);
   canvas.dataset.points = String(rows.length);
+  canvas.setAttribute('aria-label', `${rows.length} feature vectors in the plane; lengths ${rows.map(([x, y]) => Math.hypot(x, y).toFixed(2)).join(', ')}`);
   const cx = W / 2, cy = H / 2 + 6;
   const m = scale ?? Math.max(1e-9, ...rows.map(([x, y]) => Math.hypot(x, y)));
   const r = Math.min(W, H - 16) / 2 - 8;
@@ -168,6 +175,7 @@ export function polygon(canvas, rows, { title = '', scale = null, colorOf = () =
 export function message(canvas, text) {
   const { ctx, H } = setup(canvas);
   canvas.dataset.points = '0';
+  canvas.setAttribute('aria-label', text);
   ctx.fillStyle = '#6b6b70'; ctx.fillText(text, 20, H / 2);
 }
 
@@ -184,6 +192,7 @@ export function figure(parent, title, w, h) {
 export function lineChart(canvas, xs, lines, { xLabel = '' } = {}) {
   const { ctx, W, H } = setup(canvas);
   canvas.dataset.points = String(xs.length * lines.length);
+  canvas.setAttribute('aria-label', `curves of ${lines.map((l) => l.name).join(', ')} over ${xLabel || 'x'}`);
   const L = 40, R = 90, T = 10, B = 24;
   const all = lines.flatMap((l) => l.ys).filter(isFinite);
   if (!all.length) { ctx.fillStyle = '#888'; ctx.fillText('no data yet', L, H / 2); return; }

@@ -24,11 +24,16 @@ let lastCheckpointAt = 0;
 let simulateGpuLoss = false; // test hook: the next WebGPU tick fails as a lost device would
 const CHECKPOINT_MS = 10_000;
 
+let loaded = false; // the wasm module is there to ask (for a panic message, say)
 const ready = init().then(() => {
+  loaded = true;
   postMessage({ type: 'ready', presets: JSON.parse(apd.presetNames()), settings: JSON.parse(apd.settingsInfo()) });
 }).catch((e) => postMessage({ type: 'fatal', message: `could not load the WebAssembly module: ${text(e)}` }));
 
-const panicMessage = () => { try { return apd.panicMessage(); } catch { return 'the engine is unusable'; } };
+const panicMessage = () => {
+  if (!loaded) return '';
+  try { return apd.panicMessage(); } catch { return 'the engine is unusable'; }
+};
 
 /** The kind of a failure: a Rust panic, else the name the engine gave its error. */
 function kindOf(e) {

@@ -30,6 +30,21 @@ test('the page opens on a finished decomposition, drawn even when the engine can
   await page.close();
 });
 
+test('on a phone (390 px wide) nothing scrolls sideways and the finished view comes first', { timeout: 60_000 }, async () => {
+  const ctx = await env.browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 });
+  const page = await ctx.newPage();
+  await page.goto(env.base);
+  await page.getByTestId('status').filter({ hasText: /^ready$/ }).waitFor({ timeout: 60_000 });
+  await page.getByTestId('first-view').waitFor({ state: 'visible', timeout: 10_000 });
+  const [scroll, client] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+  assert.equal(scroll, client, 'no horizontal scroll');
+  const box = await page.getByTestId('first-view').boundingBox();
+  assert.ok(box.y < 400, `the finished view starts at ${box.y} px`);
+  assert.ok(box.x >= 0 && box.x + box.width <= 390, 'it fits the width');
+  await page.screenshot({ path: path.join(SHOTS, 'phone.png') });
+  await ctx.close();
+});
+
 // Seed 23 was not used to choose the tms-5-2 preset (README, "Robustness").
 test('tms-5-2 decomposes to the end on the CPU backend, and the page stays responsive', { timeout: 900_000 }, async () => {
   const { page, problems, foreign } = await open('#seed=23');
