@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The robustness sweep over targets (README, "Scale"): tms-5-2 decomposed by
+# The robustness sweep over targets (docs/scale.md): tms-5-2 decomposed by
 # its preset on seeds 40..50 (not used to choose anything) for each kind of
 # target: this project's, the reference recipe's, and this project's with W
 # scaled by 0.8, by 0.885 (feature norm 1.00, the SPD code's pentagon) and

@@ -4,7 +4,7 @@
 //! SIMD128) as well as natively, so the CLI, the native tests and the
 //! page's CPU fallback all run the same kernels. `ndarray` (deprecated in
 //! burn 0.22) measured neither faster nor slower across our models
-//! (README, "Performance"); it is only compiled with the `ndarray` feature,
+//! (docs/performance.md); it is only compiled with the `ndarray` feature,
 //! to repeat that measurement.
 //! `wgpu` is burn's wgpu backend: Vulkan/Metal/DX12 natively, WebGPU in a
 //! browser.

@@ -106,7 +106,7 @@ fn a_huge_learning_rate_is_caught_as_divergence() {
 }
 
 /// Seed 23 was not used to choose the preset: the variants were compared on
-/// seeds 0..20 (README, "Robustness").
+/// seeds 0..20 (docs/robustness.md).
 const UNTUNED_TMS_SEED: u64 = 23;
 
 #[test]
@@ -329,8 +329,8 @@ fn resid_figures(cfg: apd_playground::config::ExperimentConfig, seed: u64) -> ap
 }
 
 /// Seed 7 was first run after resid-mlp-custom's C = 40 was chosen (on three
-/// seeds the earlier notes do not name, seed 0 among them; README,
-/// "Residual MLPs").
+/// seeds the earlier notes do not name, seed 0 among them;
+/// docs/residual-mlps.md).
 const UNTUNED_RESID_SEED: u64 = 7;
 
 #[test]
@@ -356,7 +356,7 @@ fn a_small_two_layer_residual_mlp_gives_every_feature_its_own_component() {
     let rm = resid_figures(cfg, UNTUNED_RESID_SEED);
     eprintln!("two-layer resid-mlp-custom seed {UNTUNED_RESID_SEED}: {}/20 dedicated, layer mass {:?}", rm.n_dedicated, &rm.layer_mass[..3]);
     // On seeds it was not chosen on, this variant gives 18 to 20 of 20 its
-    // own component (README, "Residual MLPs"): the project's bar of 90%.
+    // own component (docs/residual-mlps.md): the project's bar of 90%.
     assert!(resid_success(&rm), "{}/20 dedicated: {:?}", rm.n_dedicated, rm.dedicated);
     assert!(rm.topk_loss <= 2.0 * rm.target_loss, "top-k {} vs target {}", rm.topk_loss, rm.target_loss);
     for mass in &rm.layer_mass {

@@ -1,5 +1,5 @@
 //! This project's additions to APD as published, for robustness across
-//! seeds (README, "Robustness"), kept apart from the paper's algorithm in
+//! seeds (docs/robustness.md), kept apart from the paper's algorithm in
 //! `mod.rs`:
 //! - **restarts** (`apd.restarts`, `apd.restart_pct`): several starts from
 //!   other initialisations train for a share of the steps each, and the one

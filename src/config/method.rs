@@ -56,7 +56,7 @@ pub struct TargetTrainConfig {
 }
 
 /// APD hyperparameters (spec section 2), the paper's and, marked as such,
-/// this project's additions for robustness (README, "Robustness").
+/// this project's additions for robustness (docs/robustness.md).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ApdConfig {
@@ -88,7 +88,7 @@ pub struct ApdConfig {
     pub attribution_source: AttributionSource,
     /// Components trained in addition to `n_components` at first, then
     /// pruned (the least used ones) at `prune_at_pct` of the steps. Our
-    /// addition to APD, for robustness: see the README.
+    /// addition to APD, for robustness: see docs/robustness.md.
     #[serde(default)]
     pub extra_components: usize,
     /// Fraction of the steps after which the extra components are pruned.
@@ -106,7 +106,7 @@ pub struct ApdConfig {
     /// starts train for `restart_pct` of the steps each, and the one whose
     /// top-k model reproduces the target best (lowest minimality loss over
     /// the last quarter of its start) continues. Our addition to APD, for
-    /// robustness: see the README.
+    /// robustness: see docs/robustness.md.
     #[serde(default)]
     pub restarts: usize,
     /// Length of each start, as a fraction of `steps`.
@@ -124,7 +124,7 @@ fn default_restart_pct() -> f64 {
 
 /// How a target is brought to the scale the decomposition's settings were
 /// measured at before it is decomposed (this project's addition; see
-/// `decomp::scale` and the README, "Scale").
+/// `decomp::scale` and the docs/scale.md).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ScaleConfig {

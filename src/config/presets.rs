@@ -1,5 +1,5 @@
 //! The presets: the reference settings of spec section 3, except where a
-//! comment says otherwise (and the README says why, with measurements).
+//! comment says otherwise (and docs/ says why, with measurements).
 
 use super::method::{ApdConfig, AttributionSource, ScaleConfig, TargetInit, TargetTrainConfig};
 use super::model::{ModelConfig, ResidMlpConfig, TmsConfig};
@@ -71,7 +71,7 @@ pub fn preset(name: &str) -> Result<ExperimentConfig, ConfigError> {
         lr_schedule: LrSchedule::Cosine,
         ..small.clone()
     };
-    // Our changes to the reference's tms-5-2 settings (README: "Robustness").
+    // Our changes to the reference's tms-5-2 settings (docs/robustness.md).
     // A spare component for the first 75% of the steps, then the least used
     // one is pruned: with exactly five, a run can lock into components that
     // each hold a mix of two features. And three starts of 15% of the steps
@@ -83,7 +83,7 @@ pub fn preset(name: &str) -> Result<ExperimentConfig, ConfigError> {
     let small_restarted = ApdConfig { restarts: 2, ..small_pruned.clone() };
     // Every preset decomposes at the scale it was measured on: the root
     // mean square feature norm of this project's targets of that model
-    // (README, "Scale").
+    // (docs/scale.md).
     let cfg = match name {
         "tms-5-2" => tms_preset(tms(5, 2, 0), small_restarted, TMS_5_2_NORM),
         "tms-5-2-id" => tms_preset(tms(5, 2, 1), small_pruned, TMS_5_2_ID_NORM),
@@ -98,7 +98,7 @@ pub fn preset(name: &str) -> Result<ExperimentConfig, ConfigError> {
         // Small enough to train and decompose in seconds in the page. Small
         // models need more spare components than the reference's C = 1.3 n:
         // at 20 features C = 26 gave a component of its own to 8 to 16 of
-        // them, C = 40 to all 20 on every seed we tried (README: "Residual MLPs").
+        // them, C = 40 to all 20 on every seed we tried (docs/residual-mlps.md).
         "resid-mlp-custom" => {
             let model = ResidMlpConfig { feature_prob: 0.05, ..resid(20, 200, 10, 1) };
             let mut cfg = resid_preset(model, resid_apd(40, 10.0, 1.0, true));
@@ -124,7 +124,7 @@ fn resid_apd(c: usize, coeff_simplicity: f64, coeff_minimality: f64, unit_norm_a
         // The reference uses m = d_mlp. A feature's mechanism is rank one in
         // every matrix (one input direction to some neurons, those neurons to
         // one output direction), and the factor matmuls cost C m d_resid per
-        // sample, so we default to a small m (README: "Residual MLPs").
+        // sample, so we default to a small m (docs/residual-mlps.md).
         rank: RESID_RANK,
         topk: 1.28,
         coeff_faithfulness: 1.0,
@@ -217,7 +217,7 @@ fn resid_preset(model: ResidMlpConfig, apd: ApdConfig) -> ExperimentConfig {
         // Balancing each neuron's weights (`scale.rescale`) is measured and
         // off here: on this project's targets it gave one layer the same
         // 114 of 120 dedicated features over seeds 5..10, two layers 91
-        // instead of 104 (README, "Scale").
+        // instead of 104 (docs/scale.md).
         scale: ScaleConfig { rescale: false, feature_norm: 1.0 },
     }
 }

@@ -1,5 +1,5 @@
 //! Decomposing a target at the scale a method's settings were measured at
-//! (this project's addition; README, "Scale").
+//! (this project's addition; docs/scale.md).
 //!
 //! APD's losses do not scale alike: faithfulness grows with the square of
 //! the weights, the top-k reconstruction with the square of the outputs,
@@ -20,7 +20,7 @@
 //!   was measured on (a feature norm of 1.13 and a bias near -0.24 for
 //!   tms-5-2). We measured the alternative that keeps what the network
 //!   computes (`b' = k^2 b`, so `y' = k^2 y`): on targets at norm 1.00 it
-//!   recovered 2 of 8 seeds, this 4 of 4 (README, "Scale"). The top-k
+//!   recovered 2 of 8 seeds, this 4 of 4 (docs/scale.md). The top-k
 //!   reconstruction is therefore that of the moved target.
 //! - **Residual MLP**, no biases: each neuron's input and output weights
 //!   are balanced, `W_in'[:, j] = d_j W_in[:, j]` and
@@ -147,7 +147,7 @@ impl Rescale {
 }
 
 /// Targets were measured from this many times to this many times the
-/// working scale (README, "Scale": this project's targets scaled by 0.8 and
+/// working scale (docs/scale.md: this project's targets scaled by 0.8 and
 /// by 1.4, and the reference recipe's); far outside it, results are unknown.
 pub const MEASURED_RATIO: (f32, f32) = (0.8, 1.4);
 

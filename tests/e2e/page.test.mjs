@@ -45,7 +45,7 @@ test('on a phone (390 px wide) nothing scrolls sideways and the finished view co
   await ctx.close();
 });
 
-// Seed 23 was not used to choose the tms-5-2 preset (README, "Robustness").
+// Seed 23 was not used to choose the tms-5-2 preset (docs/robustness.md).
 test('tms-5-2 decomposes to the end on the CPU backend, and the page stays responsive', { timeout: 900_000 }, async () => {
   const { page, problems, foreign } = await open('#seed=23');
   await page.getByTestId('model').selectOption('tms-5-2');
