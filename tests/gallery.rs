@@ -43,9 +43,16 @@ fn shipped_results_are_what_the_engine_computes() {
         if path.extension().is_none_or(|x| x != "json") {
             continue;
         }
+        if path.file_name().is_some_and(|n| n == "index.json") {
+            continue;
+        }
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.len() < 2 << 20, "{}: {} bytes; the page loads it first", path.display(), text.len());
-        let stored: Value = serde_json::from_str(&text).unwrap();
+        let mut stored: Value = serde_json::from_str(&text).unwrap();
+        // The page's words on it are not the engine's.
+        let title = stored.as_object_mut().unwrap().remove("title");
+        stored.as_object_mut().unwrap().remove("note");
+        assert!(title.is_some_and(|t| t.as_str().is_some_and(|t| !t.is_empty())), "{}: a title for the page", path.display());
         let report = Report::parse(&stored["report"].to_string()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let feature = stored["views"]["resid"]["curve"]["feature"].as_u64().unwrap_or(0) as usize;
         let recomputed = serde_json::to_value(pollster::block_on(entry(report, feature)).unwrap()).unwrap();
@@ -53,4 +60,11 @@ fn shipped_results_are_what_the_engine_computes() {
         checked += 1;
     }
     assert!(checked >= 1, "no gallery files in {}", dir.display());
+    // The page's list names each file there, and nothing else.
+    let index: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
+    let listed: Vec<&str> = index.as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(listed.len(), checked, "index.json lists {listed:?}");
+    for name in listed {
+        assert!(dir.join(format!("{name}.json")).exists(), "index.json lists {name}, which is not there");
+    }
 }

@@ -1,10 +1,16 @@
 // The page controller: the buttons, the run's state, and the messages to
 // and from the worker that owns the engine (protocol.js). What the cards
 // draw is in draw.js, the settings and the URL hash in settings.js, the
-// results kept across reloads in saved.js.
+// results kept across reloads in saved.js, shipped results in results.js,
+// the tour in tour.js.
+// Size: a little over 400 lines, because every state the page can be in and
+// every worker message that moves it are kept in this one file, so that the
+// transitions can be read together.
 import * as draw from './draw.js';
 import * as saved from './saved.js';
-import { renderFields, fieldError, hashOf, readHash, flatten } from './settings.js';
+import { renderFields, fieldError, hashOf, readHash, flatten, chapterOf } from './settings.js';
+import { setupTour, openChapter } from './tour.js';
+import { shipped, showFirstView, scaleText, showGallery } from './results.js';
 
 const $ = (id) => document.getElementById(id);
 /** States of the page; the status line shows the state (or the error). */
@@ -18,6 +24,7 @@ const state = {
   canContinue: false, // paused on a run that Run carries on (not after a divergence)
   plan: null, // the current run's steps and chart marks, from the engine
   importedTarget: null, applyingHash: false, seq: 0,
+  chapter: 0, // the open tour chapter (0: none), kept in the link
 };
 
 let worker = null;
@@ -66,8 +73,15 @@ function request(msg) {
 }
 
 function writeHash() {
-  if (!state.presetConfig || state.applyingHash) return;
-  history.replaceState(null, '', hashOf({ preset: state.preset, seed: $('seed').value, backend: $('backend').value, config: state.config, presetConfig: state.presetConfig }));
+  if (state.applyingHash) return;
+  if (!state.presetConfig) {
+    // Before the engine is there, the link keeps what it had but the chapter.
+    const params = new URLSearchParams(location.hash.slice(1));
+    if (state.chapter) params.set('chapter', String(state.chapter)); else params.delete('chapter');
+    history.replaceState(null, '', `#${params}`);
+    return;
+  }
+  history.replaceState(null, '', hashOf({ preset: state.preset, seed: $('seed').value, backend: $('backend').value, config: state.config, presetConfig: state.presetConfig, chapter: state.chapter }));
 }
 
 /** The settings fields of the current configuration, explained by the engine's registry. */
@@ -106,15 +120,6 @@ async function applyHash() {
     state.applyingHash = false;
   }
   writeHash();
-}
-
-/** In words: a target's feature norms and the scale a decomposition works (or worked) at. */
-function scaleText(s, norms = []) {
-  if (!s || !s.feature_norm) return s?.rescaled ? 'Each neuron\'s weights are balanced before decomposing (it computes the same).' : '';
-  const list = norms.length ? `feature norms ${norms.map((v) => v.toFixed(2)).join(', ')}; ` : '';
-  return s.rescaled
-    ? `${list}root mean square ${s.feature_norm.toFixed(3)}, decomposed at ${s.working_norm.toFixed(3)} (rescaled, then scaled back).`
-    : `${list}root mean square ${s.feature_norm.toFixed(3)}, decomposed as it is.`;
 }
 
 /** Shows the views of the configuration's architecture (TMS or residual MLP) only. */
@@ -159,30 +164,26 @@ function showReport({ report, snap, plan }) {
   setStatus('done');
 }
 
-/** Marks the views as a shipped result (or not). */
-function showFirstView(on, entry = null) {
-  const box = $('first-view');
-  box.hidden = !on;
-  if (!on || !entry) return;
-  const m = entry.views.metrics;
-  $('first-view-text').textContent = `This is a finished decomposition of ${entry.model}, computed in advance (seed ${entry.seed}, ${Math.round(entry.wall_s)} s on one CPU core). `
-    + `The target network squeezes ${m.features.length} features into 2 dimensions (the first polygon under Geometry); APD split its weights into `
-    + `${entry.views.components[0].length} parameter components, and each feature was recovered by one of them (MMCS ${m.mmcs.toFixed(3)}, ML2R ${m.ml2r.toFixed(3)}: 1 would be perfect).`;
+
+/** Opens a shipped result in the views. */
+async function showShipped(name) {
+  const entry = await shipped(name);
+  if (!entry) { banner(`The shipped result ${name} could not be loaded.`, 'error'); return; }
+  if (RUNNING.includes(state.status)) { send({ type: 'reset' }); }
+  showResult(entry.report, entry.views, entry.plan);
+  showFirstView(true, entry);
+  if (state.status !== 'loading') setStatus('ready');
 }
 
 /** The page opens on a finished tms-5-2 decomposition shipped with it, drawn before the engine has loaded. */
 async function loadFirstView() {
   const link = new URLSearchParams(location.hash.slice(1));
   if (link.get('model') && link.get('model') !== 'tms-5-2') return;
-  try {
-    const res = await fetch('gallery/tms-5-2-apd.json');
-    if (!res.ok) return;
-    const entry = await res.json();
-    // A run or an import that began while this loaded wins.
-    if (state.run !== null || !['loading', 'ready'].includes(state.status)) return;
-    showResult(entry.report, entry.views, entry.plan);
-    showFirstView(true, entry);
-  } catch { /* no shipped result: the page starts empty */ }
+  const entry = await shipped('tms-5-2-apd');
+  // A run or an import that began while this loaded wins.
+  if (!entry || state.run !== null || !['loading', 'ready'].includes(state.status)) return;
+  showResult(entry.report, entry.views, entry.plan);
+  showFirstView(true, entry);
 }
 
 /** The engine failed: the page decides by the failure's kind, never by its text. */
@@ -393,8 +394,20 @@ window.apdTestHooks = {
   simulateGpuLoss: () => send({ type: 'simulate-gpu-loss' }),
   simulatePanic: () => send({ type: 'simulate-panic' }),
 };
+/** A setting changed for the user (by the tour): shown in its field, sent like an edit. */
+function changeSetting(path, value) {
+  const input = document.querySelector(`[data-setting="${path}"]`);
+  if (input) { input.value = value; input.scrollIntoView({ block: 'center' }); }
+  editSetting(path, value);
+}
+const pressRun = () => { if (!$('run').disabled) $('run').click(); };
+setupTour({ show: showShipped, set: changeSetting, run: pressRun }, (n) => { state.chapter = n; writeHash(); });
+$('tour-open').addEventListener('click', () => openChapter(state.chapter || 1));
+window.addEventListener('hashchange', () => { const n = chapterOf(location.hash); if (n !== state.chapter) openChapter(n); });
 spawnWorker();
 setStatus('loading');
 draw.clearAll();
 loadFirstView();
-$('first-view-run').addEventListener('click', () => { if (!$('run').disabled) $('run').click(); });
+showGallery(showShipped);
+if (chapterOf(location.hash)) openChapter(chapterOf(location.hash));
+$('first-view-run').addEventListener('click', pressRun);

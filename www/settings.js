@@ -87,14 +87,21 @@ export function fieldError(path, message) {
 }
 
 /** The URL hash of a set-up: preset, seed, backend, and every setting that differs from the preset. */
-export function hashOf({ preset, seed, backend, config, presetConfig }) {
+export function hashOf({ preset, seed, backend, config, presetConfig, chapter = 0 }) {
   const params = new URLSearchParams();
+  if (chapter) params.set('chapter', String(chapter));
   params.set('model', preset);
   params.set('seed', seed);
   params.set('backend', backend);
   const base = Object.fromEntries(flatten(JSON.parse(presetConfig)));
   for (const [path, value] of flatten(JSON.parse(config))) if (base[path] !== value) params.set(path, String(value));
   return `#${params}`;
+}
+
+/** The tour chapter a link opens (0: none). */
+export function chapterOf(hash) {
+  const n = Number(new URLSearchParams(hash.replace(/^#/, '')).get('chapter'));
+  return Number.isInteger(n) && n > 0 ? n : 0;
 }
 
 /** A link's parts: model, seed and backend as given (or null), checked, and the settings to apply in order. */

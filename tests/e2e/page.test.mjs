@@ -30,6 +30,57 @@ test('the page opens on a finished decomposition, drawn even when the engine can
   await page.close();
 });
 
+test('the gallery opens every shipped result, even without the engine', { timeout: 60_000 }, async () => {
+  const page = await env.browser.newPage({ viewport: { width: 1400, height: 1100 } });
+  await page.route('**/*.wasm', (route) => route.abort());
+  await page.goto(env.base);
+  const items = page.getByTestId('gallery').getByTestId('gallery-item');
+  await items.first().waitFor({ timeout: 10_000 });
+  const n = await items.count();
+  assert.ok(n >= 3, `${n} gallery items`);
+  for (let i = 0; i < n; i++) {
+    const item = items.nth(i);
+    assert.ok(await item.getAttribute('data-model'));
+    assert.equal(await item.getAttribute('data-method'), 'apd');
+  }
+  await page.locator('[data-testid="gallery-item"][data-name="tms-5-2-apd-paper-failed"]').click();
+  await page.getByTestId('first-view').filter({ hasText: /APD as published fails/ }).waitFor({ timeout: 10_000 });
+  assert.ok(Number(await page.getByTestId('ml2r').textContent()) < 0.85, 'the failing seed shows its failure');
+  await page.locator('[data-testid="gallery-item"][data-model="resid-mlp-custom"]').click();
+  await page.getByTestId('dedicated').filter({ hasText: /^\d+\/20$/ }).waitFor({ timeout: 10_000 });
+  await page.close();
+});
+
+test('each tour chapter opens from its link and highlights its view', { timeout: 120_000 }, async () => {
+  const page = await env.browser.newPage({ viewport: { width: 1400, height: 1100 } });
+  await page.goto(env.base);
+  const chapters = page.getByTestId('tour-chapter');
+  await chapters.first().waitFor({ state: 'attached', timeout: 10_000 });
+  const n = await chapters.count();
+  assert.ok(n >= 10, `${n} chapters`);
+  for (let k = 1; k <= n; k++) {
+    await page.goto(`${env.base}#chapter=${k}`);
+    await page.reload();
+    await page.getByTestId('tour').waitFor({ state: 'visible', timeout: 10_000 });
+    const open = page.locator(`[data-testid="tour-chapter"][data-chapter="${k}"]`);
+    assert.equal(await open.isVisible(), true, `chapter ${k} is shown`);
+    assert.equal(await page.locator('[data-testid="tour-chapter"]:visible').count(), 1, 'one chapter at a time');
+    const view = await open.getAttribute('data-view');
+    assert.match(await page.locator(`#${view}`).getAttribute('class'), /highlight/, `chapter ${k} highlights #${view}`);
+    assert.ok((await open.textContent()).length > 200, `chapter ${k} says something`);
+  }
+  // Next moves on, and the link follows.
+  await page.locator('#tour-prev').click();
+  await page.waitForFunction(() => location.hash.includes(`chapter=${document.querySelectorAll('[data-testid="tour-chapter"]').length - 1}`));
+  await page.locator('#tour-close').click();
+  assert.equal(await page.getByTestId('tour').isVisible(), false);
+  await page.goto(`${env.base}#chapter=3`);
+  await page.reload();
+  await page.getByTestId('tour').waitFor({ state: 'visible' });
+  await page.screenshot({ path: path.join(SHOTS, 'tour.png') });
+  await page.close();
+});
+
 test('on a phone (390 px wide) nothing scrolls sideways and the finished view comes first', { timeout: 60_000 }, async () => {
   const ctx = await env.browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 });
   const page = await ctx.newPage();

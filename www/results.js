@@ -1,0 +1,64 @@
+// Saved and shipped results in words, and the shipped ones themselves
+// (`www/gallery/`, plain JSON the page can draw before the engine loads).
+
+/** A result shipped with the page (`www/gallery/<name>.json`), or null. */
+export async function shipped(name) {
+  try {
+    const res = await fetch(`gallery/${name}.json`);
+    return res.ok ? await res.json() : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Two or three sentences on what a shipped result shows. */
+export function describeEntry(entry) {
+  const m = entry.views.metrics;
+  const when = `computed in advance (seed ${entry.seed}, ${Math.round(entry.wall_s)} s on one CPU core)`;
+  const note = entry.note ? ` ${entry.note}` : '';
+  if (m.resid) {
+    return `A finished decomposition of ${entry.model}, ${when}: ${m.resid.n_dedicated} of its ${m.resid.dedicated.length} features got a component of their own.${note}`;
+  }
+  const ok = m.mmcs >= 0.98 && m.ml2r >= 0.85;
+  return `A finished decomposition of ${entry.model}, ${when}. The target network squeezes ${m.features.length} features into `
+    + `${entry.views.target[0][2]} dimensions (the first polygon under Geometry); APD split its weights into ${entry.views.components[0].length} parameter components`
+    + (ok ? `, and each feature was recovered by one of them (MMCS ${m.mmcs.toFixed(3)}, ML2R ${m.ml2r.toFixed(3)}: 1 would be perfect).`
+      : `, but not one per feature (MMCS ${m.mmcs.toFixed(3)}, ML2R ${m.ml2r.toFixed(3)}: success needs 0.98 and 0.85).`)
+    + note;
+}
+
+/** In words: a target's feature norms and the scale a decomposition works (or worked) at. */
+export function scaleText(s, norms = []) {
+  if (!s || !s.feature_norm) return s?.rescaled ? 'Each neuron\'s weights are balanced before decomposing (it computes the same).' : '';
+  const list = norms.length ? `feature norms ${norms.map((v) => v.toFixed(2)).join(', ')}; ` : '';
+  return s.rescaled
+    ? `${list}root mean square ${s.feature_norm.toFixed(3)}, decomposed at ${s.working_norm.toFixed(3)} (rescaled, then scaled back).`
+    : `${list}root mean square ${s.feature_norm.toFixed(3)}, decomposed as it is.`;
+}
+
+/** Marks the views as a shipped result, with its description (or not). */
+export function showFirstView(on, entry = null) {
+  const box = document.getElementById('first-view');
+  box.hidden = !on;
+  if (!on || !entry) return;
+  box.querySelector('h2').textContent = entry.title || 'A finished decomposition';
+  document.getElementById('first-view-text').textContent = describeEntry(entry);
+}
+
+/** The list of shipped results (`www/gallery/index.json`); `open(name)` shows one. */
+export async function showGallery(open) {
+  const list = document.getElementById('gallery-items');
+  const items = await shipped('index');
+  list.innerHTML = '';
+  for (const it of items || []) {
+    const li = document.createElement('li');
+    const b = document.createElement('button');
+    b.dataset.testid = 'gallery-item';
+    b.dataset.model = it.model; b.dataset.method = it.method; b.dataset.name = it.name;
+    b.innerHTML = '<b></b><span></span>';
+    b.querySelector('b').textContent = it.title;
+    b.querySelector('span').textContent = `${it.model}, ${it.method.toUpperCase()}, seed ${it.seed}: ${it.figures}; ${Math.round(it.wall_s)} s natively`;
+    b.addEventListener('click', () => open(it.name));
+    li.append(b); list.append(li);
+  }
+}

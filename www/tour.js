@@ -1,0 +1,168 @@
+// The guided tour: short chapters in plain words, each with the formula
+// where it helps, one highlighted view, and something to do. Optional and
+// linkable (`#chapter=N`). The texts are this project's own.
+
+/**
+ * A chapter: its title, its text (HTML: a few paragraphs, `<code>` for
+ * formulas), the card it highlights (an element id) and, optionally, an
+ * action `{ label, run }` whose `run(ctx)` gets the page's controls
+ * (`ctx.show(name)` opens a shipped result, `ctx.set(path, value)` changes
+ * a setting, `ctx.run()` presses Run).
+ */
+export const CHAPTERS = [
+  {
+    title: 'Superposition: five features in two dimensions',
+    view: 'card-geometry',
+    html: `<p>The network being taken apart is a <em>toy model of superposition</em>: five input features pass through a
+      layer of only two numbers and back, <code>h = x W</code>, <code>y = ReLU(h W<sup>T</sup> + b)</code>, and it is
+      trained to give back its input. Each feature is on in only 5% of the samples, so they rarely meet, and the
+      network can afford to give each a direction in the plane: the five lines of the first polygon, a pentagon.
+      The negative bias and the ReLU clear away the small overlaps.</p>
+      <p>No single weight here belongs to one feature: every number of <code>W</code> serves several. Yet the network
+      does five separate things. APD tries to find those five things in the weights.</p>`,
+    action: { label: 'Show the finished example', run: (ctx) => ctx.show('tms-5-2-apd') },
+  },
+  {
+    title: 'A parameter component: a piece of the weights',
+    view: 'card-components',
+    html: `<p>APD splits the weights into <em>C</em> parameter components <code>P<sub>1</sub> ... P<sub>C</sub></code>:
+      matrices of the same shape as <code>W</code>, each of low rank, that add up to it:
+      <code>P<sub>1</sub> + ... + P<sub>C</sub> = W</code>. Each is stored as two thin factors,
+      <code>P<sub>c</sub> = A<sub>c</sub> B<sub>c</sub></code>.</p>
+      <p>For this network the ideal answer is known: component c is feature c's row of <code>W</code> and zeros
+      elsewhere, one mechanism per component. The small maps show what APD found; each should light up one row.</p>`,
+  },
+  {
+    title: 'Faithfulness: the pieces must add up',
+    view: 'card-losses',
+    html: `<p>The first loss asks the components to sum to the weights:
+      <code>L<sub>faithfulness</sub> = ||W - &Sigma;<sub>c</sub> P<sub>c</sub>||<sup>2</sup> / N</code>
+      (N weights). It is the blue curve: it falls by several orders of magnitude. On its own it is easy to satisfy
+      (one component equal to <code>W</code> would do); the next two losses make the split meaningful.</p>`,
+    action: { label: 'Run it yourself', run: (ctx) => ctx.run() },
+  },
+  {
+    title: 'Attributions and top-k: which pieces does this input use?',
+    view: 'card-attributions',
+    html: `<p>For each input, APD asks how much each component matters: the squared change of every output when the
+      weights move a little along that component, <code>A<sub>c</sub>(x) = &Sigma;<sub>o</sub>
+      (&part;y<sub>o</sub>/&part;&theta; &middot; P<sub>c</sub>)<sup>2</sup></code>. Then <em>batch top-k</em> keeps, over a
+      whole batch of B samples, the k&middot;B largest attributions: on average k components per sample (k = 0.211
+      here, since most samples have no feature on).</p>
+      <p>The matrix shows the attributions with one feature switched on alone (rows) for every component (columns):
+      one dark cell per row means each feature has a component of its own. The histogram shows how many
+      components the last batch switched on per sample.</p>`,
+  },
+  {
+    title: 'Minimality: few pieces must be enough',
+    view: 'card-losses',
+    html: `<p>The second loss runs the network with only the chosen components and asks for the target's output:
+      <code>L<sub>minimality</sub> = MSE(f(x; &Sigma;<sub>c in top-k</sub> P<sub>c</sub>), f(x; W))</code>, the red curve.
+      A component that a sample uses gets trained to do that sample's work; one it does not use is left out.
+      So each input comes to be explained by few components, the ones it needs.</p>`,
+  },
+  {
+    title: 'Simplicity: each piece as simple as it can be',
+    view: 'card-components',
+    html: `<p>The third loss charges the components that are used for their rank: the Schatten-p norm of their
+      singular values, <code>L<sub>simplicity</sub> = &Sigma;<sub>c</sub> s<sub>c</sub> &Sigma;<sub>j</sub>
+      &lambda;<sub>c,j</sub><sup>p</sup></code> with p = 1 here, weighted by &alpha;. It is the green curve. It pushes each
+      component towards rank one, which for this network is one feature's row.</p>
+      <p>Too much of it and APD prefers a cheaper, wrong split. Try a larger &alpha; and run again.</p>`,
+    action: { label: 'Set \u03b1 = 3', run: (ctx) => ctx.set('apd.coeff_simplicity', '3') },
+  },
+  {
+    title: 'Reading the results',
+    view: 'card-recovery',
+    html: `<p>Because the true features are known, success can be measured. For each feature, take the component
+      whose row points most nearly along the feature's row of <code>W</code>: <b>MMCS</b> (mean max cosine similarity)
+      averages how exactly it points there (1 = exactly), <b>ML2R</b> (mean L2 ratio) how much of the row's length it
+      has (APD shrinks a little: the paper reports 0.89). Here a seed counts as recovered with MMCS at least 0.98 and
+      ML2R at least 0.85. The bars show each feature's best |cos|, coloured by the component that won it.</p>`,
+    action: { label: 'Show the finished example', run: (ctx) => ctx.show('tms-5-2-apd') },
+  },
+  {
+    title: 'How APD fails, and what this project adds',
+    view: 'card-geometry',
+    html: `<p>On some seeds APD as published ends with one component holding two features: a single rank-one piece
+      on the line between one feature and the other's opposite, the ReLU hiding the wrong half. That is cheaper in
+      the simplicity loss than two components, so training never undoes it; the other features are then smeared
+      over the rest (ML2R far below 0.85). The paper's settings recover tms-5-2 on 7 of 10 seeds here.</p>
+      <p>This playground adds three things, each a setting you can turn off ("As in the paper"): <b>restarts</b>
+      (three short starts; the one whose top-k model reproduces the target best goes on), a <b>spare
+      component</b> pruned at 75% of the steps, and decomposing every target at the <b>scale</b> the settings were
+      measured at. Together they recovered every seed of our sweeps (30 of them) whose target learned the
+      pentagon, and targets of any scale.</p>`,
+    action: { label: 'Show a failing seed', run: (ctx) => ctx.show('tms-5-2-apd-paper-failed') },
+  },
+  {
+    title: 'Compressed computation: more functions than neurons',
+    view: 'card-neurons',
+    html: `<p>The residual MLP computes <code>y<sub>i</sub> = x<sub>i</sub> + ReLU(x<sub>i</sub>)</code> for 20 features
+      (100 in the paper) with only 10 neurons (50), each feature embedded in a wide residual stream. Every neuron
+      serves several features. APD decomposes its input and output matrices together; success is each feature
+      getting a component of its own, which the neuron maps show row by row: the lower map (each feature's
+      component) should repeat the upper one (the whole network).</p>`,
+    action: { label: 'Show the residual MLP', run: (ctx) => ctx.show('resid-mlp-custom-apd') },
+  },
+  {
+    title: 'Next: Stochastic Parameter Decomposition',
+    view: 'card-recovery',
+    html: `<p>APD's successor, SPD (Bushnaq, Braun, Sharkey 2025), drops attributions and top-k: it learns, for every
+      input, how much each rank-one piece is <em>causally important</em>, and trains the network to work with the
+      unimportant pieces randomly masked. It recovers the models where APD fails, such as tms-5-2 with an identity
+      layer. It is not in this playground yet; this chapter will show it beside APD.</p>`,
+  },
+];
+
+let current = -1;
+let context = null;
+
+const $ = (id) => document.getElementById(id);
+
+/** Wires the tour to the page: `ctx` gives its actions the page's controls; `onChange(n)` hears which chapter is open (-1: none). */
+export function setupTour(ctx, onChange) {
+  context = { ...ctx, onChange };
+  const list = $('tour-chapters');
+  list.innerHTML = '';
+  CHAPTERS.forEach((c, i) => {
+    const el = document.createElement('article');
+    el.dataset.testid = 'tour-chapter';
+    el.dataset.chapter = String(i + 1);
+    el.dataset.view = c.view;
+    el.hidden = true;
+    const h = document.createElement('h3'); h.textContent = `${i + 1}. ${c.title}`;
+    const body = document.createElement('div'); body.innerHTML = c.html;
+    el.append(h, body);
+    if (c.action) {
+      const b = document.createElement('button'); b.textContent = c.action.label; b.dataset.testid = 'tour-action';
+      b.addEventListener('click', () => c.action.run(context));
+      el.append(b);
+    }
+    list.append(el);
+  });
+  $('tour-prev').addEventListener('click', () => openChapter(current));
+  $('tour-next').addEventListener('click', () => openChapter(current + 2));
+  $('tour-close').addEventListener('click', () => openChapter(0));
+}
+
+/** Opens chapter `n` (1-based; 0 closes the tour), highlighting its view. */
+export function openChapter(n) {
+  const idx = Number.isInteger(n) && n >= 1 && n <= CHAPTERS.length ? n - 1 : -1;
+  for (const el of document.querySelectorAll('.highlight')) el.classList.remove('highlight');
+  document.querySelectorAll('[data-testid="tour-chapter"]').forEach((el, i) => { el.hidden = i !== idx; });
+  $('tour').hidden = idx < 0;
+  current = idx;
+  if (idx >= 0) {
+    $('tour-prev').disabled = idx === 0;
+    $('tour-next').disabled = idx === CHAPTERS.length - 1;
+    $('tour-progress').textContent = `chapter ${idx + 1} of ${CHAPTERS.length}`;
+    const view = $(CHAPTERS[idx].view);
+    if (view) {
+      view.classList.add('highlight');
+      // Below the tour, which stays at the top while the page scrolls.
+      view.scrollIntoView({ block: 'end', behavior: 'smooth' });
+    }
+  }
+  context?.onChange(idx < 0 ? 0 : idx + 1);
+}
