@@ -23,12 +23,29 @@ export function setup(canvas) {
     canvas.style.aspectRatio = `${W} / ${H}`; canvas.style.width = `${W}px`;
   }
   canvas.setAttribute('role', 'img');
+  canvas.tip = null;
   const ctx = canvas.getContext('2d');
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.clearRect(0, 0, W, H);
   ctx.font = '11px system-ui, sans-serif';
   return { ctx, W, H };
 }
+
+/**
+ * Hovering a chart names what is under the pointer: each chart leaves a
+ * `tip(x, y)` (logical coordinates) on its canvas, and one listener turns
+ * it into the canvas's title, which the browser shows as a tooltip.
+ */
+document.addEventListener('mousemove', (e) => {
+  const c = e.target;
+  if (!(c instanceof HTMLCanvasElement) || !c.tip) return;
+  const r = c.getBoundingClientRect();
+  const x = (e.clientX - r.left) * Number(c.dataset.w) / r.width, y = (e.clientY - r.top) * Number(c.dataset.h) / r.height;
+  const text = c.tip(x, y) || '';
+  if (c.title !== text) c.title = text;
+});
+
+const fmt = (v) => (Math.abs(v) >= 1e-3 || v === 0 ? v.toFixed(3) : v.toExponential(2));
 
 /** Clears a canvas (at any devicePixelRatio). */
 export function clear(canvas) {
@@ -52,6 +69,15 @@ export function lossChart(canvas, series, marks = []) {
   const l0 = Math.floor(Math.log10(lo)), l1 = Math.max(Math.ceil(Math.log10(hi)), l0 + 1);
   const sx = (x) => L + (W - L - R) * x / xmax;
   const sy = (y) => T + (H - T - B) * (1 - (Math.log10(y) - l0) / (l1 - l0));
+  canvas.tip = (x) => {
+    const step = Math.round((x - L) / (W - L - R) * xmax);
+    if (step < 0 || step > xmax) return '';
+    const at = Object.entries(series).filter(([, p]) => p.length).map(([name, p]) => {
+      const near = p.reduce((best, q) => (Math.abs(q[0] - step) < Math.abs(best[0] - step) ? q : best), p[0]);
+      return `${name} ${fmt(near[1])}`;
+    });
+    return `step ${step}: ${at.join(', ')}`;
+  };
   ctx.strokeStyle = '#e2e2e0'; ctx.fillStyle = '#6b6b70';
   for (let e = l0; e <= l1; e++) {
     const y = sy(10 ** e);
@@ -100,6 +126,11 @@ export function heatmap(canvas, values, rows, cols, { signed = true, scale = nul
   const top = values.reduce((a, b) => Math.max(a, Math.abs(b)), 0);
   canvas.setAttribute('aria-label', `heatmap, ${rows} ${rowLabel || 'rows'} by ${cols} ${colLabel || 'columns'}, largest magnitude ${top.toPrecision(2)}`);
   const cw = (W - pad) / cols, ch = (H - legendH - (colLabel ? 18 : 0)) / rows;
+  canvas.tip = (x, y) => {
+    const j = Math.floor((x - pad) / cw), i = Math.floor(y / ch);
+    if (i < 0 || j < 0 || i >= rows || j >= cols) return '';
+    return `${rowLabel || 'row'} ${i}, ${colLabel || 'column'} ${j}: ${fmt(values[i * cols + j])}`;
+  };
   const m = scale ?? Math.max(1e-12, ...values.map(Math.abs));
   for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) {
     const v = values[i * cols + j];
@@ -139,6 +170,10 @@ export function bars(canvas, values, { threshold = null, colors = null, max = 1,
   canvas.setAttribute('aria-label', `bar chart of ${values.length} values: ${values.slice(0, 12).map((x) => x.toPrecision(2)).join(', ')}${values.length > 12 ? ', ...' : ''}`);
   const B = 18, T = 6;
   const n = Math.max(values.length, 1), bw = (W - 10) / n;
+  canvas.tip = (x) => {
+    const i = Math.floor((x - 5) / bw);
+    return i >= 0 && i < values.length ? `${labels ? `bar ${labels[i]}` : `bar ${i}`}: ${fmt(values[i])}` : '';
+  };
   const top = max ?? Math.max(1e-9, ...values);
   values.forEach((v, i) => {
     const h = (H - B - T) * Math.max(0, v) / top;
@@ -159,6 +194,7 @@ export function polygon(canvas, rows, { title = '', scale = null, colorOf = () =
   canvas.dataset.points = String(rows.length);
   canvas.setAttribute('aria-label', `${rows.length} feature vectors in the plane; lengths ${rows.map(([x, y]) => Math.hypot(x, y).toFixed(2)).join(', ')}`);
   const cx = W / 2, cy = H / 2 + 6;
+  canvas.tip = () => rows.map(([x, y], i) => `feature ${i}: (${fmt(x)}, ${fmt(y)}), length ${fmt(Math.hypot(x, y))}`).join('\n');
   const m = scale ?? Math.max(1e-9, ...rows.map(([x, y]) => Math.hypot(x, y)));
   const r = Math.min(W, H - 16) / 2 - 8;
   ctx.strokeStyle = '#eee'; ctx.beginPath(); ctx.arc(cx, cy, r, 0, 2 * Math.PI); ctx.stroke();

@@ -24,6 +24,13 @@ test('the page opens on a finished decomposition, drawn even when the engine can
   assert.match(await page.getByTestId('first-view').textContent(), /finished decomposition of tms-5-2/);
   assert.ok(Number(await page.locator('#loss-chart').getAttribute('data-points')) > 100, 'loss curves drawn');
   assert.ok(await page.locator('#geometry canvas').count() >= 7, 'target, sum and every component drawn');
+  // Hovering a heatmap cell or a bar names it and gives its value.
+  const attr = page.locator('#attr-chart');
+  await attr.hover({ position: { x: 60, y: 20 } });
+  assert.match(await attr.getAttribute('title'), /^feature 0, component \d: [\d.e-]+$/);
+  const bars = page.locator('#cos-chart');
+  await bars.hover({ position: { x: 30, y: 100 } });
+  assert.match(await bars.getAttribute('title'), /^bar 0: 0\.9\d\d$/);
   await page.screenshot({ path: path.join(SHOTS, 'first-view.png'), fullPage: true });
   // The engine's failure to load is said, not silent.
   await page.getByTestId('status').filter({ hasText: /^error/ }).waitFor({ timeout: 30_000 });
@@ -221,6 +228,19 @@ test('every setting has its field, named by its dotted path, and says what it do
     assert.ok(desc.length > 20 && desc.includes(name), `${name}: "${desc}"`);
   }
   assert.match(await page.locator('.field[data-path="apd.coeff_simplicity"] .name').textContent(), /simplicity coefficient α/);
+  await page.close();
+});
+
+test('every control is reachable by keyboard', async () => {
+  const { page } = await open('#model=tms-5-2');
+  const wanted = new Set(['run', 'seed', 'model', 'import', 'paper', 'tour-open', 'apd.lr']);
+  const reached = new Set();
+  for (let i = 0; i < 150 && reached.size < wanted.size; i++) {
+    await page.keyboard.press('Tab');
+    const id = await page.evaluate(() => document.activeElement?.dataset?.setting || document.activeElement?.id || '');
+    if (wanted.has(id)) reached.add(id);
+  }
+  assert.deepEqual([...wanted].filter((w) => !reached.has(w)), [], 'reached by Tab');
   await page.close();
 });
 
