@@ -1,6 +1,10 @@
 # Shared by the scripts: where builds and tools live. Kept outside the
 # checkout so that repeated runs on one machine (and fresh clones, as CI
 # makes) build incrementally.
+# Two checkouts that share it must not build in turn: cargo copies each
+# crate's final artifact (the page's .wasm, the `apd` binary) to one path,
+# and a checkout whose build is already fresh does not copy its own back
+# (touch a source file there, or set CARGO_TARGET_DIR per checkout).
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/apd-target}"
 # Tools built from crates.io (wasm-bindgen-cli, wasm-pack) go where cargo
 # puts installed binaries, on every shell's PATH after rustup, so that a

@@ -68,6 +68,16 @@ pub struct Timing {
     pub backend: String,
 }
 
+/// The restarts' comparison (`apd.restarts`): each start's score (its mean
+/// minimality loss over its last quarter) and the start that went on.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Starts {
+    /// One score per start, in order (f32, see [`StepStats::lr`]).
+    pub scores: Vec<f32>,
+    /// The start that went on (0-based), once they were compared.
+    pub kept: Option<usize>,
+}
+
 /// A decomposition report.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 #[serde(deny_unknown_fields)]
@@ -95,6 +105,9 @@ pub struct Report {
     /// before it could be chosen: they decomposed the target as it was).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<ScaleSummary>,
+    /// The restarts' comparison, for runs with restarts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts: Option<Starts>,
 }
 
 /// Most history entries a report keeps.

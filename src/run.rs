@@ -8,7 +8,7 @@ use crate::decomp::Decomposer;
 use crate::error::ApdError;
 use crate::metrics::{metrics, Metrics};
 use crate::models::{Target, TargetTrainer};
-use crate::report::{params_json, subsample_history, Losses, Report, Timing};
+use crate::report::{params_json, subsample_history, Losses, Report, Starts, Timing};
 use crate::views::{views, Views};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
@@ -47,6 +47,9 @@ pub enum Progress {
 pub struct Snapshot {
     /// The phase the next step belongs to.
     pub phase: Phase,
+    /// The restarts' comparison so far, for runs with restarts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub starts: Option<Starts>,
     /// The view data (empty while the target trains).
     #[serde(flatten)]
     pub views: Views,
@@ -65,6 +68,9 @@ pub struct Run {
     pub target_history: Vec<f32>,
     /// APD losses per step.
     pub history: Vec<StepStats>,
+    /// The restarts' comparison of a run continued or shown from a report
+    /// (its trainer holds none of its own).
+    saved_starts: Option<Starts>,
 }
 
 impl Run {
@@ -82,6 +88,7 @@ impl Run {
             apd: None,
             target_history: Vec::new(),
             history: Vec::new(),
+            saved_starts: None,
         };
         match target {
             Some(t) => run.start_apd(t)?,
@@ -128,6 +135,7 @@ impl Run {
             apd: Some(apd),
             target_history: Vec::new(),
             history: report.history.clone(),
+            saved_starts: report.starts.clone(),
         }
     }
 
@@ -200,7 +208,16 @@ impl Run {
             (Some(apd), Some(target)) => views(apd, target, self.mean_active(), curve_feature).await?,
             _ => Views::default(),
         };
-        Ok(Snapshot { phase: self.phase(), views })
+        Ok(Snapshot { phase: self.phase(), starts: self.starts(), views })
+    }
+
+    /// The restarts' comparison so far: the trainer's, or the report's this
+    /// run was continued or shown from; `None` without restarts.
+    pub fn starts(&self) -> Option<Starts> {
+        match self.apd.as_ref().filter(|a| !a.start_scores().is_empty()) {
+            Some(a) => Some(Starts { scores: a.start_scores().iter().map(|&s| s as f32).collect(), kept: a.chosen_start() }),
+            None => self.saved_starts.clone(),
+        }
     }
 
     /// The recovery figures of the decomposition as it is now (`None`
@@ -244,6 +261,7 @@ impl Run {
                 backend: backend.to_string(),
             },
             scale: Some(apd.scale().clone()),
+            starts: self.starts(),
         }))
     }
 }

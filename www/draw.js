@@ -66,8 +66,9 @@ export function clearAll() {
   snapshot = null; marks = []; saved = false;
   for (const id of NUMBERS) $(id).textContent = '-';
   $('scale-note').textContent = '';
-  for (const id of ['geometry', 'components', 'neurons']) $(id).innerHTML = '';
-  for (const id of ['cos-chart', 'hist-chart', 'attr-chart', 'target-chart', 'loss-chart', 'curve-chart', 'mass-chart']) clear($(id));
+  $('starts-note').textContent = '';
+  for (const id of ['geometry', 'components', 'neurons', 'residual']) $(id).innerHTML = '';
+  for (const id of ['cos-chart', 'hist-chart', 'attr-chart', 'target-chart', 'loss-chart', 'curve-chart', 'mass-chart', 'cos-matrix']) clear($(id));
   schedule();
 }
 
@@ -170,16 +171,43 @@ function drawTms(s) {
     comps.append(h, mult);
     const scale = Math.max(1e-9, ...layer.flatMap((p) => p.map(Math.abs)));
     const size = C > 12 ? 60 : 110;
-    layer.forEach((p, c) => heatmap(figure(mult, `c${c}`, size, Math.round(size * Math.min(2, rows / cols))), p, rows, cols, { scale, legend: false }));
+    layer.forEach((p, c) => {
+      // The component's singular values: how many ranks it uses.
+      const sv = s.singular?.[l]?.[c] ?? [];
+      const used = sv.filter((x) => x > 0.01 * (sv[0] || 1));
+      const caption = sv.length ? `c${c}: rank ${used.length} (\u03c3 ${used.map((x) => x.toFixed(2)).join(', ')})` : `c${c}`;
+      heatmap(figure(mult, caption, size, Math.round(size * Math.min(2, rows / cols))), p, rows, cols, { scale, legend: false, rowLabel: '', colLabel: '' });
+    });
     legendCanvas(comps, scale);
+  });
+  if (s.cos_matrix && s.cos_matrix.length) {
+    heatmap($('cos-matrix'), s.cos_matrix, n, C, { signed: false, scale: 1, rowLabel: 'feature', colLabel: 'component' });
+  }
+  const res = $('residual');
+  res.innerHTML = '';
+  (s.residual || []).forEach((r, l) => {
+    const [name, rows, cols, w] = s.target[l];
+    const scale = Math.max(1e-9, ...w.map(Math.abs));
+    const max = r.reduce((a, b) => Math.max(a, Math.abs(b)), 0);
+    heatmap(figure(res, `${name}: largest ${max.toExponential(1)}`, 140, Math.round(140 * Math.min(2, rows / cols))), r, rows, cols, { scale, legend: false });
   });
   if (s.attributions && s.attributions.length) {
     heatmap($('attr-chart'), s.attributions, n, C, { signed: false, rowLabel: 'feature', colLabel: 'component' });
   }
 }
 
+/** The restarts' comparison, as the CLI prints it. */
+function startsText(st) {
+  if (!st || !st.scores.length) return '';
+  const scores = st.scores.map((v) => v.toExponential(2)).join(', ');
+  return st.kept == null
+    ? `Restarts: the minimality loss of each start so far (mean over its last quarter): ${scores}; the lowest will go on.`
+    : `Restarts: each start's minimality loss (mean over its last quarter): ${scores}; start ${st.kept + 1}, the lowest, went on.`;
+}
+
 function drawSnapshot(s) {
   const m = s.metrics;
+  $('starts-note').textContent = startsText(s.starts);
   const sc = s.scale;
   $('scale-note').textContent = !sc ? '' : sc.feature_norm
     ? (sc.rescaled ? `target feature norm ${sc.feature_norm.toFixed(3)} (root mean square), decomposed at ${sc.working_norm.toFixed(3)} and scaled back` : `target feature norm ${sc.feature_norm.toFixed(3)}, decomposed as it is`)

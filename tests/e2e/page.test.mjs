@@ -133,6 +133,7 @@ test('tms-5-2 decomposes to the end on the CPU backend, and the page stays respo
   assert.ok(mmcs >= 0.98, `MMCS ${mmcs}`);
   assert.ok(ml2r >= 0.85, `ML2R ${ml2r}`);
   assert.match(await page.getByTestId('scale-note').textContent(), /feature norm 1\.13\d .*decomposed at 1\.130/);
+  assert.match(await page.getByTestId('starts').textContent(), /Restarts: .*\d\.\d\de-\d, \d\.\d\de-\d, \d\.\d\de-\d; start [123], the lowest, went on/);
 
   // The exported report (the CLI's format) opens again in a fresh page;
   // scripts/test.sh also checks it with `apd inspect`.
