@@ -169,7 +169,8 @@ function showReport({ report, snap, plan }) {
 async function showShipped(name) {
   const entry = await shipped(name);
   if (!entry) { banner(`The shipped result ${name} could not be loaded.`, 'error'); return; }
-  if (RUNNING.includes(state.status)) { send({ type: 'reset' }); }
+  // A run in progress or paused gives way (its messages are dropped from here on).
+  if (state.run !== null) send({ type: 'reset' });
   showResult(entry.report, entry.views, entry.plan);
   showFirstView(true, entry);
   if (state.status !== 'loading') setStatus('ready');
