@@ -1,7 +1,8 @@
 //! Finished results shipped with the page (`www/gallery/`), so that a
 //! visitor sees a whole decomposition before anything has run: the report
-//! (small for the toy models), the view data the page draws from it and the
-//! step plan its charts need. `scripts/gallery.sh` makes them with the CLI;
+//! (whole for the toy models; without its target and components where those
+//! would make the file too large for a page, see [`FULL_REPORT_BYTES`]), the
+//! view data the page draws from it and the step plan its charts need. `scripts/gallery.sh` makes them with the CLI;
 //! `tests/gallery.rs` checks each against what the engine recomputes.
 
 use crate::config::ExperimentConfig;
@@ -46,9 +47,20 @@ pub struct Entry {
     pub plan: Plan,
     /// What the page draws.
     pub views: Snapshot,
-    /// The report it was drawn from.
+    /// The report it was drawn from; if `trimmed`, its `target` is empty
+    /// and its `components` have no layers.
     pub report: Report,
+    /// Whether the report was too large to ship whole.
+    pub trimmed: bool,
 }
+
+/// The largest report (bytes of JSON) an entry ships whole. The residual
+/// MLPs of the paper hold 1000-wide matrices: their target and components
+/// are several MB of JSON, far over what a page should load for a look, so
+/// their entries keep the figures, the history and the view data only
+/// (checked against the full report when they are made: `apd views --gallery`
+/// computes the views from it).
+pub const FULL_REPORT_BYTES: usize = 1 << 20;
 
 /// Most loss-history points an entry keeps (the charts are a few hundred
 /// pixels wide; the file stays small).
@@ -67,13 +79,21 @@ pub async fn entry(mut report: Report, curve_feature: usize) -> Result<Entry, Ap
         }
     }
     let run = Run::of_report(&report, &Device::flex())?;
+    let views = run.snapshot(curve_feature).await?;
+    let size = serde_json::to_string(&report).map_err(|e| ApdError::Format(e.to_string()))?.len();
+    let trimmed = size > FULL_REPORT_BYTES;
+    if trimmed {
+        report.target.clear();
+        report.components.layers.clear();
+    }
     Ok(Entry {
         model: report.model.clone(),
         method: "apd".into(),
         seed: report.seed,
         wall_s: report.timing.wall_s,
         plan: Plan::of(&report.config),
-        views: run.snapshot(curve_feature).await?,
+        views,
         report,
+        trimmed,
     })
 }

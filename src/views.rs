@@ -2,7 +2,7 @@
 //! the CLI (`apd views`) and the tests share one implementation, for any
 //! decomposition method.
 
-use crate::decomp::probes::{one_hot_importances, response_curve};
+use crate::decomp::probes::{ablation, one_hot_importances, response_curve, response_with, samples, Sample};
 use crate::decomp::scale::ScaleSummary;
 use crate::decomp::Decomposer;
 use crate::error::ApdError;
@@ -38,6 +38,11 @@ pub struct Views {
     /// TMS: per decomposed matrix and component, the singular values of
     /// `P_c`, largest first (how many ranks the component uses).
     pub singular: Vec<Vec<Vec<f32>>>,
+    /// Inputs to look at one at a time ([`crate::decomp::probes::samples`]).
+    pub samples: Vec<Sample>,
+    /// `C x n`: how much each feature's output breaks when one component is
+    /// dropped ([`crate::decomp::probes::ablation`]).
+    pub ablation: Vec<f32>,
 }
 
 /// What the residual MLP views draw besides the metrics.
@@ -69,6 +74,8 @@ pub struct Curve {
     pub topk: Vec<f32>,
     /// The labels.
     pub labels: Vec<f32>,
+    /// The output with only the feature's dedicated component.
+    pub dedicated: Vec<f32>,
 }
 
 /// The view data of `method`'s decomposition of `target` as it is now;
@@ -87,15 +94,18 @@ pub async fn views(method: &impl Decomposer, target: &Target, mean_active: f32, 
         let feature = curve_feature.min(n - 1);
         let xs: Vec<f32> = (0..41).map(|k| -1.0 + k as f32 / 20.0).collect();
         let (ty, ky) = response_curve(method, feature, &xs).await?;
+        let dedicated = response_with(method, feature, &xs, &[rm.dedicated[feature]]).await?;
         let labels = xs.iter().map(|&x| resid_label(x)).collect();
         return Ok(Views {
+            samples: samples(method).await?,
+            ablation: ablation(method).await?,
             active_histogram: hist,
             resid: Some(ResidView {
                 n,
                 neurons: neurons_target.len() / n,
                 neurons_target,
                 neurons_component,
-                curve: Curve { feature, xs, target: ty, topk: ky, labels },
+                curve: Curve { feature, xs, target: ty, topk: ky, labels, dedicated },
             }),
             metrics: Some(metrics),
             scale: Some(method.scale().clone()),
@@ -126,6 +136,8 @@ pub async fn views(method: &impl Decomposer, target: &Target, mean_active: f32, 
         active_histogram: hist,
         resid: None,
         scale: Some(method.scale().clone()),
+        samples: samples(method).await?,
+        ablation: ablation(method).await?,
     })
 }
 

@@ -1,6 +1,7 @@
 // What each card of the page shows: the loss curves, kept here as they
 // arrive, and the view data of a snapshot (computed by the engine).
 import { lossChart, lineChart, heatmap, bars, polygon, figure, color, legendCanvas, clear, message } from './views.js';
+import { drawSamples, drawAblation, clearExplore } from './explore.js';
 
 const $ = (id) => document.getElementById(id);
 const MAX_POINTS = 3000;
@@ -69,6 +70,7 @@ export function clearAll() {
   $('starts-note').textContent = '';
   for (const id of ['geometry', 'components', 'neurons', 'residual']) $(id).innerHTML = '';
   for (const id of ['cos-chart', 'hist-chart', 'attr-chart', 'target-chart', 'loss-chart', 'curve-chart', 'mass-chart', 'cos-matrix']) clear($(id));
+  clearExplore();
   schedule();
 }
 
@@ -111,7 +113,8 @@ function drawResid(s) {
     const total = row.reduce((a, b) => a + b, 0) || 1;
     for (const c of order) shares.push(row[c] / total);
   }
-  heatmap($('attr-chart'), shares, n, C, { signed: false, scale: 1, rowLabel: 'feature', colLabel: 'component (permuted)' });
+  heatmap($('attr-chart'), shares, n, C, { signed: false, scale: 1, rowLabel: 'feature', colLabel: 'component (permuted)', colNames: order.map((c) => `component ${c}`) });
+  drawAblation(s.ablation, n, C, order);
   if (r.layer_mass.length && r.layer_mass[0].length > 1) {
     bars($('mass-chart'), r.layer_mass.map((m) => m[0]), { labels: r.layer_mass.map((_, i) => i) });
     $('mass-chart').title = 'fraction of each dedicated component\'s weight mass in layer 1 (the rest is in the later layers)';
@@ -132,6 +135,7 @@ function drawResid(s) {
     { name: 'label x+relu(x)', color: '#b8b8bc', ys: c.labels },
     { name: 'target', color: '#1d1d1f', ys: c.target },
     { name: 'top-k APD', color: '#d6453d', dashed: true, ys: c.topk },
+    ...(c.dedicated ? [{ name: `component ${r.dedicated[c.feature]} only`, color: '#2a9d55', dashed: true, ys: c.dedicated }] : []),
   ], { xLabel: `x_${c.feature}` });
 }
 
@@ -194,6 +198,7 @@ function drawTms(s) {
   if (s.attributions && s.attributions.length) {
     heatmap($('attr-chart'), s.attributions, n, C, { signed: false, rowLabel: 'feature', colLabel: 'component' });
   }
+  drawAblation(s.ablation, n, C);
 }
 
 /** The restarts' comparison, as the CLI prints it. */
@@ -216,6 +221,7 @@ function drawSnapshot(s) {
   if (dead) $('scale-note').textContent += `; the target left ${dead} of its ${m.features.length} features dead (no direction to recover): MMCS and ML2R count the others`;
   if (m) $('mean-active').textContent = m.mean_active.toFixed(3);
   if (m && m.resid) drawResid(s); else if (m) drawTms(s);
+  drawSamples(s.samples);
   const total = (s.active_histogram || []).reduce((a, b) => a + b, 0);
   if (total) bars($('hist-chart'), s.active_histogram.map((v) => v / total), { max: null, labels: s.active_histogram.map((_, i) => i) });
   else if (saved) message($('hist-chart'), 'a saved result does not keep the last training batch');

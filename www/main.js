@@ -10,6 +10,7 @@ import * as draw from './draw.js';
 import * as saved from './saved.js';
 import { renderFields, fieldError, hashOf, readHash, flatten, chapterOf } from './settings.js';
 import { setupTour, openChapter } from './tour.js';
+import { pickPair } from './explore.js';
 import { shipped, showFirstView, scaleText, showGallery } from './results.js';
 
 const $ = (id) => document.getElementById(id);
@@ -402,7 +403,7 @@ function changeSetting(path, value) {
   editSetting(path, value);
 }
 const pressRun = () => { if (!$('run').disabled) $('run').click(); };
-setupTour({ show: showShipped, set: changeSetting, run: pressRun }, (n) => { state.chapter = n; writeHash(); });
+setupTour({ show: showShipped, set: changeSetting, run: pressRun, pair: pickPair }, (n) => { state.chapter = n; writeHash(); });
 $('tour-open').addEventListener('click', () => openChapter(state.chapter || 1));
 window.addEventListener('hashchange', () => { const n = chapterOf(location.hash); if (n !== state.chapter) openChapter(n); });
 spawnWorker();

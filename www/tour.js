@@ -7,7 +7,8 @@
  * formulas), the card it highlights (an element id) and, optionally, an
  * action `{ label, run }` whose `run(ctx)` gets the page's controls
  * (`ctx.show(name)` opens a shipped result, `ctx.set(path, value)` changes
- * a setting, `ctx.run()` presses Run).
+ * a setting, `ctx.run()` presses Run, `ctx.pair()` opens an input with two
+ * features on in the one-input view).
  */
 export const CHAPTERS = [
   {
@@ -43,15 +44,17 @@ export const CHAPTERS = [
   },
   {
     title: 'Attributions and top-k: which pieces does this input use?',
-    view: 'card-attributions',
+    view: 'card-sample',
     html: `<p>For each input, APD asks how much each component matters: the squared change of every output when the
       weights move a little along that component, <code>A<sub>c</sub>(x) = &Sigma;<sub>o</sub>
       (&part;y<sub>o</sub>/&part;&theta; &middot; P<sub>c</sub>)<sup>2</sup></code>. Then <em>batch top-k</em> keeps, over a
       whole batch of B samples, the k&middot;B largest attributions: on average k components per sample (k = 0.211
       here, since most samples have no feature on).</p>
-      <p>The matrix shows the attributions with one feature switched on alone (rows) for every component (columns):
-      one dark cell per row means each feature has a component of its own. The histogram shows how many
-      components the last batch switched on per sample.</p>`,
+      <p>The highlighted view takes one input at a time: its attribution to every component, the components top-k
+      keeps for it (coloured), and the output of those components alone against the target's. With feature 2 alone
+      on, one component should be kept and give back feature 2. With two features on, two components. The
+      attribution matrix above shows every one-hot input at once (click a row to open it here).</p>`,
+    action: { label: 'Look at an input with two features on', run: (ctx) => ctx.pair() },
   },
   {
     title: 'Minimality: few pieces must be enough',
@@ -92,7 +95,9 @@ export const CHAPTERS = [
       (three short starts; the one whose top-k model reproduces the target best goes on), a <b>spare
       component</b> pruned at 75% of the steps, and decomposing every target at the <b>scale</b> the settings were
       measured at. Together they recovered every seed of our sweeps (30 of them) whose target learned the
-      pentagon, and targets of any scale.</p>`,
+      pentagon, and targets of any scale.</p>
+      <p>On the failing seed, look at "Drop one component" too: one column breaks two features' rows at once,
+      the component that holds both.</p>`,
     action: { label: 'Show a failing seed', run: (ctx) => ctx.show('tms-5-2-apd-paper-failed') },
   },
   {

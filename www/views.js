@@ -119,17 +119,23 @@ function diverging(t) {
 }
 
 /** Heatmap of a row-major matrix. `signed`: diverging scale symmetric around 0. */
-export function heatmap(canvas, values, rows, cols, { signed = true, scale = null, rowLabel = '', colLabel = '', legend = true } = {}) {
+export function heatmap(canvas, values, rows, cols, { signed = true, scale = null, rowLabel = '', colLabel = '', legend = true, rowNames = null, colNames = null } = {}) {
   const { ctx, W, H } = setup(canvas);
   canvas.dataset.points = String(values.length);
   const legendH = legend ? 26 : 0, pad = rowLabel ? 18 : 0;
   const top = values.reduce((a, b) => Math.max(a, Math.abs(b)), 0);
   canvas.setAttribute('aria-label', `heatmap, ${rows} ${rowLabel || 'rows'} by ${cols} ${colLabel || 'columns'}, largest magnitude ${top.toPrecision(2)}`);
   const cw = (W - pad) / cols, ch = (H - legendH - (colLabel ? 18 : 0)) / rows;
-  canvas.tip = (x, y) => {
+  canvas.cellAt = (x, y) => {
     const j = Math.floor((x - pad) / cw), i = Math.floor(y / ch);
-    if (i < 0 || j < 0 || i >= rows || j >= cols) return '';
-    return `${rowLabel || 'row'} ${i}, ${colLabel || 'column'} ${j}: ${fmt(values[i * cols + j])}`;
+    return i < 0 || j < 0 || i >= rows || j >= cols ? null : [i, j];
+  };
+  canvas.tip = (x, y) => {
+    const cell = canvas.cellAt(x, y);
+    if (!cell) return '';
+    const [i, j] = cell;
+    const name = (names, k, fallback) => (names ? names[k] : `${fallback} ${k}`);
+    return `${name(rowNames, i, rowLabel || 'row')}, ${name(colNames, j, colLabel || 'column')}: ${fmt(values[i * cols + j])}`;
   };
   const m = scale ?? Math.max(1e-12, ...values.map(Math.abs));
   for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) {
@@ -161,6 +167,34 @@ export function legendCanvas(parent, m, signed = true) {
   const { ctx } = setup(c);
   colorLegend(ctx, 4, 200, 16, m, signed);
   return c;
+}
+
+/**
+ * Two signed values per label side by side (e.g. the target's output and a
+ * model's, per feature), on a shared axis through 0.
+ */
+export function pairedBars(canvas, labels, a, b, { names = ['a', 'b'], colors = ['#1d1d1f', '#d6453d'] } = {}) {
+  const { ctx, W, H } = setup(canvas);
+  canvas.dataset.points = String(a.length + b.length);
+  canvas.setAttribute('aria-label', `${names[0]} and ${names[1]} for ${labels.length} items: ${labels.slice(0, 8).map((l, i) => `${l}: ${a[i].toFixed(2)} and ${b[i].toFixed(2)}`).join('; ')}${labels.length > 8 ? '; ...' : ''}`);
+  const L = 34, B = 16, T = 6;
+  const lo = Math.min(0, ...a, ...b), hi = Math.max(1e-9, ...a, ...b);
+  const sy = (v) => T + (H - T - B) * (1 - (v - lo) / (hi - lo || 1));
+  const n = Math.max(labels.length, 1), bw = (W - L - 4) / n;
+  canvas.tip = (x) => {
+    const i = Math.floor((x - L) / bw);
+    return i >= 0 && i < labels.length ? `${labels[i]}: ${names[0]} ${fmt(a[i])}, ${names[1]} ${fmt(b[i])}` : '';
+  };
+  ctx.strokeStyle = '#e2e2e0'; ctx.fillStyle = '#6b6b70';
+  for (const v of [lo, 0, hi]) { ctx.beginPath(); ctx.moveTo(L, sy(v)); ctx.lineTo(W, sy(v)); ctx.stroke(); ctx.fillText(v.toFixed(2), 2, sy(v) + 4); }
+  [a, b].forEach((vals, k) => vals.forEach((v, i) => {
+    ctx.fillStyle = colors[k];
+    const y0 = sy(0), y1 = sy(v);
+    ctx.fillRect(L + i * bw + bw * (0.1 + 0.4 * k), Math.min(y0, y1), bw * 0.38, Math.max(1, Math.abs(y1 - y0)));
+  }));
+  ctx.fillStyle = '#6b6b70';
+  const every = Math.ceil(n / 20);
+  labels.forEach((l, i) => { if (i % every === 0) ctx.fillText(String(l), L + i * bw + bw * 0.2, H - 4); });
 }
 
 /** Bars in [0, 1] (max |cos| per feature), with a dashed line at `threshold`. */

@@ -7,11 +7,13 @@
 //! - [`components`]: the factors as parameters, their initialisation, Adam.
 //! - [`additions`]: this project's additions (restarts, spare components),
 //!   kept apart from the paper's algorithm.
-//! - this module: one training step, and APD as a [`Decomposer`].
+//! - `decomposer`: APD as a [`crate::decomp::Decomposer`].
+//! - this module: one training step.
 
 pub mod additions;
 pub mod attributions;
 pub mod components;
+mod decomposer;
 pub mod losses;
 pub mod topk;
 
@@ -19,8 +21,8 @@ use crate::config::{lr_at, AttributionSource, ExperimentConfig, ModelConfig};
 use crate::data::{matrix, read_vec, resid_batch, tms_batch};
 use crate::decomp::factors::over_rank;
 use crate::decomp::network::masked_product;
-use crate::decomp::scale::{Rescale, ScaleSummary};
-use crate::decomp::{Decomposer, Decomposition, Forward, Network};
+use crate::decomp::scale::Rescale;
+use crate::decomp::{Decomposition, Forward, Network};
 use crate::error::ApdError;
 use crate::models::Target;
 use crate::rng::Rng;
@@ -332,45 +334,5 @@ impl ApdTrainer {
     /// The current factors at the working scale, read back.
     async fn decomposition_now(&self) -> Result<Decomposition, ApdError> {
         self.model.read(&self.network.names, self.n_now, self.config.apd.rank).await
-    }
-}
-
-impl Decomposer for ApdTrainer {
-    fn network(&self) -> &Network {
-        &self.network
-    }
-
-    fn n_components(&self) -> usize {
-        self.n_now
-    }
-
-    /// The components at the target's own scale.
-    async fn decomposition(&self) -> Result<Decomposition, ApdError> {
-        Ok(self.rescale.to_target(&self.decomposition_now().await?))
-    }
-
-    /// The attributions of `x` (under the configured source).
-    async fn importances(&self, x: Tensor<2>) -> Result<Vec<f32>, ApdError> {
-        let target = self.network.target_forward(x.clone());
-        read_vec(self.attributions_of(&self.model, self.n_now, x, &target)).await
-    }
-
-    /// The top-k model's output: attributions, batch top-k over `x`'s rows
-    /// with the configured `topk`, masked forward.
-    async fn sparse_output(&self, x: Tensor<2>) -> Result<Tensor<2>, ApdError> {
-        let bsz = x.dims()[0];
-        let attr = self.importances(x.clone()).await?;
-        let mask = topk::batch_topk_mask(&attr, topk::batch_k(self.config.apd.topk, bsz));
-        let mask_m = over_rank(matrix(mask, bsz, self.n_now, self.network.device()), self.config.apd.rank);
-        let (a, b) = self.model.factors();
-        Ok(self.network.forward_by(x, false, |layer, h| masked_product(h, layer, &a, &b, &mask_m)).out)
-    }
-
-    fn last_active_counts(&self) -> &[u16] {
-        &self.last_active
-    }
-
-    fn scale(&self) -> &ScaleSummary {
-        &self.rescale.summary
     }
 }

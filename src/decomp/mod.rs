@@ -37,6 +37,16 @@ pub trait Decomposer {
     /// components the method keeps for it (APD: batch top-k over `x`).
     async fn sparse_output(&self, x: Tensor<2>) -> Result<Tensor<2>, ApdError>;
 
+    /// For each sample of `x`, the components the method would keep for it
+    /// in training (`B x C` row-major, 0 or 1), judged one sample at a time
+    /// (APD: those whose attribution reaches the threshold that batch top-k
+    /// sets on a training batch).
+    async fn selection(&self, x: Tensor<2>) -> Result<Vec<f32>, ApdError>;
+
+    /// The output on `x` with only the components `mask` names for each
+    /// sample (`B x C` row-major, 0 or 1): one-sample probes and ablations.
+    async fn masked_output(&self, x: Tensor<2>, mask: Vec<f32>) -> Result<Tensor<2>, ApdError>;
+
     /// Per sample of the last training batch, how many components were active.
     fn last_active_counts(&self) -> &[u16];
 

@@ -58,6 +58,37 @@ test('the gallery opens every shipped result, even without the engine', { timeou
   await page.close();
 });
 
+test('one input at a time and one component left out, from a shipped result', { timeout: 60_000 }, async () => {
+  const page = await env.browser.newPage({ viewport: { width: 1400, height: 1100 } });
+  await page.route('**/*.wasm', (route) => route.abort());
+  await page.goto(env.base);
+  await page.getByTestId('first-view').waitFor({ state: 'visible', timeout: 10_000 });
+  const pick = page.getByTestId('sample-pick');
+  assert.ok(await pick.locator('option').count() >= 6, 'the one-hot inputs and some with two features on');
+  // Clicking row 3 of the attribution matrix opens "feature 3 alone".
+  const attr = page.locator('#attr-chart');
+  const box = await attr.boundingBox();
+  // Logical 420 x 300: 26 px of legend and 18 of label below five rows.
+  await attr.click({ position: { x: box.width / 2, y: 3.5 * ((300 - 26 - 18) / 5) * (box.height / 300) } });
+  assert.equal(await pick.locator('option:checked').textContent(), 'feature 3 alone');
+  assert.match(await page.getByTestId('sample-kept').textContent(), /^feature 3 alone: top-k keeps components? [\d, ]+ of 5\.$/);
+  assert.equal(await page.locator('#sample-attr').getAttribute('data-points'), '5');
+  assert.equal(await page.locator('#sample-out').getAttribute('data-points'), '10');
+  // Feature 3's own output is kept: the bar of the kept components is close to the target's.
+  const out = page.locator('#sample-out');
+  await out.hover({ position: { x: 34 + (3.5 / 5) * ((await out.boundingBox()).width - 38), y: 80 } });
+  const [, t, k] = (await out.getAttribute('title')).match(/^feature 3: target ([\d.]+), kept components only ([\d.]+)$/);
+  assert.ok(Math.abs(Number(t) - Number(k)) < 0.3 && Number(t) > 0.5, `target ${t}, kept ${k}`);
+  await pick.selectOption({ index: 5 });
+  assert.match(await page.getByTestId('sample-kept').textContent(), /^features \d \([\d.]+\) and \d \([\d.]+\)/);
+  // Dropping one component: feature x component, every cell drawn; the clean
+  // result has one broken feature per component.
+  const ab = page.getByTestId('ablation').locator('canvas');
+  assert.equal(await ab.getAttribute('data-points'), '25');
+  await page.getByTestId('sample-explorer').screenshot({ path: path.join(SHOTS, 'one-input.png') });
+  await page.close();
+});
+
 test('each tour chapter opens from its link and highlights its view', { timeout: 120_000 }, async () => {
   const page = await env.browser.newPage({ viewport: { width: 1400, height: 1100 } });
   await page.goto(env.base);

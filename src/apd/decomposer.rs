@@ -1,0 +1,75 @@
+//! APD as a [`Decomposer`]: what the probes, metrics and views ask of it.
+
+use super::{topk, ApdTrainer};
+use crate::data::{matrix, read_vec};
+use crate::decomp::factors::over_rank;
+use crate::decomp::network::masked_product;
+use crate::decomp::scale::ScaleSummary;
+use crate::decomp::{Decomposer, Decomposition, Network};
+use crate::error::ApdError;
+use crate::rng::Rng;
+use burn::tensor::Tensor;
+
+/// Where the training batch that sets the one-sample top-k threshold comes
+/// from: a fixed stream, so that a view is a function of the components.
+const THRESHOLD_STREAM: &str = "apd-threshold-batch";
+
+impl Decomposer for ApdTrainer {
+    fn network(&self) -> &Network {
+        &self.network
+    }
+
+    fn n_components(&self) -> usize {
+        self.n_now
+    }
+
+    /// The components at the target's own scale.
+    async fn decomposition(&self) -> Result<Decomposition, ApdError> {
+        Ok(self.rescale.to_target(&self.decomposition_now().await?))
+    }
+
+    /// The attributions of `x` (under the configured source).
+    async fn importances(&self, x: Tensor<2>) -> Result<Vec<f32>, ApdError> {
+        let target = self.network.target_forward(x.clone());
+        read_vec(self.attributions_of(&self.model, self.n_now, x, &target)).await
+    }
+
+    /// The top-k model's output: attributions, batch top-k over `x`'s rows
+    /// with the configured `topk`, masked forward.
+    async fn sparse_output(&self, x: Tensor<2>) -> Result<Tensor<2>, ApdError> {
+        let bsz = x.dims()[0];
+        let attr = self.importances(x.clone()).await?;
+        let mask = topk::batch_topk_mask(&attr, topk::batch_k(self.config.apd.topk, bsz));
+        self.masked_output(x, mask).await
+    }
+
+    /// Batch top-k needs a batch: a sample alone would get `floor(topk)`
+    /// components, none on tms-5-2. So each sample keeps the components whose
+    /// attribution is at least the K-th largest of a training batch (the
+    /// one that batch top-k would have kept last), and above zero.
+    async fn selection(&self, x: Tensor<2>) -> Result<Vec<f32>, ApdError> {
+        let cfg = &self.config.apd;
+        let reference = self.importances(self.batch(&mut Rng::stream(0, THRESHOLD_STREAM))).await?;
+        let k = topk::batch_k(cfg.topk, cfg.batch_size).clamp(1, reference.len());
+        let mut sorted = reference;
+        sorted.sort_by(|a, b| b.total_cmp(a));
+        let threshold = sorted[k - 1];
+        let attr = self.importances(x).await?;
+        Ok(attr.iter().map(|&a| if a > 0.0 && a >= threshold { 1.0 } else { 0.0 }).collect())
+    }
+
+    async fn masked_output(&self, x: Tensor<2>, mask: Vec<f32>) -> Result<Tensor<2>, ApdError> {
+        let bsz = x.dims()[0];
+        let mask_m = over_rank(matrix(mask, bsz, self.n_now, self.network.device()), self.config.apd.rank);
+        let (a, b) = self.model.factors();
+        Ok(self.network.forward_by(x, false, |layer, h| masked_product(h, layer, &a, &b, &mask_m)).out)
+    }
+
+    fn last_active_counts(&self) -> &[u16] {
+        &self.last_active
+    }
+
+    fn scale(&self) -> &ScaleSummary {
+        &self.rescale.summary
+    }
+}
