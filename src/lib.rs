@@ -27,6 +27,7 @@
 //! on WebGPU in a browser.
 
 pub mod apd;
+pub mod spd;
 pub mod backend;
 pub mod config;
 pub mod data;

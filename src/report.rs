@@ -4,9 +4,11 @@
 //! changed on failure.
 
 use crate::apd::{check_fits, StepStats};
-use crate::config::{ExperimentConfig, ModelConfig, TargetTrainConfig};
+use crate::config::{ExperimentConfig, Method, ModelConfig, TargetTrainConfig};
 use crate::decomp::scale::ScaleSummary;
-use crate::decomp::Decomposition;
+use crate::decomp::{Decomposition, Network};
+use crate::spd::ci::GateValues;
+use crate::spd::SpdStepStats;
 use crate::error::ApdError;
 use crate::metrics::Metrics;
 use crate::models::{Matrix, Target};
@@ -90,8 +92,10 @@ pub struct Report {
     pub seed: u64,
     /// Recovery metrics.
     pub metrics: Metrics,
-    /// Loss terms of the last step.
-    pub losses: Losses,
+    /// APD's loss terms of the last step (absent in SPD reports, whose
+    /// losses are in `spd`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub losses: Option<Losses>,
     /// Per-step losses (every step for short runs, subsampled to at most
     /// [`MAX_HISTORY`] entries for long ones).
     pub history: Vec<StepStats>,
@@ -108,18 +112,33 @@ pub struct Report {
     /// The restarts' comparison, for runs with restarts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starts: Option<Starts>,
+    /// What only an SPD report holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spd: Option<SpdRecord>,
+}
+
+/// An SPD report's own part: its losses per step (APD's are in `history`)
+/// and the causal-importance MLPs, without which its subcomponents cannot
+/// be looked at again.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SpdRecord {
+    /// Per-step losses, subsampled like `history`.
+    pub history: Vec<SpdStepStats>,
+    /// One set of gates per decomposed matrix.
+    pub gates: Vec<GateValues>,
 }
 
 /// Most history entries a report keeps.
 pub const MAX_HISTORY: usize = 2000;
 
 /// Keeps at most [`MAX_HISTORY`] evenly spaced entries, always the last one.
-pub fn subsample_history(h: &[StepStats]) -> Vec<StepStats> {
+pub fn subsample_history<T: Clone + PartialEq>(h: &[T]) -> Vec<T> {
     if h.len() <= MAX_HISTORY {
         return h.to_vec();
     }
     let stride = h.len().div_ceil(MAX_HISTORY);
-    let mut out: Vec<StepStats> = h.iter().step_by(stride).cloned().collect();
+    let mut out: Vec<T> = h.iter().step_by(stride).cloned().collect();
     if out.last() != h.last() {
         out.push(h.last().unwrap().clone());
     }
@@ -285,7 +304,14 @@ impl Report {
             return Err(bad(format!("`{path}` is not a finite number")));
         }
         // Every number was checked finite above; these are the shapes.
-        check_fits(&r.components, &r.config).map_err(bad)?;
+        match (r.config.method, &r.spd) {
+            (Method::Apd, None) => check_fits(&r.components, &r.config).map_err(bad)?,
+            (Method::Spd, Some(spd)) => {
+                let network = Network::new(&r.target()?, &burn::tensor::Device::flex());
+                crate::spd::check_fits(&r.components, &spd.gates, &r.config, &network).map_err(bad)?
+            }
+            (m, _) => return Err(bad(format!("a report of method {} must hold {}", m.name(), if m == Method::Spd { "its `spd` part" } else { "no `spd` part" }))),
+        }
         Ok(r)
     }
 

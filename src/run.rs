@@ -3,12 +3,13 @@
 //! steps per message so the page stays responsive.
 
 use crate::apd::{ApdTrainer, StepStats};
-use crate::config::ExperimentConfig;
+use crate::config::{ExperimentConfig, Method};
 use crate::decomp::Decomposer;
 use crate::error::ApdError;
 use crate::metrics::{metrics, Metrics};
 use crate::models::{Target, TargetTrainer};
-use crate::report::{params_json, subsample_history, Losses, Report, Starts, Timing};
+use crate::report::{params_json, subsample_history, Losses, Report, SpdRecord, Starts, Timing};
+use crate::spd::{SpdStepStats, SpdTrainer};
 use crate::views::{views, Views};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
@@ -37,6 +38,8 @@ pub enum Progress {
     },
     /// An APD step.
     Apd(StepStats),
+    /// An SPD step.
+    Spd(SpdStepStats),
     /// Nothing left to do.
     Done,
 }
@@ -55,7 +58,7 @@ pub struct Snapshot {
     pub views: Views,
 }
 
-/// A run: target training, then APD.
+/// A run: target training, then APD or SPD.
 pub struct Run {
     preset: String,
     config: ExperimentConfig,
@@ -64,6 +67,9 @@ pub struct Run {
     target_trainer: Option<TargetTrainer>,
     target: Option<Target>,
     apd: Option<ApdTrainer>,
+    spd: Option<SpdTrainer>,
+    /// SPD losses per step.
+    pub spd_history: Vec<SpdStepStats>,
     /// Target loss per step.
     pub target_history: Vec<f32>,
     /// APD losses per step.
@@ -86,6 +92,8 @@ impl Run {
             target_trainer: None,
             target: None,
             apd: None,
+            spd: None,
+            spd_history: Vec::new(),
             target_history: Vec::new(),
             history: Vec::new(),
             saved_starts: None,
@@ -104,6 +112,9 @@ impl Run {
     /// that was training, not the best one so far, so the decomposition
     /// starts over instead (the same seed gives the same starts again).
     pub fn resume(report: &Report, device: &Device) -> Result<Self, ApdError> {
+        if report.spd.is_some() {
+            return Run::of_report(report, device);
+        }
         let target = report.target()?;
         let step = report.history.last().map_or(0, |s| s.step + 1);
         if step < report.config.apd.selection_step() {
@@ -118,6 +129,14 @@ impl Run {
     /// components, whatever step they were saved at.
     pub fn of_report(report: &Report, device: &Device) -> Result<Self, ApdError> {
         let target = report.target()?;
+        if let Some(rec) = &report.spd {
+            let step = rec.history.last().map_or(0, |s| s.step + 1);
+            let spd = SpdTrainer::with_components(&report.config, &target, report.seed, device, &report.components, &rec.gates, step)?;
+            let mut run = Run::new(&report.model, report.config.clone(), report.seed, device, Some(target.clone()))?;
+            run.spd = Some(spd);
+            run.spd_history = rec.history.clone();
+            return Ok(run);
+        }
         let step = report.history.last().map_or(0, |s| s.step + 1);
         let apd = ApdTrainer::with_components(&report.config, &target, report.seed, device, &report.components)?.at_step(step);
         Ok(Run::holding(report, device, target, apd))
@@ -133,6 +152,8 @@ impl Run {
             target_trainer: None,
             target: Some(target),
             apd: Some(apd),
+            spd: None,
+            spd_history: Vec::new(),
             target_history: Vec::new(),
             history: report.history.clone(),
             saved_starts: report.starts.clone(),
@@ -140,18 +161,27 @@ impl Run {
     }
 
     fn start_apd(&mut self, target: Target) -> Result<(), ApdError> {
-        self.apd = Some(ApdTrainer::new(&self.config, &target, self.seed, &self.device)?);
+        match self.config.method {
+            Method::Apd => self.apd = Some(ApdTrainer::new(&self.config, &target, self.seed, &self.device)?),
+            Method::Spd => self.spd = Some(SpdTrainer::new(&self.config, &target, self.seed, &self.device)?),
+        }
         self.target = Some(target);
         Ok(())
     }
 
     /// The phase the next step belongs to.
     pub fn phase(&self) -> Phase {
-        match (&self.apd, &self.target_trainer) {
+        match (&self.apd, &self.spd) {
             (Some(a), _) if a.done() => Phase::Done,
-            (Some(_), _) => Phase::Decompose,
+            (_, Some(s)) if s.done() => Phase::Done,
+            (Some(_), _) | (_, Some(_)) => Phase::Decompose,
             _ => Phase::Target,
         }
+    }
+
+    /// The SPD trainer, once an SPD decomposition has started.
+    pub fn spd(&self) -> Option<&SpdTrainer> {
+        self.spd.as_ref()
     }
 
     /// Preset name.
@@ -192,6 +222,14 @@ impl Run {
             self.target_trainer = None;
             self.start_apd(target)?;
         }
+        if let Some(spd) = self.spd.as_mut() {
+            if spd.done() {
+                return Ok(Progress::Done);
+            }
+            let stats = spd.step().await?;
+            self.spd_history.push(stats.clone());
+            return Ok(Progress::Spd(stats));
+        }
         let apd = self.apd.as_mut().expect("APD starts when the target is ready");
         if apd.done() {
             return Ok(Progress::Done);
@@ -204,8 +242,9 @@ impl Run {
     /// What the page draws now; `curve_feature` picks the residual MLP's
     /// response curve.
     pub async fn snapshot(&self, curve_feature: usize) -> Result<Snapshot, ApdError> {
-        let views = match (&self.apd, &self.target) {
-            (Some(apd), Some(target)) => views(apd, target, self.mean_active(), curve_feature).await?,
+        let views = match (&self.apd, &self.spd, &self.target) {
+            (Some(apd), _, Some(target)) => views(apd, target, self.mean_active(), curve_feature).await?,
+            (_, Some(spd), Some(target)) => views(spd, target, self.mean_active(), curve_feature).await?,
             _ => Views::default(),
         };
         Ok(Snapshot { phase: self.phase(), starts: self.starts(), views })
@@ -223,18 +262,54 @@ impl Run {
     /// The recovery figures of the decomposition as it is now (`None`
     /// before APD starts), recomputed from the components.
     pub async fn metrics(&self) -> Result<Option<Metrics>, ApdError> {
-        let (Some(apd), Some(target)) = (&self.apd, &self.target) else { return Ok(None) };
+        let Some(target) = &self.target else { return Ok(None) };
+        if let Some(spd) = &self.spd {
+            let d = spd.decomposition().await?;
+            return Ok(Some(metrics(spd, target, &d, self.mean_active()).await?));
+        }
+        let Some(apd) = &self.apd else { return Ok(None) };
         let d = apd.decomposition().await?;
         Ok(Some(metrics(apd, target, &d, self.mean_active()).await?))
     }
 
-    /// Mean number of active components per sample in the last step.
+    /// Mean number of active components per sample in the last step (SPD:
+    /// of the first matrix's subcomponents with importance above 0.1).
     fn mean_active(&self) -> f32 {
-        self.history.last().map(|s| s.mean_active).unwrap_or(0.0)
+        match &self.spd {
+            Some(_) => self.spd_history.last().map(|s| s.mean_active).unwrap_or(0.0),
+            None => self.history.last().map(|s| s.mean_active).unwrap_or(0.0),
+        }
+    }
+
+    /// The report of an SPD decomposition.
+    async fn spd_report(&self, spd: &SpdTrainer, target: &Target, wall_s: f64, backend: &str) -> Result<Report, ApdError> {
+        let components = spd.decomposition().await?;
+        let metrics = metrics(spd, target, &components, self.mean_active()).await?;
+        Ok(Report {
+            model: self.preset.clone(),
+            config: self.config.clone(),
+            seed: self.seed,
+            metrics,
+            losses: None,
+            history: Vec::new(),
+            components,
+            target: params_json(target),
+            timing: Timing {
+                steps_per_sec: if wall_s > 0.0 { (self.spd_history.len() as f64 / wall_s) as f32 } else { 0.0 },
+                wall_s: wall_s as f32,
+                backend: backend.to_string(),
+            },
+            scale: Some(crate::decomp::Decomposer::scale(spd).clone()),
+            starts: None,
+            spd: Some(SpdRecord { history: subsample_history(&self.spd_history), gates: spd.gate_values().await? }),
+        })
     }
 
     /// The report of the decomposition so far (`None` before APD starts).
     pub async fn report(&self, wall_s: f64, backend: &str) -> Result<Option<Report>, ApdError> {
+        if let (Some(spd), Some(target)) = (&self.spd, &self.target) {
+            return Ok(Some(self.spd_report(spd, target, wall_s, backend).await?));
+        }
         let (Some(apd), Some(target)) = (&self.apd, &self.target) else { return Ok(None) };
         let components = apd.decomposition().await?;
         let last = self.history.last();
@@ -251,7 +326,7 @@ impl Run {
             config: self.config.clone(),
             seed: self.seed,
             metrics,
-            losses,
+            losses: Some(losses),
             history: subsample_history(&self.history),
             components,
             target: params_json(target),
@@ -262,6 +337,7 @@ impl Run {
             },
             scale: Some(apd.scale().clone()),
             starts: self.starts(),
+            spd: None,
         }))
     }
 }

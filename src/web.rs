@@ -319,6 +319,8 @@ async fn steps_inner(run: &mut Run, n: u32, apd_ms: &RefCell<f64>) -> Result<Bat
         match run.step().await? {
             Progress::Target { loss, .. } => target_losses.push(loss),
             Progress::Apd(s) => apd.push(s),
+            // The page does not offer SPD yet (its views and controls are APD's).
+            Progress::Spd(_) => {}
             Progress::Done => break,
         }
         done += 1;

@@ -1,22 +1,27 @@
-//! The same APD steps on the CPU and on wgpu give the same losses. Runs only
-//! where a wgpu adapter exists (CI installs Mesa's lavapipe for this);
-//! otherwise it says so on stderr and in the test name's output.
+//! The same APD and SPD steps on the CPU and on wgpu give the same losses.
+//! Runs only where a wgpu adapter exists (CI installs Mesa's lavapipe for
+//! this); otherwise it says so on stderr and in the test name's output.
 // Native only: `wasm-pack test` builds every test target for wasm32, where these do not apply.
 #![cfg(not(target_arch = "wasm32"))]
 
 use apd_playground::backend::{device, BackendKind};
-use apd_playground::config::preset;
+use apd_playground::config::{preset, with_method, Method};
 use apd_playground::run::{Progress, Run};
 
-fn losses_on(dev: &burn::tensor::Device) -> Vec<(f32, f32, f32)> {
-    let mut cfg = preset("tms-5-2").unwrap();
+fn losses_on(dev: &burn::tensor::Device, method: Method) -> Vec<Vec<f32>> {
+    let mut cfg = with_method(&preset("tms-5-2").unwrap(), "tms-5-2", method).unwrap();
     cfg.set("target.steps", "30").unwrap();
     cfg.set("apd.steps", "5").unwrap();
+    if method == Method::Spd {
+        cfg.set("spd.steps", "5").unwrap();
+        cfg.set("spd.batch_size", "512").unwrap();
+    }
     let mut run = Run::new("tms-5-2", cfg, 1, dev, None).unwrap();
     let mut out = Vec::new();
     loop {
         match pollster::block_on(run.step()).unwrap() {
-            Progress::Apd(s) => out.push((s.faithfulness, s.minimality, s.simplicity)),
+            Progress::Apd(s) => out.push(vec![s.faithfulness, s.minimality, s.simplicity]),
+            Progress::Spd(s) => out.push(vec![s.faithfulness, s.stochastic, s.layerwise, s.importance]),
             Progress::Done => return out,
             Progress::Target { .. } => {}
         }
@@ -37,14 +42,16 @@ fn cpu_and_wgpu_agree() {
             return;
         }
     };
-    let cpu = losses_on(&burn::tensor::Device::flex());
-    let gpu = losses_on(&gpu);
-    // 5 steps plus the preset's two losing starts of one step each.
-    assert_eq!(cpu.len(), 7);
-    for (i, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
-        for (x, y) in [(c.0, g.0), (c.1, g.1), (c.2, g.2)] {
-            assert!((x - y).abs() <= 1e-3 * x.abs().max(1e-4), "step {i}: cpu {c:?} wgpu {g:?}");
+    // APD: 5 steps plus the preset's two losing starts of one step each; SPD: 5 steps.
+    for (method, steps) in [(Method::Apd, 7), (Method::Spd, 5)] {
+        let cpu = losses_on(&burn::tensor::Device::flex(), method);
+        let gpu = losses_on(&gpu, method);
+        assert_eq!(cpu.len(), steps);
+        for (i, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
+            for (x, y) in c.iter().zip(g) {
+                assert!((x - y).abs() <= 1e-3 * x.abs().max(1e-4), "{method:?} step {i}: cpu {c:?} wgpu {g:?}");
+            }
         }
+        eprintln!("cpu and wgpu agree over {} {method:?} steps: {:?}", cpu.len(), gpu.last());
     }
-    eprintln!("cpu and wgpu agree over {} APD steps: {:?}", cpu.len(), gpu.last());
 }

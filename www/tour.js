@@ -51,9 +51,11 @@ export const CHAPTERS = [
       whole batch of B samples, the k&middot;B largest attributions: on average k components per sample (k = 0.211
       here, since most samples have no feature on).</p>
       <p>The highlighted view takes one input at a time: its attribution to every component, the components top-k
-      keeps for it (coloured), and the output of those components alone against the target's. With feature 2 alone
-      on, one component should be kept and give back feature 2. With two features on, two components. The
-      attribution matrix above shows every one-hot input at once (click a row to open it here).</p>`,
+      keeps for it (coloured), and the output of those components alone against the target's. With one feature
+      alone on, that feature's own component has by far the largest attribution. Top-k may keep a neighbour's
+      component too: the target itself lets a little of each feature leak onto its neighbours' outputs (the small
+      black bars), and that leak needs the neighbour's component. The attribution matrix above shows every one-hot
+      input at once (click a row to open it here).</p>`,
     action: { label: 'Look at an input with two features on', run: (ctx) => ctx.pair() },
   },
   {

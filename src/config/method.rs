@@ -5,6 +5,41 @@ use super::schedule::{validate_schedule, LrSchedule};
 use super::{check_count, check_range, err, ConfigError};
 use serde::{Deserialize, Serialize};
 
+/// The decomposition method.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Attribution-based Parameter Decomposition (spec section 2).
+    #[default]
+    Apd,
+    /// Stochastic Parameter Decomposition (spec section 5).
+    Spd,
+}
+
+impl Method {
+    /// For serde: APD is the default and is left out of configurations.
+    pub fn is_apd(&self) -> bool {
+        *self == Method::Apd
+    }
+
+    /// The method's name as the CLI and reports spell it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Method::Apd => "apd",
+            Method::Spd => "spd",
+        }
+    }
+
+    /// The method named `name` (`apd` or `spd`).
+    pub fn parse(name: &str) -> Result<Method, ConfigError> {
+        match name {
+            "apd" => Ok(Method::Apd),
+            "spd" => Ok(Method::Spd),
+            other => err("method", format!("unknown method {other:?}; known: apd, spd")),
+        }
+    }
+}
+
 /// Where attribution gradients come from (spec section 2.2).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -220,5 +255,50 @@ impl ApdConfig {
             ));
         }
         Ok(())
+    }
+}
+
+/// SPD hyperparameters (spec section 5): rank-one subcomponents per matrix,
+/// causal-importance MLPs, stochastic masks.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SpdConfig {
+    /// C: subcomponents per decomposed matrix.
+    pub n_components: usize,
+    /// Hidden width of each causal-importance MLP.
+    pub d_gate: usize,
+    /// beta_f, the faithfulness coefficient.
+    pub coeff_faithfulness: f64,
+    /// beta_r, the stochastic reconstruction coefficient (every matrix masked).
+    pub coeff_stochastic: f64,
+    /// beta_rl, the layerwise stochastic reconstruction coefficient (one matrix masked at a time).
+    pub coeff_layerwise: f64,
+    /// beta_i, the importance minimality coefficient.
+    pub coeff_importance: f64,
+    /// p of the importance minimality loss.
+    pub importance_p: f64,
+    /// Peak learning rate (AdamW, no weight decay).
+    pub lr: f64,
+    /// Schedule after warmup.
+    pub lr_schedule: LrSchedule,
+    /// Fraction of steps spent warming up linearly from 0.
+    pub lr_warmup_pct: f64,
+    /// Samples per step.
+    pub batch_size: usize,
+    /// Optimiser steps.
+    pub steps: usize,
+}
+
+impl SpdConfig {
+    /// Checks every field, naming the first one out of range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_count("spd.n_components", self.n_components, 1, 4096)?;
+        check_count("spd.d_gate", self.d_gate, 1, 1024)?;
+        check_range("spd.coeff_faithfulness", self.coeff_faithfulness, 0.0, 1e6, false)?;
+        check_range("spd.coeff_stochastic", self.coeff_stochastic, 0.0, 1e6, false)?;
+        check_range("spd.coeff_layerwise", self.coeff_layerwise, 0.0, 1e6, false)?;
+        check_range("spd.coeff_importance", self.coeff_importance, 0.0, 1e6, false)?;
+        check_range("spd.importance_p", self.importance_p, 0.0, 2.0, true)?;
+        validate_schedule("spd", self.lr, self.lr_warmup_pct, self.batch_size, self.steps)
     }
 }

@@ -19,9 +19,9 @@ pub mod presets;
 pub mod schedule;
 pub mod settings;
 
-pub use method::{ApdConfig, AttributionSource, ScaleConfig, TargetInit, TargetTrainConfig};
+pub use method::{ApdConfig, AttributionSource, Method, ScaleConfig, SpdConfig, TargetInit, TargetTrainConfig};
 pub use model::{ChainLayer, ModelConfig, ResidMlpConfig, TmsConfig};
-pub use presets::{apply_recipe, paper_variant, preset, PRESET_NAMES, RECIPES};
+pub use presets::{apply_recipe, paper_variant, preset, spd_settings, with_method, PRESET_NAMES, RECIPES};
 pub use schedule::{lr_at, LrSchedule};
 
 use serde::{Deserialize, Serialize};
@@ -77,6 +77,12 @@ pub struct ExperimentConfig {
     /// The scale it is decomposed at.
     #[serde(default)]
     pub scale: ScaleConfig,
+    /// The decomposition method (absent: APD, as in every report from before SPD).
+    #[serde(default, skip_serializing_if = "Method::is_apd")]
+    pub method: Method,
+    /// SPD's settings, present when the method is SPD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spd: Option<SpdConfig>,
 }
 
 impl ExperimentConfig {
@@ -86,6 +92,11 @@ impl ExperimentConfig {
         self.target.validate()?;
         self.apd.validate()?;
         self.scale.validate()?;
+        match (&self.method, &self.spd) {
+            (Method::Spd, None) => return err("spd", "the SPD method needs its settings (spd.n_components, ...)"),
+            (_, Some(spd)) => spd.validate()?,
+            _ => {}
+        }
         self.validate_size()
     }
 

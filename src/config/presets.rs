@@ -1,7 +1,7 @@
 //! The presets: the reference settings of spec section 3, except where a
 //! comment says otherwise (and docs/ says why, with measurements).
 
-use super::method::{ApdConfig, AttributionSource, ScaleConfig, TargetInit, TargetTrainConfig};
+use super::method::{ApdConfig, AttributionSource, Method, ScaleConfig, SpdConfig, TargetInit, TargetTrainConfig};
 use super::model::{ModelConfig, ResidMlpConfig, TmsConfig};
 use super::schedule::LrSchedule;
 use super::{err, ConfigError, ExperimentConfig};
@@ -194,7 +194,7 @@ const TMS_40_10_NORM: f64 = 1.12;
 const TMS_40_10_ID_NORM: f64 = 1.12;
 
 fn tms_preset(model: ModelConfig, apd: ApdConfig, feature_norm: f64) -> ExperimentConfig {
-    ExperimentConfig { model, target: tms_target(), apd, scale: ScaleConfig { rescale: true, feature_norm } }
+    ExperimentConfig { model, target: tms_target(), apd, scale: ScaleConfig { rescale: true, feature_norm }, method: Method::Apd, spd: None }
 }
 
 /// Rank of the residual MLP presets' components.
@@ -219,6 +219,61 @@ fn resid_preset(model: ResidMlpConfig, apd: ApdConfig) -> ExperimentConfig {
         // 114 of 120 dedicated features over seeds 5..10, two layers 91
         // instead of 104 (docs/scale.md).
         scale: ScaleConfig { rescale: false, feature_norm: 1.0 },
+        method: Method::Apd,
+        spd: None,
     }
 }
 
+
+/// SPD's settings for the model preset `name` (spec section 5's table; the
+/// custom models take the nearest one), or an error naming the preset.
+pub fn spd_settings(name: &str) -> Result<SpdConfig, ConfigError> {
+    let tms_small = SpdConfig {
+        n_components: 20,
+        d_gate: 16,
+        coeff_faithfulness: 1.0,
+        coeff_stochastic: 1.0,
+        coeff_layerwise: 1.0,
+        coeff_importance: 3e-3,
+        importance_p: 1.0,
+        lr: 1e-3,
+        lr_schedule: LrSchedule::Cosine,
+        lr_warmup_pct: 0.0,
+        batch_size: 4096,
+        steps: 40_000,
+    };
+    let tms_large = SpdConfig { n_components: 200, coeff_importance: 1e-4, importance_p: 2.0, ..tms_small.clone() };
+    let resid = |c: usize, d_gate: usize, coeff: f64, lr: f64, steps: usize| SpdConfig {
+        n_components: c,
+        d_gate,
+        coeff_importance: coeff,
+        importance_p: 2.0,
+        lr,
+        lr_schedule: LrSchedule::Constant,
+        batch_size: 2048,
+        steps,
+        ..tms_small.clone()
+    };
+    Ok(match name {
+        "tms-5-2" | "tms-5-2-id" | "tms-custom" => tms_small,
+        "tms-40-10" | "tms-40-10-id" => tms_large,
+        "resid-mlp-1" => resid(100, 16, 1e-5, 2e-3, 30_000),
+        "resid-mlp-2" => resid(400, 16, 2e-5, 1e-3, 50_000),
+        "resid-mlp-3" => resid(500, 128, 5e-6, 1e-3, 100_000),
+        // resid-mlp-1's settings with C at the reference's ratio to the features.
+        "resid-mlp-custom" => resid(20, 16, 1e-5, 2e-3, 30_000),
+        other => return err("model", format!("unknown preset {other:?}; known: {}", PRESET_NAMES.join(", "))),
+    })
+}
+
+/// `cfg` (the preset `name`, possibly changed) decomposed by `method`: SPD
+/// takes the preset's SPD settings unless `cfg` has some already.
+pub fn with_method(cfg: &ExperimentConfig, name: &str, method: Method) -> Result<ExperimentConfig, ConfigError> {
+    let mut out = cfg.clone();
+    out.method = method;
+    if method == Method::Spd && out.spd.is_none() {
+        out.spd = Some(spd_settings(name)?);
+    }
+    out.validate()?;
+    Ok(out)
+}

@@ -33,7 +33,7 @@
 //! `k^2` and the Schatten term by `k^p` against the paper's losses.
 
 use super::factors::Decomposition;
-use crate::config::ScaleConfig;
+use crate::config::{ChainLayer, ScaleConfig};
 use crate::models::{Matrix, Target};
 use serde::{Deserialize, Serialize};
 
@@ -123,6 +123,29 @@ impl Rescale {
     /// Factors found at the working scale, moved back to the target's own.
     pub fn to_target(&self, d: &Decomposition) -> Decomposition {
         self.map(d, true)
+    }
+
+    /// As [`Rescale::to_target`], for a method whose matrix k is the target's
+    /// `sources[k]` (SPD decomposes the tied TMS decoder `W^T` as a matrix
+    /// of its own: `Tied(l)` takes `W_l`'s scales swapped).
+    pub fn to_target_of(&self, d: &Decomposition, sources: &[ChainLayer]) -> Decomposition {
+        self.of_sources(sources).map(d, true)
+    }
+
+    /// As [`Rescale::to_working`] for the matrices `sources` (see [`Rescale::to_target_of`]).
+    pub fn to_working_of(&self, d: &Decomposition, sources: &[ChainLayer]) -> Decomposition {
+        self.of_sources(sources).map(d, false)
+    }
+
+    fn of_sources(&self, sources: &[ChainLayer]) -> Rescale {
+        let (rows, cols) = sources
+            .iter()
+            .map(|s| match *s {
+                ChainLayer::Own(l) => (self.rows[l].clone(), self.cols[l].clone()),
+                ChainLayer::Tied(l) => (self.cols[l].clone(), self.rows[l].clone()),
+            })
+            .unzip();
+        Rescale { rows, cols, summary: self.summary.clone() }
     }
 
     /// `A_l <- diag(rows) A_l`, `B_l <- B_l diag(cols)` (or the inverse):

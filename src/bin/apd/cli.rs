@@ -2,7 +2,7 @@
 
 use apd_playground::backend::{device, BackendKind};
 use apd_playground::config::settings::{Group, SETTINGS};
-use apd_playground::config::{apply_recipe, paper_variant, preset, ExperimentConfig, PRESET_NAMES, RECIPES};
+use apd_playground::config::{apply_recipe, paper_variant, preset, with_method, ExperimentConfig, Method, PRESET_NAMES, RECIPES};
 use apd_playground::models::{Target, TargetTrainer};
 use apd_playground::report::{target_from_file, TargetFile};
 use apd_playground::run::{Phase, Progress, Run};
@@ -17,11 +17,11 @@ apd: Attribution-based Parameter Decomposition of toy models
 
 USAGE:
   apd train     --model M [--seed S] [--recipe R] [--backend cpu|wgpu] [--set key=value]... --out target.json
-  apd decompose --model M [--seed S] [--steps N] [--target target.json | --recipe R] [--target-scale K]
-                [--backend cpu|wgpu] [--set key=value]... --out report.json
-  apd bench     --model M [--backend cpu|wgpu] [--steps N] [--set key=value]...
-  apd sweep     --model M --seeds A..B [--steps N] [--recipe R] [--target-scale K] [--backend cpu|wgpu]
-                [--set key=value]...
+  apd decompose --model M [--method apd|spd] [--seed S] [--steps N] [--target target.json | --recipe R]
+                [--target-scale K] [--backend cpu|wgpu] [--set key=value]... --out report.json
+  apd bench     --model M [--method apd|spd] [--backend cpu|wgpu] [--steps N] [--set key=value]...
+  apd sweep     --model M [--method apd|spd] --seeds A..B [--steps N] [--recipe R] [--target-scale K]
+                [--backend cpu|wgpu] [--set key=value]...
   apd inspect   FILE.json          (validates a target or report file and summarises it)
   apd views     REPORT.json [--feature N] [--gallery] --out views.json
                 (the view data the page draws for a report; --gallery: a page gallery entry)
@@ -30,6 +30,7 @@ USAGE:
 MODELS: tms-5-2, tms-5-2-id, tms-40-10, tms-40-10-id, tms-custom,
         resid-mlp-1, resid-mlp-2, resid-mlp-3, resid-mlp-custom
 --set changes one setting by its dotted name, e.g. --set apd.lr=0.01 --set model.n_features=8
+--method spd decomposes with Stochastic Parameter Decomposition instead of APD (settings spd.*)
 --paper turns this project's additions off (spare components, restarts, scale): APD as published
 --recipe trains the target with this project's recipe (project, the default) or the SPD
   reference code's train_tms (reference: constant lr, 10,000 steps)
@@ -53,6 +54,7 @@ pub struct Args {
     pub recipe: Option<String>,
     pub target_scale: Option<f32>,
     pub paper: bool,
+    pub method: Option<String>,
     pub explain: bool,
     pub gallery: bool,
 }
@@ -76,6 +78,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             "--feature" => a.feature = value("--feature")?.parse().map_err(|_| "--feature must be a non-negative integer")?,
             "--recipe" => a.recipe = Some(value("--recipe")?),
             "--paper" => a.paper = true,
+            "--method" => a.method = Some(value("--method")?),
             "--explain" => a.explain = true,
             "--gallery" => a.gallery = true,
             "--target-scale" => {
@@ -106,6 +109,9 @@ fn config_of(args: &Args) -> Result<(String, ExperimentConfig), ApdError> {
     if args.paper {
         cfg = paper_variant(&cfg);
     }
+    if let Some(m) = &args.method {
+        cfg = with_method(&cfg, &name, Method::parse(m)?)?;
+    }
     if let Some(r) = &args.recipe {
         if !RECIPES.contains(&r.as_str()) {
             return Err(ApdError::Format(format!("unknown --recipe {r:?}; known: {}", RECIPES.join(", "))));
@@ -116,7 +122,8 @@ fn config_of(args: &Args) -> Result<(String, ExperimentConfig), ApdError> {
         cfg.set(k, v)?;
     }
     if let Some(s) = args.steps {
-        cfg.set("apd.steps", &s.to_string())?;
+        let key = if cfg.method == Method::Spd { "spd.steps" } else { "apd.steps" };
+        cfg.set(key, &s.to_string())?;
     }
     Ok((name, cfg))
 }
@@ -176,6 +183,16 @@ fn run_to_end(mut run: Run, quiet: bool) -> Result<(Run, f64), ApdError> {
                 }
                 bar.draw("decompose", s.step + 1, cfg.apd.total_steps(), &detail);
             }
+            Progress::Spd(s) => {
+                if apd_start.is_none() {
+                    if was_target {
+                        bar.restart();
+                    }
+                    apd_start = Some(Instant::now());
+                }
+                let detail = format!("L_f {:.2e} L_r {:.2e} L_rl {:.2e} L_i {:.2e}", s.faithfulness, s.stochastic, s.layerwise, s.importance);
+                bar.draw("decompose (SPD)", s.step + 1, cfg.spd.as_ref().map_or(0, |c| c.steps), &detail);
+            }
             Progress::Done => break,
         }
     }
@@ -234,8 +251,9 @@ fn cmd_bench(args: &Args) -> Result<(), ApdError> {
     let (name, mut cfg) = config_of(args)?;
     let steps = args.steps.unwrap_or(200);
     let warmup = 20.min(steps);
-    cfg.set("apd.steps", &(steps + warmup).to_string())?;
-    // The target's quality does not change the cost of an APD step.
+    let key = if cfg.method == Method::Spd { "spd.steps" } else { "apd.steps" };
+    cfg.set(key, &(steps + warmup).to_string())?;
+    // The target's quality does not change the cost of a decomposition step.
     cfg.set("target.steps", "1")?;
     let kind = backend_of(args)?;
     let dev = pollster::block_on(device(kind))?;
@@ -254,8 +272,9 @@ fn cmd_bench(args: &Args) -> Result<(), ApdError> {
         run.config().estimated_step_floats() as f64 * 4.0 / 1048576.0
     );
     println!(
-        "{name} on {}: {steps} APD steps in {s:.3} s: {:.1} steps/s, {:.3} ms/step (warm-up of {warmup} steps excluded)",
+        "{name} on {}: {steps} {} steps in {s:.3} s: {:.1} steps/s, {:.3} ms/step (warm-up of {warmup} steps excluded)",
         kind.name(),
+        run.config().method.name().to_uppercase(),
         steps as f64 / s,
         1000.0 * s / steps as f64
     );

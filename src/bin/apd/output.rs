@@ -68,18 +68,16 @@ pub fn print_metrics(prefix: &str, r: &Report) {
     let m = &r.metrics;
     if let Some(rm) = &m.resid {
         println!(
-            "{prefix}dedicated {}/{}  mean share {:.3}  one-active loss: top-k {:.3e} target {:.3e}  mean active {:.3}  \
-             L_f {:.3e}  L_m {:.3e}  L_s {:.3e}  L_a {:.3e}  success {}",
+            "{prefix}dedicated {}/{}  mean share {:.3}  one-active loss: {} {:.3e} target {:.3e}  mean active {:.3}  \
+             {}  success {}",
             rm.n_dedicated,
             rm.dedicated.len(),
             rm.mean_share,
+            if r.spd.is_some() { "CI-masked" } else { "top-k" },
             rm.topk_loss,
             rm.target_loss,
             m.mean_active,
-            r.losses.faithfulness,
-            r.losses.minimality,
-            r.losses.simplicity,
-            r.losses.activation.unwrap_or(f32::NAN),
+            loss_text(r),
             if resid_success(rm) { "yes" } else { "no" }
         );
         if rm.layer_mass.first().is_some_and(|l| l.len() > 1) {
@@ -92,15 +90,26 @@ pub fn print_metrics(prefix: &str, r: &Report) {
         return;
     }
     println!(
-        "{prefix}MMCS {:.4}  ML2R {:.4}  mean active {:.3}  L_f {:.3e}  L_m {:.3e}  L_s {:.3e}  success {}",
+        "{prefix}MMCS {:.4}  ML2R {:.4}  mean active {:.3}  {}  success {}",
         m.mmcs,
         m.ml2r,
         m.mean_active,
-        r.losses.faithfulness,
-        r.losses.minimality,
-        r.losses.simplicity,
+        loss_text(r),
         if success(m.mmcs, m.ml2r) { "yes" } else { "no" }
     );
+}
+
+/// The last step's loss terms: APD's `L_f L_m L_s [L_a]`, SPD's `L_f L_r L_rl L_i`.
+pub fn loss_text(r: &Report) -> String {
+    if let Some(s) = r.spd.as_ref().and_then(|s| s.history.last()) {
+        return format!("L_f {:.3e}  L_r {:.3e}  L_rl {:.3e}  L_i {:.3e}", s.faithfulness, s.stochastic, s.layerwise, s.importance);
+    }
+    let Some(l) = &r.losses else { return String::new() };
+    let mut t = format!("L_f {:.3e}  L_m {:.3e}  L_s {:.3e}", l.faithfulness, l.minimality, l.simplicity);
+    if let Some(a) = l.activation {
+        t.push_str(&format!("  L_a {a:.3e}"));
+    }
+    t
 }
 
 /// What a sweep or decomposition should say beyond the metrics: the scores

@@ -1,0 +1,384 @@
+//! Stochastic Parameter Decomposition (spec section 5), one training step at
+//! a time. Each decomposed matrix (the tied TMS decoder `W^T` as a matrix of
+//! its own) gets C rank-one subcomponents `V[:, c] U[c, :]`; small MLPs
+//! read each input's inner activations and say how much it needs each
+//! subcomponent (its causal importance); training runs the network with the
+//! unimportant subcomponents randomly masked.
+//!
+//! - [`ci`]: the hard sigmoids and the causal-importance MLPs.
+//! - [`losses`]: the loss terms, one function each.
+//! - `decomposer`: SPD as a [`crate::decomp::Decomposer`].
+//! - this module: the parameters and one training step.
+
+pub mod ci;
+mod decomposer;
+pub mod losses;
+
+use crate::config::{lr_at, ChainLayer, ExperimentConfig, ModelConfig, SpdConfig};
+use crate::data::{matrix, read_vec, resid_batch, tms_batch};
+use crate::decomp::network::{chain_weight, Arch, Forward};
+use crate::decomp::scale::Rescale;
+use crate::decomp::{Decomposition, FactorPair, Network};
+use crate::error::ApdError;
+use crate::models::Target;
+use crate::rng::Rng;
+use burn::module::{Module, Param};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor};
+use ci::{lower_leaky, upper_leaky, GateValues, Gates};
+use serde::{Deserialize, Serialize};
+
+/// A loss term above this counts as divergence, as in APD.
+pub const EXPLODED_LOSS: f32 = 1e10;
+
+/// A subcomponent counts as alive for an input when its importance is above this.
+pub const ALIVE_CI: f32 = 0.1;
+
+/// Loss values after one SPD step.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct SpdStepStats {
+    /// Index of the step these losses belong to (0-based).
+    pub step: usize,
+    /// Learning rate used.
+    pub lr: f32,
+    /// Faithfulness.
+    pub faithfulness: f32,
+    /// Stochastic reconstruction, every matrix masked.
+    pub stochastic: f32,
+    /// Layerwise stochastic reconstruction, one matrix masked at a time.
+    pub layerwise: f32,
+    /// Importance minimality.
+    pub importance: f32,
+    /// Weighted sum.
+    pub total: f32,
+    /// Mean over samples of the first matrix's subcomponents with importance above [`ALIVE_CI`].
+    pub mean_active: f32,
+}
+
+/// SPD's trainable parameters: per matrix `V` (`d_in x C`), `U` (`C x d_out`)
+/// and the causal-importance MLPs.
+#[derive(Module, Debug)]
+pub struct SpdModel {
+    /// Left factors.
+    pub v: Vec<Param<Tensor<2>>>,
+    /// Right factors.
+    pub u: Vec<Param<Tensor<2>>>,
+    /// One set of gates per matrix.
+    pub gates: Vec<Gates>,
+}
+
+impl SpdModel {
+    /// Fresh parameters for matrices of `shapes`, as the reference draws
+    /// them: `V` normal with std `1 / sqrt(d_out)`, `U` with `1 / sqrt(C)`.
+    pub fn init(cfg: &SpdConfig, shapes: &[(usize, usize)], rng: &mut Rng, device: &Device) -> Self {
+        let c = cfg.n_components;
+        let (mut v, mut u, mut gates) = (Vec::new(), Vec::new(), Vec::new());
+        for &(d_in, d_out) in shapes {
+            v.push(Param::from_tensor(matrix(rng.normal_vec(d_in * c, 1.0 / (d_out as f32).sqrt()), d_in, c, device).require_grad()));
+            u.push(Param::from_tensor(matrix(rng.normal_vec(c * d_out, 1.0 / (c as f32).sqrt()), c, d_out, device).require_grad()));
+        }
+        for _ in shapes {
+            gates.push(Gates::init(c, cfg.d_gate, rng, device));
+        }
+        SpdModel { v, u, gates }
+    }
+
+    /// The factors with gradient tracking.
+    fn tracked(&self) -> (Vec<Tensor<2>>, Vec<Tensor<2>>) {
+        (self.v.iter().map(|p| p.val()).collect(), self.u.iter().map(|p| p.val()).collect())
+    }
+
+    /// The factors without autodiff.
+    fn factors(&self) -> (Vec<Tensor<2>>, Vec<Tensor<2>>) {
+        (self.v.iter().map(|p| p.val().inner()).collect(), self.u.iter().map(|p| p.val().inner()).collect())
+    }
+}
+
+/// The matrices SPD decomposes, each as the target's chain entry it stands
+/// for, in the order the network uses them: TMS `W`, its identity layers,
+/// then `W^T` (untied); the residual MLP's `W_in`, `W_out` per layer.
+pub fn spd_matrices(network: &Network) -> Vec<ChainLayer> {
+    match &network.arch {
+        Arch::Tms { chain, .. } => chain.clone(),
+        Arch::Resid { .. } => (0..network.weights.len()).map(ChainLayer::Own).collect(),
+    }
+}
+
+/// SPD of one target, step by step.
+pub struct SpdTrainer {
+    config: ExperimentConfig,
+    spd: SpdConfig,
+    network: Network,
+    rescale: Rescale,
+    matrices: Vec<ChainLayer>,
+    model: SpdModel,
+    optim: ModuleOptimizer,
+    rng: Rng,
+    noise: Rng,
+    device: Device,
+    step: usize,
+    last_active: Vec<u16>,
+}
+
+impl SpdTrainer {
+    /// Sets up SPD on `target` from fresh parameters.
+    pub fn new(config: &ExperimentConfig, target: &Target, seed: u64, device: &Device) -> Result<Self, ApdError> {
+        config.validate()?;
+        let spd = config.spd.clone().ok_or_else(|| ApdError::Mismatch("an SPD run needs the spd settings".into()))?;
+        if target.model != config.model {
+            return Err(ApdError::Mismatch(format!(
+                "the target is a {:?} but the configuration asks for {:?}",
+                target.model, config.model
+            )));
+        }
+        let (working, rescale) = Rescale::of(target, &config.scale);
+        let network = Network::new(&working, device);
+        let matrices = spd_matrices(&network);
+        let shapes: Vec<(usize, usize)> = matrices
+            .iter()
+            .map(|s| {
+                let [r, c] = chain_weight(&network.weights, *s).dims();
+                (r, c)
+            })
+            .collect();
+        let ad = device.clone().autodiff();
+        let model = SpdModel::init(&spd, &shapes, &mut Rng::stream(seed, "spd-init"), &ad);
+        Ok(SpdTrainer {
+            config: config.clone(),
+            optim: AdamWConfig::new().with_weight_decay(0.0).with_epsilon(1e-8).init(),
+            spd,
+            network,
+            rescale,
+            matrices,
+            model,
+            rng: Rng::stream(seed, "spd-data"),
+            noise: Rng::stream(seed, "spd-masks"),
+            device: ad,
+            step: 0,
+            last_active: Vec::new(),
+        })
+    }
+
+    /// SPD on `target` holding saved subcomponents `d` (at the target's own
+    /// scale) and gates, counted as `step` steps into the run: to look at, or
+    /// to go on training (Adam's moments restart).
+    pub fn with_components(
+        config: &ExperimentConfig,
+        target: &Target,
+        seed: u64,
+        device: &Device,
+        d: &Decomposition,
+        gates: &[GateValues],
+        step: usize,
+    ) -> Result<Self, ApdError> {
+        let mut t = Self::new(config, target, seed, device)?;
+        check_fits(d, gates, config, &t.network).map_err(ApdError::Mismatch)?;
+        let working = t.rescale.to_working_of(d, &t.matrices);
+        let (c, g) = (t.spd.n_components, t.spd.d_gate);
+        let p = |v: &[f32], r: usize, k: usize| Param::from_tensor(matrix(v.to_vec(), r, k, &t.device).require_grad());
+        t.model = SpdModel {
+            v: working.layers.iter().map(|f| p(&f.a, f.d_in, c)).collect(),
+            u: working.layers.iter().map(|f| p(&f.b, c, f.d_out)).collect(),
+            gates: gates.iter().map(|v| Gates::of_values(v, c, g, &t.device)).collect(),
+        };
+        t.step = step;
+        t.rng = Rng::stream(seed, &format!("spd-data-resumed-at-{step}"));
+        t.noise = Rng::stream(seed, &format!("spd-masks-resumed-at-{step}"));
+        Ok(t)
+    }
+
+    /// The causal-importance MLPs, read back.
+    pub async fn gate_values(&self) -> Result<Vec<GateValues>, ApdError> {
+        let mut out = Vec::new();
+        for g in &self.model.gates {
+            out.push(g.values().await?);
+        }
+        Ok(out)
+    }
+
+    /// The configuration this run uses.
+    pub fn config(&self) -> &ExperimentConfig {
+        &self.config
+    }
+
+    /// Steps taken so far.
+    pub fn step_count(&self) -> usize {
+        self.step
+    }
+
+    /// Whether all configured steps are done.
+    pub fn done(&self) -> bool {
+        self.step >= self.spd.steps
+    }
+
+    /// Position of a chain entry among the decomposed matrices.
+    fn index_of(&self, layer: ChainLayer) -> usize {
+        self.matrices.iter().position(|&m| m == layer).expect("every chain entry is decomposed")
+    }
+
+    /// A fresh training batch drawn from `rng`.
+    fn batch(&self, rng: &mut Rng) -> Tensor<2> {
+        let bsz = self.spd.batch_size;
+        let (n, p) = (self.config.model.n_features(), self.config.model.feature_prob());
+        let x = match &self.config.model {
+            ModelConfig::Tms(_) => tms_batch(rng, bsz, n, p),
+            ModelConfig::ResidMlp(_) => resid_batch(rng, bsz, n, p),
+        };
+        matrix(x, bsz, n, self.network.device())
+    }
+
+    /// The pre-sigmoid importances `z` of every matrix from the target's
+    /// forward pass `target` (its inputs to each matrix), through `v`.
+    fn gate_logits(&self, target: &Forward, v: &[Tensor<2>], autodiff: bool) -> Vec<Tensor<2>> {
+        target
+            .inputs
+            .iter()
+            .zip(v)
+            .zip(&self.model.gates)
+            .map(|((a, v), g)| {
+                if autodiff {
+                    g.forward(a.clone().autodiff().matmul(v.clone()))
+                } else {
+                    g.forward_inner(a.clone().matmul(v.clone()))
+                }
+            })
+            .collect()
+    }
+
+    /// Uniform noise, `B x C` per matrix, from the host stream.
+    fn uniform(&self, noise: &mut Rng, bsz: usize) -> Vec<Tensor<2>> {
+        let c = self.spd.n_components;
+        self.matrices.iter().map(|_| matrix((0..bsz * c).map(|_| noise.uniform()).collect(), bsz, c, &self.device)).collect()
+    }
+
+    /// The network on `x` with matrix l computing `((h V_l) * mask_l) U_l`,
+    /// for every l or (`only`) for one, the others at the target's weights.
+    fn masked_forward(&self, x: Tensor<2>, v: &[Tensor<2>], u: &[Tensor<2>], masks: &[Tensor<2>], only: Option<usize>, autodiff: bool) -> Tensor<2> {
+        let lift = |t: Tensor<2>| if autodiff { t.autodiff() } else { t };
+        self.network
+            .forward_by(lift(x), autodiff, |layer, h| {
+                let l = self.index_of(layer);
+                match only {
+                    Some(k) if k != l => h.matmul(lift(chain_weight(&self.network.weights, layer))),
+                    _ => (h.matmul(v[l].clone()) * masks[l].clone()).matmul(u[l].clone()),
+                }
+            })
+            .out
+    }
+
+    /// One SPD step: causal importances, stochastic masks, the four losses,
+    /// AdamW. As in APD, the state changes only once the losses are known to
+    /// be finite; [`ApdError::Diverged`] says why otherwise.
+    pub async fn step(&mut self) -> Result<SpdStepStats, ApdError> {
+        let cfg = self.spd.clone();
+        let lr = lr_at(self.step, cfg.steps, cfg.lr, cfg.lr_warmup_pct, cfg.lr_schedule);
+        let (mut rng, mut noise) = (self.rng.clone(), self.noise.clone());
+        let x = self.batch(&mut rng);
+        let target = self.network.target_forward(x.clone());
+        let (v, u) = self.model.tracked();
+        let z = self.gate_logits(&target, &v, true);
+        let g: Vec<Tensor<2>> = z.iter().map(|z| lower_leaky(z.clone())).collect();
+        let g_up: Vec<Tensor<2>> = z.into_iter().map(upper_leaky).collect();
+        let masks = |u_noise: Vec<Tensor<2>>| -> Vec<Tensor<2>> {
+            g.iter().zip(u_noise).map(|(g, r)| g.clone() + (g.clone().neg().add_scalar(1.0)) * r).collect()
+        };
+        let all = masks(self.uniform(&mut noise, cfg.batch_size));
+        let one = masks(self.uniform(&mut noise, cfg.batch_size));
+        let target_out = target.out.clone().autodiff();
+        let l_r = losses::reconstruction_loss(self.masked_forward(x.clone(), &v, &u, &all, None, true), target_out.clone());
+        let n = self.matrices.len();
+        let mut l_rl = losses::reconstruction_loss(self.masked_forward(x.clone(), &v, &u, &one, Some(0), true), target_out.clone());
+        for l in 1..n {
+            l_rl = l_rl + losses::reconstruction_loss(self.masked_forward(x.clone(), &v, &u, &one, Some(l), true), target_out.clone());
+        }
+        let l_rl = l_rl.div_scalar(n as f32);
+        let ws: Vec<Tensor<2>> = self.matrices.iter().map(|&s| chain_weight(&self.network.weights, s).autodiff()).collect();
+        let l_f = losses::faithfulness_loss(&ws, &v, &u);
+        let l_i = losses::importance_minimality_loss(&g_up, cfg.importance_p);
+        let total = l_f.clone().mul_scalar(cfg.coeff_faithfulness)
+            + l_r.clone().mul_scalar(cfg.coeff_stochastic)
+            + l_rl.clone().mul_scalar(cfg.coeff_layerwise)
+            + l_i.clone().mul_scalar(cfg.coeff_importance);
+        let alive = g[0].clone().inner().greater_elem(ALIVE_CI).float().sum_dim(1).reshape([cfg.batch_size]);
+        let parts = Tensor::cat(vec![l_f.inner(), l_r.inner(), l_rl.inner(), l_i.inner(), total.clone().inner()], 0);
+        let vals = read_vec(parts).await?;
+        if let Some(bad) = vals.iter().find(|v| !v.is_finite() || v.abs() > EXPLODED_LOSS) {
+            return Err(ApdError::Diverged {
+                step: self.step,
+                message: format!(
+                    "a loss term became {bad} at SPD step {}; the subcomponents were kept as they were before it. Try a lower spd.lr (now {}).",
+                    self.step, cfg.lr
+                ),
+            });
+        }
+        let alive = read_vec(alive).await?;
+        let grads = GradientsParams::from_grads(total.backward(), &self.model);
+        let model = std::mem::replace(&mut self.model, SpdModel { v: Vec::new(), u: Vec::new(), gates: Vec::new() });
+        self.model = self.optim.step(lr, model, grads);
+        self.rng = rng;
+        self.noise = noise;
+        self.last_active = alive.iter().map(|&k| k as u16).collect();
+        let stats = SpdStepStats {
+            step: self.step,
+            lr: lr as f32,
+            faithfulness: vals[0],
+            stochastic: vals[1],
+            layerwise: vals[2],
+            importance: vals[3],
+            total: vals[4],
+            mean_active: alive.iter().sum::<f32>() / alive.len().max(1) as f32,
+        };
+        self.step += 1;
+        Ok(stats)
+    }
+
+    /// The causal importances (lower sigmoid) of every matrix on `x`, without autodiff.
+    pub fn importances_all(&self, x: Tensor<2>) -> Vec<Tensor<2>> {
+        let target = self.network.target_forward(x);
+        let (v, _) = self.model.factors();
+        self.gate_logits(&target, &v, false).into_iter().map(lower_leaky).collect()
+    }
+
+    /// The factors at the working scale, read back: one rank-one
+    /// subcomponent per column of `V` and row of `U`.
+    async fn decomposition_now(&self) -> Result<Decomposition, ApdError> {
+        let (v, u) = self.model.factors();
+        let mut layers = Vec::new();
+        for ((src, v), u) in self.matrices.iter().zip(v).zip(u) {
+            let [d_in, _] = v.dims();
+            let [_, d_out] = u.dims();
+            let name = match *src {
+                ChainLayer::Own(l) => self.network.names[l].clone(),
+                ChainLayer::Tied(l) => format!("{}^T", self.network.names[l]),
+            };
+            layers.push(FactorPair { name, d_in, d_out, a: read_vec(v).await?, b: read_vec(u).await? });
+        }
+        Ok(Decomposition { n_components: self.spd.n_components, rank: 1, layers })
+    }
+}
+
+/// Checks that `d` and `gates` can be an SPD run of `config` on `network`:
+/// C rank-one subcomponents for each of its matrices, in order, and gates of
+/// the configured width.
+pub fn check_fits(d: &Decomposition, gates: &[GateValues], config: &ExperimentConfig, network: &Network) -> Result<(), String> {
+    let spd = config.spd.as_ref().ok_or("an SPD report needs the spd settings")?;
+    let c = spd.n_components;
+    let matrices = spd_matrices(network);
+    if d.n_components != c || d.rank != 1 {
+        return Err(format!("the subcomponents are {} of rank {}; the settings say {c} of rank 1", d.n_components, d.rank));
+    }
+    if d.layers.len() != matrices.len() || gates.len() != matrices.len() {
+        return Err(format!("{} matrices and {} sets of gates; this model has {} matrices", d.layers.len(), gates.len(), matrices.len()));
+    }
+    for ((f, s), g) in d.layers.iter().zip(&matrices).zip(gates) {
+        let [r, k] = chain_weight(&network.weights, *s).dims();
+        if (f.d_in, f.d_out, f.a.len(), f.b.len()) != (r, k, r * c, c * k) {
+            return Err(format!("matrix {} has the wrong shape for {r} x {k} with {c} subcomponents", f.name));
+        }
+        let w = c * spd.d_gate;
+        if (g.w1.len(), g.b1.len(), g.w2.len(), g.b2.len()) != (w, w, w, c) {
+            return Err(format!("the gates of {} do not fit {c} subcomponents {} wide", f.name, spd.d_gate));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! SPD's pieces against plain loops and values worked out by hand: both
+//! hard sigmoids and their gradients, the causal-importance MLPs, each loss,
+//! and the masked forward pass against `W(b) = sum_c m[b, c] V_c U_c`.
+// Native only: `wasm-pack test` builds every test target for wasm32, where these do not apply.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+use apd_playground::config::{preset, with_method, Method};
+use apd_playground::decomp::Decomposer;
+use apd_playground::spd::ci::{lower_leaky, upper_leaky, Gates};
+use apd_playground::spd::losses::{faithfulness_loss, importance_minimality_loss, reconstruction_loss};
+use apd_playground::spd::SpdTrainer;
+use burn::tensor::{Device, Tensor};
+use common::*;
+
+fn row(values: &[f64], device: &Device) -> Tensor<2> {
+    to_tensor(&vec![values.to_vec()], device)
+}
+
+#[test]
+fn hard_sigmoids_and_their_gradients_by_hand() {
+    let zs = [-2.0, -0.5, 0.3, 0.7, 1.5, 3.0];
+    let device = Device::flex().autodiff();
+    for (f, want, want_grad) in [
+        (lower_leaky as fn(Tensor<2>) -> Tensor<2>, [-0.02, -0.005, 0.3, 0.7, 1.0, 1.0], [0.01, 0.01, 1.0, 1.0, 0.0, 0.0]),
+        (upper_leaky, [0.0, 0.0, 0.3, 0.7, 1.005, 1.02], [0.0, 0.0, 1.0, 1.0, 0.01, 0.01]),
+    ] {
+        let z = row(&zs, &device).require_grad();
+        let y = f(z.clone());
+        let grads = y.clone().sum().backward();
+        let g = from_tensor(z.grad(&grads).unwrap());
+        let y = from_tensor(y.inner());
+        for k in 0..zs.len() {
+            assert!((y[0][k] - want[k]).abs() < 1e-6, "value at {}: {} vs {}", zs[k], y[0][k], want[k]);
+            assert!((g[0][k] - want_grad[k]).abs() < 1e-6, "gradient at {}: {} vs {}", zs[k], g[0][k], want_grad[k]);
+        }
+    }
+}
+
+/// erf by Abramowitz and Stegun 7.1.26 (error below 1.5e-7).
+fn erf(x: f64) -> f64 {
+    let t = 1.0 / (1.0 + 0.3275911 * x.abs());
+    let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * (-x * x).exp();
+    y.copysign(x)
+}
+
+#[test]
+fn the_importance_mlps_match_a_loop() {
+    let (b, c, g) = (4, 3, 5);
+    let device = Device::flex();
+    let (w1, b1, w2, b2, h) = (fill(c, g, 1), fill(c, g, 2), fill(c, g, 3), fill(1, c, 4), fill(b, c, 5));
+    let flat = |m: &Mat| m.iter().flatten().map(|&v| v as f32).collect::<Vec<f32>>();
+    let gates = Gates::from_values(c, g, flat(&w1), flat(&b1), flat(&w2), flat(&b2[..1].to_vec()), &device.clone().autodiff());
+    let got = from_tensor(gates.forward_inner(to_tensor(&h, &device)));
+    for i in 0..b {
+        for k in 0..c {
+            let want: f64 = b2[0][k]
+                + (0..g)
+                    .map(|j| {
+                        let a = h[i][k] * w1[k][j] + b1[k][j];
+                        w2[k][j] * 0.5 * a * (1.0 + erf(a / 2f64.sqrt()))
+                    })
+                    .sum::<f64>();
+            assert!((got[i][k] - want).abs() < 1e-5, "z[{i}][{k}]: {} vs {want}", got[i][k]);
+        }
+    }
+}
+
+#[test]
+fn each_loss_matches_a_loop() {
+    let device = Device::flex();
+    // Two matrices of different shapes, C = 3.
+    let (w0, w1) = (fill(4, 2, 10), fill(2, 4, 11));
+    let (v0, u0, v1, u1) = (fill(4, 3, 12), fill(3, 2, 13), fill(2, 3, 14), fill(3, 4, 15));
+    let t = |m: &Mat| to_tensor(m, &device);
+    let got = scalar(faithfulness_loss(&[t(&w0), t(&w1)], &[t(&v0), t(&v1)], &[t(&u0), t(&u1)]));
+    let diff = |w: &Mat, v: &Mat, u: &Mat| -> f64 { add(w, &matmul(v, u), -1.0).iter().flatten().map(|x| x * x).sum() };
+    assert_rel(got, (diff(&w0, &v0, &u0) + diff(&w1, &v1, &u1)) / 16.0, 1e-5, "faithfulness");
+    let (y, yt) = (fill(5, 4, 16), fill(5, 4, 17));
+    let want: f64 = y.iter().flatten().zip(yt.iter().flatten()).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / 20.0;
+    assert_rel(scalar(reconstruction_loss(t(&y), t(&yt))), want, 1e-5, "reconstruction");
+    // Importances are >= 0 after the upper sigmoid: use |fill|.
+    let abs = |m: Mat| m.into_iter().map(|r| r.into_iter().map(f64::abs).collect()).collect::<Mat>();
+    let (g0, g1) = (abs(fill(5, 3, 18)), abs(fill(5, 3, 19)));
+    for p in [1.0, 2.0, 0.9] {
+        let want: f64 = (0..5).map(|b| (0..3).map(|c| (g0[b][c] + 1e-12).powf(p) + (g1[b][c] + 1e-12).powf(p)).sum::<f64>()).sum::<f64>() / 5.0;
+        assert_rel(scalar(importance_minimality_loss(&[t(&g0), t(&g1)], p)), want, 1e-5, &format!("importance minimality, p = {p}"));
+    }
+}
+
+#[test]
+fn the_masked_forward_is_the_network_with_the_masked_sum_of_subcomponents() {
+    // A tms-5-2 target; SPD decomposes W (5 x 2) and the untied decoder W^T (2 x 5).
+    let w = fill(5, 2, 20);
+    let target = tms_target(&w, &[], &[-0.1, 0.05, -0.2, 0.0, 0.1]);
+    let mut cfg = with_method(&preset("tms-5-2").unwrap(), "tms-5-2", Method::Spd).unwrap();
+    cfg.set("scale.rescale", "false").unwrap();
+    cfg.set("spd.n_components", "3").unwrap();
+    cfg.model = target.model.clone();
+    let spd = SpdTrainer::new(&cfg, &target, 0, &Device::flex()).unwrap();
+    let d = pollster::block_on(spd.decomposition()).unwrap();
+    assert_eq!((d.n_components, d.rank, d.layers.len()), (3, 1, 2));
+    assert_eq!((d.layers[1].name.as_str(), d.layers[1].d_in, d.layers[1].d_out), ("W^T", 2, 5));
+    let get = |l: usize| {
+        let f = &d.layers[l];
+        (mat(f.d_in, 3, |i, c| f.a[i * 3 + c] as f64), mat(3, f.d_out, |c, j| f.b[c * f.d_out + j] as f64))
+    };
+    let ((v0, u0), (v1, u1)) = (get(0), get(1));
+    let x = fill(3, 5, 21);
+    let masks: Mat = vec![vec![1.0, 0.0, 1.0], vec![0.0, 0.0, 0.0], vec![0.3, 1.0, 0.5]];
+    let flat: Vec<f32> = masks.iter().flatten().map(|&m| m as f32).collect();
+    let got = from_tensor(pollster::block_on(spd.masked_output(to_tensor(&x, &Device::flex()), flat)).unwrap());
+    let dec = matmul(&v1, &u1);
+    for (b, m) in masks.iter().enumerate() {
+        let vm = mat(5, 3, |i, c| v0[i][c] * m[c]);
+        let h = matmul(&vec![x[b].clone()], &matmul(&vm, &u0));
+        let o = matmul(&h, &dec);
+        let bias = [-0.1, 0.05, -0.2, 0.0, 0.1];
+        for j in 0..5 {
+            let want = (o[0][j] + bias[j]).max(0.0);
+            assert!((got[b][j] - want).abs() < 1e-5, "sample {b} output {j}: {} vs {want}", got[b][j]);
+        }
+    }
+}
+
+#[test]
+fn a_step_changes_the_parameters_and_reports_finite_losses() {
+    let w = fill(5, 2, 30);
+    let target = tms_target(&w, &[], &[-0.1; 5]);
+    let mut cfg = with_method(&preset("tms-5-2").unwrap(), "tms-5-2", Method::Spd).unwrap();
+    cfg.set("spd.batch_size", "64").unwrap();
+    cfg.model = target.model.clone();
+    let mut spd = SpdTrainer::new(&cfg, &target, 0, &Device::flex()).unwrap();
+    let before = pollster::block_on(spd.decomposition()).unwrap();
+    let s = pollster::block_on(spd.step()).unwrap();
+    for v in [s.faithfulness, s.stochastic, s.layerwise, s.importance, s.total] {
+        assert!(v.is_finite() && v >= 0.0);
+    }
+    let after = pollster::block_on(spd.decomposition()).unwrap();
+    assert_ne!(before, after);
+    // Determinism: the same seed gives the same step.
+    let mut again = SpdTrainer::new(&cfg, &target, 0, &Device::flex()).unwrap();
+    assert_eq!(pollster::block_on(again.step()).unwrap(), s);
+}

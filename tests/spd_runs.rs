@@ -1,0 +1,90 @@
+//! SPD through a whole run: its report holds what it needs to be looked at
+//! again (subcomponents and gates), and its settings are validated like APD's.
+// Native only: `wasm-pack test` builds every test target for wasm32, where these do not apply.
+#![cfg(not(target_arch = "wasm32"))]
+
+use apd_playground::config::{preset, with_method, ExperimentConfig, Method};
+use apd_playground::report::Report;
+use apd_playground::run::{Progress, Run};
+use burn::tensor::Device;
+
+fn short_spd(model: &str) -> ExperimentConfig {
+    let mut cfg = with_method(&preset(model).unwrap(), model, Method::Spd).unwrap();
+    cfg.set("target.steps", "300").unwrap();
+    cfg.set("spd.steps", "20").unwrap();
+    cfg.set("spd.batch_size", "256").unwrap();
+    cfg
+}
+
+fn close(a: &serde_json::Value, b: &serde_json::Value, path: &str) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!((x - y).abs() <= 1e-5 * x.abs().max(y.abs()).max(1e-3), "{path}: {x} vs {y}");
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{path}");
+            x.iter().zip(y).enumerate().for_each(|(i, (x, y))| close(x, y, &format!("{path}[{i}]")));
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            assert_eq!(x.keys().collect::<Vec<_>>(), y.keys().collect::<Vec<_>>(), "{path}");
+            x.iter().for_each(|(k, v)| close(v, &y[k], &format!("{path}.{k}")));
+        }
+        _ => assert_eq!(a, b, "{path}"),
+    }
+}
+
+#[test]
+fn an_spd_report_round_trips_and_shows_the_same_figures() {
+    for model in ["tms-5-2-id", "resid-mlp-custom"] {
+        let mut run = Run::new(model, short_spd(model), 4, &Device::flex(), None).unwrap();
+        let mut spd_steps = 0;
+        loop {
+            match pollster::block_on(run.step()).unwrap() {
+                Progress::Spd(_) => spd_steps += 1,
+                Progress::Apd(_) => panic!("an SPD run takes no APD step"),
+                Progress::Done => break,
+                Progress::Target { .. } => {}
+            }
+        }
+        assert_eq!(spd_steps, 20);
+        let report = pollster::block_on(run.report(1.0, "cpu")).unwrap().unwrap();
+        let text = serde_json::to_string(&report).unwrap();
+        assert!(text.contains("\"method\":\"spd\""), "the report names its method");
+        let parsed = Report::parse(&text).unwrap();
+        assert!(parsed.losses.is_none() && parsed.history.is_empty());
+        assert_eq!(parsed.spd.as_ref().unwrap().history.len(), 20);
+        // tms-5-2-id: W, the identity layer and the untied W^T.
+        let matrices = if model == "tms-5-2-id" { 3 } else { 2 };
+        assert_eq!(parsed.components.layers.len(), matrices, "{model}");
+        let shown = Run::of_report(&parsed, &Device::flex()).unwrap();
+        let m = pollster::block_on(shown.metrics()).unwrap().unwrap();
+        // The same figures, to the rounding of moving the factors to the working scale and back.
+        close(&serde_json::to_value(&m).unwrap(), &serde_json::to_value(&report.metrics).unwrap(), model);
+        // A report whose gates do not fit is refused, naming the problem.
+        let mut bad = report.clone();
+        bad.spd.as_mut().unwrap().gates.pop();
+        let e = Report::parse(&serde_json::to_string(&bad).unwrap()).unwrap_err().to_string();
+        assert!(e.contains("gates"), "{e}");
+    }
+}
+
+#[test]
+fn spd_settings_are_validated_by_name() {
+    let base = with_method(&preset("tms-5-2").unwrap(), "tms-5-2", Method::Spd).unwrap();
+    for (field, value) in [("spd.n_components", "0"), ("spd.d_gate", "0"), ("spd.importance_p", "3"), ("spd.lr", "-1"), ("spd.batch_size", "0"), ("spd.coeff_importance", "-1")] {
+        let mut cfg = base.clone();
+        let e = cfg.set(field, value).unwrap_err();
+        assert_eq!(e.field, field, "{field}={value}: {e}");
+        assert_eq!(cfg, base);
+    }
+    // The method without its settings is refused.
+    let mut cfg = preset("tms-5-2").unwrap();
+    cfg.method = Method::Spd;
+    assert_eq!(cfg.validate().unwrap_err().field, "spd");
+    assert_eq!(Method::parse("nmf").unwrap_err().field, "method");
+    // APD configurations are written as before (no method, no spd part).
+    let text = serde_json::to_string(&preset("tms-5-2").unwrap()).unwrap();
+    assert!(!text.contains("method") && !text.contains("spd"));
+}
