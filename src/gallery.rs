@@ -5,7 +5,7 @@
 //! view data the page draws from it and the step plan its charts need. `scripts/gallery.sh` makes them with the CLI;
 //! `tests/gallery.rs` checks each against what the engine recomputes.
 
-use crate::config::ExperimentConfig;
+use crate::config::{ExperimentConfig, Method};
 use crate::error::ApdError;
 use crate::report::Report;
 use crate::run::{Run, Snapshot};
@@ -19,7 +19,7 @@ use serde::Serialize;
 pub struct Plan {
     /// Target training steps.
     pub target_steps: usize,
-    /// Decomposition steps, every start counted.
+    /// Decomposition steps, every start counted (SPD: its steps).
     pub apd_steps: usize,
     /// `(step, label)` marks for the loss chart.
     pub marks: Vec<(usize, String)>,
@@ -28,7 +28,10 @@ pub struct Plan {
 impl Plan {
     /// The plan of a run of `cfg`.
     pub fn of(cfg: &ExperimentConfig) -> Plan {
-        Plan { target_steps: cfg.target.steps, apd_steps: cfg.apd.total_steps(), marks: cfg.apd.restart_marks() }
+        match &cfg.spd {
+            Some(spd) if cfg.method == Method::Spd => Plan { target_steps: cfg.target.steps, apd_steps: spd.steps, marks: Vec::new() },
+            _ => Plan { target_steps: cfg.target.steps, apd_steps: cfg.apd.total_steps(), marks: cfg.apd.restart_marks() },
+        }
     }
 }
 
@@ -37,7 +40,7 @@ impl Plan {
 pub struct Entry {
     /// Preset name.
     pub model: String,
-    /// The decomposition method (`apd`).
+    /// The decomposition method (`apd` or `spd`).
     pub method: String,
     /// The seed of target and decomposition.
     pub seed: u64,
@@ -88,7 +91,7 @@ pub async fn entry(mut report: Report, curve_feature: usize) -> Result<Entry, Ap
     }
     Ok(Entry {
         model: report.model.clone(),
-        method: "apd".into(),
+        method: report.config.method.name().into(),
         seed: report.seed,
         wall_s: report.timing.wall_s,
         plan: Plan::of(&report.config),

@@ -113,20 +113,19 @@ pub async fn views(method: &impl Decomposer, target: &Target, mean_active: f32, 
         });
     }
     let components = d.components();
-    let residual = target
-        .layers
+    let mats = decomposed_matrices(target, &d);
+    let residual = mats
         .iter()
         .zip(&components)
-        .map(|(w, ps)| w.values.iter().enumerate().map(|(k, &v)| v - ps.iter().map(|p| p[k]).sum::<f32>()).collect())
+        .map(|((_, _, _, w), ps)| w.iter().enumerate().map(|(k, &v)| v - ps.iter().map(|p| p[k]).sum::<f32>()).collect())
         .collect();
-    let singular = target
-        .layers
+    let singular = mats
         .iter()
         .zip(&components)
-        .map(|(w, ps)| ps.iter().map(|p| singular_values(p, w.d_in, w.d_out)).collect())
+        .map(|((_, d_in, d_out, _), ps)| ps.iter().map(|p| singular_values(p, *d_in, *d_out)).collect())
         .collect();
     Ok(Views {
-        target: target.layers.iter().map(|m| (m.name.clone(), m.d_in, m.d_out, m.values.clone())).collect(),
+        target: mats,
         cos_matrix: cos_matrix(&target.layers[0].values, &components[0], target.layers[0].d_out),
         residual,
         singular,
@@ -139,6 +138,28 @@ pub async fn views(method: &impl Decomposer, target: &Target, mean_active: f32, 
         samples: samples(method).await?,
         ablation: ablation(method).await?,
     })
+}
+
+/// The target's matrix behind each decomposed one, as `(name, d_in, d_out,
+/// values)`: the target's own, or (`W^T`, SPD's untied TMS decoder) the
+/// transpose of the one it is named after.
+fn decomposed_matrices(target: &Target, d: &crate::decomp::Decomposition) -> Vec<(String, usize, usize, Vec<f32>)> {
+    d.layers
+        .iter()
+        .filter_map(|f| {
+            let (base, transposed) = match f.name.strip_suffix("^T") {
+                Some(b) => (b, true),
+                None => (f.name.as_str(), false),
+            };
+            let m = target.layers.iter().find(|m| m.name == base)?;
+            let values = if transposed {
+                (0..m.d_out).flat_map(|j| (0..m.d_in).map(move |i| m.values[i * m.d_out + j])).collect()
+            } else {
+                m.values.clone()
+            };
+            Some((f.name.clone(), f.d_in, f.d_out, values))
+        })
+        .collect()
 }
 
 /// `|cos|` between row i of `w` (`n x d`) and row i of each component,

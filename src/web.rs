@@ -112,6 +112,15 @@ pub fn paper_variant(config_json: &str) -> Result<String, JsValue> {
     to_json(&crate::config::paper_variant(&ExperimentConfig::from_json(config_json).map_err(invalid)?))
 }
 
+/// `config_json` (of preset `preset`) decomposed by `method` (`apd` or
+/// `spd`): SPD takes the preset's SPD settings unless it has some.
+#[wasm_bindgen(js_name = withMethod)]
+pub fn with_method(config_json: &str, preset: &str, method: &str) -> Result<String, JsValue> {
+    let cfg = ExperimentConfig::from_json(config_json).map_err(invalid)?;
+    let m = crate::config::Method::parse(method).map_err(invalid)?;
+    to_json(&crate::config::with_method(&cfg, preset, m).map_err(invalid)?)
+}
+
 /// Sets one field (dotted path) of a configuration; returns the new JSON or
 /// an error naming the field. The input is not modified on error.
 #[wasm_bindgen(js_name = setField)]
@@ -168,6 +177,7 @@ struct Batch {
     apd_start: Option<(usize, usize)>,
     target_losses: Vec<f32>,
     apd: Vec<crate::apd::StepStats>,
+    spd: Vec<crate::spd::SpdStepStats>,
     ms_per_step: f64,
 }
 
@@ -309,6 +319,7 @@ impl WebRun {
 async fn steps_inner(run: &mut Run, n: u32, apd_ms: &RefCell<f64>) -> Result<Batch, ApdError> {
     let mut target_losses = Vec::new();
     let mut apd = Vec::new();
+    let mut spd = Vec::new();
     let phase = run.phase();
     let t0 = now_ms();
     let mut done = 0usize;
@@ -319,23 +330,23 @@ async fn steps_inner(run: &mut Run, n: u32, apd_ms: &RefCell<f64>) -> Result<Bat
         match run.step().await? {
             Progress::Target { loss, .. } => target_losses.push(loss),
             Progress::Apd(s) => apd.push(s),
-            // The page does not offer SPD yet (its views and controls are APD's).
-            Progress::Spd(_) => {}
+            Progress::Spd(s) => spd.push(s),
             Progress::Done => break,
         }
         done += 1;
     }
     let ms = now_ms() - t0;
-    if !apd.is_empty() {
+    if !apd.is_empty() || !spd.is_empty() {
         *apd_ms.borrow_mut() += ms;
     }
     Ok(Batch {
         phase: run.phase(),
         target_step: run.target_history.len(),
-        apd_step: run.history.len(),
+        apd_step: run.history.len() + run.spd_history.len(),
         apd_start: run.apd().and_then(|a| a.start()),
         target_losses,
         apd,
+        spd,
         ms_per_step: if done > 0 { ms / done as f64 } else { 0.0 },
     })
 }

@@ -5,10 +5,11 @@ import { drawSamples, drawAblation, clearExplore } from './explore.js';
 
 const $ = (id) => document.getElementById(id);
 const MAX_POINTS = 3000;
-const APD_SERIES = ['total', 'faithfulness', 'minimality', 'simplicity', 'activation'];
+// APD's loss terms, then SPD's (a run has one set or the other).
+const APD_SERIES = ['total', 'faithfulness', 'minimality', 'simplicity', 'activation', 'stochastic', 'layerwise', 'importance'];
 const NUMBERS = ['mmcs', 'ml2r', 'mean-active', 'dedicated', 'mean-share', 'topk-loss', 'target-loss'];
 
-const curves = { target: [], total: [], faithfulness: [], minimality: [], simplicity: [], activation: [] };
+const curves = { target: [], ...Object.fromEntries(APD_SERIES.map((k) => [k, []])) };
 let marks = []; // [[step, label]] where the APD loss chart marks the restarts (from the engine's plan)
 let snapshot = null;
 let pending = false;
@@ -31,7 +32,7 @@ export function addTargetLosses(losses, lastStep) {
   schedule();
 }
 
-/** APD step records (a batch's, or a report's history). */
+/** APD or SPD step records (a batch's, or a report's history). */
 export function addApdSteps(steps) {
   for (const s of steps) for (const k of APD_SERIES) if (s[k] != null) push(curves[k], s.step, s[k]);
   schedule();

@@ -96,8 +96,18 @@ async function choosePreset(name) {
   state.preset = name; state.presetConfig = reply.config; state.config = reply.config;
   $('model').value = name;
   state.importedTarget = null;
+  // A new model keeps the method chosen.
+  if ($('method').value !== 'apd') await chooseMethod($('method').value);
   showModelKind(state.config);
   showFields();
+}
+
+/** Decomposes with `method` (`apd` or `spd`), with the preset's settings for it. */
+async function chooseMethod(method) {
+  const reply = await request({ type: 'method', value: method });
+  if (reply.type === 'field-error') { banner(reply.message, 'error'); return; }
+  state.config = reply.config; state.presetConfig = reply.base;
+  $('method').value = method;
 }
 
 /** Applies the URL hash: unknown keys and bad values are reported and skipped. */
@@ -107,6 +117,7 @@ async function applyHash() {
   state.applyingHash = true;
   try {
     const link = readHash(location.hash, state.presets);
+    $('method').value = link.method ?? 'apd';
     await choosePreset(link.model ?? state.presets[0]);
     if (link.seed !== null) $('seed').value = link.seed;
     if (link.backend !== null) $('backend').value = link.backend;
@@ -125,8 +136,19 @@ async function applyHash() {
 
 /** Shows the views of the configuration's architecture (TMS or residual MLP) only. */
 function showModelKind(configJson) {
-  const resid = JSON.parse(configJson).model.kind === 'resid_mlp';
+  const config = JSON.parse(configJson);
+  const resid = config.model.kind === 'resid_mlp';
+  const spd = config.method === 'spd';
   document.body.classList.toggle('model-resid', resid);
+  document.body.classList.toggle('method-spd', spd);
+  $('losses-title').textContent = spd ? 'SPD losses' : 'APD losses';
+  $('losses-howto').textContent = spd
+    ? 'How to read: faithfulness (the subcomponents sum to the weights), stochastic (the network with unimportant subcomponents randomly masked still gives the target\'s output), layerwise (the same, one matrix at a time), importance (how much importance the inputs claim; lower means each input needs fewer subcomponents).'
+    : 'How to read: faithfulness (the components sum to the weights), minimality (the top-k components alone give the same output), simplicity (each component is low rank). Dashed lines mark restarts.';
+  $('attr-title').textContent = spd ? 'Causal importance' : 'Attributions';
+  $('attr-howto').textContent = spd
+    ? 'How to read: row i says how much feature i alone needs each subcomponent of W (0: it can be masked away, 1: it cannot); one bright cell per row means each feature has a subcomponent of its own. The other columns are subcomponents no input needs.'
+    : 'How to read: row i says how much each component matters when only feature i is on; one dark cell per row means each feature has a component of its own.';
   $('attr-note').textContent = resid
     ? 'feature (row) x component (column), share of the feature\'s attribution; columns ordered so dedicated components sit on the diagonal'
     : 'one-hot input (row) x component (column)';
@@ -149,11 +171,12 @@ function showResult(r, snap, plan) {
   state.run = null; state.canContinue = false;
   draw.clearAll();
   draw.setMarks(plan.marks);
-  draw.addApdSteps(r.history);
+  const history = r.spd ? r.spd.history : r.history;
+  draw.addApdSteps(history);
   showModelKind(JSON.stringify(r.config));
   draw.setSnapshot(snap);
   draw.setSaved(true);
-  for (const [id, v] of [['step-count', String((r.history.at(-1)?.step ?? -1) + 1)], ['phase', 'done'], ['backend-active', r.timing.backend]]) $(id).textContent = v;
+  for (const [id, v] of [['step-count', String((history.at(-1)?.step ?? -1) + 1)], ['phase', 'done'], ['backend-active', r.timing.backend]]) $(id).textContent = v;
 }
 
 /** A report (imported, or kept from a last visit), drawn from the engine's view data. */
@@ -252,6 +275,7 @@ async function onWorkerMessage(msg) {
       const b = msg.batch, p = state.plan;
       draw.addTargetLosses(b.target_losses, b.target_step);
       draw.addApdSteps(b.apd);
+      draw.addApdSteps(b.spd);
       $('step-count').textContent = b.phase === 'target' ? String(b.target_step) : String(b.apd_step);
       $('phase').textContent = b.phase === 'target' ? `training target (${b.target_step}/${p.target_steps})` : `decomposing (${b.apd_step}/${p.apd_steps}${b.apd_start ? `, start ${b.apd_start[0] + 1} of ${b.apd_start[1]}` : ''})`;
       if (b.ms_per_step > 0) $('ms-per-step').textContent = b.ms_per_step.toFixed(2);
@@ -360,6 +384,10 @@ $('reset').addEventListener('click', () => {
   for (const id of ['ms-per-step', 'phase']) $(id).textContent = '-';
   $('step-count').textContent = '0';
   setStatus('ready');
+});
+$('method').addEventListener('change', async () => {
+  await chooseMethod($('method').value);
+  showModelKind(state.config); showFields(); writeHash();
 });
 $('paper').addEventListener('click', async () => {
   await request({ type: 'paper' });

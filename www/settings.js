@@ -4,7 +4,7 @@
 
 const GROUPS = {
   model: 'target model', target: 'target training', paper: 'decomposition: APD as in the paper',
-  addition: 'decomposition: this project\'s additions',
+  addition: 'decomposition: this project\'s additions', spd: 'decomposition: SPD as in its paper',
 };
 const GROUP_NOTES = {
   addition: 'Not part of APD as published: they make it recover more seeds and targets of any scale. "As in the paper" turns them off.',
@@ -37,10 +37,13 @@ function choices(range) {
 export function renderFields(configJson, onChange, info) {
   const root = $('fields');
   root.innerHTML = '';
-  const values = Object.fromEntries(flatten(JSON.parse(configJson)));
+  const config = JSON.parse(configJson);
+  const values = Object.fromEntries(flatten(config));
+  // Only the method's own settings: APD's top-k and restarts mean nothing to SPD.
+  const other = config.method === 'spd' ? 'apd.' : 'spd.';
   const groups = {};
   for (const s of info) {
-    if (!(s.path in values)) continue;
+    if (!(s.path in values) || s.path.startsWith(other)) continue;
     if (!groups[s.group]) {
       const fs = document.createElement('fieldset');
       fs.dataset.group = s.group;
@@ -91,10 +94,12 @@ export function hashOf({ preset, seed, backend, config, presetConfig, chapter = 
   const params = new URLSearchParams();
   if (chapter) params.set('chapter', String(chapter));
   params.set('model', preset);
+  const method = JSON.parse(config).method;
+  if (method && method !== 'apd') params.set('method', method);
   params.set('seed', seed);
   params.set('backend', backend);
   const base = Object.fromEntries(flatten(JSON.parse(presetConfig)));
-  for (const [path, value] of flatten(JSON.parse(config))) if (base[path] !== value) params.set(path, String(value));
+  for (const [path, value] of flatten(JSON.parse(config))) if (path !== 'method' && base[path] !== value) params.set(path, String(value));
   return `#${params}`;
 }
 
@@ -104,7 +109,7 @@ export function chapterOf(hash) {
   return Number.isInteger(n) && n > 0 ? n : 0;
 }
 
-/** A link's parts: model, seed and backend as given (or null), checked, and the settings to apply in order. */
+/** A link's parts: model, seed, backend and method as given (or null), checked, and the settings to apply in order. */
 export function readHash(hash, presets) {
   const params = new URLSearchParams(hash.replace(/^#/, ''));
   const problems = [];
@@ -114,6 +119,8 @@ export function readHash(hash, presets) {
   if (seed !== null && !(/^\d+$/.test(seed) && Number(seed) <= 4294967295)) { problems.push(`seed "${seed}" is not an integer in [0, 4294967295]`); seed = null; }
   let backend = params.get('backend');
   if (backend !== null && !['auto', 'webgpu', 'cpu'].includes(backend)) { problems.push(`backend "${backend}" is not auto, webgpu or cpu`); backend = null; }
-  const settings = [...params].filter(([key]) => !['model', 'seed', 'backend', 'chapter'].includes(key));
-  return { model, seed, backend, settings, problems };
+  let method = params.get('method');
+  if (method !== null && !['apd', 'spd'].includes(method)) { problems.push(`method "${method}" is not apd or spd`); method = null; }
+  const settings = [...params].filter(([key]) => !['model', 'seed', 'backend', 'chapter', 'method'].includes(key));
+  return { model, seed, backend, method, settings, problems };
 }

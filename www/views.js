@@ -6,7 +6,10 @@
 const PALETTE = ['#3558d6', '#d6453d', '#2a9d55', '#e09a1f', '#8a44c9', '#1fa3b8', '#c94495', '#6b8e23',
   '#a0522d', '#4b6584'];
 export const color = (i) => PALETTE[i % PALETTE.length];
-const SERIES_COLORS = { total: '#1d1d1f', faithfulness: '#3558d6', minimality: '#d6453d', simplicity: '#2a9d55', activation: '#8a44c9', target: '#e09a1f' };
+const SERIES_COLORS = {
+  total: '#1d1d1f', faithfulness: '#3558d6', minimality: '#d6453d', simplicity: '#2a9d55', activation: '#8a44c9', target: '#e09a1f',
+  stochastic: '#d6453d', layerwise: '#e09a1f', importance: '#2a9d55',
+};
 
 /**
  * Prepares a canvas for drawing at its logical size (its `width` and

@@ -118,7 +118,7 @@ async function snapshot(r, id) {
 /** What the page keeps of a report across reloads, with the figures its saved-results panel shows. */
 function entry(reportJson) {
   const r = JSON.parse(reportJson);
-  const step = (r.history.at(-1)?.step ?? -1) + 1;
+  const step = ((r.spd ? r.spd.history : r.history).at(-1)?.step ?? -1) + 1;
   return { report: reportJson, model: r.model, seed: r.seed, step, totalSteps: plan.apd_steps, savedAt: Date.now() };
 }
 
@@ -230,6 +230,16 @@ async function handle(msg) {
     case 'preset':
       config = apd.presetConfig(msg.name); preset = msg.name;
       postMessage({ type: 'config', config, preset, seq: msg.seq });
+      break;
+    case 'method':
+      try {
+        config = apd.withMethod(config, preset, msg.value);
+        // The link lists what differs from the preset decomposed by this method.
+        const base = apd.withMethod(apd.presetConfig(preset), preset, msg.value);
+        postMessage({ type: 'config', config, base, preset, seq: msg.seq });
+      } catch (e) {
+        postMessage({ type: 'field-error', path: 'method', message: text(e), seq: msg.seq });
+      }
       break;
     case 'paper':
       // The "as in the paper" variant: this project's additions off.

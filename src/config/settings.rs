@@ -20,6 +20,8 @@ pub enum Group {
     Paper,
     /// This project's additions to APD (off in the "as in the paper" variant).
     Addition,
+    /// SPD as its paper defines it.
+    Spd,
 }
 
 /// One setting, explained.
@@ -43,7 +45,7 @@ const fn s(path: &'static str, label: &'static str, symbol: &'static str, group:
     Setting { path, label, description, symbol, group, range }
 }
 
-use Group::{Addition, Model, Paper, Target};
+use Group::{Addition, Model, Paper, Spd, Target};
 
 /// Every setting, in the order the page shows them.
 pub const SETTINGS: &[Setting] = &[
@@ -77,6 +79,18 @@ pub const SETTINGS: &[Setting] = &[
     s("apd.lr_warmup_pct", "warmup", "", Paper, "[0, 1)", "share of APD's steps spent raising the learning rate from 0"),
     s("apd.batch_size", "batch size", "", Paper, "1 to 65536", "samples per APD step (batch top-k chooses over all of them)"),
     s("apd.steps", "steps", "", Paper, "1 to 10000000", "APD steps of the start that goes on (the losing starts add their own)"),
+    s("spd.n_components", "subcomponents per matrix", "C", Spd, "1 to 4096", "how many rank-one subcomponents each weight matrix is split into"),
+    s("spd.d_gate", "importance network width", "", Spd, "1 to 1024", "hidden neurons of each subcomponent's small causal-importance network"),
+    s("spd.coeff_faithfulness", "faithfulness coefficient", "β_f", Spd, "[0, 1e6]", "weight of the faithfulness loss: the subcomponents must sum to the target's weights"),
+    s("spd.coeff_stochastic", "stochastic reconstruction coefficient", "β_r", Spd, "[0, 1e6]", "weight of reproducing the target's output with every matrix randomly masked where its importance is below 1"),
+    s("spd.coeff_layerwise", "layerwise reconstruction coefficient", "β_rl", Spd, "[0, 1e6]", "the same with one matrix masked at a time, the others as in the target"),
+    s("spd.coeff_importance", "importance minimality coefficient", "β_i", Spd, "[0, 1e6]", "weight of the penalty on causal importance: each input should need few subcomponents"),
+    s("spd.importance_p", "importance p", "p", Spd, "(0, 2]", "the power of the importance penalty: 1 sums importances, 2 favours many small ones less"),
+    s("spd.lr", "learning rate", "", Spd, "(0, 1e6]", "peak learning rate of SPD's AdamW (no weight decay)"),
+    s("spd.lr_schedule", "schedule", "", Spd, "constant, cosine or linear", "how SPD's learning rate falls after warmup"),
+    s("spd.lr_warmup_pct", "warmup", "", Spd, "[0, 1)", "share of SPD's steps spent raising the learning rate from 0"),
+    s("spd.batch_size", "batch size", "", Spd, "1 to 65536", "samples per SPD step"),
+    s("spd.steps", "steps", "", Spd, "1 to 10000000", "SPD steps"),
     s("apd.extra_components", "spare components", "", Addition, "0 to 4096 - C", "components trained besides the C at first; the least used are dropped at the prune point"),
     s("apd.prune_at_pct", "prune point", "", Addition, "(0, 1)", "share of the steps after which the spare components are dropped"),
     s("apd.restarts", "restarts", "", Addition, "0 to 16", "extra starts from other initialisations; the one whose top-k model reproduces the target best goes on"),
@@ -112,7 +126,9 @@ mod tests {
     fn every_setting_of_every_preset_is_explained() {
         for name in PRESET_NAMES {
             let mut paths = Vec::new();
-            leaves(&serde_json::to_value(preset(name).unwrap()).unwrap(), "", &mut paths);
+            let spd = crate::config::with_method(&preset(name).unwrap(), name, crate::config::Method::Spd).unwrap();
+            leaves(&serde_json::to_value(spd).unwrap(), "", &mut paths);
+            paths.retain(|p| p != "method");
             for p in paths {
                 let s = setting(&p).unwrap_or_else(|| panic!("{name}: `{p}` has no entry in SETTINGS"));
                 assert!(!s.label.is_empty() && !s.description.is_empty() && !s.range.is_empty(), "{p}");
@@ -132,6 +148,7 @@ mod tests {
             let (Ok(lo), Ok(hi)) = (lo.parse::<usize>(), hi.parse::<usize>()) else { continue };
             let name = if s.path.starts_with("model.d_") || s.path == "model.n_layers" { "resid-mlp-custom" } else { "tms-5-2" };
             let base = preset(name).unwrap();
+            let base = if s.path.starts_with("spd.") { crate::config::with_method(&base, name, crate::config::Method::Spd).unwrap() } else { base };
             for (v, ok) in [(lo, true), (hi, true), (hi + 1, false)].into_iter().chain((lo > 0).then_some((lo - 1, false))) {
                 let mut cfg = base.clone();
                 match cfg.set(s.path, &v.to_string()) {

@@ -134,6 +134,32 @@ test('on a phone (390 px wide) nothing scrolls sideways and the finished view co
   await ctx.close();
 });
 
+test('SPD runs in the page: its method, its settings and its losses, and the link keeps them', { timeout: 300_000 }, async () => {
+  const { page, problems } = await open('#model=tms-5-2&method=spd&seed=3&backend=cpu&target.steps=500&spd.steps=40&spd.batch_size=256');
+  assert.equal(await page.getByTestId('method').inputValue(), 'spd');
+  assert.equal(await page.locator('[data-setting="spd.lr"]').count(), 1, 'SPD\'s settings are fields');
+  assert.equal(await page.locator('[data-setting="apd.topk"]').count(), 0, 'APD\'s are not');
+  assert.equal(await page.locator('[data-setting="spd.steps"]').inputValue(), '40');
+  await page.getByTestId('run').click();
+  await page.getByTestId('status').filter({ hasText: /^(done|error.*)$/ }).waitFor({ timeout: 280_000 });
+  assert.equal(await status(page), 'done');
+  assert.equal(await page.locator('#losses-title').textContent(), 'SPD losses');
+  assert.equal(await page.locator('#attr-title').textContent(), 'Causal importance');
+  assert.equal(Number(await page.getByTestId('step-count').textContent()), 40);
+  assert.match(await page.locator('#loss-chart').getAttribute('aria-label'), /stochastic .*layerwise .*importance /);
+  // The causal importances of W's 20 subcomponents on each one-hot input.
+  assert.equal(await page.locator('#attr-chart').getAttribute('data-points'), String(5 * 20));
+  assert.match(await page.getByTestId('mmcs').textContent(), /^0\.\d{4}$|^1\.0000$/);
+  assert.match(page.url(), /method=spd/);
+  // Back to APD: its settings return, the link drops the method.
+  await page.getByTestId('method').selectOption('apd');
+  await page.locator('[data-setting="apd.topk"]').waitFor();
+  assert.equal(await page.locator('[data-setting="spd.lr"]').count(), 0);
+  assert.doesNotMatch(page.url(), /method=/);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 // Seed 23 was not used to choose the tms-5-2 preset (docs/robustness.md).
 test('tms-5-2 decomposes to the end on the CPU backend, and the page stays responsive', { timeout: 900_000 }, async () => {
   const { page, problems, foreign } = await open('#seed=23');
