@@ -1,29 +1,33 @@
-//! APD in a real browser (headless Chromium through wasm-bindgen-test):
-//! steps run on burn's CPU backend and on WebGPU, and both give the same
-//! losses. Chromium's WebGPU here is SwiftShader (a CPU implementation), so
+//! APD and SPD in a real browser (headless Chromium through
+//! wasm-bindgen-test): steps run on burn's CPU backend and on WebGPU, and
+//! both give the same losses. Chromium's WebGPU here is SwiftShader (a CPU implementation), so
 //! the runs are kept small.
 #![cfg(target_arch = "wasm32")]
 
 use apd_playground::backend::{device, BackendKind};
-use apd_playground::config::preset;
+use apd_playground::config::{preset, with_method, Method};
 use apd_playground::run::{Progress, Run};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-async fn losses_on(kind: BackendKind) -> Vec<[f32; 3]> {
-    let mut cfg = preset("tms-5-2").unwrap();
+async fn losses_on(dev: &burn::tensor::Device, method: Method) -> Vec<Vec<f32>> {
+    let mut cfg = with_method(&preset("tms-5-2").unwrap(), "tms-5-2", method).unwrap();
     cfg.set("target.steps", "20").unwrap();
     cfg.set("apd.steps", "4").unwrap();
     cfg.set("apd.batch_size", "256").unwrap();
     // One start: these tests are about the backends, not the restarts.
     cfg.set("apd.restarts", "0").unwrap();
-    let dev = device(kind).await.expect("device");
-    let mut run = Run::new("tms-5-2", cfg, 2, &dev, None).unwrap();
+    if method == Method::Spd {
+        cfg.set("spd.steps", "2").unwrap();
+        cfg.set("spd.batch_size", "256").unwrap();
+    }
+    let mut run = Run::new("tms-5-2", cfg, 2, dev, None).unwrap();
     let mut out = Vec::new();
     loop {
         match run.step().await.expect("step") {
-            Progress::Apd(s) => out.push([s.faithfulness, s.minimality, s.simplicity]),
+            Progress::Apd(s) => out.push(vec![s.faithfulness, s.minimality, s.simplicity]),
+            Progress::Spd(s) => out.push(vec![s.faithfulness, s.stochastic, s.layerwise, s.importance]),
             Progress::Done => return out,
             Progress::Target { .. } => {}
         }
@@ -32,7 +36,7 @@ async fn losses_on(kind: BackendKind) -> Vec<[f32; 3]> {
 
 #[wasm_bindgen_test]
 async fn apd_steps_run_on_the_cpu_backend() {
-    let losses = losses_on(BackendKind::Cpu).await;
+    let losses = losses_on(&device(BackendKind::Cpu).await.expect("device"), Method::Apd).await;
     assert_eq!(losses.len(), 4);
     assert!(losses.iter().flatten().all(|v| v.is_finite() && *v >= 0.0));
     // Faithfulness falls once the learning rate is up.
@@ -41,12 +45,16 @@ async fn apd_steps_run_on_the_cpu_backend() {
 
 #[wasm_bindgen_test]
 async fn webgpu_and_cpu_agree() {
-    let cpu = losses_on(BackendKind::Cpu).await;
-    let gpu = losses_on(BackendKind::Wgpu).await;
-    assert_eq!(cpu.len(), gpu.len());
-    for (c, g) in cpu.iter().zip(&gpu) {
-        for k in 0..3 {
-            assert!((c[k] - g[k]).abs() <= 1e-3 * c[k].abs().max(1e-4), "cpu {c:?} webgpu {g:?}");
+    // One WebGPU device per page: a second request for it fails.
+    let (cpu_dev, gpu_dev) = (device(BackendKind::Cpu).await.expect("device"), device(BackendKind::Wgpu).await.expect("device"));
+    for (method, steps) in [(Method::Apd, 4), (Method::Spd, 2)] {
+        let cpu = losses_on(&cpu_dev, method).await;
+        let gpu = losses_on(&gpu_dev, method).await;
+        assert_eq!((cpu.len(), gpu.len()), (steps, steps));
+        for (c, g) in cpu.iter().zip(&gpu) {
+            for (x, y) in c.iter().zip(g) {
+                assert!((x - y).abs() <= 1e-3 * x.abs().max(1e-4), "{method:?}: cpu {c:?} webgpu {g:?}");
+            }
         }
     }
 }

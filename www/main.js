@@ -431,7 +431,8 @@ function changeSetting(path, value) {
   editSetting(path, value);
 }
 const pressRun = () => { if (!$('run').disabled) $('run').click(); };
-setupTour({ show: showShipped, set: changeSetting, run: pressRun, pair: pickPair }, (n) => { state.chapter = n; writeHash(); });
+const tourMethod = async (m) => { await chooseMethod(m); showModelKind(state.config); showFields(); writeHash(); };
+setupTour({ show: showShipped, set: changeSetting, run: pressRun, pair: pickPair, method: tourMethod }, (n) => { state.chapter = n; writeHash(); });
 $('tour-open').addEventListener('click', () => openChapter(state.chapter || 1));
 window.addEventListener('hashchange', () => { const n = chapterOf(location.hash); if (n !== state.chapter) openChapter(n); });
 spawnWorker();

@@ -8,7 +8,7 @@
  * action `{ label, run }` whose `run(ctx)` gets the page's controls
  * (`ctx.show(name)` opens a shipped result, `ctx.set(path, value)` changes
  * a setting, `ctx.run()` presses Run, `ctx.pair()` opens an input with two
- * features on in the one-input view).
+ * features on in the one-input view, `ctx.method(name)` picks the method).
  */
 export const CHAPTERS = [
   {
@@ -113,12 +113,18 @@ export const CHAPTERS = [
     action: { label: 'Show the residual MLP', run: (ctx) => ctx.show('resid-mlp-custom-apd') },
   },
   {
-    title: 'Next: Stochastic Parameter Decomposition',
-    view: 'card-recovery',
-    html: `<p>APD's successor, SPD (Bushnaq, Braun, Sharkey 2025), drops attributions and top-k: it learns, for every
-      input, how much each rank-one piece is <em>causally important</em>, and trains the network to work with the
-      unimportant pieces randomly masked. It recovers the models where APD fails, such as tms-5-2 with an identity
-      layer. It is not in this playground yet; this chapter will show it beside APD.</p>`,
+    title: 'Stochastic Parameter Decomposition: what replaced APD',
+    view: 'card-attributions',
+    html: `<p>APD's successor, SPD (Bushnaq, Braun, Sharkey 2025), drops attributions, top-k and the simplicity loss.
+      It splits every weight matrix into many rank-one <em>subcomponents</em> and learns, for every input, how much
+      each one is <em>causally important</em>: a small network per subcomponent reads the input's activation along it
+      and says a number between 0 (this input does not need it) and 1. Training then runs the network with every
+      subcomponent randomly scaled down wherever its importance is below 1, <code>m = g + (1 - g) u</code> with u
+      uniform, and asks for the target's output anyway; a penalty on the importances makes each input claim as
+      few as it can. It is built to recover the models where APD fails, such as tms-5-2 with an identity layer.</p>
+      <p>Choose SPD under Method and press Run: the highlighted matrix becomes the causal importance of each
+      subcomponent for each feature alone, one bright cell per row when it works.</p>`,
+    action: { label: 'Switch to SPD', run: (ctx) => ctx.method('spd') },
   },
 ];
 
