@@ -127,6 +127,14 @@ pub struct SpdRecord {
     pub history: Vec<SpdStepStats>,
     /// One set of gates per decomposed matrix.
     pub gates: Vec<GateValues>,
+    /// Per matrix, the causal importances (lower sigmoid) of each feature
+    /// alone at 0.75, as the reference shows them (`n x C`, row-major).
+    pub ci_one_hot: Vec<Vec<f32>>,
+    /// The same through the upper sigmoid.
+    pub ci_upper_one_hot: Vec<Vec<f32>>,
+    /// Per matrix, the subcomponents alive: importance above 0.1 on some
+    /// one-hot input.
+    pub alive: Vec<usize>,
 }
 
 /// Most history entries a report keeps.

@@ -54,7 +54,16 @@ fn an_spd_report_round_trips_and_shows_the_same_figures() {
         assert!(text.contains("\"method\":\"spd\""), "the report names its method");
         let parsed = Report::parse(&text).unwrap();
         assert!(parsed.losses.is_none() && parsed.history.is_empty());
-        assert_eq!(parsed.spd.as_ref().unwrap().history.len(), 20);
+        let rec = parsed.spd.as_ref().unwrap();
+        assert_eq!(rec.history.len(), 20);
+        // The causal importances of each feature alone, per matrix, and the alive counts they give.
+        let n = parsed.config.model.n_features();
+        let c = parsed.components.n_components;
+        assert!(rec.ci_one_hot.iter().chain(&rec.ci_upper_one_hot).all(|m| m.len() == n * c));
+        for (m, &alive) in rec.ci_one_hot.iter().zip(&rec.alive) {
+            let want = (0..c).filter(|&k| (0..n).any(|i| m[i * c + k] > 0.1)).count();
+            assert_eq!(alive, want);
+        }
         // tms-5-2-id: W, the identity layer and the untied W^T.
         let matrices = if model == "tms-5-2-id" { 3 } else { 2 };
         assert_eq!(parsed.components.layers.len(), matrices, "{model}");

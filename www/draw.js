@@ -197,7 +197,12 @@ function drawTms(s) {
     heatmap(figure(res, `${name}: largest ${max.toExponential(1)}`, 140, Math.round(140 * Math.min(2, rows / cols))), r, rows, cols, { scale, legend: false });
   });
   if (s.attributions && s.attributions.length) {
-    heatmap($('attr-chart'), s.attributions, n, C, { signed: false, rowLabel: 'feature', colLabel: 'component' });
+    // Each feature's best-matching component in column i where it can be
+    // (SPD has many more subcomponents than features).
+    const order = diagonalOrder(m.features.map((f) => f.component), C);
+    const permuted = [];
+    for (let i = 0; i < n; i++) for (const c of order) permuted.push(s.attributions[i * C + c]);
+    heatmap($('attr-chart'), permuted, n, C, { signed: false, rowLabel: 'feature', colLabel: 'component (matched to features first)', colNames: order.map((c) => `component ${c}`) });
   }
   drawAblation(s.ablation, n, C);
 }

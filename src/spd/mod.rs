@@ -339,6 +339,22 @@ impl SpdTrainer {
         self.gate_logits(&target, &v, false).into_iter().map(lower_leaky).collect()
     }
 
+    /// Per matrix, the causal importances of the inputs with one feature on
+    /// at `value` (`n x C`, row-major): lower (the masks') and upper (the
+    /// penalised) sigmoid.
+    pub async fn one_hot_ci(&self, value: f32) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>), ApdError> {
+        let n = self.network.model.n_features();
+        let x = matrix(crate::data::one_feature_rows(n, 0..n, &[value]), n, n, self.network.device());
+        let target = self.network.target_forward(x);
+        let (v, _) = self.model.factors();
+        let (mut lower, mut upper) = (Vec::new(), Vec::new());
+        for z in self.gate_logits(&target, &v, false) {
+            lower.push(read_vec(lower_leaky(z.clone())).await?);
+            upper.push(read_vec(upper_leaky(z)).await?);
+        }
+        Ok((lower, upper))
+    }
+
     /// The factors at the working scale, read back: one rank-one
     /// subcomponent per column of `V` and row of `U`.
     async fn decomposition_now(&self) -> Result<Decomposition, ApdError> {
@@ -381,4 +397,10 @@ pub fn check_fits(d: &Decomposition, gates: &[GateValues], config: &ExperimentCo
         }
     }
     Ok(())
+}
+
+/// Per matrix, how many subcomponents are alive: causal importance above
+/// [`ALIVE_CI`] on at least one row of `ci` (`n x C` per matrix).
+pub fn alive_counts(ci: &[Vec<f32>], c: usize) -> Vec<usize> {
+    ci.iter().map(|m| (0..c).filter(|&k| m.chunks(c).any(|row| row[k] > ALIVE_CI)).count()).collect()
 }

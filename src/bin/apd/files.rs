@@ -28,7 +28,11 @@ pub fn cmd_inspect(args: &Args) -> Result<(), ApdError> {
         }
         Err(target_err) => match Report::parse(&text) {
             Ok(r) => {
-                println!("report for {} seed {} ({} steps on {})", r.model, r.seed, r.config.apd.total_steps(), r.timing.backend);
+                let (method, steps) = match (&r.spd, &r.config.spd) {
+                    (Some(_), Some(spd)) => ("SPD", spd.steps),
+                    _ => ("APD", r.config.apd.total_steps()),
+                };
+                println!("{method} report for {} seed {} ({steps} steps on {})", r.model, r.seed, r.timing.backend);
                 print_metrics("stored:     ", &r);
                 // Recompute every figure from the components and the target
                 // (on the CPU, for the residual MLP's probes) rather than

@@ -101,8 +101,18 @@ pub fn print_metrics(prefix: &str, r: &Report) {
 
 /// The last step's loss terms: APD's `L_f L_m L_s [L_a]`, SPD's `L_f L_r L_rl L_i`.
 pub fn loss_text(r: &Report) -> String {
-    if let Some(s) = r.spd.as_ref().and_then(|s| s.history.last()) {
-        return format!("L_f {:.3e}  L_r {:.3e}  L_rl {:.3e}  L_i {:.3e}", s.faithfulness, s.stochastic, s.layerwise, s.importance);
+    if let Some(rec) = &r.spd {
+        let alive: Vec<String> = rec.alive.iter().map(|a| a.to_string()).collect();
+        let Some(s) = rec.history.last() else { return String::new() };
+        return format!(
+            "L_f {:.3e}  L_r {:.3e}  L_rl {:.3e}  L_i {:.3e}  alive {} of {} per matrix",
+            s.faithfulness,
+            s.stochastic,
+            s.layerwise,
+            s.importance,
+            alive.join("/"),
+            r.components.n_components
+        );
     }
     let Some(l) = &r.losses else { return String::new() };
     let mut t = format!("L_f {:.3e}  L_m {:.3e}  L_s {:.3e}", l.faithfulness, l.minimality, l.simplicity);
