@@ -133,10 +133,10 @@ function drawResid(s) {
   legendCanvas(neurons, scale);
   const c = v.curve;
   lineChart($('curve-chart'), c.xs, [
-    { name: 'label x+relu(x)', color: '#b8b8bc', ys: c.labels },
+    { name: 'x + relu(x)', color: '#b8b8bc', ys: c.labels },
     { name: 'target', color: '#1d1d1f', ys: c.target },
     { name: 'top-k APD', color: '#d6453d', dashed: true, ys: c.topk },
-    ...(c.dedicated ? [{ name: `component ${r.dedicated[c.feature]} only`, color: '#2a9d55', dashed: true, ys: c.dedicated }] : []),
+    ...(c.dedicated ? [{ name: `c${r.dedicated[c.feature]} only`, color: '#2a9d55', dashed: true, ys: c.dedicated }] : []),
   ], { xLabel: `x_${c.feature}` });
 }
 

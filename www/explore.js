@@ -82,8 +82,10 @@ export function drawAblation(values, n, C, order = null) {
   const cols = order || Array.from({ length: C }, (_, c) => c);
   const m = [];
   for (let i = 0; i < n; i++) for (const c of cols) m.push(values[c * n + i]);
+  // On its own scale: the residual MLP's outputs keep their residual part, so
+  // dropping a component moves them by a fraction of 1 only.
   heatmap($('ablation-chart'), m, n, C, {
-    signed: false, scale: 1, rowLabel: 'feature', colLabel: order ? 'component left out (permuted)' : 'component left out',
+    signed: false, scale: Math.min(1, Math.max(1e-6, ...m)), rowLabel: 'feature', colLabel: order ? 'component left out (permuted)' : 'component left out',
     rowNames: Array.from({ length: n }, (_, i) => `feature ${i}`), colNames: cols.map((c) => `without component ${c}`),
   });
 }

@@ -1,0 +1,84 @@
+//! SPD's trainable parameters (the subcomponents' factors and the
+//! causal-importance MLPs), their initialisation, and the checks a saved
+//! set must pass to belong to a run.
+
+use super::ci::{GateValues, Gates};
+use super::{spd_matrices, ALIVE_CI};
+use crate::config::{ExperimentConfig, SpdConfig};
+use crate::data::matrix;
+use crate::decomp::network::chain_weight;
+use crate::decomp::{Decomposition, Network};
+use crate::rng::Rng;
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Tensor};
+
+/// SPD's trainable parameters: per matrix `V` (`d_in x C`), `U` (`C x d_out`)
+/// and the causal-importance MLPs.
+#[derive(Module, Debug)]
+pub struct SpdModel {
+    /// Left factors.
+    pub v: Vec<Param<Tensor<2>>>,
+    /// Right factors.
+    pub u: Vec<Param<Tensor<2>>>,
+    /// One set of gates per matrix.
+    pub gates: Vec<Gates>,
+}
+
+impl SpdModel {
+    /// Fresh parameters for matrices of `shapes`, as the reference draws
+    /// them: `V` normal with std `1 / sqrt(d_out)`, `U` with `1 / sqrt(C)`.
+    pub fn init(cfg: &SpdConfig, shapes: &[(usize, usize)], rng: &mut Rng, device: &Device) -> Self {
+        let c = cfg.n_components;
+        let (mut v, mut u, mut gates) = (Vec::new(), Vec::new(), Vec::new());
+        for &(d_in, d_out) in shapes {
+            v.push(Param::from_tensor(matrix(rng.normal_vec(d_in * c, 1.0 / (d_out as f32).sqrt()), d_in, c, device).require_grad()));
+            u.push(Param::from_tensor(matrix(rng.normal_vec(c * d_out, 1.0 / (c as f32).sqrt()), c, d_out, device).require_grad()));
+        }
+        for _ in shapes {
+            gates.push(Gates::init(c, cfg.d_gate, rng, device));
+        }
+        SpdModel { v, u, gates }
+    }
+
+    /// The factors with gradient tracking.
+    pub(super) fn tracked(&self) -> (Vec<Tensor<2>>, Vec<Tensor<2>>) {
+        (self.v.iter().map(|p| p.val()).collect(), self.u.iter().map(|p| p.val()).collect())
+    }
+
+    /// The factors without autodiff.
+    pub(super) fn factors(&self) -> (Vec<Tensor<2>>, Vec<Tensor<2>>) {
+        (self.v.iter().map(|p| p.val().inner()).collect(), self.u.iter().map(|p| p.val().inner()).collect())
+    }
+}
+
+/// Checks that `d` and `gates` can be an SPD run of `config` on `network`:
+/// C rank-one subcomponents for each of its matrices, in order, and gates of
+/// the configured width.
+pub fn check_fits(d: &Decomposition, gates: &[GateValues], config: &ExperimentConfig, network: &Network) -> Result<(), String> {
+    let spd = config.spd.as_ref().ok_or("an SPD report needs the spd settings")?;
+    let c = spd.n_components;
+    let matrices = spd_matrices(network);
+    if d.n_components != c || d.rank != 1 {
+        return Err(format!("the subcomponents are {} of rank {}; the settings say {c} of rank 1", d.n_components, d.rank));
+    }
+    if d.layers.len() != matrices.len() || gates.len() != matrices.len() {
+        return Err(format!("{} matrices and {} sets of gates; this model has {} matrices", d.layers.len(), gates.len(), matrices.len()));
+    }
+    for ((f, s), g) in d.layers.iter().zip(&matrices).zip(gates) {
+        let [r, k] = chain_weight(&network.weights, *s).dims();
+        if (f.d_in, f.d_out, f.a.len(), f.b.len()) != (r, k, r * c, c * k) {
+            return Err(format!("matrix {} has the wrong shape for {r} x {k} with {c} subcomponents", f.name));
+        }
+        let w = c * spd.d_gate;
+        if (g.w1.len(), g.b1.len(), g.w2.len(), g.b2.len()) != (w, w, w, c) {
+            return Err(format!("the gates of {} do not fit {c} subcomponents {} wide", f.name, spd.d_gate));
+        }
+    }
+    Ok(())
+}
+
+/// Per matrix, how many subcomponents are alive: causal importance above
+/// [`ALIVE_CI`] on at least one row of `ci` (`n x C` per matrix).
+pub fn alive_counts(ci: &[Vec<f32>], c: usize) -> Vec<usize> {
+    ci.iter().map(|m| (0..c).filter(|&k| m.chunks(c).any(|row| row[k] > ALIVE_CI)).count()).collect()
+}
