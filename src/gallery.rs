@@ -69,17 +69,25 @@ pub const FULL_REPORT_BYTES: usize = 1 << 20;
 /// pixels wide; the file stays small).
 pub const HISTORY_POINTS: usize = 500;
 
+/// At most [`HISTORY_POINTS`] evenly spaced entries of `h`, its last kept.
+fn thin<T: Clone + PartialEq>(h: &[T]) -> Vec<T> {
+    let stride = h.len().div_ceil(HISTORY_POINTS).max(1);
+    let mut out: Vec<T> = h.iter().step_by(stride).cloned().collect();
+    if let (Some(last), Some(kept)) = (h.last(), out.last()) {
+        if kept != last {
+            out.push(last.clone());
+        }
+    }
+    out
+}
+
 /// The gallery entry of `report`; `curve_feature` picks the residual MLP's
 /// response curve. The history is thinned to [`HISTORY_POINTS`], its last
 /// step kept.
 pub async fn entry(mut report: Report, curve_feature: usize) -> Result<Entry, ApdError> {
-    let h = std::mem::take(&mut report.history);
-    let stride = h.len().div_ceil(HISTORY_POINTS).max(1);
-    report.history = h.iter().step_by(stride).cloned().collect();
-    if let (Some(last), Some(kept)) = (h.last(), report.history.last()) {
-        if kept != last {
-            report.history.push(last.clone());
-        }
+    report.history = thin(&report.history);
+    if let Some(spd) = report.spd.as_mut() {
+        spd.history = thin(&spd.history);
     }
     let run = Run::of_report(&report, &Device::flex())?;
     let views = run.snapshot(curve_feature).await?;

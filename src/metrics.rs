@@ -45,6 +45,12 @@ pub struct Metrics {
     /// The residual MLP's figures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resid: Option<ResidMetrics>,
+    /// Methods that match features by importance (SPD): MMCS and ML2R with
+    /// each feature matched by max |cos| over every component instead, as
+    /// the reference code computes them (a dead, tiny subcomponent that
+    /// happens to point along a feature can win there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_max_cos: Option<(f32, f32)>,
 }
 
 /// How a residual MLP decomposition serves single features (spec section 4).
@@ -233,6 +239,18 @@ pub fn feature_matches(target: &Target, d: &Decomposition) -> Vec<FeatureMatch> 
 /// device.
 pub async fn metrics(method: &impl Decomposer, target: &Target, d: &Decomposition, mean_active: f32) -> Result<Metrics, ApdError> {
     Ok(match &target.model {
+        ModelConfig::Tms(_) if method.matches_by_importance() => {
+            let by_cos = tms_metrics(target, d, mean_active);
+            let c = method.n_components();
+            let imp = one_hot_importances(method, 1.0).await?;
+            let mut features = feature_matches(target, d);
+            for (i, f) in features.iter_mut().enumerate() {
+                let row = &imp[i * c..(i + 1) * c];
+                let best = (0..c).fold(0, |b, k| if row[k] > row[b] { k } else { b });
+                *f = FeatureMatch { component: best, represented: f.represented, ..match_with(target, d, i, best) };
+            }
+            Metrics { by_max_cos: Some((by_cos.mmcs, by_cos.ml2r)), ..summarise(features, mean_active) }
+        }
         ModelConfig::Tms(_) => tms_metrics(target, d, mean_active),
         ModelConfig::ResidMlp(_) => Metrics {
             mmcs: 0.0,
@@ -240,6 +258,7 @@ pub async fn metrics(method: &impl Decomposer, target: &Target, d: &Decompositio
             mean_active,
             features: Vec::new(),
             resid: Some(resid_metrics(method, d).await?),
+            by_max_cos: None,
         },
     })
 }
@@ -271,7 +290,26 @@ pub async fn resid_metrics(method: &impl Decomposer, d: &Decomposition) -> Resul
 /// has no direction to recover (every feature counts in this project's
 /// own targets, whose feature norms are 1.13 +- 0.01).
 pub fn tms_metrics(target: &Target, d: &Decomposition, mean_active: f32) -> Metrics {
-    let features = feature_matches(target, d);
+    summarise(feature_matches(target, d), mean_active)
+}
+
+/// Feature i of the TMS encoder against component `c`'s row i.
+fn match_with(target: &Target, d: &Decomposition, i: usize, c: usize) -> FeatureMatch {
+    let w = &target.layers[0];
+    let p = d.layers[0].component(c, d.n_components, d.rank);
+    let (wi, pi) = (w.row(i), &p[i * w.d_out..(i + 1) * w.d_out]);
+    let (wn, pn) = (norm(wi), norm(pi));
+    let dot: f64 = wi.iter().zip(pi).map(|(&a, &b)| a as f64 * b as f64).sum();
+    FeatureMatch {
+        component: c,
+        cos: if wn > 0.0 && pn > 0.0 { (dot / (wn * pn)).abs() as f32 } else { 0.0 },
+        l2_ratio: if wn > 0.0 { (pn / wn) as f32 } else { 0.0 },
+        represented: true,
+    }
+}
+
+/// MMCS and ML2R over the represented features of `features`.
+fn summarise(features: Vec<FeatureMatch>, mean_active: f32) -> Metrics {
     let live: Vec<&FeatureMatch> = features.iter().filter(|f| f.represented).collect();
     let n = live.len().max(1) as f64;
     Metrics {
@@ -280,6 +318,7 @@ pub fn tms_metrics(target: &Target, d: &Decomposition, mean_active: f32) -> Metr
         mean_active,
         features,
         resid: None,
+        by_max_cos: None,
     }
 }
 

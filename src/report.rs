@@ -128,12 +128,16 @@ pub struct SpdRecord {
     /// One set of gates per decomposed matrix.
     pub gates: Vec<GateValues>,
     /// Per matrix, the causal importances (lower sigmoid) of each feature
-    /// alone at 0.75, as the reference shows them (`n x C`, row-major).
+    /// alone at 0.75, as the reference shows them (`n x C`, row-major;
+    /// empty in the first SPD reports, which did not keep them).
+    #[serde(default)]
     pub ci_one_hot: Vec<Vec<f32>>,
     /// The same through the upper sigmoid.
+    #[serde(default)]
     pub ci_upper_one_hot: Vec<Vec<f32>>,
     /// Per matrix, the subcomponents alive: importance above 0.1 on some
     /// one-hot input.
+    #[serde(default)]
     pub alive: Vec<usize>,
 }
 

@@ -71,6 +71,18 @@ fn an_spd_report_round_trips_and_shows_the_same_figures() {
         let m = pollster::block_on(shown.metrics()).unwrap().unwrap();
         // The same figures, to the rounding of moving the factors to the working scale and back.
         close(&serde_json::to_value(&m).unwrap(), &serde_json::to_value(&report.metrics).unwrap(), model);
+        // TMS: each feature is matched to the subcomponent its one-hot input finds most important.
+        if let (Some(spd), Some(target)) = (shown.spd(), shown.target()) {
+            if !target.model.is_resid() {
+                let imp = pollster::block_on(apd_playground::decomp::probes::one_hot_importances(spd, 1.0)).unwrap();
+                let c = parsed.components.n_components;
+                for (i, f) in m.features.iter().enumerate() {
+                    let row = &imp[i * c..(i + 1) * c];
+                    assert!(row.iter().all(|&v| v <= row[f.component]), "feature {i}: {row:?} vs {}", f.component);
+                }
+                assert!(m.by_max_cos.is_some(), "the reference's way is reported too");
+            }
+        }
         // A report whose gates do not fit is refused, naming the problem.
         let mut bad = report.clone();
         bad.spd.as_mut().unwrap().gates.pop();

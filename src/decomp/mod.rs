@@ -52,4 +52,11 @@ pub trait Decomposer {
 
     /// The scale the decomposition works at.
     fn scale(&self) -> &scale::ScaleSummary;
+
+    /// Whether the recovery figures match each feature to the component its
+    /// one-hot input finds most important (SPD, whose many rank-one
+    /// subcomponents include dead ones) rather than by max |cos| (APD).
+    fn matches_by_importance(&self) -> bool {
+        false
+    }
 }

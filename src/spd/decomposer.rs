@@ -69,4 +69,8 @@ impl Decomposer for SpdTrainer {
     fn scale(&self) -> &ScaleSummary {
         &self.rescale.summary
     }
+
+    fn matches_by_importance(&self) -> bool {
+        true
+    }
 }
