@@ -122,9 +122,11 @@ export const CHAPTERS = [
       subcomponent randomly scaled down wherever its importance is below 1, <code>m = g + (1 - g) u</code> with u
       uniform, and asks for the target's output anyway; a penalty on the importances makes each input claim as
       few as it can. It is built to recover the models where APD fails, such as tms-5-2 with an identity layer.</p>
-      <p>Choose SPD under Method and press Run: the highlighted matrix becomes the causal importance of each
-      subcomponent for each feature alone, one bright cell per row when it works.</p>`,
-    action: { label: 'Switch to SPD', run: (ctx) => ctx.method('spd') },
+      <p>The button shows SPD on the identity-layer model where APD fails (in the gallery beside APD's failed
+      run): the highlighted matrix is the causal importance of each of W's 20 subcomponents for each feature
+      alone, one bright cell per row, and 15 subcomponents no input needs. To run it yourself, choose SPD under
+      Method and press Run.</p>`,
+    action: { label: 'Show SPD where APD fails', run: (ctx) => ctx.show('tms-5-2-id-spd') },
   },
 ];
 
