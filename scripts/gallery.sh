@@ -29,7 +29,7 @@ tms-40-10-apd|tms-40-10|23||40 features in 10 dimensions|Too slow for a tab on t
 tms-40-10-id-apd|tms-40-10-id|23||40 features, with an identity layer|Too slow for a tab on the CPU. First measured here; the APD paper does not report this variant.
 tms-5-2-spd|tms-5-2|23|method=spd spd.steps=20000|SPD on the same model|Stochastic Parameter Decomposition, APD's successor, with half the reference's 40,000 steps. Each feature alone needs exactly one of W's 20 subcomponents (the causal importance matrix), and that one is the feature's row of W; the other 15 are dead.
 tms-5-2-id-spd|tms-5-2-id|23|method=spd spd.steps=10000|SPD where APD fails|The identity-layer model on which APD fails (the entry above), recovered by SPD in a quarter of the reference's steps: one subcomponent per feature in W. Matched by causal importance; matched by max cosine as the reference code does, a dead subcomponent that happens to point the same way wins for two of the features and ML2R reads 0.60.
-resid-mlp-1-apd|resid-mlp-1|7||The paper's residual MLP: 100 functions, 50 neurons|Too slow for a tab on the CPU (10,000 target steps and 10,000 APD steps of about 80 ms each natively). Its report is too large to ship whole: the figures and views are kept, the components are not.
+resid-mlp-1-apd|resid-mlp-1|7||The paper's residual MLP: 100 functions, 50 neurons|Too slow for a tab on the CPU (10,000 target steps and 10,000 APD steps of about 80 ms each natively; the time below was measured sharing two cores with other runs). Its report is too large to ship whole: the figures and views are kept, the components are not.
 CASES
 }
 views_only=0

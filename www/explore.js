@@ -54,7 +54,7 @@ function drawPicked() {
     shown = shown.slice(0, MAX_OUTPUTS).sort((i, j) => i - j);
   }
   pairedBars($('sample-out'), shown.map((i) => `feature ${i}`), shown.map((i) => s.target[i]), shown.map((i) => s.sparse[i]),
-    { names: ['target', 'kept components only'] });
+    { names: ['target', 'kept components only'], short: (l) => (shown.length > 8 ? l.replace('feature ', '') : l) });
 }
 
 /** Shows input `k` of the list. */

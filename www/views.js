@@ -176,7 +176,7 @@ export function legendCanvas(parent, m, signed = true) {
  * Two signed values per label side by side (e.g. the target's output and a
  * model's, per feature), on a shared axis through 0.
  */
-export function pairedBars(canvas, labels, a, b, { names = ['a', 'b'], colors = ['#1d1d1f', '#d6453d'] } = {}) {
+export function pairedBars(canvas, labels, a, b, { names = ['a', 'b'], colors = ['#1d1d1f', '#d6453d'], short = (l) => l } = {}) {
   const { ctx, W, H } = setup(canvas);
   canvas.dataset.points = String(a.length + b.length);
   canvas.setAttribute('aria-label', `${names[0]} and ${names[1]} for ${labels.length} items: ${labels.slice(0, 8).map((l, i) => `${l}: ${a[i].toFixed(2)} and ${b[i].toFixed(2)}`).join('; ')}${labels.length > 8 ? '; ...' : ''}`);
@@ -197,7 +197,7 @@ export function pairedBars(canvas, labels, a, b, { names = ['a', 'b'], colors = 
   }));
   ctx.fillStyle = '#6b6b70';
   const every = Math.ceil(n / 20);
-  labels.forEach((l, i) => { if (i % every === 0) ctx.fillText(String(l), L + i * bw + bw * 0.2, H - 4); });
+  labels.forEach((l, i) => { if (i % every === 0) ctx.fillText(String(short(l)), L + i * bw + bw * 0.2, H - 4); });
 }
 
 /** Bars in [0, 1] (max |cos| per feature), with a dashed line at `threshold`. */
