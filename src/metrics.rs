@@ -45,10 +45,8 @@ pub struct Metrics {
     /// The residual MLP's figures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resid: Option<ResidMetrics>,
-    /// Methods that match features by importance (SPD): MMCS and ML2R with
-    /// each feature matched by max |cos| over every component instead, as
-    /// the reference code computes them (a dead, tiny subcomponent that
-    /// happens to point along a feature can win there).
+    /// Methods that match features by importance (SPD): MMCS and ML2R matched
+    /// by max |cos| instead, as the reference code computes them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by_max_cos: Option<(f32, f32)>,
 }

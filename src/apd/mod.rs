@@ -98,15 +98,7 @@ pub struct ApdTrainer {
 impl ApdTrainer {
     /// Sets up APD on `target` from fresh components.
     pub fn new(config: &ExperimentConfig, target: &Target, seed: u64, device: &Device) -> Result<Self, ApdError> {
-        config.validate()?;
-        if target.model != config.model {
-            return Err(ApdError::Mismatch(format!(
-                "the target is a {:?} but the configuration asks for {:?}",
-                target.model, config.model
-            )));
-        }
-        let (working, rescale) = Rescale::of(target, &config.scale);
-        let network = Network::new(&working, device);
+        let (network, rescale) = Network::working(config, target, device)?;
         let ad = device.clone().autodiff();
         // A placeholder until the first start is drawn below.
         let mut t = Self {

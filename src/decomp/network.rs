@@ -69,6 +69,26 @@ pub struct Network {
 }
 
 impl Network {
+    /// The network a decomposition of `config` works on: `target`, checked
+    /// against the configuration's model and brought to the configured
+    /// scale (`scale::Rescale`), on `device`; with the rescaling, to move
+    /// components back.
+    pub fn working(
+        config: &crate::config::ExperimentConfig,
+        target: &Target,
+        device: &Device,
+    ) -> Result<(Network, super::scale::Rescale), crate::error::ApdError> {
+        config.validate()?;
+        if target.model != config.model {
+            return Err(crate::error::ApdError::Mismatch(format!(
+                "the target is a {:?} but the configuration asks for {:?}",
+                target.model, config.model
+            )));
+        }
+        let (working, rescale) = super::scale::Rescale::of(target, &config.scale);
+        Ok((Network::new(&working, device), rescale))
+    }
+
     /// Uploads `target` to `device` (without autodiff).
     pub fn new(target: &Target, device: &Device) -> Self {
         let inner = device.clone().inner();

@@ -87,16 +87,8 @@ pub struct SpdTrainer {
 impl SpdTrainer {
     /// Sets up SPD on `target` from fresh parameters.
     pub fn new(config: &ExperimentConfig, target: &Target, seed: u64, device: &Device) -> Result<Self, ApdError> {
-        config.validate()?;
+        let (network, rescale) = Network::working(config, target, device)?;
         let spd = config.spd.clone().ok_or_else(|| ApdError::Mismatch("an SPD run needs the spd settings".into()))?;
-        if target.model != config.model {
-            return Err(ApdError::Mismatch(format!(
-                "the target is a {:?} but the configuration asks for {:?}",
-                target.model, config.model
-            )));
-        }
-        let (working, rescale) = Rescale::of(target, &config.scale);
-        let network = Network::new(&working, device);
         let matrices = spd_matrices(&network);
         let shapes: Vec<(usize, usize)> = matrices
             .iter()
