@@ -43,9 +43,11 @@ function drawPicked() {
   bars($('sample-attr'), s.importances, {
     max: null, colors: s.importances.map((_, c) => (kept.has(c) ? color(c) : '#c8c8cc')), labels: Array.from({ length: C }, (_, c) => c),
   });
+  // SPD keeps what the input finds important (above 0.1) in W, the other matrices whole.
+  const [who, what] = document.body.classList.contains('method-spd') ? ['its causal importance keeps', 'subcomponent'] : ['top-k keeps', 'component'];
   $('sample-note').textContent = s.kept.length
-    ? `${sampleName(s)}: top-k keeps component${s.kept.length > 1 ? 's' : ''} ${s.kept.join(', ')} of ${C}.`
-    : `${sampleName(s)}: top-k keeps no component; the output below is the network with none.`;
+    ? `${sampleName(s)}: ${who} ${what}${s.kept.length > 1 ? 's' : ''} ${s.kept.join(', ')} of ${C}.`
+    : `${sampleName(s)}: ${who} no ${what}; the output below is the network without any.`;
   const n = s.target.length;
   let shown = Array.from({ length: n }, (_, i) => i);
   if (n > MAX_OUTPUTS) {
