@@ -15,28 +15,8 @@ use apd_playground::report::Report;
 use serde_json::Value;
 use std::path::Path;
 
-/// `got` and `want` are the same tree, numbers equal to 1e-4 relative.
-fn same(got: &Value, want: &Value, path: &str) {
-    match (got, want) {
-        (Value::Number(a), Value::Number(b)) => {
-            let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
-            assert!((a - b).abs() <= 1e-4 * a.abs().max(b.abs()).max(1e-3), "{path}: {a} vs {b}");
-        }
-        (Value::Array(a), Value::Array(b)) => {
-            assert_eq!(a.len(), b.len(), "{path}: length");
-            for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                same(x, y, &format!("{path}[{i}]"));
-            }
-        }
-        (Value::Object(a), Value::Object(b)) => {
-            assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>(), "{path}: keys");
-            for (k, x) in a {
-                same(x, &b[k], &format!("{path}.{k}"));
-            }
-        }
-        _ => assert_eq!(got, want, "{path}"),
-    }
-}
+mod common;
+use common::same_json;
 
 #[test]
 fn shipped_results_are_what_the_engine_computes() {
@@ -65,7 +45,7 @@ fn shipped_results_are_what_the_engine_computes() {
         let report = Report::parse(&stored["report"].to_string()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let feature = stored["views"]["resid"]["curve"]["feature"].as_u64().unwrap_or(0) as usize;
         let recomputed = serde_json::to_value(pollster::block_on(entry(report, feature)).unwrap()).unwrap();
-        same(&recomputed, &stored, &path.file_name().unwrap().to_string_lossy());
+        same_json(&recomputed, &stored, 1e-4, &path.file_name().unwrap().to_string_lossy());
         checked += 1;
     }
     assert!(checked >= 1, "no gallery files in {}", dir.display());
@@ -87,10 +67,10 @@ fn check_trimmed(stored: &Value, name: &str) {
     assert_eq!(report["target"], serde_json::json!({}), "{name}: a trimmed report has no target");
     assert_eq!(report["components"]["layers"], serde_json::json!([]), "{name}: nor components");
     assert!(report["history"].as_array().is_some_and(|h| !h.is_empty()), "{name}: the loss history is kept");
-    same(&stored["views"]["metrics"], &report["metrics"], &format!("{name}: views' metrics against the report's"));
+    same_json(&stored["views"]["metrics"], &report["metrics"], 1e-4, &format!("{name}: views' metrics against the report's"));
     let config: ExperimentConfig = serde_json::from_value(report["config"].clone()).unwrap();
     config.validate().unwrap();
-    same(&serde_json::to_value(Plan::of(&config)).unwrap(), &stored["plan"], &format!("{name}.plan"));
+    same_json(&serde_json::to_value(Plan::of(&config)).unwrap(), &stored["plan"], 1e-4, &format!("{name}.plan"));
     let r: ResidMetrics = serde_json::from_value(report["metrics"]["resid"].clone()).expect("only the residual MLPs are trimmed");
     let (dedicated, shares, n_dedicated, mean_share) = dedicated_components(&r.attributions, r.n_components);
     assert_eq!((&dedicated, n_dedicated), (&r.dedicated, r.n_dedicated), "{name}: dedicated components");

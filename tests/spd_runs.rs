@@ -8,31 +8,15 @@ use apd_playground::report::Report;
 use apd_playground::run::{Progress, Run};
 use burn::tensor::Device;
 
+mod common;
+use common::same_json;
+
 fn short_spd(model: &str) -> ExperimentConfig {
     let mut cfg = with_method(&preset(model).unwrap(), model, Method::Spd).unwrap();
     cfg.set("target.steps", "300").unwrap();
     cfg.set("spd.steps", "20").unwrap();
     cfg.set("spd.batch_size", "256").unwrap();
     cfg
-}
-
-fn close(a: &serde_json::Value, b: &serde_json::Value, path: &str) {
-    use serde_json::Value;
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-            assert!((x - y).abs() <= 1e-5 * x.abs().max(y.abs()).max(1e-3), "{path}: {x} vs {y}");
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            assert_eq!(x.len(), y.len(), "{path}");
-            x.iter().zip(y).enumerate().for_each(|(i, (x, y))| close(x, y, &format!("{path}[{i}]")));
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            assert_eq!(x.keys().collect::<Vec<_>>(), y.keys().collect::<Vec<_>>(), "{path}");
-            x.iter().for_each(|(k, v)| close(v, &y[k], &format!("{path}.{k}")));
-        }
-        _ => assert_eq!(a, b, "{path}"),
-    }
 }
 
 #[test]
@@ -70,7 +54,7 @@ fn an_spd_report_round_trips_and_shows_the_same_figures() {
         let shown = Run::of_report(&parsed, &Device::flex()).unwrap();
         let m = pollster::block_on(shown.metrics()).unwrap().unwrap();
         // The same figures, to the rounding of moving the factors to the working scale and back.
-        close(&serde_json::to_value(&m).unwrap(), &serde_json::to_value(&report.metrics).unwrap(), model);
+        same_json(&serde_json::to_value(&m).unwrap(), &serde_json::to_value(&report.metrics).unwrap(), 1e-5, model);
         // TMS: each feature is matched to the subcomponent its one-hot input finds most important.
         if let (Some(spd), Some(target)) = (shown.spd(), shown.target()) {
             if !target.model.is_resid() {

@@ -109,3 +109,28 @@ pub fn assert_attributions_match(got: &Mat, want: &Mat, rel: f64) {
     }
     assert!(nonzero >= got.len(), "the check must see non-trivial attributions");
 }
+
+/// `got` and `want` are the same JSON tree, numbers equal to `rel` relative
+/// (absolute below 1e-3).
+pub fn same_json(got: &serde_json::Value, want: &serde_json::Value, rel: f64, path: &str) {
+    use serde_json::Value;
+    match (got, want) {
+        (Value::Number(a), Value::Number(b)) => {
+            let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+            assert!((a - b).abs() <= rel * a.abs().max(b.abs()).max(1e-3), "{path}: {a} vs {b}");
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            assert_eq!(a.len(), b.len(), "{path}: length");
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                same_json(x, y, rel, &format!("{path}[{i}]"));
+            }
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>(), "{path}: keys");
+            for (k, x) in a {
+                same_json(x, &b[k], rel, &format!("{path}.{k}"));
+            }
+        }
+        _ => assert_eq!(got, want, "{path}"),
+    }
+}
