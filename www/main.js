@@ -25,6 +25,7 @@ const state = {
   canContinue: false, // paused on a run that Run carries on (not after a divergence)
   plan: null, // the current run's steps and chart marks, from the engine
   importedTarget: null, applyingHash: false, seq: 0,
+  reportShown: false, // a report or shipped result was drawn: the first view no longer takes the views
   chapter: 0, // the open tour chapter (0: none), kept in the link
 };
 
@@ -182,6 +183,7 @@ function showResult(r, snap, plan) {
 /** A report (imported, or kept from a last visit), drawn from the engine's view data. */
 function showReport({ report, snap, plan }) {
   const r = JSON.parse(report);
+  state.reportShown = true;
   showFirstView(false);
   showResult(r, snap, plan);
   $('import-status').textContent = `showing report: ${r.model}, seed ${r.seed}, ${plan.apd_steps} steps on ${r.timing.backend}`;
@@ -195,6 +197,7 @@ async function showShipped(name) {
   if (!entry) { banner(`The shipped result ${name} could not be loaded.`, 'error'); return; }
   // A run in progress or paused gives way (its messages are dropped from here on).
   if (state.run !== null) send({ type: 'reset' });
+  state.reportShown = true;
   showResult(entry.report, entry.views, entry.plan);
   showFirstView(true, entry);
   if (state.status !== 'loading') setStatus('ready');
@@ -205,8 +208,8 @@ async function loadFirstView() {
   const link = new URLSearchParams(location.hash.slice(1));
   if (link.get('model') && link.get('model') !== 'tms-5-2') return;
   const entry = await shipped('tms-5-2-apd');
-  // A run or an import that began while this loaded wins.
-  if (!entry || state.run !== null || !['loading', 'ready'].includes(state.status)) return;
+  // A run or a report shown while this loaded wins; an engine that failed to load does not stop it.
+  if (!entry || state.runs > 0 || state.reportShown) return;
   showResult(entry.report, entry.views, entry.plan);
   showFirstView(true, entry);
 }
