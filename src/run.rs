@@ -244,7 +244,7 @@ impl Run {
     pub async fn snapshot(&self, curve_feature: usize) -> Result<Snapshot, ApdError> {
         let views = match (&self.apd, &self.spd, &self.target) {
             (Some(apd), _, Some(target)) => views(apd, target, self.mean_active(), curve_feature).await?,
-            (_, Some(spd), Some(target)) => views(spd, target, self.mean_active(), curve_feature).await?,
+            (_, Some(spd), Some(target)) => Views { spd: Some(spd.view().await?), ..views(spd, target, self.mean_active(), curve_feature).await? },
             _ => Views::default(),
         };
         Ok(Snapshot { phase: self.phase(), starts: self.starts(), views })

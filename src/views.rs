@@ -43,6 +43,9 @@ pub struct Views {
     /// `C x n`: how much each feature's output breaks when one component is
     /// dropped ([`crate::decomp::probes::ablation`]).
     pub ablation: Vec<f32>,
+    /// SPD's own views (absent for APD).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spd: Option<crate::spd::view::SpdView>,
 }
 
 /// What the residual MLP views draw besides the metrics.
@@ -137,6 +140,7 @@ pub async fn views(method: &impl Decomposer, target: &Target, mean_active: f32, 
         scale: Some(method.scale().clone()),
         samples: samples(method).await?,
         ablation: ablation(method).await?,
+        spd: None,
     })
 }
 

@@ -2,6 +2,7 @@
 // arrive, and the view data of a snapshot (computed by the engine).
 import { lossChart, lineChart, heatmap, bars, polygon, figure, color, legendCanvas, clear, message } from './views.js';
 import { drawSamples, drawAblation, clearExplore } from './explore.js';
+import { drawSpd, clearSpd } from './spd.js';
 
 const $ = (id) => document.getElementById(id);
 const MAX_POINTS = 3000;
@@ -56,6 +57,9 @@ export function setSnapshot(s) {
   schedule();
 }
 
+/** The view data drawn now (null before any). */
+export const currentSnapshot = () => snapshot;
+
 /** Says whether what is drawn is a saved result (imported, kept, shipped) rather than a run. */
 export function setSaved(on) {
   saved = on;
@@ -72,6 +76,7 @@ export function clearAll() {
   for (const id of ['geometry', 'components', 'neurons', 'residual']) $(id).innerHTML = '';
   for (const id of ['cos-chart', 'hist-chart', 'attr-chart', 'target-chart', 'loss-chart', 'curve-chart', 'mass-chart', 'cos-matrix']) clear($(id));
   clearExplore();
+  clearSpd();
   schedule();
 }
 
@@ -228,6 +233,7 @@ function drawSnapshot(s) {
   if (m) $('mean-active').textContent = m.mean_active.toFixed(3);
   if (m && m.resid) drawResid(s); else if (m) drawTms(s);
   drawSamples(s.samples);
+  drawSpd(s.spd);
   const total = (s.active_histogram || []).reduce((a, b) => a + b, 0);
   if (total) bars($('hist-chart'), s.active_histogram.map((v) => v / total), { max: null, labels: s.active_histogram.map((_, i) => i) });
   else if (saved) message($('hist-chart'), 'a saved result does not keep the last training batch');

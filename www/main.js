@@ -12,6 +12,7 @@ import { renderFields, fieldError, hashOf, readHash, flatten, chapterOf } from '
 import { setupTour, openChapter } from './tour.js';
 import { pickPair } from './explore.js';
 import { shipped, showFirstView, scaleText, showGallery } from './results.js';
+import * as compare from './compare.js';
 
 const $ = (id) => document.getElementById(id);
 /** States of the page; the status line shows the state (or the error). */
@@ -294,6 +295,9 @@ async function onWorkerMessage(msg) {
       break;
     }
     case 'done': {
+      const r = JSON.parse(msg.entry.report);
+      const views = draw.currentSnapshot();
+      if (views) compare.setColumn(r.config.method, { model: r.model, seed: r.seed, target: JSON.stringify(r.target), views, wall_s: r.timing.wall_s, source: `run in this page on ${r.timing.backend}` });
       const problem = await saved.keep('result', msg.entry);
       if (problem) banner(problem, 'error');
       await saved.dropCheckpoint();
@@ -445,3 +449,17 @@ loadFirstView();
 showGallery(showShipped);
 if (chapterOf(location.hash)) openChapter(chapterOf(location.hash));
 $('first-view-run').addEventListener('click', pressRun);
+$('compare-other').addEventListener('click', async () => {
+  const other = $('compare-other').dataset.method;
+  if (!other || $('run').disabled) return;
+  await tourMethod(other);
+  startRun(false);
+});
+/** The side by side view opens on the shipped pair where the methods differ most. */
+async function loadCompare() {
+  compare.drawCompare();
+  const [a, s] = await Promise.all([shipped('tms-5-2-id-apd'), shipped('tms-5-2-id-spd')]);
+  if (a) compare.setColumn('apd', compare.ofEntry(a));
+  if (s) compare.setColumn('spd', compare.ofEntry(s));
+}
+loadCompare();

@@ -201,8 +201,10 @@ export function pairedBars(canvas, labels, a, b, { names = ['a', 'b'], colors = 
 }
 
 /** Bars in [0, 1] (max |cos| per feature), with a dashed line at `threshold`. */
-export function bars(canvas, values, { threshold = null, colors = null, max = 1, labels = null } = {}) {
+export function bars(canvas, values, { threshold = null, colors = null, max = 1, labels = null, log = false, labelEvery = 1 } = {}) {
   const { ctx, W, H } = setup(canvas);
+  // Log scale (counts): the height of 1 + v on a log axis from 1.
+  const hv = (v) => (log ? Math.log10(1 + Math.max(0, v)) : Math.max(0, v));
   canvas.dataset.points = String(values.length);
   canvas.setAttribute('aria-label', `bar chart of ${values.length} values: ${values.slice(0, 12).map((x) => x.toPrecision(2)).join(', ')}${values.length > 12 ? ', ...' : ''}`);
   const B = 18, T = 6;
@@ -211,15 +213,15 @@ export function bars(canvas, values, { threshold = null, colors = null, max = 1,
     const i = Math.floor((x - 5) / bw);
     return i >= 0 && i < values.length ? `${labels ? `bar ${labels[i]}` : `bar ${i}`}: ${fmt(values[i])}` : '';
   };
-  const top = max ?? Math.max(1e-9, ...values);
+  const top = Math.max(1e-9, hv(max ?? Math.max(...values)));
   values.forEach((v, i) => {
-    const h = (H - B - T) * Math.max(0, v) / top;
+    const h = (H - B - T) * hv(v) / top;
     ctx.fillStyle = colors ? colors[i] : '#3558d6';
     ctx.fillRect(5 + i * bw + bw * 0.1, H - B - h, bw * 0.8, h);
-    if (labels && n <= 50) { ctx.fillStyle = '#6b6b70'; ctx.fillText(labels[i], 5 + i * bw + bw * 0.3, H - 5); }
+    if (labels && n <= 50 && i % labelEvery === 0) { ctx.fillStyle = '#6b6b70'; ctx.fillText(labels[i], 5 + i * bw + bw * 0.3, H - 5); }
   });
   if (threshold != null) {
-    const y = H - B - (H - B - T) * threshold / top;
+    const y = H - B - (H - B - T) * hv(threshold) / top;
     ctx.setLineDash([4, 3]); ctx.strokeStyle = '#b3261e';
     ctx.beginPath(); ctx.moveTo(0, y); ctx.lineTo(W, y); ctx.stroke(); ctx.setLineDash([]);
   }

@@ -15,6 +15,7 @@ pub mod ci;
 mod decomposer;
 pub mod losses;
 pub mod subcomponents;
+pub mod view;
 
 use crate::config::{lr_at, ChainLayer, ExperimentConfig, ModelConfig, SpdConfig};
 use crate::data::{matrix, read_vec, resid_batch, tms_batch};
@@ -311,18 +312,25 @@ impl SpdTrainer {
         Ok((lower, upper))
     }
 
+    /// The decomposed matrices' names; the untied TMS decoder is `W^T`.
+    pub fn matrix_names(&self) -> Vec<String> {
+        self.matrices
+            .iter()
+            .map(|src| match *src {
+                ChainLayer::Own(l) => self.network.names[l].clone(),
+                ChainLayer::Tied(l) => format!("{}^T", self.network.names[l]),
+            })
+            .collect()
+    }
+
     /// The factors at the working scale, read back: one rank-one
     /// subcomponent per column of `V` and row of `U`.
     async fn decomposition_now(&self) -> Result<Decomposition, ApdError> {
         let (v, u) = self.model.factors();
         let mut layers = Vec::new();
-        for ((src, v), u) in self.matrices.iter().zip(v).zip(u) {
+        for ((name, v), u) in self.matrix_names().into_iter().zip(v).zip(u) {
             let [d_in, _] = v.dims();
             let [_, d_out] = u.dims();
-            let name = match *src {
-                ChainLayer::Own(l) => self.network.names[l].clone(),
-                ChainLayer::Tied(l) => format!("{}^T", self.network.names[l]),
-            };
             layers.push(FactorPair { name, d_in, d_out, a: read_vec(v).await?, b: read_vec(u).await? });
         }
         Ok(Decomposition { n_components: self.spd.n_components, rank: 1, layers })

@@ -91,6 +91,43 @@ test('one input at a time and one component left out, from a shipped result', { 
   await page.close();
 });
 
+test('APD and SPD side by side on one target, and SPD\'s own views, from shipped results', { timeout: 60_000 }, async () => {
+  const page = await env.browser.newPage({ viewport: { width: 1400, height: 1100 } });
+  await page.route('**/*.wasm', (route) => route.abort());
+  await page.goto(env.base);
+  const cmp = page.getByTestId('compare');
+  const col = (m) => cmp.locator(`[data-testid="compare-col"][data-method="${m}"]`);
+  await col('apd').and(page.locator('[data-filled="true"]')).waitFor({ timeout: 10_000 });
+  await col('spd').and(page.locator('[data-filled="true"]')).waitFor({ timeout: 10_000 });
+  assert.equal(await cmp.getAttribute('data-same-target'), 'true', 'one target in both columns');
+  assert.match(await col('apd').getByTestId('compare-figures').textContent(), /^MMCS 0\.\d+, ML2R 0\.\d+: not recovered$/);
+  assert.match(await col('spd').getByTestId('compare-figures').textContent(), /^MMCS (0\.9[89]\d|1\.000), ML2R [\d.]+: recovered$/);
+  for (const m of ['apd', 'spd']) {
+    // The target, five matched components, and the importance of each feature alone.
+    assert.ok(await col(m).locator('canvas').count() >= 6, `${m}: every view drawn`);
+    assert.equal(await col(m).locator('canvas').last().getAttribute('data-points'), m === 'spd' ? '100' : '25');
+  }
+  await cmp.screenshot({ path: path.join(SHOTS, 'compare.png') });
+  // SPD's own views: CI of each feature alone (lower and upper sigmoid), its histogram, one input's mask.
+  const spdViews = page.getByTestId('spd-views');
+  assert.equal(await spdViews.isVisible(), false, 'APD shows no SPD views');
+  await page.locator('[data-testid="gallery-item"][data-name="tms-5-2-id-spd"]').click();
+  await spdViews.waitFor({ state: 'visible', timeout: 10_000 });
+  assert.match(await page.getByTestId('alive').textContent(), /^Alive .*: W \d+ of 20, H1 \d+ of 20, W\^T \d+ of 20\.$/);
+  const ci = page.getByTestId('ci-one-hot').locator('canvas');
+  assert.equal(await ci.count(), 6, 'three matrices, lower and upper');
+  assert.equal(await ci.first().getAttribute('data-points'), '100');
+  assert.deepEqual(await ci.evaluateAll((cs) => cs.map((c) => c.dataset.kind)), ['lower', 'upper', 'lower', 'upper', 'lower', 'upper']);
+  const hist = page.getByTestId('ci-histogram').locator('canvas');
+  assert.equal(await hist.count(), 3);
+  assert.equal(await hist.first().getAttribute('data-points'), '20');
+  assert.equal(await page.getByTestId('spd-masks').locator('canvas').first().getAttribute('data-points'), '40');
+  await spdViews.screenshot({ path: path.join(SHOTS, 'spd-views.png') });
+  await page.locator('[data-testid="gallery-item"][data-name="tms-5-2-apd"]').click();
+  await spdViews.waitFor({ state: 'hidden', timeout: 10_000 });
+  await page.close();
+});
+
 test('each tour chapter opens from its link and highlights its view', { timeout: 120_000 }, async () => {
   const page = await env.browser.newPage({ viewport: { width: 1400, height: 1100 } });
   await page.goto(env.base);

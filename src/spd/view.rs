@@ -1,0 +1,173 @@
+//! What the page draws of SPD besides the views every method shares: the
+//! reference's own views (spec section 5). Per decomposed matrix, the causal
+//! importances of each feature alone (lower and upper sigmoid), with the
+//! columns matched to features; a histogram of the importances over a batch;
+//! the alive count; and one input's importances beside a mask drawn from
+//! them, which is what the stochastic losses train with.
+
+use super::{alive_counts, SpdTrainer};
+use crate::data::read_vec;
+use crate::error::ApdError;
+use crate::rng::Rng;
+use serde::Serialize;
+
+/// Bins of the importance histogram over [0, 1] (a value below 0, from the
+/// lower sigmoid's leak, counts in the first; 1 in the last).
+pub const HIST_BINS: usize = 20;
+
+/// Inputs the histogram counts.
+pub const VIEW_BATCH: usize = 1000;
+
+/// The feature value of the one-hot inputs, as the reference's views use.
+pub const ONE_HOT_VALUE: f32 = 0.75;
+
+/// SPD's views of its current state.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct SpdView {
+    /// Per decomposed matrix, its name (`W^T`: the TMS decoder, untied).
+    pub names: Vec<String>,
+    /// Per matrix, `n x C` (row-major): importance (lower sigmoid, the
+    /// masks') of each subcomponent with feature i alone at [`ONE_HOT_VALUE`].
+    pub ci_lower: Vec<Vec<f32>>,
+    /// The same through the upper sigmoid (the penalised one).
+    pub ci_upper: Vec<Vec<f32>>,
+    /// Per matrix, the columns in the order to draw them ([`match_columns`]).
+    pub order: Vec<Vec<usize>>,
+    /// Per matrix, subcomponents with importance above 0.1 for some feature alone.
+    pub alive: Vec<usize>,
+    /// Per matrix, [`HIST_BINS`] counts of the `VIEW_BATCH x C` importances.
+    pub histogram: Vec<Vec<u32>>,
+    /// One input of that batch with two features on (or the fewest above zero).
+    pub sample: MaskSample,
+}
+
+/// One input, the importance of every subcomponent for it, and one mask
+/// `m = g + (1 - g) u` drawn from them.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct MaskSample {
+    /// The input.
+    pub x: Vec<f32>,
+    /// Per matrix, its `C` importances.
+    pub ci: Vec<Vec<f32>>,
+    /// Per matrix, one mask drawn from them.
+    pub mask: Vec<Vec<f32>>,
+}
+
+/// Columns of an `n x C` importance matrix in the order to draw: feature
+/// i's subcomponent in column i where it can be, chosen greedily (the
+/// largest importance left first; the reference matches with the Hungarian
+/// method, which differs only where two features want the same column),
+/// then the rest by their largest importance, highest first.
+pub fn match_columns(ci: &[f32], n: usize, c: usize) -> Vec<usize> {
+    let mut of_feature: Vec<Option<usize>> = vec![None; n];
+    let mut used = vec![false; c];
+    for _ in 0..n.min(c) {
+        let best = (0..n)
+            .filter(|&i| of_feature[i].is_none())
+            .flat_map(|i| (0..c).filter(|&k| !used[k]).map(move |k| (i, k)))
+            .max_by(|&(i, k), &(j, l)| ci[i * c + k].total_cmp(&ci[j * c + l]).then(j.cmp(&i)).then(l.cmp(&k)));
+        let Some((i, k)) = best else { break };
+        of_feature[i] = Some(k);
+        used[k] = true;
+    }
+    let mut order: Vec<usize> = of_feature.into_iter().flatten().collect();
+    let col_max = |k: usize| (0..n).map(|i| ci[i * c + k]).fold(f32::MIN, f32::max);
+    let mut rest: Vec<usize> = (0..c).filter(|&k| !used[k]).collect();
+    rest.sort_by(|&a, &b| col_max(b).total_cmp(&col_max(a)).then(a.cmp(&b)));
+    order.extend(rest);
+    order
+}
+
+/// Counts of `values` in [`HIST_BINS`] equal bins of [0, 1].
+pub fn histogram(values: &[f32]) -> Vec<u32> {
+    let mut h = vec![0u32; HIST_BINS];
+    for &v in values {
+        let bin = (v * HIST_BINS as f32).floor().clamp(0.0, (HIST_BINS - 1) as f32) as usize;
+        h[bin] += 1;
+    }
+    h
+}
+
+/// The row of `x` (`rows x n`) to show: the first with two features on, or
+/// failing that the one with the fewest above zero (an empty row last).
+fn pick_sample(x: &[f32], n: usize) -> usize {
+    let on = |r: usize| x[r * n..(r + 1) * n].iter().filter(|&&v| v != 0.0).count();
+    let rows = x.len() / n;
+    (0..rows).find(|&r| on(r) == 2).or_else(|| (0..rows).filter(|&r| on(r) > 0).min_by_key(|&r| on(r))).unwrap_or(0)
+}
+
+impl SpdTrainer {
+    /// The views above, from fixed streams: the same state gives the same views.
+    pub async fn view(&self) -> Result<SpdView, ApdError> {
+        let c = self.spd.n_components;
+        let n = self.network.model.n_features();
+        let (ci_lower, ci_upper) = self.one_hot_ci(ONE_HOT_VALUE).await?;
+        let order = ci_lower.iter().map(|m| match_columns(m, n, c)).collect();
+        let alive = alive_counts(&ci_lower, c);
+        let x = self.view_batch();
+        let xs = read_vec(x.clone()).await?;
+        let row = pick_sample(&xs, n);
+        let mut noise = Rng::stream(0, "spd-view-mask");
+        let (mut histograms, mut ci, mut mask) = (Vec::new(), Vec::new(), Vec::new());
+        for g in self.importances_all(x) {
+            let g = read_vec(g).await?;
+            histograms.push(histogram(&g));
+            let mine = g[row * c..(row + 1) * c].to_vec();
+            mask.push(mine.iter().map(|&g| g + (1.0 - g) * noise.uniform()).collect());
+            ci.push(mine);
+        }
+        Ok(SpdView {
+            names: self.matrix_names(),
+            ci_lower,
+            ci_upper,
+            order,
+            alive,
+            histogram: histograms,
+            sample: MaskSample { x: xs[row * n..(row + 1) * n].to_vec(), ci, mask },
+        })
+    }
+
+    /// [`VIEW_BATCH`] inputs drawn as training draws them, from a stream of their own.
+    fn view_batch(&self) -> burn::tensor::Tensor<2> {
+        let mut t = Rng::stream(0, "spd-view");
+        let bsz = VIEW_BATCH;
+        let (n, p) = (self.config.model.n_features(), self.config.model.feature_prob());
+        let x = match &self.config.model {
+            crate::config::ModelConfig::Tms(_) => crate::data::tms_batch(&mut t, bsz, n, p),
+            crate::config::ModelConfig::ResidMlp(_) => crate::data::resid_batch(&mut t, bsz, n, p),
+        };
+        crate::data::matrix(x, bsz, n, self.network.device())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_matched_by_hand() {
+        // 2 features, 4 columns. Feature 1 wants column 2 most (0.9); feature
+        // 0 wants column 2 too (0.8) but gets its next best, column 0 (0.5).
+        // The rest by their largest value: column 3 (0.3), then 1 (0.1).
+        let ci = [0.5, 0.1, 0.8, 0.0, 0.0, 0.0, 0.9, 0.3];
+        assert_eq!(match_columns(&ci, 2, 4), vec![0, 2, 3, 1]);
+        // More features than columns: the unmatched feature gets none.
+        assert_eq!(match_columns(&[0.2, 0.9, 0.5], 3, 1), vec![0]);
+    }
+
+    #[test]
+    fn histogram_bins_by_hand() {
+        let h = histogram(&[-0.01, 0.0, 0.049, 0.05, 0.5, 0.999, 1.0, 1.2]);
+        assert_eq!(h.len(), HIST_BINS);
+        assert_eq!((h[0], h[1], h[10], h[19]), (3, 1, 1, 3));
+        assert_eq!(h.iter().sum::<u32>(), 8);
+    }
+
+    #[test]
+    fn the_sample_has_two_features_on_when_one_does() {
+        let x = [0.0, 0.0, 0.0, 0.3, 0.0, 0.0, 0.1, 0.2, 0.0, 0.4, 0.5, 0.0];
+        assert_eq!(pick_sample(&x, 3), 2);
+        assert_eq!(pick_sample(&[0.4, 0.5, 0.3, 0.0, 0.1, 0.0], 3), 1);
+        assert_eq!(pick_sample(&[0.0; 4], 2), 0);
+    }
+}

@@ -1,0 +1,92 @@
+// Side by side (`data-testid="compare"`): one target decomposed by APD and
+// by SPD, the same figures and views in two columns. It opens on the pair
+// shipped with the page (tms-5-2-id, where APD fails and SPD does not); a
+// run finished in this page takes its method's column.
+import { heatmap, polygon, figure, color, message } from './views.js';
+
+const $ = (id) => document.getElementById(id);
+const METHODS = ['apd', 'spd'];
+/** Per method: { model, seed, target (JSON text of the target's weights), views, wall_s, source } or null. */
+const cols = { apd: null, spd: null };
+
+/** A shipped gallery entry as a column. */
+export const ofEntry = (e) => ({ model: e.model, seed: e.seed, target: JSON.stringify(e.report.target), views: e.views, wall_s: e.wall_s, source: 'shipped with the page' });
+
+/** Puts `result` in `method`'s column and redraws. */
+export function setColumn(method, result) {
+  cols[method] = result;
+  drawCompare();
+}
+
+/** The method whose column does not hold the same target as the other's, if one column is empty or they differ. */
+export function missing() {
+  const [a, s] = [cols.apd, cols.spd];
+  if (a && s && a.target === s.target) return null;
+  return a && (!s || a.target !== s.target) ? 'spd' : 'apd';
+}
+
+function figuresText(m) {
+  if (!m) return 'no figures';
+  if (m.resid) return `${m.resid.n_dedicated} of ${m.resid.dedicated.length} features with a component of their own`;
+  const ok = m.mmcs >= 0.98 && m.ml2r >= 0.85;
+  return `MMCS ${m.mmcs.toFixed(3)}, ML2R ${m.ml2r.toFixed(3)}: ${ok ? 'recovered' : 'not recovered'}`;
+}
+
+/** Each feature's matched component first, then the others. */
+function order(m, C) {
+  const out = [];
+  for (const f of m?.features ?? []) if (!out.includes(f.component)) out.push(f.component);
+  for (let c = 0; c < C; c++) if (!out.includes(c)) out.push(c);
+  return out;
+}
+
+function drawColumn(method) {
+  const box = $(`compare-${method}`);
+  const r = cols[method];
+  const body = box.querySelector('.compare-body');
+  body.innerHTML = '';
+  box.dataset.filled = String(!!r);
+  const fig = box.querySelector('[data-testid="compare-figures"]');
+  if (!r) {
+    fig.textContent = `No ${method.toUpperCase()} result for this target yet.`;
+    return;
+  }
+  const v = r.views, m = v.metrics;
+  fig.textContent = figuresText(m);
+  box.querySelector('.compare-source').textContent = `${r.model}, seed ${r.seed}, ${r.source}${r.wall_s ? `, ${Math.round(r.wall_s)} s` : ''}`;
+  if (v.target?.length && v.target[0][2] === 2 && v.components?.length) {
+    // The matched components of W, as polygons on the target's scale.
+    const [, n, , w] = v.target[0];
+    const rows = (vals) => Array.from({ length: n }, (_, i) => [vals[2 * i], vals[2 * i + 1]]);
+    const scale = Math.max(...rows(w).map(([x, y]) => Math.hypot(x, y)));
+    const row = document.createElement('div'); row.className = 'multiples'; body.append(row);
+    polygon(figure(row, 'target W', 110, 110), rows(w), { scale, colorOf: color });
+    const matched = [...new Set((m?.features ?? []).map((f) => f.component))];
+    for (const c of matched) polygon(figure(row, `${method === 'spd' ? 'subcomponent' : 'component'} ${c}`, 90, 90), rows(v.components[0][c]), { scale, colorOf: color });
+  }
+  if (v.attributions?.length && m?.features) {
+    const n = m.features.length, C = v.attributions.length / n;
+    const o = order(m, C);
+    const permuted = [];
+    for (let i = 0; i < n; i++) for (const c of o) permuted.push(v.attributions[i * C + c]);
+    const canvas = figure(body, method === 'spd' ? 'causal importance of W, each feature alone' : 'attribution, each feature alone', 260, 30 + n * 22);
+    heatmap(canvas, permuted, n, C, { signed: false, rowLabel: 'feature', legend: false, colNames: o.map((c) => `component ${c}`) });
+  } else if (!v.attributions?.length) {
+    message(figure(body, '', 260, 60), 'no per-feature view for this model');
+  }
+}
+
+/** Redraws both columns and says whether they hold one target. */
+export function drawCompare() {
+  for (const method of METHODS) drawColumn(method);
+  const [a, s] = [cols.apd, cols.spd];
+  const same = !!(a && s && a.target === s.target);
+  $('card-compare').dataset.sameTarget = String(same);
+  const other = missing();
+  $('compare-note').textContent = same
+    ? `Both columns decompose the same target (${a.model}, seed ${a.seed}).`
+    : a || s ? `The two columns hold ${a && s ? 'different targets' : 'one result'}: decompose ${(a || s).model} (seed ${(a || s).seed}) with ${other.toUpperCase()} too to compare.` : '';
+  $('compare-other').textContent = other ? `Decompose the same target with ${other.toUpperCase()}` : 'Both methods are shown';
+  $('compare-other').dataset.method = other ?? '';
+  $('compare-other').disabled = !other;
+}
