@@ -114,7 +114,7 @@ export const CHAPTERS = [
   },
   {
     title: 'Stochastic Parameter Decomposition: what replaced APD',
-    view: 'card-attributions',
+    view: 'card-compare',
     html: `<p>APD's successor, SPD (Bushnaq, Braun, Sharkey 2025), drops attributions, top-k and the simplicity loss.
       It splits every weight matrix into many rank-one <em>subcomponents</em> and learns, for every input, how much
       each one is <em>causally important</em>: a small network per subcomponent reads the input's activation along it
@@ -122,10 +122,12 @@ export const CHAPTERS = [
       subcomponent randomly scaled down wherever its importance is below 1, <code>m = g + (1 - g) u</code> with u
       uniform, and asks for the target's output anyway; a penalty on the importances makes each input claim as
       few as it can. It is built to recover the models where APD fails, such as tms-5-2 with an identity layer.</p>
-      <p>The button shows SPD on the identity-layer model where APD fails (in the gallery beside APD's failed
-      run): the highlighted matrix is the causal importance of each of W's 20 subcomponents for each feature
-      alone, one bright cell per row, and 15 subcomponents no input needs. To run it yourself, choose SPD under
-      Method and press Run.</p>`,
+      <p>The highlighted view puts the two methods side by side on one target, the identity-layer model: APD
+      merges features into shared components, SPD gives each feature one subcomponent of W along its line. The
+      button opens SPD's result in every view: the causal importance of each of W's 20 subcomponents for each
+      feature alone is one bright cell per row, and 15 subcomponents no input needs; a card of its own shows the
+      importances through both sigmoids for every matrix, their histogram, and one input's mask. To run it
+      yourself, choose SPD under Method and press Run; the finished run takes SPD's column here.</p>`,
     action: { label: 'Show SPD where APD fails', run: (ctx) => ctx.show('tms-5-2-id-spd') },
   },
 ];

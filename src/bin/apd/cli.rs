@@ -268,7 +268,8 @@ fn cmd_bench(args: &Args) -> Result<(), ApdError> {
     }
     let s = t.elapsed().as_secs_f64();
     println!(
-        "estimated peak memory of one APD step: {:.1} MiB (the figure the page checks against its budget)",
+        "estimated peak memory of one {} step: {:.1} MiB (the figure the page checks against its budget)",
+        run.config().method.name().to_uppercase(),
         run.config().estimated_step_floats() as f64 * 4.0 / 1048576.0
     );
     println!(
