@@ -8,6 +8,7 @@ const $ = (id) => document.getElementById(id);
 const METHODS = ['apd', 'spd'];
 /** Per method: { model, seed, target (JSON text of the target's weights), views, wall_s, source } or null. */
 const cols = { apd: null, spd: null };
+let latest = null; // the column filled last: the other method is the one to run
 
 /** A shipped gallery entry as a column. */
 export const ofEntry = (e) => ({ model: e.model, seed: e.seed, target: JSON.stringify(e.report.target), views: e.views, wall_s: e.wall_s, source: 'shipped with the page' });
@@ -15,14 +16,15 @@ export const ofEntry = (e) => ({ model: e.model, seed: e.seed, target: JSON.stri
 /** Puts `result` in `method`'s column and redraws. */
 export function setColumn(method, result) {
   cols[method] = result;
+  latest = method;
   drawCompare();
 }
 
-/** The method whose column does not hold the same target as the other's, if one column is empty or they differ. */
+/** The method to run for a pair on one target: none when the columns hold one, else the other of the latest. */
 export function missing() {
   const [a, s] = [cols.apd, cols.spd];
   if (a && s && a.target === s.target) return null;
-  return a && (!s || a.target !== s.target) ? 'spd' : 'apd';
+  return latest === 'apd' ? 'spd' : 'apd';
 }
 
 function figuresText(m) {

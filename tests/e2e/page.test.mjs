@@ -190,11 +190,20 @@ test('SPD runs in the page: its method, its settings and its losses, and the lin
   assert.equal(await page.locator('#attr-chart').getAttribute('data-points'), String(5 * 20));
   assert.match(await page.getByTestId('mmcs').textContent(), /^0\.\d{4}$|^1\.0000$/);
   assert.match(page.url(), /method=spd/);
-  // Back to APD: its settings return, the link drops the method.
-  await page.getByTestId('method').selectOption('apd');
+  // The finished run takes SPD's column of the side by side view, beside
+  // the shipped APD result of another target; the button decomposes this
+  // page's target with APD: its settings return, the link drops the method.
+  const spdCol = page.locator('[data-testid="compare-col"][data-method="spd"]');
+  assert.match(await spdCol.locator('.compare-source').textContent(), /^tms-5-2, seed 3, run in this page on cpu/);
+  assert.equal(await page.getByTestId('compare').getAttribute('data-same-target'), 'false');
+  assert.equal(await page.getByTestId('compare-other').textContent(), 'Decompose the same target with APD');
+  await page.getByTestId('compare-other').click();
   await page.locator('[data-setting="apd.topk"]').waitFor();
+  await page.getByTestId('status').filter({ hasText: /^(training target|decomposing)$/ }).waitFor({ timeout: 30_000 });
+  assert.equal(await page.getByTestId('method').inputValue(), 'apd');
   assert.equal(await page.locator('[data-setting="spd.lr"]').count(), 0);
   assert.doesNotMatch(page.url(), /method=/);
+  await page.locator('#reset').click();
   assert.deepEqual(problems, []);
   await page.close();
 });
