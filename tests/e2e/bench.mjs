@@ -1,8 +1,12 @@
 // Browser benchmark (not a test): prints wasm size, first paint, ms per APD
 // step on each backend, the wall time until tms-5-2 shows MMCS >= 0.98
-// on the CPU backend, and the residual MLPs' figures. Run after
+// (and until it shows recovery, MMCS >= 0.98 and ML2R >= 0.85) on the CPU
+// backend, and the residual MLPs' figures. With --spd, SPD's instead: ms per
+// step and the time to recovery on tms-5-2 and tms-5-2-id (seed 23, the
+// SPD preset's settings, plus any settings given after --spd as a link
+// fragment, e.g. --spd '&spd.batch_size=1024'). Run after
 // scripts/build-web.sh:
-//   node tests/e2e/bench.mjs [--quick]
+//   node tests/e2e/bench.mjs [--quick] [--spd [SETTINGS]]
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -11,6 +15,8 @@ import { serve } from './serve.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '../../www');
 const quick = process.argv.includes('--quick');
+const spdAt = process.argv.indexOf('--spd');
+const spdExtra = spdAt >= 0 && process.argv[spdAt + 1] && !process.argv[spdAt + 1].startsWith('--') ? process.argv[spdAt + 1] : '';
 const wasm = fs.readFileSync(path.join(ROOT, 'pkg/apd_playground_bg.wasm'));
 console.log(`wasm: ${(wasm.length / 1048576).toFixed(2)} MiB raw, ${(zlib.gzipSync(wasm, { level: 9 }).length / 1048576).toFixed(2)} MiB gzipped`);
 
@@ -35,7 +41,7 @@ async function runOn(backend, hash, untilMmcs, model = 'tms-5-2') {
   const readyMs = Date.now() - ready0;
   const t0 = Date.now();
   await page.getByTestId('run').click();
-  let reached = null;
+  let reached = null, recovered = null;
   const samples = [], targetSamples = [];
   for (;;) {
     const st = await page.getByTestId('status').textContent();
@@ -44,6 +50,8 @@ async function runOn(backend, hash, untilMmcs, model = 'tms-5-2') {
     if (st === 'training target' && ms > 0) targetSamples.push(ms);
     const mmcs = Number(await page.getByTestId('mmcs').textContent());
     if (untilMmcs && reached === null && mmcs >= untilMmcs) reached = (Date.now() - t0) / 1000;
+    const ml2r = Number(await page.getByTestId('ml2r').textContent());
+    if (recovered === null && mmcs >= 0.98 && ml2r >= 0.85) recovered = (Date.now() - t0) / 1000;
     if (st === 'done' || st.startsWith('error')) break;
     await page.waitForTimeout(100);
   }
@@ -51,9 +59,10 @@ async function runOn(backend, hash, untilMmcs, model = 'tms-5-2') {
   const active = await page.locator('#backend-active').textContent();
   const mmcs = await page.getByTestId('mmcs').textContent();
   const dedicated = await page.getByTestId('dedicated').textContent();
+  const ml2r = await page.getByTestId('ml2r').textContent();
   await page.close();
   const median = (v) => v.sort((a, b) => a - b)[v.length >> 1];
-  return { paint, readyMs, wall, reached, active, mmcs, dedicated, msPerStep: median(samples), msPerTargetStep: median(targetSamples) };
+  return { paint, readyMs, wall, reached, recovered, active, mmcs, ml2r, dedicated, msPerStep: median(samples), msPerTargetStep: median(targetSamples) };
 }
 
 // The finished first view: how long after navigation it is on screen (the
@@ -69,10 +78,22 @@ async function runOn(backend, hash, untilMmcs, model = 'tms-5-2') {
   await page.close();
 }
 
+const secs = (t) => (t === null ? 'never' : `${t.toFixed(1)} s`);
+if (spdAt >= 0) {
+  for (const model of ['tms-5-2', 'tms-5-2-id']) {
+    const r = await runOn('cpu', `&method=spd&seed=23${spdExtra}`, 0.98, model);
+    console.log(`cpu: SPD on ${model} (seed 23${spdExtra}): ${r.msPerStep?.toFixed(2)} ms per SPD step (median of the page's readings); `
+      + `MMCS >= 0.98 shown after ${secs(r.reached)}, recovered (and ML2R >= 0.85) after ${secs(r.recovered)}, target training included; `
+      + `whole run ${r.wall.toFixed(1)} s, final MMCS ${r.mmcs}, ML2R ${r.ml2r}`);
+  }
+  await browser.close();
+  server.close();
+  process.exit(0);
+}
 const cpu = await runOn('cpu', quick ? '&target.steps=500&apd.steps=500' : '', 0.98);
 console.log(`first contentful paint: ${cpu.paint.toFixed(0)} ms; wasm loaded and ready after ${cpu.readyMs} ms more`);
 console.log(`cpu: ${cpu.msPerStep?.toFixed(2)} ms per APD step (median of the page's readings); whole run ${cpu.wall.toFixed(1)} s, final MMCS ${cpu.mmcs}`);
-console.log(`cpu: tms-5-2 reached MMCS >= 0.98 after ${cpu.reached === null ? 'never' : cpu.reached.toFixed(1) + ' s'} (target training included)`);
+console.log(`cpu: tms-5-2 reached MMCS >= 0.98 after ${secs(cpu.reached)}, recovered (and ML2R >= 0.85) after ${secs(cpu.recovered)} (target training included)`);
 const gpu = await runOn('webgpu', '&target.steps=50&apd.steps=30&apd.batch_size=2048', null);
 console.log(`webgpu (${gpu.active}): ${gpu.msPerStep?.toFixed(2)} ms per APD step (headless Chromium's adapter here is SwiftShader, a CPU emulation: not a GPU figure)`);
 const custom = await runOn('cpu', quick ? '&target.steps=300&apd.steps=300' : '', null, 'resid-mlp-custom');
