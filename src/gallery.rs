@@ -1,7 +1,8 @@
 //! Finished results shipped with the page (`www/gallery/`), so that a
 //! visitor sees a whole decomposition before anything has run: the report
 //! (whole for the toy models; without its target and components where those
-//! would make the file too large for a page, see [`FULL_REPORT_BYTES`]), the
+//! would make the file too large for a page, see [`FULL_REPORT_BYTES`], or
+//! where asked: the views keep what the page draws of them), the
 //! view data the page draws from it and the step plan its charts need. `scripts/gallery.sh` makes them with the CLI;
 //! `tests/gallery.rs` checks each against what the engine recomputes.
 
@@ -83,8 +84,10 @@ fn thin<T: Clone + PartialEq>(h: &[T]) -> Vec<T> {
 
 /// The gallery entry of `report`; `curve_feature` picks the residual MLP's
 /// response curve. The history is thinned to [`HISTORY_POINTS`], its last
-/// step kept.
-pub async fn entry(mut report: Report, curve_feature: usize) -> Result<Entry, ApdError> {
+/// step kept. `trim` ships the report without its target and components
+/// even under [`FULL_REPORT_BYTES`] (a large TMS entry: its views keep the
+/// matrices the page draws).
+pub async fn entry(mut report: Report, curve_feature: usize, trim: bool) -> Result<Entry, ApdError> {
     report.history = thin(&report.history);
     if let Some(spd) = report.spd.as_mut() {
         spd.history = thin(&spd.history);
@@ -92,7 +95,7 @@ pub async fn entry(mut report: Report, curve_feature: usize) -> Result<Entry, Ap
     let run = Run::of_report(&report, &Device::flex())?;
     let views = run.snapshot(curve_feature).await?;
     let size = serde_json::to_string(&report).map_err(|e| ApdError::Format(e.to_string()))?.len();
-    let trimmed = size > FULL_REPORT_BYTES;
+    let trimmed = trim || size > FULL_REPORT_BYTES;
     if trimmed {
         report.target.clear();
         report.components.layers.clear();

@@ -8,7 +8,7 @@
 // Native only: `wasm-pack test` builds every test target for wasm32, where these do not apply.
 #![cfg(not(target_arch = "wasm32"))]
 
-use apd_playground::config::ExperimentConfig;
+use apd_playground::config::{ExperimentConfig, Method};
 use apd_playground::gallery::{entry, Plan};
 use apd_playground::metrics::{dedicated_components, ResidMetrics};
 use apd_playground::report::Report;
@@ -44,7 +44,7 @@ fn shipped_results_are_what_the_engine_computes() {
         }
         let report = Report::parse(&stored["report"].to_string()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let feature = stored["views"]["resid"]["curve"]["feature"].as_u64().unwrap_or(0) as usize;
-        let recomputed = serde_json::to_value(pollster::block_on(entry(report, feature)).unwrap()).unwrap();
+        let recomputed = serde_json::to_value(pollster::block_on(entry(report, feature, false)).unwrap()).unwrap();
         same_json(&recomputed, &stored, 1e-4, &path.file_name().unwrap().to_string_lossy());
         checked += 1;
     }
@@ -71,11 +71,58 @@ fn check_trimmed(stored: &Value, name: &str) {
     let config: ExperimentConfig = serde_json::from_value(report["config"].clone()).unwrap();
     config.validate().unwrap();
     same_json(&serde_json::to_value(Plan::of(&config)).unwrap(), &stored["plan"], 1e-4, &format!("{name}.plan"));
-    let r: ResidMetrics = serde_json::from_value(report["metrics"]["resid"].clone()).expect("only the residual MLPs are trimmed");
+    if report["metrics"]["resid"].is_null() {
+        check_trimmed_tms(stored, name, config.method == Method::Spd);
+        return;
+    }
+    let r: ResidMetrics = serde_json::from_value(report["metrics"]["resid"].clone()).unwrap();
     let (dedicated, shares, n_dedicated, mean_share) = dedicated_components(&r.attributions, r.n_components);
     assert_eq!((&dedicated, n_dedicated), (&r.dedicated, r.n_dedicated), "{name}: dedicated components");
     for (a, b) in shares.iter().zip(&r.shares) {
         assert!((a - b).abs() < 1e-5, "{name}: shares");
     }
     assert!((mean_share - r.mean_share).abs() < 1e-5);
+}
+
+/// A trimmed TMS entry: each feature's match, cosine and length ratio follow
+/// from the target's `W` and the components the views keep (matched by max
+/// |cos|, or for SPD by the one-hot importances shipped with them), and
+/// MMCS and ML2R are their means.
+fn check_trimmed_tms(stored: &Value, name: &str, by_importance: bool) {
+    let views = &stored["views"];
+    let floats = |v: &Value| -> Vec<f32> { v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect() };
+    let w_entry = views["target"][0].as_array().unwrap_or_else(|| panic!("{name}: the views keep the target"));
+    let (n, d, w) = (w_entry[1].as_u64().unwrap() as usize, w_entry[2].as_u64().unwrap() as usize, floats(&w_entry[3]));
+    let comps: Vec<Vec<f32>> = views["components"][0].as_array().unwrap().iter().map(floats).collect();
+    let attr = floats(&views["attributions"]);
+    let c = comps.len();
+    let norm = |v: &[f32]| v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+    let features = views["metrics"]["features"].as_array().unwrap();
+    assert_eq!(features.len(), n, "{name}: one match per feature");
+    let (mut cos_sum, mut len_sum, mut live) = (0.0, 0.0, 0.0);
+    for (i, f) in features.iter().enumerate() {
+        let wi = &w[i * d..(i + 1) * d];
+        let figures = |k: usize| {
+            let pi = &comps[k][i * d..(i + 1) * d];
+            let dot: f64 = wi.iter().zip(pi).map(|(&a, &b)| a as f64 * b as f64).sum();
+            let (a, b) = (norm(wi), norm(pi));
+            (if a > 0.0 && b > 0.0 { (dot / (a * b)).abs() } else { 0.0 }, if a > 0.0 { b / a } else { 0.0 })
+        };
+        let k = if by_importance {
+            (0..c).max_by(|&x, &y| attr[i * c + x].total_cmp(&attr[i * c + y])).unwrap()
+        } else {
+            (0..c).max_by(|&x, &y| figures(x).0.total_cmp(&figures(y).0).then(y.cmp(&x))).unwrap()
+        };
+        let (cos, ratio) = figures(k);
+        assert_eq!(f["component"].as_u64().unwrap() as usize, k, "{name}: feature {i}'s component");
+        assert!((f["cos"].as_f64().unwrap() - cos).abs() < 1e-4, "{name}: feature {i}'s cosine");
+        assert!((f["l2_ratio"].as_f64().unwrap() - ratio).abs() < 1e-4, "{name}: feature {i}'s length ratio");
+        if f["represented"] != Value::Bool(false) {
+            cos_sum += cos;
+            len_sum += ratio;
+            live += 1.0;
+        }
+    }
+    assert!((views["metrics"]["mmcs"].as_f64().unwrap() - cos_sum / live).abs() < 1e-4, "{name}: MMCS");
+    assert!((views["metrics"]["ml2r"].as_f64().unwrap() - len_sum / live).abs() < 1e-4, "{name}: ML2R");
 }

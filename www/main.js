@@ -192,10 +192,31 @@ function showReport({ report, snap, plan }) {
 }
 
 
+/** The shipped result drawn now, whose settings "Run it yourself" takes. */
+let shownEntry = null;
+
+/** Runs the shown shipped result's model, method, seed and settings in this page. */
+async function runShown() {
+  const e = shownEntry;
+  if (!e || $('run').disabled) return;
+  if (e.model !== state.preset) await choosePreset(e.model);
+  if (e.method !== $('method').value) await chooseMethod(e.method);
+  $('seed').value = String(e.seed);
+  const base = Object.fromEntries(flatten(JSON.parse(state.presetConfig)));
+  for (const [path, value] of flatten(e.report.config)) {
+    if (path === 'method' || base[path] === value) continue;
+    const reply = await request({ type: 'set', path, value: String(value) });
+    if (reply.type === 'field-error') { banner(`Could not take the shown result's setting ${path}: ${reply.message}`, 'error'); return; }
+  }
+  showModelKind(state.config); showFields(); writeHash();
+  startRun(false);
+}
+
 /** Opens a shipped result in the views. */
 async function showShipped(name) {
   const entry = await shipped(name);
   if (!entry) { banner(`The shipped result ${name} could not be loaded.`, 'error'); return; }
+  shownEntry = entry;
   // A run in progress or paused gives way (its messages are dropped from here on).
   if (state.run !== null) send({ type: 'reset' });
   state.reportShown = true;
@@ -211,6 +232,7 @@ async function loadFirstView() {
   const entry = await shipped('tms-5-2-apd');
   // A run or a report shown while this loaded wins; an engine that failed to load does not stop it.
   if (!entry || state.runs > 0 || state.reportShown) return;
+  shownEntry = entry;
   showResult(entry.report, entry.views, entry.plan);
   showFirstView(true, entry);
 }
@@ -448,7 +470,7 @@ draw.clearAll();
 loadFirstView();
 showGallery(showShipped);
 if (chapterOf(location.hash)) openChapter(chapterOf(location.hash));
-$('first-view-run').addEventListener('click', pressRun);
+$('first-view-run').addEventListener('click', runShown);
 $('compare-other').addEventListener('click', async () => {
   const other = $('compare-other').dataset.method;
   if (!other || $('run').disabled) return;

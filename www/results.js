@@ -21,7 +21,7 @@ export function describeEntry(entry) {
   }
   const ok = m.mmcs >= 0.98 && m.ml2r >= 0.85;
   return `A finished decomposition of ${entry.model}, ${when}. The target network squeezes ${m.features.length} features into `
-    + `${entry.views.target[0][2]} dimensions (the first polygon under Geometry); ${entry.method === 'spd' ? `SPD split each weight matrix into ${entry.views.components[0].length} rank-one subcomponents` : `APD split its weights into ${entry.views.components[0].length} parameter components`}`
+    + `${entry.views.target[0][2]} dimensions (the first ${entry.views.target[0][2] === 2 ? 'polygon' : 'map'} under Geometry); ${entry.method === 'spd' ? `SPD split each weight matrix into ${entry.views.components[0].length} rank-one subcomponents` : `APD split its weights into ${entry.views.components[0].length} parameter components`}`
     + (ok ? `, and each feature was recovered by one of them (MMCS ${m.mmcs.toFixed(3)}, ML2R ${m.ml2r.toFixed(3)}: 1 would be perfect).`
       : `, but not one per feature (MMCS ${m.mmcs.toFixed(3)}, ML2R ${m.ml2r.toFixed(3)}: success needs 0.98 and 0.85).`)
     + note;
@@ -43,6 +43,8 @@ export function showFirstView(on, entry = null) {
   if (!on || !entry) return;
   box.querySelector('h2').textContent = entry.title || 'A finished decomposition';
   document.getElementById('first-view-text').textContent = describeEntry(entry);
+  const minutes = Math.max(1, Math.round(entry.wall_s / 60));
+  document.getElementById('first-view-note').textContent = `trains a new target and decomposes it live in this page (this one took about ${minutes} minute${minutes > 1 ? 's' : ''} natively on one core; a tab's CPU backend is slower)`;
 }
 
 /** The list of shipped results (`www/gallery/index.json`); `open(name)` shows one. */

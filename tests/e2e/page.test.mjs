@@ -128,6 +128,23 @@ test('APD and SPD side by side on one target, and SPD\'s own views, from shipped
   await page.close();
 });
 
+test('"Run it yourself" runs the shown result\'s model, method, seed and settings', { timeout: 120_000 }, async () => {
+  const { page, problems } = await open();
+  await page.locator('[data-testid="gallery-item"][data-name="tms-5-2-id-spd"]').click();
+  await page.getByTestId('first-view').filter({ hasText: /tms-5-2-id/ }).waitFor({ timeout: 10_000 });
+  assert.match(await page.locator('#first-view-note').textContent(), /about \d+ minutes natively/);
+  await page.getByTestId('first-view-run').click();
+  await page.getByTestId('status').filter({ hasText: /^(training target|decomposing)$/ }).waitFor({ timeout: 30_000 });
+  assert.equal(await page.getByTestId('model').inputValue(), 'tms-5-2-id');
+  assert.equal(await page.getByTestId('method').inputValue(), 'spd');
+  assert.equal(await page.locator('#seed').inputValue(), '23');
+  assert.equal(await page.locator('[data-setting="spd.steps"]').inputValue(), '10000');
+  assert.match(page.url(), /model=tms-5-2-id&method=spd&seed=23&.*spd\.steps=10000/);
+  await page.locator('#reset').click();
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test('each tour chapter opens from its link and highlights its view', { timeout: 120_000 }, async () => {
   const page = await env.browser.newPage({ viewport: { width: 1400, height: 1100 } });
   await page.goto(env.base);

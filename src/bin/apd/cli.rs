@@ -23,8 +23,9 @@ USAGE:
   apd sweep     --model M [--method apd|spd] --seeds A..B [--steps N] [--recipe R] [--target-scale K]
                 [--backend cpu|wgpu] [--set key=value]...
   apd inspect   FILE.json          (validates a target or report file and summarises it)
-  apd views     REPORT.json [--feature N] [--gallery] --out views.json
-                (the view data the page draws for a report; --gallery: a page gallery entry)
+  apd views     REPORT.json [--feature N] [--gallery [--trim]] --out views.json
+                (the view data the page draws for a report; --gallery: a page gallery entry;
+                --trim: its report without target and components, which the views keep)
   apd presets [--explain]          (every preset's configuration as JSON; --explain: what each setting means)
 
 MODELS: tms-5-2, tms-5-2-id, tms-40-10, tms-40-10-id, tms-custom,
@@ -57,6 +58,7 @@ pub struct Args {
     pub method: Option<String>,
     pub explain: bool,
     pub gallery: bool,
+    pub trim: bool,
 }
 
 fn parse_args(argv: &[String]) -> Result<Args, String> {
@@ -81,6 +83,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             "--method" => a.method = Some(value("--method")?),
             "--explain" => a.explain = true,
             "--gallery" => a.gallery = true,
+            "--trim" => a.trim = true,
             "--target-scale" => {
                 let k: f32 = value("--target-scale")?.parse().map_err(|_| "--target-scale must be a number")?;
                 if !(k.is_finite() && k > 0.0 && k <= 100.0) {

@@ -82,7 +82,7 @@ pub fn cmd_views(args: &Args) -> Result<(), ApdError> {
     let report = Report::parse(&read_text(path)?)?;
     if args.gallery {
         // Compact: the page loads it before anything else.
-        let entry = pollster::block_on(apd_playground::gallery::entry(report, args.feature))?;
+        let entry = pollster::block_on(apd_playground::gallery::entry(report, args.feature, args.trim))?;
         let text = serde_json::to_string(&entry).map_err(|e| ApdError::Format(e.to_string()))?;
         return std::fs::write(out, text).map_err(|e| ApdError::Format(format!("cannot write {out}: {e}")));
     }
