@@ -163,6 +163,7 @@ function startRun(paused, stepOnce = false) {
   showFirstView(false);
   draw.clearAll();
   state.run = ++state.runs; state.canContinue = true; state.plan = null;
+  $('eta').textContent = '-';
   $('export-report').disabled = true; $('export-target').disabled = true;
   send({ type: 'start', run: state.run, preset: state.preset, seed: Number($('seed').value), backend: $('backend').value, target: state.importedTarget, paused, stepOnce });
   setStatus(paused ? 'paused' : 'starting');
@@ -210,6 +211,14 @@ async function runShown() {
   }
   showModelKind(state.config); showFields(); writeHash();
   startRun(false);
+}
+
+/** Seconds in words, rounded as a person would say them. */
+function duration(s) {
+  if (!(s > 0)) return '-';
+  if (s < 60) return `about ${Math.max(1, Math.round(s))} s`;
+  if (s < 5400) return `about ${Math.round(s / 60)} min`;
+  return `about ${(s / 3600).toFixed(1)} h`;
 }
 
 /** Opens a shipped result in the views. */
@@ -305,6 +314,8 @@ async function onWorkerMessage(msg) {
       $('step-count').textContent = b.phase === 'target' ? String(b.target_step) : String(b.apd_step);
       $('phase').textContent = b.phase === 'target' ? `training target (${b.target_step}/${p.target_steps})` : `decomposing (${b.apd_step}/${p.apd_steps}${b.apd_start ? `, start ${b.apd_start[0] + 1} of ${b.apd_start[1]}` : ''})`;
       if (b.ms_per_step > 0) $('ms-per-step').textContent = b.ms_per_step.toFixed(2);
+      // The decomposition's time left at the current pace (the target's steps cost differently).
+      if (b.phase !== 'target' && b.ms_per_step > 0) $('eta').textContent = duration((p.apd_steps - b.apd_step) * b.ms_per_step / 1000);
       if (RUNNING.includes(state.status)) setStatus(b.phase === 'target' ? 'training target' : 'decomposing');
       break;
     }
@@ -327,6 +338,7 @@ async function onWorkerMessage(msg) {
       state.canContinue = false;
       $('export-report').disabled = false; $('export-target').disabled = false;
       $('phase').textContent = 'done';
+      $('eta').textContent = '-';
       setStatus('done');
       break;
     }
@@ -410,7 +422,7 @@ $('reset').addEventListener('click', () => {
   send({ type: 'reset' });
   banner('');
   draw.clearAll();
-  for (const id of ['ms-per-step', 'phase']) $(id).textContent = '-';
+  for (const id of ['ms-per-step', 'phase', 'eta']) $(id).textContent = '-';
   $('step-count').textContent = '0';
   setStatus('ready');
 });

@@ -216,7 +216,9 @@ test('SPD runs in the page: its method, its settings and its losses, and the lin
   assert.equal(await page.getByTestId('compare-other').textContent(), 'Decompose the same target with APD');
   await page.getByTestId('compare-other').click();
   await page.locator('[data-setting="apd.topk"]').waitFor();
-  await page.getByTestId('status').filter({ hasText: /^(training target|decomposing)$/ }).waitFor({ timeout: 30_000 });
+  await page.getByTestId('status').filter({ hasText: /^decomposing$/ }).waitFor({ timeout: 60_000 });
+  // The time left at the current pace is shown while it decomposes.
+  await page.getByTestId('eta').filter({ hasText: /^about \d+(\.\d)? (s|min|h)$/ }).waitFor({ timeout: 10_000 });
   assert.equal(await page.getByTestId('method').inputValue(), 'apd');
   assert.equal(await page.locator('[data-setting="spd.lr"]').count(), 0);
   assert.doesNotMatch(page.url(), /method=/);
