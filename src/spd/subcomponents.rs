@@ -82,3 +82,51 @@ pub fn check_fits(d: &Decomposition, gates: &[GateValues], config: &ExperimentCo
 pub fn alive_counts(ci: &[Vec<f32>], c: usize) -> Vec<usize> {
     ci.iter().map(|m| (0..c).filter(|&k| m.chunks(c).any(|row| row[k] > ALIVE_CI)).count()).collect()
 }
+
+/// Per feature of one matrix's `n x C` one-hot importances `ci`, its own
+/// subcomponent: `Some(k)` when k is the only subcomponent the feature
+/// alone needs (importance above [`ALIVE_CI`]) and no other feature alone
+/// needs k; `None` otherwise. This is SPD's "a subcomponent of its own" in
+/// that matrix: the feature's part of the matrix is one rank-one piece that
+/// nothing else uses.
+pub fn own_subcomponents(ci: &[f32], c: usize) -> Vec<Option<usize>> {
+    let needs: Vec<Vec<usize>> = ci.chunks(c).map(|row| (0..c).filter(|&k| row[k] > ALIVE_CI).collect()).collect();
+    needs
+        .iter()
+        .enumerate()
+        .map(|(i, mine)| match mine.as_slice() {
+            [k] if !needs.iter().enumerate().any(|(j, other)| j != i && other.contains(k)) => Some(*k),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Per matrix, how many features have a subcomponent of their own ([`own_subcomponents`]).
+pub fn own_counts(ci: &[Vec<f32>], c: usize) -> Vec<usize> {
+    ci.iter().map(|m| own_subcomponents(m, c).iter().flatten().count()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_subcomponents_by_hand() {
+        // 4 features, 4 subcomponents. Feature 0 needs only 1: its own.
+        // Feature 1 needs 0 and 2: two, not one. Feature 2 needs only 3, and
+        // so does feature 3: shared, so neither owns it. 0.1 itself is not above.
+        let ci = [
+            0.0, 0.9, 0.1, 0.0, //
+            0.5, 0.0, 0.2, 0.05, //
+            0.0, 0.0, 0.0, 1.0, //
+            0.0, 0.1, 0.0, 0.3,
+        ];
+        assert_eq!(own_subcomponents(&ci, 4), vec![Some(1), None, None, None]);
+        // Feature 1's second need gone: 0 is its own, and feature 0 keeps 1.
+        let ci2 = [0.0, 0.9, 0.1, 0.0, 0.5, 0.0, 0.05, 0.05];
+        assert_eq!(own_subcomponents(&ci2, 4), vec![Some(1), Some(0)]);
+        assert_eq!(own_counts(&[ci.to_vec(), ci2.to_vec()], 4), vec![1, 2]);
+        // A feature that needs nothing owns nothing.
+        assert_eq!(own_subcomponents(&[0.0, 0.05], 2), vec![None]);
+    }
+}

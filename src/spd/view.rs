@@ -5,7 +5,7 @@
 //! the alive count; and one input's importances beside a mask drawn from
 //! them, which is what the stochastic losses train with.
 
-use super::{alive_counts, SpdTrainer};
+use super::{alive_counts, own_counts, SpdTrainer};
 use crate::data::read_vec;
 use crate::error::ApdError;
 use crate::rng::Rng;
@@ -35,6 +35,9 @@ pub struct SpdView {
     pub order: Vec<Vec<usize>>,
     /// Per matrix, subcomponents with importance above 0.1 for some feature alone.
     pub alive: Vec<usize>,
+    /// Per matrix, the features with a subcomponent of their own
+    /// ([`super::own_subcomponents`]).
+    pub own: Vec<usize>,
     /// Per matrix, [`HIST_BINS`] counts of the `VIEW_BATCH x C` importances.
     pub histogram: Vec<Vec<u32>>,
     /// One input of that batch with two features on (or the fewest above zero).
@@ -104,6 +107,7 @@ impl SpdTrainer {
         let (ci_lower, ci_upper) = self.one_hot_ci(ONE_HOT_VALUE).await?;
         let order = ci_lower.iter().map(|m| match_columns(m, n, c)).collect();
         let alive = alive_counts(&ci_lower, c);
+        let own = own_counts(&ci_lower, c);
         let x = self.view_batch();
         let xs = read_vec(x.clone()).await?;
         let row = pick_sample(&xs, n);
@@ -122,6 +126,7 @@ impl SpdTrainer {
             ci_upper,
             order,
             alive,
+            own,
             histogram: histograms,
             sample: MaskSample { x: xs[row * n..(row + 1) * n].to_vec(), ci, mask },
         })

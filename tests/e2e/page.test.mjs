@@ -113,7 +113,7 @@ test('APD and SPD side by side on one target, and SPD\'s own views, from shipped
   assert.equal(await spdViews.isVisible(), false, 'APD shows no SPD views');
   await page.locator('[data-testid="gallery-item"][data-name="tms-5-2-id-spd"]').click();
   await spdViews.waitFor({ state: 'visible', timeout: 10_000 });
-  assert.match(await page.getByTestId('alive').textContent(), /^Alive .*: W \d+ of 20, H1 \d+ of 20, W\^T \d+ of 20\.$/);
+  assert.match(await page.getByTestId('alive').textContent(), /^Alive .*: W \d+ of 20, H1 \d+ of 20, W\^T \d+ of 20\. Features .*: W 5 of 5, H1 \d of 5, W\^T \d of 5\.$/);
   const ci = page.getByTestId('ci-one-hot').locator('canvas');
   assert.equal(await ci.count(), 6, 'three matrices, lower and upper');
   assert.equal(await ci.first().getAttribute('data-points'), '100');
