@@ -257,8 +257,10 @@ impl SpdTrainer {
             + l_rl.clone().mul_scalar(cfg.coeff_layerwise)
             + l_i.clone().mul_scalar(cfg.coeff_importance);
         let alive = g[0].clone().inner().greater_elem(ALIVE_CI).float().sum_dim(1).reshape([cfg.batch_size]);
-        let parts = Tensor::cat(vec![l_f.inner(), l_r.inner(), l_rl.inner(), l_i.inner(), total.clone().inner()], 0);
-        let vals = read_vec(parts).await?;
+        // One read per step (the losses, then each sample's alive count): on a GPU each read waits for the queue.
+        let parts = Tensor::cat(vec![l_f.inner(), l_r.inner(), l_rl.inner(), l_i.inner(), total.clone().inner(), alive], 0);
+        let read = read_vec(parts).await?;
+        let (vals, alive) = read.split_at(5);
         if let Some(bad) = vals.iter().find(|v| !v.is_finite() || v.abs() > EXPLODED_LOSS) {
             return Err(ApdError::Diverged {
                 step: self.step,
@@ -268,7 +270,6 @@ impl SpdTrainer {
                 ),
             });
         }
-        let alive = read_vec(alive).await?;
         let grads = GradientsParams::from_grads(total.backward(), &self.model);
         let model = std::mem::replace(&mut self.model, SpdModel { v: Vec::new(), u: Vec::new(), gates: Vec::new() });
         self.model = self.optim.step(lr, model, grads);
