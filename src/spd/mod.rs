@@ -175,7 +175,11 @@ impl SpdTrainer {
 
     /// A fresh training batch drawn from `rng`.
     fn batch(&self, rng: &mut Rng) -> Tensor<2> {
-        let bsz = self.spd.batch_size;
+        self.batch_of(rng, self.spd.batch_size)
+    }
+
+    /// `bsz` inputs drawn as training draws them, from `rng`.
+    fn batch_of(&self, rng: &mut Rng, bsz: usize) -> Tensor<2> {
         let (n, p) = (self.config.model.n_features(), self.config.model.feature_prob());
         let x = match &self.config.model {
             ModelConfig::Tms(_) => tms_batch(rng, bsz, n, p),

@@ -108,7 +108,7 @@ impl SpdTrainer {
         let order = ci_lower.iter().map(|m| match_columns(m, n, c)).collect();
         let alive = alive_counts(&ci_lower, c);
         let own = own_counts(&ci_lower, c);
-        let x = self.view_batch();
+        let x = self.batch_of(&mut Rng::stream(0, "spd-view"), VIEW_BATCH);
         let xs = read_vec(x.clone()).await?;
         let row = pick_sample(&xs, n);
         let mut noise = Rng::stream(0, "spd-view-mask");
@@ -130,18 +130,6 @@ impl SpdTrainer {
             histogram: histograms,
             sample: MaskSample { x: xs[row * n..(row + 1) * n].to_vec(), ci, mask },
         })
-    }
-
-    /// [`VIEW_BATCH`] inputs drawn as training draws them, from a stream of their own.
-    fn view_batch(&self) -> burn::tensor::Tensor<2> {
-        let mut t = Rng::stream(0, "spd-view");
-        let bsz = VIEW_BATCH;
-        let (n, p) = (self.config.model.n_features(), self.config.model.feature_prob());
-        let x = match &self.config.model {
-            crate::config::ModelConfig::Tms(_) => crate::data::tms_batch(&mut t, bsz, n, p),
-            crate::config::ModelConfig::ResidMlp(_) => crate::data::resid_batch(&mut t, bsz, n, p),
-        };
-        crate::data::matrix(x, bsz, n, self.network.device())
     }
 }
 
