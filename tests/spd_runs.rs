@@ -93,3 +93,26 @@ fn spd_settings_are_validated_by_name() {
     let text = serde_json::to_string(&preset("tms-5-2").unwrap()).unwrap();
     assert!(!text.contains("method") && !text.contains("spd"));
 }
+
+/// Recovery, judged by what SPD recovers (cosine with the true features), on
+/// the model where APD fails on every seed: tms-5-2-id, seed 4, with the
+/// short schedule of docs/spd.md (batch 256, 8,000 steps, lr 3e-3: a
+/// sixteenth of the reference's inputs per step, a fifth of its steps).
+/// That schedule was chosen on seeds 100..104; seed 4 is one of the seeds
+/// 0..10 measured afterwards on which it recovers (not all do: docs/spd.md).
+#[test]
+fn spd_recovers_tms_5_2_id_where_apd_fails() {
+    let mut cfg = with_method(&preset("tms-5-2-id").unwrap(), "tms-5-2-id", Method::Spd).unwrap();
+    for (k, v) in [("spd.batch_size", "256"), ("spd.steps", "8000"), ("spd.lr", "0.003")] {
+        cfg.set(k, v).unwrap();
+    }
+    let mut run = Run::new("tms-5-2-id", cfg, 4, &Device::flex(), None).unwrap();
+    while !matches!(pollster::block_on(run.step()).unwrap(), Progress::Done) {}
+    let report = pollster::block_on(run.report(1.0, "cpu")).unwrap().unwrap();
+    let m = &report.metrics;
+    assert!(m.mmcs >= 0.98 && m.ml2r >= 0.85, "MMCS {} ML2R {}", m.mmcs, m.ml2r);
+    // One subcomponent of W per feature, each its own.
+    let spd = report.spd.as_ref().unwrap();
+    assert_eq!(apd_playground::spd::own_counts(&spd.ci_one_hot, report.components.n_components)[0], 5);
+    assert_eq!(spd.alive[0], 5);
+}
