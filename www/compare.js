@@ -3,6 +3,7 @@
 // shipped with the page (tms-5-2-id, where APD fails and SPD does not); a
 // run finished in this page takes its method's column.
 import { heatmap, polygon, figure, color, message } from './views.js';
+import { shipped } from './results.js';
 
 const $ = (id) => document.getElementById(id);
 const METHODS = ['apd', 'spd'];
@@ -91,4 +92,12 @@ export function drawCompare() {
   $('compare-other').textContent = other ? `Decompose the same target with ${other.toUpperCase()}` : 'Both methods are shown';
   $('compare-other').dataset.method = other ?? '';
   $('compare-other').disabled = !other;
+}
+
+/** Opens on the shipped pair where the methods differ most (tms-5-2-id, seed 23); a run finished meanwhile keeps its column. */
+export async function openShippedPair() {
+  drawCompare();
+  const [a, s] = await Promise.all([shipped('tms-5-2-id-apd'), shipped('tms-5-2-id-spd')]);
+  if (a && !cols.apd) setColumn('apd', ofEntry(a));
+  if (s && !cols.spd) setColumn('spd', ofEntry(s));
 }

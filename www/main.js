@@ -3,15 +3,15 @@
 // draw is in draw.js, the settings and the URL hash in settings.js, the
 // results kept across reloads in saved.js, shipped results in results.js,
 // the tour in tour.js.
-// Size: a little over 400 lines, because every state the page can be in and
-// every worker message that moves it are kept in this one file, so that the
+// Size: about 480 lines, because every state the page can be in and every
+// worker message that moves it are kept in this one file, so that the
 // transitions can be read together.
 import * as draw from './draw.js';
 import * as saved from './saved.js';
 import { renderFields, fieldError, hashOf, readHash, flatten, chapterOf } from './settings.js';
 import { setupTour, openChapter } from './tour.js';
 import { pickPair } from './explore.js';
-import { shipped, showFirstView, scaleText, showGallery } from './results.js';
+import { shipped, showFirstView, scaleText, showGallery, duration } from './results.js';
 import * as compare from './compare.js';
 
 const $ = (id) => document.getElementById(id);
@@ -211,14 +211,6 @@ async function runShown() {
   }
   showModelKind(state.config); showFields(); writeHash();
   startRun(false);
-}
-
-/** Seconds in words, rounded as a person would say them. */
-function duration(s) {
-  if (!(s > 0)) return '-';
-  if (s < 60) return `about ${Math.max(1, Math.round(s))} s`;
-  if (s < 5400) return `about ${Math.round(s / 60)} min`;
-  return `about ${(s / 3600).toFixed(1)} h`;
 }
 
 /** Opens a shipped result in the views. */
@@ -489,11 +481,4 @@ $('compare-other').addEventListener('click', async () => {
   await tourMethod(other);
   startRun(false);
 });
-/** The side by side view opens on the shipped pair where the methods differ most. */
-async function loadCompare() {
-  compare.drawCompare();
-  const [a, s] = await Promise.all([shipped('tms-5-2-id-apd'), shipped('tms-5-2-id-spd')]);
-  if (a) compare.setColumn('apd', compare.ofEntry(a));
-  if (s) compare.setColumn('spd', compare.ofEntry(s));
-}
-loadCompare();
+compare.openShippedPair();

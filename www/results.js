@@ -64,3 +64,11 @@ export async function showGallery(open) {
     li.append(b); list.append(li);
   }
 }
+
+/** Seconds in words, rounded as a person would say them. */
+export function duration(s) {
+  if (!(s > 0)) return '-';
+  if (s < 60) return `about ${Math.max(1, Math.round(s))} s`;
+  if (s < 5400) return `about ${Math.round(s / 60)} min`;
+  return `about ${(s / 3600).toFixed(1)} h`;
+}
