@@ -216,15 +216,11 @@ pub fn feature_matches(target: &Target, d: &Decomposition) -> Vec<FeatureMatch> 
     (0..w.d_in)
         .map(|i| {
             let wi = w.row(i);
-            let wn = norm(wi);
             let mut best = (0usize, -1.0f64, 0.0f64);
             for (c, p) in comps.iter().enumerate() {
-                let pi = &p[i * w.d_out..(i + 1) * w.d_out];
-                let pn = norm(pi);
-                let dot: f64 = wi.iter().zip(pi).map(|(&a, &b)| a as f64 * b as f64).sum();
-                let cos = if wn > 0.0 && pn > 0.0 { (dot / (wn * pn)).abs() } else { 0.0 };
+                let (cos, ratio) = row_figures(wi, &p[i * w.d_out..(i + 1) * w.d_out]);
                 if cos > best.1 {
-                    best = (c, cos, if wn > 0.0 { pn / wn } else { 0.0 });
+                    best = (c, cos, ratio);
                 }
             }
             FeatureMatch { component: best.0, cos: best.1 as f32, l2_ratio: best.2 as f32, represented: represented[i] }
@@ -241,12 +237,16 @@ pub async fn metrics(method: &impl Decomposer, target: &Target, d: &Decompositio
             let by_cos = tms_metrics(target, d, mean_active);
             let c = method.n_components();
             let imp = one_hot_importances(method, 1.0).await?;
-            let mut features = feature_matches(target, d);
-            for (i, f) in features.iter_mut().enumerate() {
-                let row = &imp[i * c..(i + 1) * c];
-                let best = (0..c).fold(0, |b, k| if row[k] > row[b] { k } else { b });
-                *f = FeatureMatch { component: best, represented: f.represented, ..match_with(target, d, i, best) };
-            }
+            let features = by_cos
+                .features
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    let row = &imp[i * c..(i + 1) * c];
+                    let best = (0..c).fold(0, |b, k| if row[k] > row[b] { k } else { b });
+                    match_with(target, d, i, best, f.represented)
+                })
+                .collect();
             Metrics { by_max_cos: Some((by_cos.mmcs, by_cos.ml2r)), ..summarise(features, mean_active) }
         }
         ModelConfig::Tms(_) => tms_metrics(target, d, mean_active),
@@ -291,19 +291,20 @@ pub fn tms_metrics(target: &Target, d: &Decomposition, mean_active: f32) -> Metr
     summarise(feature_matches(target, d), mean_active)
 }
 
-/// Feature i of the TMS encoder against component `c`'s row i.
-fn match_with(target: &Target, d: &Decomposition, i: usize, c: usize) -> FeatureMatch {
-    let w = &target.layers[0];
-    let p = d.layers[0].component(c, d.n_components, d.rank);
-    let (wi, pi) = (w.row(i), &p[i * w.d_out..(i + 1) * w.d_out]);
+/// `|cos|` between a feature's row of `W` and a component's row, and the
+/// component row's length as a share of the feature's (0 where undefined).
+fn row_figures(wi: &[f32], pi: &[f32]) -> (f64, f64) {
     let (wn, pn) = (norm(wi), norm(pi));
     let dot: f64 = wi.iter().zip(pi).map(|(&a, &b)| a as f64 * b as f64).sum();
-    FeatureMatch {
-        component: c,
-        cos: if wn > 0.0 && pn > 0.0 { (dot / (wn * pn)).abs() as f32 } else { 0.0 },
-        l2_ratio: if wn > 0.0 { (pn / wn) as f32 } else { 0.0 },
-        represented: true,
-    }
+    (if wn > 0.0 && pn > 0.0 { (dot / (wn * pn)).abs() } else { 0.0 }, if wn > 0.0 { pn / wn } else { 0.0 })
+}
+
+/// Feature i of the TMS encoder against component `c`'s row i.
+fn match_with(target: &Target, d: &Decomposition, i: usize, c: usize, represented: bool) -> FeatureMatch {
+    let w = &target.layers[0];
+    let p = d.layers[0].component(c, d.n_components, d.rank);
+    let (cos, ratio) = row_figures(w.row(i), &p[i * w.d_out..(i + 1) * w.d_out]);
+    FeatureMatch { component: c, cos: cos as f32, l2_ratio: ratio as f32, represented }
 }
 
 /// MMCS and ML2R over the represented features of `features`.

@@ -302,7 +302,7 @@ impl Run {
             scale: Some(crate::decomp::Decomposer::scale(spd).clone()),
             starts: None,
             spd: Some({
-                let (ci_one_hot, ci_upper_one_hot) = spd.one_hot_ci(0.75).await?;
+                let (ci_one_hot, ci_upper_one_hot) = spd.one_hot_ci(crate::spd::view::ONE_HOT_VALUE).await?;
                 let alive = crate::spd::alive_counts(&ci_one_hot, spd.n_components());
                 SpdRecord { history: subsample_history(&self.spd_history), gates: spd.gate_values().await?, ci_one_hot, ci_upper_one_hot, alive }
             }),

@@ -104,7 +104,6 @@ pub fn loss_text(r: &Report) -> String {
     if let Some(rec) = &r.spd {
         let alive: Vec<String> = rec.alive.iter().map(|a| a.to_string()).collect();
         let own: Vec<String> = apd_playground::spd::own_counts(&rec.ci_one_hot, r.components.n_components).iter().map(|a| a.to_string()).collect();
-        let n = rec.ci_one_hot.first().map_or(0, |m| m.len() / r.components.n_components.max(1));
         let Some(s) = rec.history.last() else { return String::new() };
         return format!(
             "L_f {:.3e}  L_r {:.3e}  L_rl {:.3e}  L_i {:.3e}  alive {} of {} per matrix  own {} of {} features per matrix",
@@ -115,7 +114,7 @@ pub fn loss_text(r: &Report) -> String {
             alive.join("/"),
             r.components.n_components,
             own.join("/"),
-            n
+            r.config.model.n_features()
         );
     }
     let Some(l) = &r.losses else { return String::new() };
