@@ -2,7 +2,7 @@
 // by SPD, the same figures and views in two columns. It opens on the pair
 // shipped with the page (tms-5-2-id, where APD fails and SPD does not); a
 // run finished in this page takes its method's column.
-import { heatmap, polygon, figure, color, message } from './views.js';
+import { heatmap, polygon, figure, color, message, diagonalOrder, permuteColumns } from './views.js';
 import { shipped } from './results.js';
 
 const $ = (id) => document.getElementById(id);
@@ -35,14 +35,6 @@ function figuresText(m) {
   return `MMCS ${m.mmcs.toFixed(3)}, ML2R ${m.ml2r.toFixed(3)}: ${ok ? 'recovered' : 'not recovered'}`;
 }
 
-/** Each feature's matched component first, then the others. */
-function order(m, C) {
-  const out = [];
-  for (const f of m?.features ?? []) if (!out.includes(f.component)) out.push(f.component);
-  for (let c = 0; c < C; c++) if (!out.includes(c)) out.push(c);
-  return out;
-}
-
 function drawColumn(method) {
   const box = $(`compare-${method}`);
   const r = cols[method];
@@ -69,9 +61,8 @@ function drawColumn(method) {
   }
   if (v.attributions?.length && m?.features) {
     const n = m.features.length, C = v.attributions.length / n;
-    const o = order(m, C);
-    const permuted = [];
-    for (let i = 0; i < n; i++) for (const c of o) permuted.push(v.attributions[i * C + c]);
+    const o = diagonalOrder(m.features.map((f) => f.component), C);
+    const permuted = permuteColumns(v.attributions, n, o);
     const canvas = figure(body, method === 'spd' ? 'causal importance of W, each feature alone' : 'attribution, each feature alone', 260, 30 + n * 22);
     heatmap(canvas, permuted, n, C, { signed: false, rowLabel: 'feature', legend: false, colNames: o.map((c) => `component ${c}`) });
   } else if (!v.attributions?.length) {

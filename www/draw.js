@@ -1,6 +1,6 @@
 // What each card of the page shows: the loss curves, kept here as they
 // arrive, and the view data of a snapshot (computed by the engine).
-import { lossChart, lineChart, heatmap, bars, polygon, figure, color, legendCanvas, clear, message } from './views.js';
+import { lossChart, lineChart, heatmap, bars, polygon, figure, color, legendCanvas, clear, message, diagonalOrder, permuteColumns } from './views.js';
 import { drawSamples, drawAblation, clearExplore } from './explore.js';
 import { drawSpd, clearSpd } from './spd.js';
 
@@ -92,14 +92,6 @@ function schedule() {
     lossChart($('loss-chart'), apdSeries, marks);
     if (snapshot) drawSnapshot(snapshot);
   });
-}
-
-/** Column order putting feature i's dedicated component in column i where it can. */
-function diagonalOrder(dedicated, C) {
-  const order = [];
-  for (const c of dedicated) if (!order.includes(c)) order.push(c);
-  for (let c = 0; c < C; c++) if (!order.includes(c)) order.push(c);
-  return order;
 }
 
 function drawResid(s) {
@@ -205,9 +197,7 @@ function drawTms(s) {
     // Each feature's best-matching component in column i where it can be
     // (SPD has many more subcomponents than features).
     const order = diagonalOrder(m.features.map((f) => f.component), C);
-    const permuted = [];
-    for (let i = 0; i < n; i++) for (const c of order) permuted.push(s.attributions[i * C + c]);
-    heatmap($('attr-chart'), permuted, n, C, { signed: false, rowLabel: 'feature', colLabel: 'component (matched to features first)', colNames: order.map((c) => `component ${c}`) });
+    heatmap($('attr-chart'), permuteColumns(s.attributions, n, order), n, C, { signed: false, rowLabel: 'feature', colLabel: 'component (matched to features first)', colNames: order.map((c) => `component ${c}`) });
   }
   drawAblation(s.ablation, n, C);
 }

@@ -1,7 +1,7 @@
 // SPD's own views (the engine's `views.spd`): causal importance of each
 // feature alone, lower and upper sigmoid side by side; its histogram over a
 // batch (log scale); the alive count; one input's importances and a mask.
-import { heatmap, bars, figure } from './views.js';
+import { heatmap, bars, figure, permuteColumns } from './views.js';
 
 const $ = (id) => document.getElementById(id);
 const IDS = ['spd-ci', 'spd-hist', 'spd-masks'];
@@ -11,13 +11,6 @@ export function clearSpd() {
   for (const id of IDS) $(id).innerHTML = '';
   $('spd-alive').textContent = '';
   $('spd-sample-note').textContent = '';
-}
-
-/** `m` (rows x C, row-major) with its columns in `order`. */
-function permute(m, rows, order) {
-  const C = order.length, out = [];
-  for (let i = 0; i < rows; i++) for (const c of order) out.push(m[i * C + c]);
-  return out;
 }
 
 /** Draws `v` (the engine's SPD view), or empties the card when there is none. */
@@ -35,14 +28,14 @@ export function drawSpd(v) {
     for (const [kind, m] of [['lower', v.ci_lower[l]], ['upper', v.ci_upper[l]]]) {
       const c = figure($('spd-ci'), `${name}: ${kind} sigmoid`, w, h);
       c.dataset.matrix = name; c.dataset.kind = kind;
-      heatmap(c, permute(m, n, order), n, C, { signed: false, scale: 1, rowLabel: 'feature', colNames, legend: false });
+      heatmap(c, permuteColumns(m, n, order), n, C, { signed: false, scale: 1, rowLabel: 'feature', colNames, legend: false });
     }
     const hist = v.histogram[l];
     const hc = figure($('spd-hist'), `${name}: importance over 1,000 inputs (count, log scale)`, 260, 150);
     hc.dataset.matrix = name;
     bars(hc, hist, { max: null, log: true, labels: hist.map((_, i) => (i / hist.length).toFixed(2)), labelEvery: 5 });
     const mc = figure($('spd-masks'), `${name}: this input's importance and one mask`, w, 70);
-    const rows = [...permute(v.sample.ci[l], 1, order), ...permute(v.sample.mask[l], 1, order)];
+    const rows = [...permuteColumns(v.sample.ci[l], 1, order), ...permuteColumns(v.sample.mask[l], 1, order)];
     heatmap(mc, rows, 2, C, { signed: false, scale: 1, rowNames: ['importance', 'mask'], colNames, legend: false });
   });
   const on = v.sample.x.map((x, i) => [i, x]).filter(([, x]) => x !== 0);

@@ -113,6 +113,21 @@ export function lossChart(canvas, series, marks = []) {
   }
 }
 
+/** Column order putting feature i's own component (`owner[i]`) in column i where it can, the rest after. */
+export function diagonalOrder(owner, C) {
+  const order = [];
+  for (const c of owner) if (!order.includes(c)) order.push(c);
+  for (let c = 0; c < C; c++) if (!order.includes(c)) order.push(c);
+  return order;
+}
+
+/** A row-major `rows x order.length` matrix with its columns taken in `order`. */
+export function permuteColumns(values, rows, order) {
+  const C = order.length, out = [];
+  for (let i = 0; i < rows; i++) for (const c of order) out.push(values[i * C + c]);
+  return out;
+}
+
 /** Diverging blue-white-red for signed values in [-1, 1]. */
 function diverging(t) {
   t = Math.max(-1, Math.min(1, t));
