@@ -118,3 +118,25 @@ fn a_balanced_residual_mlp_computes_the_same() {
         }
     }
 }
+
+#[test]
+fn a_target_reproduces_a_feature_when_its_output_alone_comes_back() {
+    // By hand: a feature of norm 1.13 with bias -0.24 gives
+    // 0.75 * 1.2769 - 0.24 = 0.718 (within 0.1 of 0.75); norm 1 and bias 0
+    // gives 0.75 exactly; a dead feature gives 0; norm 0.9 gives 0.6075.
+    let w = vec![vec![1.13, 0.0], vec![0.0, 1.0], vec![0.0, 1e-3], vec![-0.9, 0.0]];
+    let eye = mat(2, 2, |i, j| (i == j) as u8 as f64);
+    for hidden in [vec![], vec![eye]] {
+        let t = tms_target(&w, &hidden, &[-0.24, 0.0, 0.0, 0.0]);
+        assert_eq!(t.reproduced_features(), vec![true, true, false, false]);
+        // The same reading from the network's own forward pass.
+        let x = mat(4, 4, |i, j| if i == j { 0.75 } else { 0.0 });
+        let y = outputs(&t, &x);
+        let by_net: Vec<bool> = (0..4).map(|i| (y[i][i] - 0.75).abs() < 0.1).collect();
+        assert_eq!(t.reproduced_features(), by_net);
+    }
+    // A hidden layer that is not the identity counts: doubling h doubles
+    // what comes back (0.75 * 2 = 1.5 for the norm-1 feature).
+    let two = mat(2, 2, |i, j| 2.0 * (i == j) as u8 as f64);
+    assert_eq!(tms_target(&w, &[two], &[-0.24, 0.0, 0.0, 0.0]).reproduced_features(), vec![false, false, false, false]);
+}

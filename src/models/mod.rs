@@ -28,6 +28,12 @@ impl Matrix {
     }
 }
 
+/// The value [`Target::reproduced_features`] feeds each feature at, and how
+/// close its output must come (the SPD reference's `train_tms` values).
+pub const WELL_TRAINED_PROBE: f32 = 0.75;
+/// See [`WELL_TRAINED_PROBE`].
+pub const WELL_TRAINED_TOLERANCE: f32 = 0.1;
+
 /// A trained target network, held on the host: the matrices APD decomposes
 /// and the frozen parts it copies.
 #[derive(Clone, Debug, PartialEq)]
@@ -71,6 +77,27 @@ impl Target {
         let norms = self.feature_norms();
         let longest = norms.iter().fold(0.0f32, |m, &n| m.max(n));
         norms.iter().map(|&n| n > 0.0 && n >= 0.1 * longest).collect()
+    }
+
+    /// TMS: which features the target reproduces on its own: fed alone at
+    /// [`WELL_TRAINED_PROBE`], the feature comes back within
+    /// [`WELL_TRAINED_TOLERANCE`] of it. This is the check the SPD
+    /// reference's `train_tms` prints after training ("well preserved"); a
+    /// trainer that left a feature dead, or learned nothing, fails it. Empty
+    /// for the residual MLP.
+    pub fn reproduced_features(&self) -> Vec<bool> {
+        let ModelConfig::Tms(t) = &self.model else { return Vec::new() };
+        let w = &self.layers[0];
+        (0..t.n_features)
+            .map(|i| {
+                let mut h: Vec<f32> = w.row(i).iter().map(|v| v * WELL_TRAINED_PROBE).collect();
+                for hl in &self.layers[1..] {
+                    h = (0..hl.d_out).map(|c| (0..hl.d_in).map(|r| h[r] * hl.values[r * hl.d_out + c]).sum()).collect();
+                }
+                let y = (h.iter().zip(w.row(i)).map(|(a, b)| a * b).sum::<f32>() + self.bias[i]).max(0.0);
+                (y - WELL_TRAINED_PROBE).abs() < WELL_TRAINED_TOLERANCE
+            })
+            .collect()
     }
 
     /// TMS: the norm of each feature's vector, the rows of `W` (what APD's
