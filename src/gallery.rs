@@ -12,6 +12,7 @@ use crate::report::Report;
 use crate::run::{Run, Snapshot};
 use burn::tensor::Device;
 use serde::Serialize;
+use serde_json::Value;
 
 /// How a run is laid out in steps, for progress and the loss chart: the
 /// target's steps, the decomposition's (losing starts included), and where
@@ -110,4 +111,48 @@ pub async fn entry(mut report: Report, curve_feature: usize, trim: bool) -> Resu
         report,
         trimmed,
     })
+}
+
+/// Significant digits a compact entry keeps of each number (the page draws
+/// them as pixels and prints three).
+pub const COMPACT_DIGITS: i32 = 4;
+
+impl Entry {
+    /// Whether the entry is written compact (see [`Entry::to_json`]): a
+    /// trimmed residual MLP entry, whose view data alone (attribution and
+    /// ablation matrices of 100 features by up to 300 components, the
+    /// samples) would be over the page's 300 KB at full precision.
+    pub fn compact(&self) -> bool {
+        self.trimmed && self.report.metrics.resid.is_some()
+    }
+
+    /// The entry as the page loads it. Compact entries leave the attribution
+    /// matrix out of the report's metrics (the views' metrics hold the same
+    /// one) and keep [`COMPACT_DIGITS`] significant digits of each number.
+    pub fn to_json(&self) -> Result<String, ApdError> {
+        let mut v = serde_json::to_value(self).map_err(|e| ApdError::Format(e.to_string()))?;
+        if self.compact() {
+            v["report"]["metrics"]["resid"]["attributions"] = Value::Array(Vec::new());
+            round_numbers(&mut v, COMPACT_DIGITS);
+        }
+        serde_json::to_string(&v).map_err(|e| ApdError::Format(e.to_string()))
+    }
+}
+
+/// Every non-integer number in `v` to `digits` significant digits.
+fn round_numbers(v: &mut Value, digits: i32) {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let x = n.as_f64().unwrap_or(0.0);
+            if x != 0.0 && x.is_finite() {
+                let scale = 10f64.powi(digits - 1 - x.abs().log10().floor() as i32);
+                if let Some(r) = serde_json::Number::from_f64((x * scale).round() / scale) {
+                    *n = r;
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| round_numbers(x, digits)),
+        Value::Object(o) => o.values_mut().for_each(|x| round_numbers(x, digits)),
+        _ => {}
+    }
 }

@@ -83,8 +83,7 @@ pub fn cmd_views(args: &Args) -> Result<(), ApdError> {
     if args.gallery {
         // Compact: the page loads it before anything else.
         let entry = pollster::block_on(apd_playground::gallery::entry(report, args.feature, args.trim))?;
-        let text = serde_json::to_string(&entry).map_err(|e| ApdError::Format(e.to_string()))?;
-        return std::fs::write(out, text).map_err(|e| ApdError::Format(format!("cannot write {out}: {e}")));
+        return std::fs::write(out, entry.to_json()?).map_err(|e| ApdError::Format(format!("cannot write {out}: {e}")));
     }
     let run = Run::of_report(&report, &burn::tensor::Device::flex())?;
     write_json(out, &pollster::block_on(run.snapshot(args.feature))?)
