@@ -313,6 +313,10 @@ test('an imported target shows its feature norms and the scale, and a warning wh
   await page.locator('#import').setInputFiles({ name: 'half.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(file)) });
   await page.locator('#banner').filter({ hasText: /sensitive/ }).waitFor({ timeout: 10_000 });
   assert.match(await note.textContent(), /decomposed as it is/);
+  // A target with a dead feature, as the reference recipe often leaves one: said before the run.
+  const dead = { ...file, params: { W: report.target.W.map((row, i) => (i === 4 ? row.map(() => 0) : row)), b: report.target.b } };
+  await page.locator('#import').setInputFiles({ name: 'dead.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(dead)) });
+  await page.locator('#banner').filter({ hasText: /reproduces only 4 of its 5 features/ }).waitFor({ timeout: 10_000 });
   assert.deepEqual(problems, []);
   await page.close();
 });

@@ -61,7 +61,9 @@ pub fn norms_note(t: &Target) -> String {
         return String::new();
     }
     let list: Vec<String> = norms.iter().map(|n| format!("{n:.3}")).collect();
-    format!("; feature norms {} (rms {:.3})", list.join(" "), apd_playground::decomp::scale::rms_feature_norm(t))
+    let kept = t.reproduced_features().iter().filter(|&&r| r).count();
+    let whole = if kept < norms.len() { format!("; reproduces only {kept} of its {} features alone", norms.len()) } else { String::new() };
+    format!("; feature norms {} (rms {:.3}){whole}", list.join(" "), apd_playground::decomp::scale::rms_feature_norm(t))
 }
 
 /// Whether stored and recomputed figures agree (to float rounding: the
