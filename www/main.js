@@ -3,7 +3,7 @@
 // draw is in draw.js, the settings and the URL hash in settings.js, the
 // results kept across reloads in saved.js, shipped results in results.js,
 // the tour in tour.js.
-// Size: about 480 lines, because every state the page can be in and every
+// Size: about 510 lines, because every state the page can be in and every
 // worker message that moves it are kept in this one file, so that the
 // transitions can be read together.
 import * as draw from './draw.js';
@@ -165,8 +165,32 @@ function startRun(paused, stepOnce = false) {
   state.run = ++state.runs; state.canContinue = true; state.plan = null;
   $('eta').textContent = '-';
   $('export-report').disabled = true; $('export-target').disabled = true;
-  send({ type: 'start', run: state.run, preset: state.preset, seed: Number($('seed').value), backend: $('backend').value, target: state.importedTarget, paused, stepOnce });
+  $('backend-choice').hidden = true;
+  send({ type: 'start', run: state.run, preset: state.preset, seed: Number($('seed').value), backend: $('backend').value, target: state.importedTarget, paused, stepOnce, remembered: backendChoices() });
   setStatus(paused ? 'paused' : 'starting');
+}
+
+// "auto" backend choices, measured by the worker, kept per method and model size.
+const CHOICES_KEY = 'apd-backend-choices';
+function backendChoices() {
+  try { return JSON.parse(localStorage.getItem(CHOICES_KEY)) || {}; } catch { return {}; }
+}
+
+/** Shows what "auto" chose and the figures it chose by; keeps a new measurement. */
+function showBackendChoice(c) {
+  const num = (v) => (v < 10 ? v.toFixed(2) : v.toFixed(0));
+  const ms = (v) => (v === null || v === undefined ? 'could not run' : v.over ? `not through warm-up within ${(v.over / 1000).toFixed(1)} s` : `${num(v)} ms per step`);
+  const figures = `warm steps of this model: CPU ${ms(c.cpu)}, WebGPU ${ms(c.webgpu)}`;
+  const el = $('backend-choice');
+  el.dataset.backend = c.backend;
+  el.dataset.remembered = String(c.remembered);
+  el.textContent = c.remembered
+    ? `auto chose ${c.backend === 'cpu' ? 'the CPU' : 'WebGPU'} as measured before in this browser (${figures})`
+    : `auto chose ${c.backend === 'cpu' ? 'the CPU' : 'WebGPU'}, the faster here (${figures})`;
+  el.hidden = false;
+  if (c.remembered) return;
+  const { key, run, type, remembered, ...kept } = c;
+  try { localStorage.setItem(CHOICES_KEY, JSON.stringify({ ...backendChoices(), [key]: kept })); } catch { /* storage off: measured again next time */ }
 }
 
 /** A finished result drawn from the engine's view data: its report, snapshot and step plan. */
@@ -297,6 +321,9 @@ async function onWorkerMessage(msg) {
       break;
     case 'notice':
       banner(msg.message);
+      break;
+    case 'backend-choice':
+      showBackendChoice(msg);
       break;
     case 'progress': {
       const b = msg.batch, p = state.plan;

@@ -5,8 +5,9 @@
 //   preset {name, seq}            the worker's configuration becomes the preset's; answered by `config`
 //   set {path, value, seq}        one setting, applied in arrival order to the worker's configuration;
 //                                 answered by `config` or `field-error`
-//   start {run, preset, seed, backend, target, paused, stepOnce}
-//                                 a new run with the worker's configuration; `run` is the page's id for it
+//   start {run, preset, seed, backend, target, paused, stepOnce, remembered}
+//                                 a new run with the worker's configuration; `run` is the page's id for it;
+//                                 `remembered`: the page's kept "auto" choices, by `backend-choice`'s key
 //   pause | continue | step | reset | speed {value} | curve {feature}
 //   resume-checkpoint {run, report, backend}
 //   export {kind: 'report'|'target'} | import {text, seq} | views-of {report, seq}
@@ -20,6 +21,9 @@
 //     started {run, backend, plan, resumed, startedOver} | progress {run, batch} | snapshot {run, snap}
 //     checkpoint {run, entry} | done {run, entry} | paused {run} | notice {run, message}
 //     failed {run, kind, message}
+//     backend-choice {run, key, backend, cpu, webgpu, remembered}   what "auto" chose, and the ms per
+//                                 warm step it measured on each backend (null: could not run there;
+//                                 {over: ms}: not through warming up within that deadline)
 //   file {kind, text} | report-views {report, snap, plan, seq} | imported-target {text, model, config, seq}
 //   import-error {message, seq} | target-note {note, message, seq}
 

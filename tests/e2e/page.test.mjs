@@ -321,6 +321,27 @@ test('an imported target shows its feature norms and the scale, and a warning wh
   await page.close();
 });
 
+test('"auto" times this model on each backend, picks the faster (the CPU on the software adapter) and remembers it', { timeout: 180_000 }, async () => {
+  const { page, problems } = await open('#model=tms-5-2&target.steps=50&apd.steps=30');
+  await page.getByTestId('run').click();
+  const choice = page.getByTestId('backend-choice');
+  await choice.filter({ hasText: /auto chose/ }).waitFor({ timeout: 120_000 });
+  console.log(`e2e: ${await choice.textContent()}`);
+  assert.equal(await choice.getAttribute('data-backend'), 'cpu');
+  assert.equal(await choice.getAttribute('data-remembered'), 'false');
+  // WebGPU on the software adapter is timed, or not warm within its deadline.
+  assert.match(await choice.textContent(), /CPU [\d.]+ ms per step, WebGPU ([\d.]+ ms per step|not through warm-up within [\d.]+ s)/);
+  await page.getByTestId('status').filter({ hasText: /^done$/ }).waitFor({ timeout: 60_000 });
+  assert.equal(await page.locator('#backend-active').textContent(), 'cpu');
+  await page.screenshot({ path: path.join(SHOTS, 'auto-backend.png'), clip: { x: 0, y: 0, width: 1400, height: 200 } });
+  // Run again: the choice kept in this browser, not measured twice.
+  await page.getByTestId('run').click();
+  await choice.filter({ hasText: /as measured before/ }).waitFor({ timeout: 30_000 });
+  assert.equal(await choice.getAttribute('data-remembered'), 'true');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test('two settings edited back to back during a run are both applied, and in the link', { timeout: 300_000 }, async () => {
   // tms-40-10 keeps the worker busy (ticks of about 250 ms), so both edits
   // arrive while it is in the middle of one.
