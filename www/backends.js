@@ -1,0 +1,97 @@
+// Which backend a run in the worker uses (worker.js asks): the CPU, WebGPU,
+// or for "auto" the faster of the two on this model, measured in this
+// browser. `apd` is the wasm module, `config` the run's configuration (JSON).
+
+// "auto" times this many warm steps at most, for at most PROBE_MS per
+// backend, after the target step and PROBE_WARM steps of compiling and
+// warming up (not timed).
+const PROBE_WARM = 3, PROBE_MS = 400, PROBE_STEPS = 50;
+// WebGPU must be through compiling, warming up and timing within the larger
+// of PROBE_DEADLINE_MS and PROBE_DEADLINE_STEPS CPU steps, or it is the slower.
+const PROBE_DEADLINE_MS = 1500, PROBE_DEADLINE_STEPS = 10;
+const LATE = Symbol('late');
+
+/**
+ * Milliseconds per warm decomposition step of the current model on
+ * `backend` ({ms}), {late: true} if it was not through compiling, warming
+ * up and timing within `deadlineMs` (it cannot win then, and a software
+ * adapter would keep the visitor waiting for many seconds), or null where
+ * it cannot run. A call still in flight at the deadline is left to finish,
+ * and its run freed then.
+ */
+async function probe(apd, config, msg, backend, deadlineMs = Infinity) {
+  const t0 = performance.now();
+  let pending = null;
+  const call = (fn) => {
+    pending = fn();
+    const left = deadlineMs - (performance.now() - t0);
+    if (!Number.isFinite(left)) return pending;
+    let timer;
+    const late = new Promise((resolve) => { timer = setTimeout(() => resolve(LATE), Math.max(0, left)); });
+    return Promise.race([pending, late]).finally(() => clearTimeout(timer));
+  };
+  let r = null;
+  let abandoned = false;
+  try {
+    const probeConfig = msg.target ? config : apd.setField(config, 'target.steps', '1');
+    const created = await call(() => apd.WebRun.create(msg.preset, probeConfig, msg.seed, backend, msg.target ?? undefined));
+    if (created === LATE) { abandoned = true; pending.then((late) => late.free(), () => {}); return { late: true }; }
+    r = created;
+    // The target's one step, the first decomposition step (it compiles), then warm-up.
+    for (let i = 0; i < 1 + PROBE_WARM; i++) {
+      if ((await call(() => r.steps(1))) === LATE) { abandoned = true; return { late: true }; }
+    }
+    let n = 0; const t1 = performance.now();
+    while (n < PROBE_STEPS && performance.now() - t1 < PROBE_MS) {
+      if ((await call(() => r.steps(1))) === LATE) { abandoned = true; return { late: true }; }
+      n++;
+    }
+    return { ms: (performance.now() - t1) / n };
+  } catch {
+    return null;
+  } finally {
+    if (r) {
+      const run = r;
+      if (abandoned) pending.finally(() => run.free()).catch(() => {});
+      else run.free();
+    }
+  }
+}
+
+/** What "auto" choices are remembered under: the method and the model's sizes. */
+function choiceKey(config) {
+  const c = JSON.parse(config);
+  return JSON.stringify([c.method ?? 'apd', c.model]);
+}
+
+/**
+ * The backend of a run. "auto" is decided by measurement where the browser
+ * offers WebGPU: a tiny model can be slower there than on the CPU (launch
+ * and readback latency), and only this browser on this machine can tell.
+ * The choice is remembered per method and model size (`remembered`, kept by
+ * the page); `choice` says what was measured, for the page to show and keep.
+ */
+export async function chooseBackend(apd, config, pref, msg = null) {
+  if (pref === 'cpu') return { backend: 'cpu', note: '' };
+  let adapter = null;
+  try { adapter = self.navigator.gpu ? await self.navigator.gpu.requestAdapter() : null; } catch { adapter = null; }
+  if (!adapter) {
+    return { backend: 'cpu', note: pref === 'webgpu' ? 'WebGPU is not available here: running on the CPU instead.' : '' };
+  }
+  if (pref !== 'auto') return { backend: 'webgpu', note: '' };
+  if (!msg) {
+    // Resuming a checkpoint: no model to time; a software adapter is never faster.
+    const fallback = adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false;
+    return { backend: fallback ? 'cpu' : 'webgpu', note: '' };
+  }
+  const key = choiceKey(config);
+  const kept = msg.remembered?.[key];
+  if (kept && (kept.backend === 'cpu' || kept.backend === 'webgpu')) return { backend: kept.backend, note: '', choice: { ...kept, key, remembered: true } };
+  // The CPU first: its figure bounds how long WebGPU may take to show it is faster.
+  const cpu = await probe(apd, config, msg, 'cpu');
+  const deadline = cpu ? Math.max(PROBE_DEADLINE_MS, PROBE_DEADLINE_STEPS * cpu.ms) : Infinity;
+  const gpu = await probe(apd, config, msg, 'webgpu', deadline);
+  const backend = gpu?.ms !== undefined && (!cpu || gpu.ms < cpu.ms) ? 'webgpu' : 'cpu';
+  const figure = (p) => (p === null ? null : p.late ? { over: deadline } : p.ms);
+  return { backend, note: '', choice: { key, backend, cpu: figure(cpu), webgpu: figure(gpu), remembered: false } };
+}
