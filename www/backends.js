@@ -22,39 +22,35 @@ const LATE = Symbol('late');
 async function probe(apd, config, msg, backend, deadlineMs = Infinity) {
   const t0 = performance.now();
   let pending = null;
-  const call = (fn) => {
+  // One call into the engine; throws LATE past the deadline, leaving it in flight as `pending`.
+  const call = async (fn) => {
     pending = fn();
     const left = deadlineMs - (performance.now() - t0);
     if (!Number.isFinite(left)) return pending;
     let timer;
     const late = new Promise((resolve) => { timer = setTimeout(() => resolve(LATE), Math.max(0, left)); });
-    return Promise.race([pending, late]).finally(() => clearTimeout(timer));
+    const v = await Promise.race([pending, late]).finally(() => clearTimeout(timer));
+    if (v === LATE) throw LATE;
+    return v;
   };
   let r = null;
-  let abandoned = false;
   try {
     const probeConfig = msg.target ? config : apd.setField(config, 'target.steps', '1');
-    const created = await call(() => apd.WebRun.create(msg.preset, probeConfig, msg.seed, backend, msg.target ?? undefined));
-    if (created === LATE) { abandoned = true; pending.then((late) => late.free(), () => {}); return { late: true }; }
-    r = created;
+    r = await call(() => apd.WebRun.create(msg.preset, probeConfig, msg.seed, backend, msg.target ?? undefined));
     // The target's one step, the first decomposition step (it compiles), then warm-up.
-    for (let i = 0; i < 1 + PROBE_WARM; i++) {
-      if ((await call(() => r.steps(1))) === LATE) { abandoned = true; return { late: true }; }
-    }
+    for (let i = 0; i < 1 + PROBE_WARM; i++) await call(() => r.steps(1));
     let n = 0; const t1 = performance.now();
-    while (n < PROBE_STEPS && performance.now() - t1 < PROBE_MS) {
-      if ((await call(() => r.steps(1))) === LATE) { abandoned = true; return { late: true }; }
-      n++;
-    }
+    while (n < PROBE_STEPS && performance.now() - t1 < PROBE_MS) { await call(() => r.steps(1)); n++; }
     return { ms: (performance.now() - t1) / n };
-  } catch {
-    return null;
+  } catch (e) {
+    if (e !== LATE) return null;
+    // Free the run once the call in flight returns (it is the run itself if creating it was late).
+    const run = r;
+    pending.then((v) => (run ?? v).free(), () => run?.free()).catch(() => {});
+    r = null;
+    return { late: true };
   } finally {
-    if (r) {
-      const run = r;
-      if (abandoned) pending.finally(() => run.free()).catch(() => {});
-      else run.free();
-    }
+    r?.free();
   }
 }
 

@@ -208,15 +208,13 @@ pub fn note(target: &Target, config: &ScaleConfig) -> TargetScaleNote {
             ));
         }
     }
-    let reproduced = target.reproduced_features();
-    let kept = reproduced.iter().filter(|&&r| r).count();
-    if kept < reproduced.len() {
+    let (kept, n) = target.reproduced_count();
+    if kept < n {
         // Not a matter of scale: the trainer left features dead or unlearned (docs/scale.md).
         let whole = format!(
-            "this target reproduces only {kept} of its {} features on their own (each fed alone at 0.75 should come \
+            "this target reproduces only {kept} of its {n} features on their own (each fed alone at 0.75 should come \
              back within 0.1): its trainer left the others dead or unlearned. There is nothing to recover for those, and two \
-             opposite features on one line come out as one component.",
-            reproduced.len()
+             opposite features on one line come out as one component."
         );
         warning = Some(match warning {
             Some(w) => format!("{w} Also, {whole}"),

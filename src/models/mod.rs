@@ -100,6 +100,14 @@ impl Target {
             .collect()
     }
 
+    /// How many features the target reproduces alone
+    /// ([`Target::reproduced_features`]), of how many; `(0, 0)` for the
+    /// residual MLP.
+    pub fn reproduced_count(&self) -> (usize, usize) {
+        let r = self.reproduced_features();
+        (r.iter().filter(|&&k| k).count(), r.len())
+    }
+
     /// TMS: the norm of each feature's vector, the rows of `W` (what APD's
     /// components must reproduce); empty for the residual MLP.
     pub fn feature_norms(&self) -> Vec<f32> {

@@ -305,12 +305,10 @@ fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
     for seed in a..b {
         let target = start_target(args, &cfg, seed, &dev)?;
         if let Some(t) = target.as_ref().filter(|_| args.whole_targets) {
-            let kept = t.reproduced_features();
-            let n_kept = kept.iter().filter(|&&k| k).count();
-            if n_kept < kept.len() {
+            let (kept, n) = t.reproduced_count();
+            if kept < n {
                 skipped += 1;
-                let norms: Vec<String> = t.feature_norms().iter().map(|n| format!("{n:.2}")).collect();
-                println!("seed {seed:>3}: skipped: the target reproduces {n_kept} of its {} features alone (feature norms {})", kept.len(), norms.join(" "));
+                println!("seed {seed:>3}: skipped{}", norms_note(t));
                 continue;
             }
         }

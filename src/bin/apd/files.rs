@@ -61,8 +61,8 @@ pub fn norms_note(t: &Target) -> String {
         return String::new();
     }
     let list: Vec<String> = norms.iter().map(|n| format!("{n:.3}")).collect();
-    let kept = t.reproduced_features().iter().filter(|&&r| r).count();
-    let whole = if kept < norms.len() { format!("; reproduces only {kept} of its {} features alone", norms.len()) } else { String::new() };
+    let (kept, n) = t.reproduced_count();
+    let whole = if kept < n { format!("; reproduces only {kept} of its {n} features alone") } else { String::new() };
     format!("; feature norms {} (rms {:.3}){whole}", list.join(" "), apd_playground::decomp::scale::rms_feature_norm(t))
 }
 
