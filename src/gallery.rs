@@ -31,7 +31,7 @@ impl Plan {
     /// The plan of a run of `cfg`.
     pub fn of(cfg: &ExperimentConfig) -> Plan {
         match &cfg.spd {
-            Some(spd) if cfg.method == Method::Spd => Plan { target_steps: cfg.target.steps, apd_steps: spd.steps, marks: Vec::new() },
+            Some(spd) if cfg.method == Method::Spd => Plan { target_steps: cfg.target.steps, apd_steps: spd.plan().total_steps(), marks: spd.plan().restart_marks() },
             _ => Plan { target_steps: cfg.target.steps, apd_steps: cfg.apd.total_steps(), marks: cfg.apd.restart_marks() },
         }
     }

@@ -71,13 +71,16 @@ pub struct Timing {
     pub backend: String,
 }
 
-/// The restarts' comparison (`apd.restarts`): each start's score (its mean
-/// minimality loss over its last quarter) and the start that went on.
+/// The restarts' comparison (`apd.restarts`, `spd.restarts`): each start's
+/// score (APD: its mean minimality loss over its last quarter; SPD: its
+/// features without a subcomponent of their own) and the start that went on.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Starts {
     /// One score per start, in order (f32, see [`StepStats::lr`]).
     pub scores: Vec<f32>,
-    /// The start that went on (0-based), once they were compared.
+    /// The start that went on (0-based), once they were compared; absent
+    /// from a checkpoint taken before (a null would read as a bad number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kept: Option<usize>,
 }
 

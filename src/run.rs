@@ -112,7 +112,10 @@ impl Run {
     /// that was training, not the best one so far, so the decomposition
     /// starts over instead (the same seed gives the same starts again).
     pub fn resume(report: &Report, device: &Device) -> Result<Self, ApdError> {
-        if report.spd.is_some() {
+        if let (Some(rec), Some(spd)) = (&report.spd, &report.config.spd) {
+            if rec.history.last().map_or(0, |s| s.step + 1) < spd.plan().selection_step() {
+                return Run::new(&report.model, report.config.clone(), report.seed, device, Some(report.target()?));
+            }
             return Run::of_report(report, device);
         }
         let target = report.target()?;
@@ -135,6 +138,7 @@ impl Run {
             let mut run = Run::new(&report.model, report.config.clone(), report.seed, device, Some(target.clone()))?;
             run.spd = Some(spd);
             run.spd_history = rec.history.clone();
+            run.saved_starts = report.starts.clone();
             return Ok(run);
         }
         let step = report.history.last().map_or(0, |s| s.step + 1);
@@ -253,10 +257,13 @@ impl Run {
     /// The restarts' comparison so far: the trainer's, or the report's this
     /// run was continued or shown from; `None` without restarts.
     pub fn starts(&self) -> Option<Starts> {
-        match self.apd.as_ref().filter(|a| !a.start_scores().is_empty()) {
-            Some(a) => Some(Starts { scores: a.start_scores().iter().map(|&s| s as f32).collect(), kept: a.chosen_start() }),
-            None => self.saved_starts.clone(),
+        if let Some(a) = self.apd.as_ref().filter(|a| !a.start_scores().is_empty()) {
+            return Some(Starts { scores: a.start_scores().iter().map(|&s| s as f32).collect(), kept: a.chosen_start() });
         }
+        if let Some(s) = self.spd.as_ref().filter(|s| !s.start_scores().is_empty()) {
+            return Some(Starts { scores: s.start_scores().iter().map(|&s| s as f32).collect(), kept: s.chosen_start() });
+        }
+        self.saved_starts.clone()
     }
 
     /// The recovery figures of the decomposition as it is now (`None`
@@ -300,7 +307,7 @@ impl Run {
                 backend: backend.to_string(),
             },
             scale: Some(crate::decomp::Decomposer::scale(spd).clone()),
-            starts: None,
+            starts: self.starts(),
             spd: Some({
                 let (ci_one_hot, ci_upper_one_hot) = spd.one_hot_ci(crate::spd::view::ONE_HOT_VALUE).await?;
                 let alive = crate::spd::alive_counts(&ci_one_hot, spd.n_components());

@@ -249,7 +249,7 @@ impl WebRun {
         let dev = device(kind).await.map_err(apd_err)?;
         let run = Run::resume(&report, &dev).map_err(apd_err)?;
         // A checkpoint from before the restarts were compared starts over.
-        let started_over = run.history.is_empty();
+        let started_over = run.history.is_empty() && run.spd_history.is_empty();
         let apd_ms = if started_over { 0.0 } else { report.timing.wall_s as f64 * 1000.0 };
         Ok(WebRun::new(run, kind, apd_ms, started_over))
     }

@@ -142,3 +142,64 @@ fn a_step_changes_the_parameters_and_reports_finite_losses() {
     let mut again = SpdTrainer::new(&cfg, &target, 0, &Device::flex()).unwrap();
     assert_eq!(pollster::block_on(again.step()).unwrap(), s);
 }
+
+/// A tms-5-2 SPD run whose gates all say `z` close to `z0` (their output
+/// bias `z0`, their output weights a hundredth of their first draw), with the mask sigmoid `lower`, after one
+/// step: its subcomponents, and its gates before and after.
+fn one_step_from_constant_gates(lower: &str, z0: f32) -> (apd_playground::decomp::Decomposition, Vec<apd_playground::spd::ci::GateValues>, Vec<apd_playground::spd::ci::GateValues>) {
+    let w = fill(5, 2, 40);
+    let target = tms_target(&w, &[], &[-0.1; 5]);
+    let mut cfg = with_method(&preset("tms-5-2").unwrap(), "tms-5-2", Method::Spd).unwrap();
+    cfg.set("spd.batch_size", "64").unwrap();
+    cfg.set("spd.lower_sigmoid", lower).unwrap();
+    cfg.model = target.model.clone();
+    let fresh = SpdTrainer::new(&cfg, &target, 0, &Device::flex()).unwrap();
+    let d = pollster::block_on(fresh.decomposition()).unwrap();
+    let mut gates = pollster::block_on(fresh.gate_values()).unwrap();
+    for g in &mut gates {
+        g.w2.iter_mut().for_each(|x| *x *= 0.01);
+        g.b2.iter_mut().for_each(|x| *x = z0);
+    }
+    let mut spd = SpdTrainer::with_components(&cfg, &target, 0, &Device::flex(), &d, &gates, 0).unwrap();
+    pollster::block_on(spd.step()).unwrap();
+    (pollster::block_on(spd.decomposition()).unwrap(), gates, pollster::block_on(spd.gate_values()).unwrap())
+}
+
+#[test]
+fn revive_takes_the_plain_gradient_where_the_importances_are_inside_0_1() {
+    // With every z near 0.5 both mask sigmoids are the identity there, so
+    // the revive step's two backward passes (V through the masks in the
+    // first and through the gates in the second) must add up to the leaky
+    // step's one.
+    let (d_leaky, _, g_leaky) = one_step_from_constant_gates("leaky", 0.5);
+    let (d_revive, _, g_revive) = one_step_from_constant_gates("revive", 0.5);
+    let close = |a: &[f32], b: &[f32], what: &str| {
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() < 1e-6, "{what}: {x} vs {y}");
+        }
+    };
+    for (a, b) in d_leaky.layers.iter().zip(&d_revive.layers) {
+        close(&a.a, &b.a, "V");
+        close(&a.b, &b.b, "U");
+    }
+    for (a, b) in g_leaky.iter().zip(&g_revive) {
+        close(&a.w1, &b.w1, "w1");
+        close(&a.w2, &b.w2, "w2");
+        close(&a.b2, &b.b2, "b2");
+    }
+}
+
+#[test]
+fn revive_only_ever_raises_an_importance_below_0() {
+    // Every z near -0.5: leaky masks with 0.01 z and lets the reconstruction
+    // push z either way; revive masks with 0 and lets it only pull z up.
+    let moved = |lower: &str| -> Vec<f32> {
+        let (_, before, after) = one_step_from_constant_gates(lower, -0.5);
+        before.iter().zip(&after).flat_map(|(b, a)| b.b2.iter().zip(&a.b2).map(|(x, y)| y - x).collect::<Vec<_>>()).collect()
+    };
+    let (leaky, revive) = (moved("leaky"), moved("revive"));
+    assert!(leaky.iter().any(|&d| d < -1e-4), "leaky pushes some importance down: {leaky:?}");
+    assert!(leaky.iter().any(|&d| d > 1e-4), "and some up: {leaky:?}");
+    assert!(revive.iter().all(|&d| d >= 0.0), "revive never pushes down: {revive:?}");
+    assert!(revive.iter().any(|&d| d > 1e-4), "but raises some: {revive:?}");
+}

@@ -21,6 +21,7 @@ async fn losses_on(dev: &burn::tensor::Device, method: Method) -> Vec<Vec<f32>> 
     if method == Method::Spd {
         cfg.set("spd.steps", "2").unwrap();
         cfg.set("spd.batch_size", "256").unwrap();
+        cfg.set("spd.restarts", "0").unwrap();
     }
     let mut run = Run::new("tms-5-2", cfg, 2, dev, None).unwrap();
     let mut out = Vec::new();

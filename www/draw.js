@@ -202,9 +202,15 @@ function drawTms(s) {
   drawAblation(s.ablation, n, C);
 }
 
-/** The restarts' comparison, as the CLI prints it. */
-function startsText(st) {
+/** The restarts' comparison, as the CLI prints it (SPD's when `spd`). */
+function startsText(st, spd) {
   if (!st || !st.scores.length) return '';
+  if (spd) {
+    const counts = st.scores.join(', ');
+    return st.kept == null
+      ? `Restarts: features without a subcomponent of their own in the first matrix, per start so far: ${counts}; the fewest will go on.`
+      : `Restarts: features without a subcomponent of their own in the first matrix, per start: ${counts}; start ${st.kept + 1}, with the fewest, went on.`;
+  }
   const scores = st.scores.map((v) => v.toExponential(2)).join(', ');
   return st.kept == null
     ? `Restarts: the minimality loss of each start so far (mean over its last quarter): ${scores}; the lowest will go on.`
@@ -213,7 +219,7 @@ function startsText(st) {
 
 function drawSnapshot(s) {
   const m = s.metrics;
-  $('starts-note').textContent = startsText(s.starts);
+  $('starts-note').textContent = startsText(s.starts, !!s.spd);
   const sc = s.scale;
   $('scale-note').textContent = !sc ? '' : sc.feature_norm
     ? (sc.rescaled ? `target feature norm ${sc.feature_norm.toFixed(3)} (root mean square), decomposed at ${sc.working_norm.toFixed(3)} and scaled back` : `target feature norm ${sc.feature_norm.toFixed(3)}, decomposed as it is`)

@@ -452,7 +452,9 @@ $('method').addEventListener('change', async () => {
 $('paper').addEventListener('click', async () => {
   await request({ type: 'paper' });
   showFields(); writeHash();
-  banner('APD as in the paper: no spare components, no restarts, the target decomposed at its own scale.');
+  banner($('method').value === 'spd'
+    ? 'SPD as in its paper: no delta component, warmup or revive sigmoid, no restarts, the faithfulness loss back, the target decomposed at its own scale (the shorter schedule stays).'
+    : 'APD as in the paper: no spare components, no restarts, the target decomposed at its own scale.');
 });
 $('export-report').addEventListener('click', () => send({ type: 'export', kind: 'report' }));
 $('export-target').addEventListener('click', () => send({ type: 'export', kind: 'target' }));

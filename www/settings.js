@@ -5,9 +5,11 @@
 const GROUPS = {
   model: 'target model', target: 'target training', paper: 'decomposition: APD as in the paper',
   addition: 'decomposition: this project\'s additions', spd: 'decomposition: SPD as in its paper',
+  spd_later: 'decomposition: SPD, the reference code\'s later additions',
 };
 const GROUP_NOTES = {
-  addition: 'Not part of APD as published: they make it recover more seeds and targets of any scale. "As in the paper" turns them off.',
+  spd_later: 'Added to the SPD reference code after its paper. "As in the paper" turns them off.',
+  addition: 'Not part of APD or SPD as published: they make them recover more seeds and targets of any scale. "As in the paper" turns them off.',
 };
 const $ = (id) => document.getElementById(id);
 

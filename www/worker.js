@@ -179,7 +179,8 @@ async function fallBackToCpu(err, id) {
   let created; let message;
   if (lastCheckpoint) {
     created = await apd.WebRun.resume(lastCheckpoint, 'cpu');
-    const step = JSON.parse(lastCheckpoint).history.at(-1)?.step ?? 0;
+    const saved = JSON.parse(lastCheckpoint);
+    const step = (saved.spd ? saved.spd.history : saved.history).at(-1)?.step ?? 0;
     message = created.startedOver
       ? `WebGPU failed (${why}) while the restarts were compared: decomposition started over on the CPU with the same seed.`
       : `WebGPU failed (${why}): continuing on the CPU from the checkpoint at step ${step + 1}.`;

@@ -195,10 +195,23 @@ impl TargetTrainConfig {
     }
 }
 
-impl ApdConfig {
+/// Where the starts of a decomposition with restarts fall (APD's and SPD's
+/// alike): `restarts + 1` starts of `pct` of `steps` each, then the best
+/// goes on through the rest of its schedule.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StartPlan {
+    /// The schedule's steps.
+    pub steps: usize,
+    /// Extra starts.
+    pub restarts: usize,
+    /// Each start's share of `steps`.
+    pub pct: f64,
+}
+
+impl StartPlan {
     /// Steps of each start when `restarts` > 0.
     pub fn restart_len(&self) -> usize {
-        ((self.restart_pct * self.steps as f64).round() as usize).clamp(1, self.steps)
+        ((self.pct * self.steps as f64).round() as usize).clamp(1, self.steps)
     }
 
     /// Steps of the whole decomposition: the starts that lose, then the
@@ -227,6 +240,33 @@ impl ApdConfig {
         let mut marks: Vec<(usize, String)> = (1..=self.restarts).map(|t| (t * len, format!("start {}", t + 1))).collect();
         marks.push((self.selection_step(), "best goes on".into()));
         marks
+    }
+}
+
+impl ApdConfig {
+    /// Where the starts fall.
+    pub fn plan(&self) -> StartPlan {
+        StartPlan { steps: self.steps, restarts: self.restarts, pct: self.restart_pct }
+    }
+
+    /// See [`StartPlan::restart_len`].
+    pub fn restart_len(&self) -> usize {
+        self.plan().restart_len()
+    }
+
+    /// See [`StartPlan::total_steps`].
+    pub fn total_steps(&self) -> usize {
+        self.plan().total_steps()
+    }
+
+    /// See [`StartPlan::selection_step`].
+    pub fn selection_step(&self) -> usize {
+        self.plan().selection_step()
+    }
+
+    /// See [`StartPlan::restart_marks`].
+    pub fn restart_marks(&self) -> Vec<(usize, String)> {
+        self.plan().restart_marks()
     }
 
     /// Checks every field, naming the first one out of range.
@@ -287,9 +327,54 @@ pub struct SpdConfig {
     pub batch_size: usize,
     /// Optimiser steps.
     pub steps: usize,
+    /// The reference's later versions: each masked matrix also computes
+    /// `W - V U`, scaled by one uniform draw per sample, so that the
+    /// reconstruction losses ask for faithfulness themselves. Off as in the
+    /// paper (and in reports from before this setting).
+    #[serde(default)]
+    pub delta_component: bool,
+    /// The reference's later versions: steps of the faithfulness loss alone
+    /// (AdamW over V and U, lr 0.01, weight decay 0.1) before SPD starts.
+    #[serde(default)]
+    pub faithfulness_warmup_steps: usize,
+    /// The lower hard sigmoid's side below 0.
+    #[serde(default)]
+    pub lower_sigmoid: LowerSigmoid,
+    /// This project's addition: starts from other initialisations before
+    /// the real run, `restart_pct` of the steps each; the one in which the
+    /// most features alone need a subcomponent of the first matrix of
+    /// their own goes on (then the lower loss). 0 as in the paper.
+    #[serde(default)]
+    pub restarts: usize,
+    /// Each start's share of the steps.
+    #[serde(default = "default_spd_restart_pct")]
+    pub restart_pct: f64,
+}
+
+fn default_spd_restart_pct() -> f64 {
+    0.25
+}
+
+/// What the mask's hard sigmoid does for `z <= 0`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LowerSigmoid {
+    /// As in the paper: `0.01 z`, gradient 0.01 whichever way it points.
+    #[default]
+    Leaky,
+    /// As the reference's later versions: 0, and a gradient of 0.01 times
+    /// the incoming one only where it would raise `z` (so a subcomponent
+    /// nobody needs can come back when an input does, and is never pushed
+    /// further down).
+    Revive,
 }
 
 impl SpdConfig {
+    /// Where the starts fall.
+    pub fn plan(&self) -> StartPlan {
+        StartPlan { steps: self.steps, restarts: self.restarts, pct: self.restart_pct }
+    }
+
     /// Checks every field, naming the first one out of range.
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_count("spd.n_components", self.n_components, 1, 4096)?;
@@ -299,6 +384,11 @@ impl SpdConfig {
         check_range("spd.coeff_layerwise", self.coeff_layerwise, 0.0, 1e6, false)?;
         check_range("spd.coeff_importance", self.coeff_importance, 0.0, 1e6, false)?;
         check_range("spd.importance_p", self.importance_p, 0.0, 2.0, true)?;
+        check_count("spd.faithfulness_warmup_steps", self.faithfulness_warmup_steps, 0, 100_000)?;
+        check_count("spd.restarts", self.restarts, 0, 16)?;
+        if !(self.restart_pct > 0.0 && self.restart_pct < 1.0) {
+            return err("spd.restart_pct", format!("must be in (0, 1) (got {})", self.restart_pct));
+        }
         validate_schedule("spd", self.lr, self.lr_warmup_pct, self.batch_size, self.steps)
     }
 }

@@ -19,7 +19,7 @@ pub mod presets;
 pub mod schedule;
 pub mod settings;
 
-pub use method::{ApdConfig, AttributionSource, Method, ScaleConfig, SpdConfig, TargetInit, TargetTrainConfig};
+pub use method::{ApdConfig, AttributionSource, LowerSigmoid, Method, ScaleConfig, SpdConfig, StartPlan, TargetInit, TargetTrainConfig};
 pub use model::{ChainLayer, ModelConfig, ResidMlpConfig, TmsConfig};
 pub use presets::{apply_recipe, paper_variant, preset, spd_settings, with_method, PRESET_NAMES, RECIPES};
 pub use schedule::{lr_at, LrSchedule};
@@ -202,7 +202,16 @@ mod tests {
         }
         // Every setting the registry calls an addition is one of those three switches or their parameters.
         let additions: Vec<&str> = settings::SETTINGS.iter().filter(|s| s.group == settings::Group::Addition).map(|s| s.path).collect();
-        assert_eq!(additions, ["apd.extra_components", "apd.prune_at_pct", "apd.restarts", "apd.restart_pct", "scale.rescale", "scale.feature_norm"]);
+        assert_eq!(additions, ["apd.extra_components", "apd.prune_at_pct", "apd.restarts", "apd.restart_pct", "spd.restarts", "spd.restart_pct", "scale.rescale", "scale.feature_norm"]);
+        // And SPD's later additions, with the faithfulness loss the delta component replaced.
+        let mut spd = with_method(&preset("tms-5-2").unwrap(), "tms-5-2", Method::Spd).unwrap();
+        for (k, v) in [("spd.delta_component", "true"), ("spd.coeff_faithfulness", "0"), ("spd.faithfulness_warmup_steps", "200"), ("spd.lower_sigmoid", "revive"), ("spd.restarts", "3")] {
+            spd.set(k, v).unwrap();
+        }
+        let p = paper_variant(&spd).spd.unwrap();
+        assert_eq!((p.delta_component, p.coeff_faithfulness, p.faithfulness_warmup_steps, p.lower_sigmoid, p.restarts), (false, 1.0, 0, LowerSigmoid::Leaky, 0));
+        let later: Vec<&str> = settings::SETTINGS.iter().filter(|s| s.group == settings::Group::SpdLater).map(|s| s.path).collect();
+        assert_eq!(later, ["spd.delta_component", "spd.faithfulness_warmup_steps", "spd.lower_sigmoid"]);
     }
 
     #[test]

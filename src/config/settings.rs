@@ -22,6 +22,9 @@ pub enum Group {
     Addition,
     /// SPD as its paper defines it.
     Spd,
+    /// What the SPD reference code added after the paper (off in the "as in
+    /// the paper" variant).
+    SpdLater,
 }
 
 /// One setting, explained.
@@ -45,7 +48,7 @@ const fn s(path: &'static str, label: &'static str, symbol: &'static str, group:
     Setting { path, label, description, symbol, group, range }
 }
 
-use Group::{Addition, Model, Paper, Spd, Target};
+use Group::{Addition, Model, Paper, Spd, SpdLater, Target};
 
 /// Every setting, in the order the page shows them.
 pub const SETTINGS: &[Setting] = &[
@@ -91,10 +94,15 @@ pub const SETTINGS: &[Setting] = &[
     s("spd.lr_warmup_pct", "warmup", "", Spd, "[0, 1)", "share of SPD's steps spent raising the learning rate from 0"),
     s("spd.batch_size", "batch size", "", Spd, "1 to 65536", "samples per SPD step"),
     s("spd.steps", "steps", "", Spd, "1 to 10000000", "SPD steps"),
+    s("spd.delta_component", "delta component", "", SpdLater, "true or false", "each masked matrix also adds what its subcomponents miss, W - VU, at a random strength per sample, so reconstruction itself asks for faithfulness"),
+    s("spd.faithfulness_warmup_steps", "faithfulness warmup", "", SpdLater, "0 to 100000", "steps fitting the subcomponents' sum to the weights alone (lr 0.01, weight decay 0.1) before SPD starts"),
+    s("spd.lower_sigmoid", "mask sigmoid below 0", "", SpdLater, "leaky or revive", "leaky: 0.01 z, pushed either way; revive: 0, nudged up only when an input needs the subcomponent, so unused ones can come back"),
     s("apd.extra_components", "spare components", "", Addition, "0 to 4096 - C", "components trained besides the C at first; the least used are dropped at the prune point"),
     s("apd.prune_at_pct", "prune point", "", Addition, "(0, 1)", "share of the steps after which the spare components are dropped"),
     s("apd.restarts", "restarts", "", Addition, "0 to 16", "extra starts from other initialisations; the one whose top-k model reproduces the target best goes on"),
     s("apd.restart_pct", "start length", "", Addition, "(0, 1)", "length of each start, as a share of the steps"),
+    s("spd.restarts", "restarts", "", Addition, "0 to 16", "SPD: extra starts from other initialisations; the one in which the most features alone each need a subcomponent of their own goes on"),
+    s("spd.restart_pct", "start length", "", Addition, "(0, 1)", "SPD: length of each start, as a share of the steps"),
     s("scale.rescale", "decompose at the preset's scale", "", Addition, "true or false", "move the target to the scale the settings were measured at, decompose, scale the components back"),
     s("scale.feature_norm", "feature norm", "", Addition, "(0, 100]", "TMS: the feature-vector norm the target is decomposed at (the one the preset was measured on)"),
 ];

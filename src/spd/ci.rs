@@ -1,7 +1,8 @@
 //! Causal importance (spec section 5): per subcomponent, a tiny MLP reads
 //! the subcomponent's inner activation `h_c = a V[:, c]` and says how much
 //! this input needs it; two hard sigmoids turn that into the mask's
-//! importance and the penalised one.
+//! importance and the penalised one. (The reference code's later "revive"
+//! mask sigmoid needs the gradient's sign, so `SpdTrainer::step` builds it.)
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::gelu;

@@ -46,7 +46,7 @@ impl Decomposer for SpdTrainer {
     async fn sparse_output(&self, x: Tensor<2>) -> Result<Tensor<2>, ApdError> {
         let masks = self.importances_all(x.clone());
         let (v, u) = self.model.factors();
-        Ok(self.masked_forward(x, &v, &u, &masks, None, false))
+        Ok(self.masked_forward(x, &v, &u, &masks, None, None, false))
     }
 
     /// The first matrix's subcomponents with importance above [`ALIVE_CI`].
@@ -59,7 +59,7 @@ impl Decomposer for SpdTrainer {
         let bsz = x.dims()[0];
         let first = matrix(mask, bsz, self.spd.n_components, self.network.device());
         let (v, u) = self.model.factors();
-        Ok(self.masked_forward(x, &v, &u, &self.masks_with_first(first), None, false))
+        Ok(self.masked_forward(x, &v, &u, &self.masks_with_first(first), None, None, false))
     }
 
     fn last_active_counts(&self) -> &[u16] {

@@ -9,15 +9,22 @@
 //! - [`losses`]: the loss terms, one function each.
 //! - [`subcomponents`]: the parameters, their initialisation, and checks.
 //! - `decomposer`: SPD as a [`crate::decomp::Decomposer`].
+//! - `restarts`: this project's addition, several starts of which the best goes on.
 //! - this module: the parameters and one training step.
+//!
+//! Size: about 480 lines, because one step holds the masks, the delta
+//! component and the revive sigmoid's two backward passes together, where
+//! their shared tensors can be read in one place; what stands alone
+//! (sigmoids, gates, losses, parameters, restarts, views) has its own file.
 
 pub mod ci;
 mod decomposer;
 pub mod losses;
+mod restarts;
 pub mod subcomponents;
 pub mod view;
 
-use crate::config::{lr_at, ChainLayer, ExperimentConfig, ModelConfig, SpdConfig};
+use crate::config::{lr_at, ChainLayer, ExperimentConfig, LowerSigmoid, ModelConfig, SpdConfig};
 use crate::data::{matrix, read_vec, resid_batch, tms_batch};
 use crate::decomp::network::{chain_weight, Arch, Forward};
 use crate::decomp::scale::Rescale;
@@ -28,12 +35,15 @@ use crate::rng::Rng;
 use burn::module::Param;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
-use ci::{lower_leaky, upper_leaky, GateValues, Gates};
+use ci::{lower_leaky, upper_leaky, GateValues, Gates, LEAK};
 pub use subcomponents::{alive_counts, check_fits, own_counts, own_subcomponents, SpdModel};
 use serde::{Deserialize, Serialize};
 
 /// A loss term above this counts as divergence, as in APD.
 pub const EXPLODED_LOSS: f32 = 1e10;
+
+/// The faithfulness warmup's learning rate (the reference's TMS configs).
+const WARMUP_LR: f64 = 0.01;
 
 /// A subcomponent counts as alive for an input when its importance is above this.
 pub const ALIVE_CI: f32 = 0.1;
@@ -83,6 +93,10 @@ pub struct SpdTrainer {
     device: Device,
     step: usize,
     last_active: Vec<u16>,
+    warmed_up: bool,
+    seed: u64,
+    shapes: Vec<(usize, usize)>,
+    restarts: restarts::SpdRestarts,
 }
 
 impl SpdTrainer {
@@ -102,7 +116,7 @@ impl SpdTrainer {
         let model = SpdModel::init(&spd, &shapes, &mut Rng::stream(seed, "spd-init"), &ad);
         Ok(SpdTrainer {
             config: config.clone(),
-            optim: AdamWConfig::new().with_weight_decay(0.0).with_epsilon(1e-8).init(),
+            optim: restarts::adamw(),
             spd,
             network,
             rescale,
@@ -113,6 +127,10 @@ impl SpdTrainer {
             device: ad,
             step: 0,
             last_active: Vec::new(),
+            warmed_up: false,
+            seed,
+            shapes,
+            restarts: Default::default(),
         })
     }
 
@@ -139,6 +157,10 @@ impl SpdTrainer {
             gates: gates.iter().map(|v| Gates::of_values(v, c, g, &t.device)).collect(),
         };
         t.step = step;
+        t.warmed_up = true;
+        if step >= t.spd.plan().selection_step() {
+            t.restarts.start = t.spd.restarts;
+        }
         t.rng = Rng::stream(seed, &format!("spd-data-resumed-at-{step}"));
         t.noise = Rng::stream(seed, &format!("spd-masks-resumed-at-{step}"));
         Ok(t)
@@ -163,9 +185,9 @@ impl SpdTrainer {
         self.step
     }
 
-    /// Whether all configured steps are done.
+    /// Whether all configured steps are done (the starts' included).
     pub fn done(&self) -> bool {
-        self.step >= self.spd.steps
+        self.step >= self.spd.plan().total_steps()
     }
 
     /// Position of a chain entry among the decomposed matrices.
@@ -214,55 +236,129 @@ impl SpdTrainer {
 
     /// The network on `x` with matrix l computing `((h V_l) * mask_l) U_l`,
     /// for every l or (`only`) for one, the others at the target's weights.
-    fn masked_forward(&self, x: Tensor<2>, v: &[Tensor<2>], u: &[Tensor<2>], masks: &[Tensor<2>], only: Option<usize>, autodiff: bool) -> Tensor<2> {
+    /// With `delta` (`W_l - V_l U_l` and a `B x 1` mask per matrix), a
+    /// masked matrix also adds `(h delta_l) * mask`.
+    #[allow(clippy::too_many_arguments)]
+    fn masked_forward(&self, x: Tensor<2>, v: &[Tensor<2>], u: &[Tensor<2>], masks: &[Tensor<2>], delta: Option<(&[Tensor<2>], &[Tensor<2>])>, only: Option<usize>, autodiff: bool) -> Tensor<2> {
         let lift = |t: Tensor<2>| if autodiff { t.autodiff() } else { t };
         self.network
             .forward_by(lift(x), autodiff, |layer, h| {
                 let l = self.index_of(layer);
                 match only {
                     Some(k) if k != l => h.matmul(lift(chain_weight(&self.network.weights, layer))),
-                    _ => (h.matmul(v[l].clone()) * masks[l].clone()).matmul(u[l].clone()),
+                    _ => {
+                        let out = (h.clone().matmul(v[l].clone()) * masks[l].clone()).matmul(u[l].clone());
+                        match delta {
+                            Some((d, m)) => out + h.matmul(d[l].clone()) * m[l].clone(),
+                            None => out,
+                        }
+                    }
                 }
             })
             .out
     }
 
+    /// The masks' importance from `z`: the lower sigmoid the settings name
+    /// (in the forward pass, revive is the plain hard sigmoid).
+    fn lower(&self, z: Tensor<2>) -> Tensor<2> {
+        match self.spd.lower_sigmoid {
+            LowerSigmoid::Leaky => lower_leaky(z),
+            LowerSigmoid::Revive => z.clamp(0.0, 1.0),
+        }
+    }
+
+    /// Uniform noise, one value per sample (`B x 1`) per matrix: the delta
+    /// component's masks.
+    fn uniform_rows(&self, noise: &mut Rng, bsz: usize) -> Vec<Tensor<2>> {
+        self.matrices.iter().map(|_| matrix((0..bsz).map(|_| noise.uniform()).collect(), bsz, 1, &self.device)).collect()
+    }
+
+    /// `W_l - V_l U_l` for every matrix: what the subcomponents miss.
+    fn deltas(&self, v: &[Tensor<2>], u: &[Tensor<2>], autodiff: bool) -> Vec<Tensor<2>> {
+        self.matrices
+            .iter()
+            .zip(v.iter().zip(u))
+            .map(|(&s, (v, u))| {
+                let w = chain_weight(&self.network.weights, s);
+                (if autodiff { w.autodiff() } else { w }) - v.clone().matmul(u.clone())
+            })
+            .collect()
+    }
+
+    /// The reference's later faithfulness warmup: `faithfulness_warmup_steps`
+    /// steps of the faithfulness loss alone on V and U (AdamW, lr 0.01,
+    /// weight decay 0.1), with an optimiser of their own. No reads.
+    fn faithfulness_warmup(&mut self) {
+        let mut optim = AdamWConfig::new().with_weight_decay(0.1).with_epsilon(1e-8).init();
+        let ws: Vec<Tensor<2>> = self.matrices.iter().map(|&s| chain_weight(&self.network.weights, s).autodiff()).collect();
+        for _ in 0..self.spd.faithfulness_warmup_steps {
+            let (v, u) = self.model.tracked();
+            let grads = GradientsParams::from_grads(losses::faithfulness_loss(&ws, &v, &u).backward(), &self.model);
+            let model = std::mem::replace(&mut self.model, SpdModel { v: Vec::new(), u: Vec::new(), gates: Vec::new() });
+            self.model = optim.step(WARMUP_LR, model, grads);
+        }
+    }
+
     /// One SPD step: causal importances, stochastic masks, the four losses,
     /// AdamW. As in APD, the state changes only once the losses are known to
     /// be finite; [`ApdError::Diverged`] says why otherwise.
+    ///
+    /// With `lower_sigmoid = revive` the gradient reaching `z <= 0` depends
+    /// on the sign of the gradient arriving at the mask, which no chain of
+    /// tensor operations knows in the forward pass. So that step takes two
+    /// backward passes: the reconstruction losses with the masks as leaves
+    /// (which gives V, U their gradient there and the masks theirs), then the
+    /// importance loss plus `sum g * dL/dg`, where `g` is built so that its
+    /// gradient is the revive sigmoid's for the sign just read; the two
+    /// gradients add up to the one PyTorch's custom backward gives.
     pub async fn step(&mut self) -> Result<SpdStepStats, ApdError> {
         let cfg = self.spd.clone();
-        let lr = lr_at(self.step, cfg.steps, cfg.lr, cfg.lr_warmup_pct, cfg.lr_schedule);
+        if !self.warmed_up {
+            self.faithfulness_warmup();
+            self.warmed_up = true;
+        }
+        let lr = lr_at(self.schedule_step(), cfg.steps, cfg.lr, cfg.lr_warmup_pct, cfg.lr_schedule);
         let (mut rng, mut noise) = (self.rng.clone(), self.noise.clone());
         let x = self.batch(&mut rng);
         let target = self.network.target_forward(x.clone());
         let (v, u) = self.model.tracked();
         let z = self.gate_logits(&target, &v, true);
-        let g: Vec<Tensor<2>> = z.iter().map(|z| lower_leaky(z.clone())).collect();
-        let g_up: Vec<Tensor<2>> = z.into_iter().map(upper_leaky).collect();
-        let masks = |u_noise: Vec<Tensor<2>>| -> Vec<Tensor<2>> {
-            g.iter().zip(u_noise).map(|(g, r)| g.clone() + (g.clone().neg().add_scalar(1.0)) * r).collect()
+        let revive = cfg.lower_sigmoid == LowerSigmoid::Revive;
+        let g: Vec<Tensor<2>> = z.iter().map(|z| self.lower(z.clone())).collect();
+        let g_up: Vec<Tensor<2>> = z.iter().cloned().map(upper_leaky).collect();
+        let (u_all, u_one) = (self.uniform(&mut noise, cfg.batch_size), self.uniform(&mut noise, cfg.batch_size));
+        let delta_masks = cfg.delta_component.then(|| (self.uniform_rows(&mut noise, cfg.batch_size), self.uniform_rows(&mut noise, cfg.batch_size)));
+        let masks = |r: &[Tensor<2>]| -> Vec<Tensor<2>> {
+            g.iter()
+                .zip(r)
+                .map(|(g, r)| {
+                    let m = g.clone() + (g.clone().neg().add_scalar(1.0)) * r.clone();
+                    if revive { m.detach().require_grad() } else { m }
+                })
+                .collect()
         };
-        let all = masks(self.uniform(&mut noise, cfg.batch_size));
-        let one = masks(self.uniform(&mut noise, cfg.batch_size));
+        let (all, one) = (masks(&u_all), masks(&u_one));
+        let deltas = cfg.delta_component.then(|| self.deltas(&v, &u, true));
+        let with_delta = |k: usize| deltas.as_ref().zip(delta_masks.as_ref()).map(|(d, (ma, mo))| (d.as_slice(), if k == 0 { ma.as_slice() } else { mo.as_slice() }));
         let target_out = target.out.clone().autodiff();
-        let l_r = losses::reconstruction_loss(self.masked_forward(x.clone(), &v, &u, &all, None, true), target_out.clone());
+        let l_r = losses::reconstruction_loss(self.masked_forward(x.clone(), &v, &u, &all, with_delta(0), None, true), target_out.clone());
         let n = self.matrices.len();
-        let mut l_rl = losses::reconstruction_loss(self.masked_forward(x.clone(), &v, &u, &one, Some(0), true), target_out.clone());
+        let mut l_rl = losses::reconstruction_loss(self.masked_forward(x.clone(), &v, &u, &one, with_delta(1), Some(0), true), target_out.clone());
         for l in 1..n {
-            l_rl = l_rl + losses::reconstruction_loss(self.masked_forward(x.clone(), &v, &u, &one, Some(l), true), target_out.clone());
+            l_rl = l_rl + losses::reconstruction_loss(self.masked_forward(x.clone(), &v, &u, &one, with_delta(1), Some(l), true), target_out.clone());
         }
         let l_rl = l_rl.div_scalar(n as f32);
         let ws: Vec<Tensor<2>> = self.matrices.iter().map(|&s| chain_weight(&self.network.weights, s).autodiff()).collect();
         let l_f = losses::faithfulness_loss(&ws, &v, &u);
         let l_i = losses::importance_minimality_loss(&g_up, cfg.importance_p);
-        let total = l_f.clone().mul_scalar(cfg.coeff_faithfulness)
+        let recon = l_f.clone().mul_scalar(cfg.coeff_faithfulness)
             + l_r.clone().mul_scalar(cfg.coeff_stochastic)
-            + l_rl.clone().mul_scalar(cfg.coeff_layerwise)
-            + l_i.clone().mul_scalar(cfg.coeff_importance);
+            + l_rl.clone().mul_scalar(cfg.coeff_layerwise);
+        let penalty = l_i.clone().mul_scalar(cfg.coeff_importance);
+        let total = recon.clone().inner() + penalty.clone().inner();
         let alive = g[0].clone().inner().greater_elem(ALIVE_CI).float().sum_dim(1).reshape([cfg.batch_size]);
         // One read per step (the losses, then each sample's alive count): on a GPU each read waits for the queue.
-        let parts = Tensor::cat(vec![l_f.inner(), l_r.inner(), l_rl.inner(), l_i.inner(), total.clone().inner(), alive], 0);
+        let parts = Tensor::cat(vec![l_f.inner(), l_r.inner(), l_rl.inner(), l_i.inner(), total, alive], 0);
         let read = read_vec(parts).await?;
         let (vals, alive) = read.split_at(5);
         if let Some(bad) = vals.iter().find(|v| !v.is_finite() || v.abs() > EXPLODED_LOSS) {
@@ -274,7 +370,31 @@ impl SpdTrainer {
                 ),
             });
         }
-        let grads = GradientsParams::from_grads(total.backward(), &self.model);
+        let grads = if revive {
+            let first = recon.backward();
+            let dg: Vec<Tensor<2>> = (0..n)
+                .map(|l| {
+                    let part = |m: &Tensor<2>, r: &Tensor<2>| m.grad(&first).map(|d| d * r.clone().inner().neg().add_scalar(1.0));
+                    match (part(&all[l], &u_all[l]), part(&one[l], &u_one[l])) {
+                        (Some(a), Some(b)) => a + b,
+                        (Some(a), None) | (None, Some(a)) => a,
+                        (None, None) => u_all[l].clone().inner().zeros_like(),
+                    }
+                })
+                .collect();
+            let mut second = penalty;
+            for (z, dg) in z.iter().zip(dg) {
+                let raise = dg.clone().lower_elem(0.0).float().autodiff();
+                let g = z.clone().clamp(0.0, 1.0) + z.clone().clamp_max(0.0).mul_scalar(LEAK) * raise;
+                second = second + (g * dg.autodiff()).sum();
+            }
+            let mut grads = GradientsParams::from_grads(first, &self.model);
+            let more = GradientsParams::from_grads(second.backward(), &self.model);
+            add_grads(&mut grads, more, &self.model);
+            grads
+        } else {
+            GradientsParams::from_grads((recon + penalty).backward(), &self.model)
+        };
         let model = std::mem::replace(&mut self.model, SpdModel { v: Vec::new(), u: Vec::new(), gates: Vec::new() });
         self.model = self.optim.step(lr, model, grads);
         self.rng = rng;
@@ -291,6 +411,9 @@ impl SpdTrainer {
             mean_active: alive.iter().sum::<f32>() / alive.len().max(1) as f32,
         };
         self.step += 1;
+        if cfg.restarts > 0 && self.step <= cfg.plan().selection_step() {
+            self.track_start(vals[4]).await?;
+        }
         Ok(stats)
     }
 
@@ -298,7 +421,7 @@ impl SpdTrainer {
     pub fn importances_all(&self, x: Tensor<2>) -> Vec<Tensor<2>> {
         let target = self.network.target_forward(x);
         let (v, _) = self.model.factors();
-        self.gate_logits(&target, &v, false).into_iter().map(lower_leaky).collect()
+        self.gate_logits(&target, &v, false).into_iter().map(|z| self.lower(z)).collect()
     }
 
     /// Per matrix, the causal importances of the inputs with one feature on
@@ -311,7 +434,7 @@ impl SpdTrainer {
         let (v, _) = self.model.factors();
         let (mut lower, mut upper) = (Vec::new(), Vec::new());
         for z in self.gate_logits(&target, &v, false) {
-            lower.push(read_vec(lower_leaky(z.clone())).await?);
+            lower.push(read_vec(self.lower(z.clone())).await?);
             upper.push(read_vec(upper_leaky(z)).await?);
         }
         Ok((lower, upper))
@@ -339,5 +462,22 @@ impl SpdTrainer {
             layers.push(FactorPair { name, d_in, d_out, a: read_vec(v).await?, b: read_vec(u).await? });
         }
         Ok(Decomposition { n_components: self.spd.n_components, rank: 1, layers })
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Adds `more` into `grads`, parameter by parameter (every SPD parameter is a matrix).
+fn add_grads(grads: &mut GradientsParams, mut more: GradientsParams, model: &SpdModel) {
+    let ids = model.v.iter().chain(&model.u).map(|p| p.id).chain(model.gates.iter().flat_map(|g| [g.w1.id, g.b1.id, g.w2.id, g.b2.id]));
+    for id in ids {
+        if let Some(b) = more.remove::<2>(id) {
+            let sum = match grads.remove::<2>(id) {
+                Some(a) => a + b,
+                None => b,
+            };
+            grads.register(id, sum);
+        }
     }
 }

@@ -32,7 +32,8 @@ MODELS: tms-5-2, tms-5-2-id, tms-40-10, tms-40-10-id, tms-custom,
         resid-mlp-1, resid-mlp-2, resid-mlp-3, resid-mlp-custom
 --set changes one setting by its dotted name, e.g. --set apd.lr=0.01 --set model.n_features=8
 --method spd decomposes with Stochastic Parameter Decomposition instead of APD (settings spd.*)
---paper turns this project's additions off (spare components, restarts, scale): APD as published
+--paper turns this project's additions off (spare components, restarts, scale), and SPD's
+  later reference additions (delta component, warmup, revive sigmoid): APD and SPD as published
 --recipe trains the target with this project's recipe (project, the default) or the SPD
   reference code's train_tms (reference: constant lr, 10,000 steps)
 --whole-targets (sweep, TMS) skips seeds whose target does not reproduce every feature alone
@@ -113,11 +114,11 @@ fn config_of(args: &Args) -> Result<(String, ExperimentConfig), ApdError> {
         ApdError::Format(format!("--model is required (one of {})", PRESET_NAMES.join(", ")))
     })?;
     let mut cfg = preset(&name)?;
-    if args.paper {
-        cfg = paper_variant(&cfg);
-    }
     if let Some(m) = &args.method {
         cfg = with_method(&cfg, &name, Method::parse(m)?)?;
+    }
+    if args.paper {
+        cfg = paper_variant(&cfg);
     }
     if let Some(r) = &args.recipe {
         if !RECIPES.contains(&r.as_str()) {
@@ -199,7 +200,7 @@ fn run_to_end(mut run: Run, quiet: bool) -> Result<(Run, f64), ApdError> {
                     apd_start = Some(Instant::now());
                 }
                 let detail = format!("L_f {:.2e} L_r {:.2e} L_rl {:.2e} L_i {:.2e}", s.faithfulness, s.stochastic, s.layerwise, s.importance);
-                bar.draw("decompose (SPD)", s.step + 1, cfg.spd.as_ref().map_or(0, |c| c.steps), &detail);
+                bar.draw("decompose (SPD)", s.step + 1, cfg.spd.as_ref().map_or(0, |c| c.plan().total_steps()), &detail);
             }
             Progress::Done => break,
         }
@@ -347,7 +348,11 @@ pub fn main() -> ExitCode {
         "presets" if args.explain => {
             for s in SETTINGS {
                 let symbol = if s.symbol.is_empty() { String::new() } else { format!(", {}", s.symbol) };
-                let addition = if s.group == Group::Addition { " [this project's addition]" } else { "" };
+                let addition = match s.group {
+                    Group::Addition => " [this project's addition]",
+                    Group::SpdLater => " [added by the SPD reference code after its paper]",
+                    _ => "",
+                };
                 println!("{:<24} {}{symbol}{addition}: {} ({})", s.path, s.label, s.description, s.range);
             }
             Ok(())

@@ -29,7 +29,7 @@ pub fn cmd_inspect(args: &Args) -> Result<(), ApdError> {
         Err(target_err) => match Report::parse(&text) {
             Ok(r) => {
                 let (method, steps) = match (&r.spd, &r.config.spd) {
-                    (Some(_), Some(spd)) => ("SPD", spd.steps),
+                    (Some(_), Some(spd)) => ("SPD", spd.plan().total_steps()),
                     _ => ("APD", r.config.apd.total_steps()),
                 };
                 println!("{method} report for {} seed {} ({steps} steps on {})", r.model, r.seed, r.timing.backend);

@@ -135,6 +135,11 @@ pub fn print_details(prefix: &str, run: &Run) {
         let kept = apd.chosen_start().map_or("-".to_string(), |c| (c + 1).to_string());
         parts.push(format!("starts' L_m {} -> kept start {kept}", scores.join(" ")));
     }
+    if let Some(spd) = run.spd().filter(|s| !s.start_scores().is_empty()) {
+        let scores: Vec<String> = spd.start_scores().iter().map(|s| s.to_string()).collect();
+        let kept = spd.chosen_start().map_or("-".to_string(), |c| (c + 1).to_string());
+        parts.push(format!("starts' features without their own subcomponent {} -> kept start {kept}", scores.join(" ")));
+    }
     if let Some(norms) = run.target().map(|t| t.feature_norms()).filter(|n| !n.is_empty()) {
         let (lo, hi) = norms.iter().fold((f32::INFINITY, 0.0f32), |(lo, hi), &n| (lo.min(n), hi.max(n)));
         let mut line = format!("target feature norms {lo:.2}..{hi:.2}");

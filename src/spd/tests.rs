@@ -1,0 +1,43 @@
+//! The delta component's forward pass, which the step keeps private.
+
+use super::*;
+use crate::config::{preset, with_method, Method};
+use crate::models::Matrix;
+
+fn tms_5_2() -> (ExperimentConfig, Target) {
+    let mut cfg = with_method(&preset("tms-5-2").unwrap(), "tms-5-2", Method::Spd).unwrap();
+    cfg.set("scale.rescale", "false").unwrap();
+    cfg.set("spd.n_components", "3").unwrap();
+    let mut rng = Rng::new(7);
+    let values: Vec<f32> = (0..10).map(|_| rng.uniform_range(-1.0, 1.0)).collect();
+    let layers = vec![Matrix { name: "W".into(), d_in: 5, d_out: 2, values }];
+    let target = Target { model: cfg.model.clone(), layers, bias: vec![-0.1, 0.05, -0.2, 0.0, 0.1], embed: Vec::new() };
+    (cfg, target)
+}
+
+fn read(t: Tensor<2>) -> Vec<f32> {
+    pollster::block_on(read_vec(t)).unwrap()
+}
+
+#[test]
+fn subcomponents_plus_the_delta_component_are_the_target() {
+    let (cfg, target) = tms_5_2();
+    let spd = SpdTrainer::new(&cfg, &target, 0, &Device::flex()).unwrap();
+    let device = spd.network.device().clone();
+    let x = matrix((0..20).map(|i| ((i * 7) % 5) as f32 / 5.0).collect(), 4, 5, &device);
+    let (v, u) = spd.model.factors();
+    let d = spd.deltas(&v, &u, false);
+    let ones = |k: usize| -> Vec<Tensor<2>> { (0..2).map(|_| Tensor::ones([4, k], &device)).collect() };
+    let zeros = |k: usize| -> Vec<Tensor<2>> { (0..2).map(|_| Tensor::zeros([4, k], &device)).collect() };
+    let want = read(spd.network.target_forward(x.clone()).out);
+    // Every subcomponent on and the delta at full strength: V U + (W - V U) = W.
+    let full = read(spd.masked_forward(x.clone(), &v, &u, &ones(3), Some((&d, &ones(1))), None, false));
+    for (g, w) in full.iter().zip(&want) {
+        assert!((g - w).abs() < 1e-5, "{g} vs {w}");
+    }
+    // The delta at strength 0 is no delta at all.
+    let masks = vec![matrix(vec![1.0, 0.0, 0.5, 0.2, 1.0, 0.0, 0.0, 0.3, 1.0, 1.0, 1.0, 1.0], 4, 3, &device), Tensor::ones([4, 3], &device)];
+    let off = read(spd.masked_forward(x.clone(), &v, &u, &masks, Some((&d, &zeros(1))), None, false));
+    let plain = read(spd.masked_forward(x, &v, &u, &masks, None, None, false));
+    assert_eq!(off, plain);
+}
