@@ -343,7 +343,7 @@ async fn steps_inner(run: &mut Run, n: u32, apd_ms: &RefCell<f64>) -> Result<Bat
         phase: run.phase(),
         target_step: run.target_history.len(),
         apd_step: run.history.len() + run.spd_history.len(),
-        apd_start: run.apd().and_then(|a| a.start()),
+        apd_start: run.apd().and_then(|a| a.start()).or_else(|| run.spd().and_then(|s| s.start())),
         target_losses,
         apd,
         spd,

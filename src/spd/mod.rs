@@ -156,11 +156,14 @@ impl SpdTrainer {
             u: working.layers.iter().map(|f| p(&f.b, c, f.d_out)).collect(),
             gates: gates.iter().map(|v| Gates::of_values(v, c, g, &t.device)).collect(),
         };
-        t.step = step;
-        t.warmed_up = true;
-        if step >= t.spd.plan().selection_step() {
-            t.restarts.start = t.spd.restarts;
+        let plan = t.spd.plan();
+        if step > plan.total_steps() {
+            return Err(ApdError::Mismatch(format!("the subcomponents are at step {step}, past the run's {}", plan.total_steps())));
         }
+        t.step = step;
+        t.warmed_up = step > 0;
+        // Past the comparison the kept start goes on; before it, the start this step belongs to.
+        t.restarts.start = if step >= plan.selection_step() { t.spd.restarts } else { step / plan.restart_len() };
         t.rng = Rng::stream(seed, &format!("spd-data-resumed-at-{step}"));
         t.noise = Rng::stream(seed, &format!("spd-masks-resumed-at-{step}"));
         Ok(t)
@@ -318,6 +321,48 @@ impl SpdTrainer {
             self.warmed_up = true;
         }
         let lr = lr_at(self.schedule_step(), cfg.steps, cfg.lr, cfg.lr_warmup_pct, cfg.lr_schedule);
+        let Computed { rng, noise, vals, alive, grads } = self.forward_backward().await?;
+        let model = std::mem::replace(&mut self.model, SpdModel { v: Vec::new(), u: Vec::new(), gates: Vec::new() });
+        self.model = self.optim.step(lr, model, grads);
+        self.rng = rng;
+        self.noise = noise;
+        self.last_active = alive.iter().map(|&k| k as u16).collect();
+        let stats = SpdStepStats {
+            step: self.step,
+            lr: lr as f32,
+            faithfulness: vals[0],
+            stochastic: vals[1],
+            layerwise: vals[2],
+            importance: vals[3],
+            total: vals[4],
+            mean_active: alive.iter().sum::<f32>() / alive.len().max(1) as f32,
+        };
+        self.step += 1;
+        if cfg.restarts > 0 && self.step <= cfg.plan().selection_step() {
+            self.track_start(vals[4]).await?;
+        }
+        Ok(stats)
+    }
+
+    /// The gradient the next step would apply, read back per parameter:
+    /// every V, every U, then each matrix's gates (w1, b1, w2, b2). The
+    /// state is unchanged. For tests of the gradient itself, which the
+    /// optimiser's first step (about lr times its sign) would hide.
+    pub async fn next_gradient(&self) -> Result<Vec<Vec<f32>>, ApdError> {
+        let grads = self.forward_backward().await?.grads;
+        let mut out = Vec::new();
+        for id in param_ids(&self.model) {
+            out.push(match grads.get::<2>(id) {
+                Some(g) => read_vec(g).await?,
+                None => Vec::new(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// One step's draws, losses and gradient, without changing the state.
+    async fn forward_backward(&self) -> Result<Computed, ApdError> {
+        let cfg = self.spd.clone();
         let (mut rng, mut noise) = (self.rng.clone(), self.noise.clone());
         let x = self.batch(&mut rng);
         let target = self.network.target_forward(x.clone());
@@ -395,26 +440,7 @@ impl SpdTrainer {
         } else {
             GradientsParams::from_grads((recon + penalty).backward(), &self.model)
         };
-        let model = std::mem::replace(&mut self.model, SpdModel { v: Vec::new(), u: Vec::new(), gates: Vec::new() });
-        self.model = self.optim.step(lr, model, grads);
-        self.rng = rng;
-        self.noise = noise;
-        self.last_active = alive.iter().map(|&k| k as u16).collect();
-        let stats = SpdStepStats {
-            step: self.step,
-            lr: lr as f32,
-            faithfulness: vals[0],
-            stochastic: vals[1],
-            layerwise: vals[2],
-            importance: vals[3],
-            total: vals[4],
-            mean_active: alive.iter().sum::<f32>() / alive.len().max(1) as f32,
-        };
-        self.step += 1;
-        if cfg.restarts > 0 && self.step <= cfg.plan().selection_step() {
-            self.track_start(vals[4]).await?;
-        }
-        Ok(stats)
+        Ok(Computed { rng, noise, vals: vals.to_vec(), alive: alive.to_vec(), grads })
     }
 
     /// The causal importances (lower sigmoid) of every matrix on `x`, without autodiff.
@@ -468,10 +494,25 @@ impl SpdTrainer {
 #[cfg(test)]
 mod tests;
 
+/// What one step computes before it changes anything.
+struct Computed {
+    rng: Rng,
+    noise: Rng,
+    /// Faithfulness, stochastic, layerwise, importance, total.
+    vals: Vec<f32>,
+    /// Each sample's subcomponents of the first matrix above [`ALIVE_CI`].
+    alive: Vec<f32>,
+    grads: GradientsParams,
+}
+
+/// Every parameter's id: every V, every U, then each matrix's gates.
+fn param_ids(model: &SpdModel) -> Vec<burn::module::ParamId> {
+    model.v.iter().chain(&model.u).map(|p| p.id).chain(model.gates.iter().flat_map(|g| [g.w1.id, g.b1.id, g.w2.id, g.b2.id])).collect()
+}
+
 /// Adds `more` into `grads`, parameter by parameter (every SPD parameter is a matrix).
 fn add_grads(grads: &mut GradientsParams, mut more: GradientsParams, model: &SpdModel) {
-    let ids = model.v.iter().chain(&model.u).map(|p| p.id).chain(model.gates.iter().flat_map(|g| [g.w1.id, g.b1.id, g.w2.id, g.b2.id]));
-    for id in ids {
+    for id in param_ids(model) {
         if let Some(b) = more.remove::<2>(id) {
             let sum = match grads.remove::<2>(id) {
                 Some(a) => a + b,

@@ -34,6 +34,8 @@ MODELS: tms-5-2, tms-5-2-id, tms-40-10, tms-40-10-id, tms-custom,
 --method spd decomposes with Stochastic Parameter Decomposition instead of APD (settings spd.*)
 --paper turns this project's additions off (spare components, restarts, scale), and SPD's
   later reference additions (delta component, warmup, revive sigmoid): APD and SPD as published
+  (SPD's shorter schedule of the small TMS models stays; the paper's: --set spd.batch_size=4096
+  --set spd.lr=0.001 --steps 40000)
 --recipe trains the target with this project's recipe (project, the default) or the SPD
   reference code's train_tms (reference: constant lr, 10,000 steps)
 --whole-targets (sweep, TMS) skips seeds whose target does not reproduce every feature alone
@@ -199,7 +201,10 @@ fn run_to_end(mut run: Run, quiet: bool) -> Result<(Run, f64), ApdError> {
                     }
                     apd_start = Some(Instant::now());
                 }
-                let detail = format!("L_f {:.2e} L_r {:.2e} L_rl {:.2e} L_i {:.2e}", s.faithfulness, s.stochastic, s.layerwise, s.importance);
+                let mut detail = format!("L_f {:.2e} L_r {:.2e} L_rl {:.2e} L_i {:.2e}", s.faithfulness, s.stochastic, s.layerwise, s.importance);
+                if let Some((i, n)) = run.spd().and_then(|a| a.start()) {
+                    detail.push_str(&format!(" (start {} of {n})", i + 1));
+                }
                 bar.draw("decompose (SPD)", s.step + 1, cfg.spd.as_ref().map_or(0, |c| c.plan().total_steps()), &detail);
             }
             Progress::Done => break,
