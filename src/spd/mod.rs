@@ -491,7 +491,8 @@ impl SpdTrainer {
     }
 }
 
-#[cfg(test)]
+// Native only: they block on reads with pollster, a native dev-dependency.
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 
 /// What one step computes before it changes anything.
