@@ -257,13 +257,15 @@ impl Run {
     /// The restarts' comparison so far: the trainer's, or the report's this
     /// run was continued or shown from; `None` without restarts.
     pub fn starts(&self) -> Option<Starts> {
-        if let Some(a) = self.apd.as_ref().filter(|a| !a.start_scores().is_empty()) {
-            return Some(Starts { scores: a.start_scores().iter().map(|&s| s as f32).collect(), kept: a.chosen_start() });
+        let (scores, kept) = match (&self.apd, &self.spd) {
+            (Some(a), _) => (a.start_scores(), a.chosen_start()),
+            (_, Some(s)) => (s.start_scores(), s.chosen_start()),
+            _ => (&[][..], None),
+        };
+        if scores.is_empty() {
+            return self.saved_starts.clone();
         }
-        if let Some(s) = self.spd.as_ref().filter(|s| !s.start_scores().is_empty()) {
-            return Some(Starts { scores: s.start_scores().iter().map(|&s| s as f32).collect(), kept: s.chosen_start() });
-        }
-        self.saved_starts.clone()
+        Some(Starts { scores: scores.iter().map(|&s| s as f32).collect(), kept })
     }
 
     /// The recovery figures of the decomposition as it is now (`None`

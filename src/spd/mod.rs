@@ -276,29 +276,34 @@ impl SpdTrainer {
         self.matrices.iter().map(|_| matrix((0..bsz).map(|_| noise.uniform()).collect(), bsz, 1, &self.device)).collect()
     }
 
-    /// `W_l - V_l U_l` for every matrix: what the subcomponents miss.
-    fn deltas(&self, v: &[Tensor<2>], u: &[Tensor<2>], autodiff: bool) -> Vec<Tensor<2>> {
+    /// The target's decomposed matrices, in order, lifted for autodiff
+    /// when `autodiff` (the untied TMS decoder as a matrix of its own).
+    fn target_weights(&self, autodiff: bool) -> Vec<Tensor<2>> {
         self.matrices
             .iter()
-            .zip(v.iter().zip(u))
-            .map(|(&s, (v, u))| {
+            .map(|&s| {
                 let w = chain_weight(&self.network.weights, s);
-                (if autodiff { w.autodiff() } else { w }) - v.clone().matmul(u.clone())
+                if autodiff { w.autodiff() } else { w }
             })
             .collect()
     }
+
+    /// `W_l - V_l U_l` for every matrix (`ws` the target's): what the subcomponents miss.
+    fn deltas(ws: &[Tensor<2>], v: &[Tensor<2>], u: &[Tensor<2>]) -> Vec<Tensor<2>> {
+        ws.iter().zip(v.iter().zip(u)).map(|(w, (v, u))| w.clone() - v.clone().matmul(u.clone())).collect()
+    }
+
 
     /// The reference's later faithfulness warmup: `faithfulness_warmup_steps`
     /// steps of the faithfulness loss alone on V and U (AdamW, lr 0.01,
     /// weight decay 0.1), with an optimiser of their own. No reads.
     fn faithfulness_warmup(&mut self) {
         let mut optim = AdamWConfig::new().with_weight_decay(0.1).with_epsilon(1e-8).init();
-        let ws: Vec<Tensor<2>> = self.matrices.iter().map(|&s| chain_weight(&self.network.weights, s).autodiff()).collect();
+        let ws = self.target_weights(true);
         for _ in 0..self.spd.faithfulness_warmup_steps {
             let (v, u) = self.model.tracked();
             let grads = GradientsParams::from_grads(losses::faithfulness_loss(&ws, &v, &u).backward(), &self.model);
-            let model = std::mem::replace(&mut self.model, SpdModel { v: Vec::new(), u: Vec::new(), gates: Vec::new() });
-            self.model = optim.step(WARMUP_LR, model, grads);
+            apply(&mut self.model, &mut optim, WARMUP_LR, grads);
         }
     }
 
@@ -322,8 +327,7 @@ impl SpdTrainer {
         }
         let lr = lr_at(self.schedule_step(), cfg.steps, cfg.lr, cfg.lr_warmup_pct, cfg.lr_schedule);
         let Computed { rng, noise, vals, alive, grads } = self.forward_backward().await?;
-        let model = std::mem::replace(&mut self.model, SpdModel { v: Vec::new(), u: Vec::new(), gates: Vec::new() });
-        self.model = self.optim.step(lr, model, grads);
+        apply(&mut self.model, &mut self.optim, lr, grads);
         self.rng = rng;
         self.noise = noise;
         self.last_active = alive.iter().map(|&k| k as u16).collect();
@@ -383,7 +387,8 @@ impl SpdTrainer {
                 .collect()
         };
         let (all, one) = (masks(&u_all), masks(&u_one));
-        let deltas = cfg.delta_component.then(|| self.deltas(&v, &u, true));
+        let ws = self.target_weights(true);
+        let deltas = cfg.delta_component.then(|| Self::deltas(&ws, &v, &u));
         let with_delta = |k: usize| deltas.as_ref().zip(delta_masks.as_ref()).map(|(d, (ma, mo))| (d.as_slice(), if k == 0 { ma.as_slice() } else { mo.as_slice() }));
         let target_out = target.out.clone().autodiff();
         let l_r = losses::reconstruction_loss(self.masked_forward(x.clone(), &v, &u, &all, with_delta(0), None, true), target_out.clone());
@@ -393,7 +398,6 @@ impl SpdTrainer {
             l_rl = l_rl + losses::reconstruction_loss(self.masked_forward(x.clone(), &v, &u, &one, with_delta(1), Some(l), true), target_out.clone());
         }
         let l_rl = l_rl.div_scalar(n as f32);
-        let ws: Vec<Tensor<2>> = self.matrices.iter().map(|&s| chain_weight(&self.network.weights, s).autodiff()).collect();
         let l_f = losses::faithfulness_loss(&ws, &v, &u);
         let l_i = losses::importance_minimality_loss(&g_up, cfg.importance_p);
         let recon = l_f.clone().mul_scalar(cfg.coeff_faithfulness)
@@ -504,6 +508,12 @@ struct Computed {
     /// Each sample's subcomponents of the first matrix above [`ALIVE_CI`].
     alive: Vec<f32>,
     grads: GradientsParams,
+}
+
+/// Applies `grads` to `model` with `optim` at `lr`.
+fn apply(model: &mut SpdModel, optim: &mut ModuleOptimizer, lr: f64, grads: GradientsParams) {
+    let taken = std::mem::replace(model, SpdModel { v: Vec::new(), u: Vec::new(), gates: Vec::new() });
+    *model = optim.step(lr, taken, grads);
 }
 
 /// Every parameter's id: every V, every U, then each matrix's gates.

@@ -26,7 +26,7 @@ fn subcomponents_plus_the_delta_component_are_the_target() {
     let device = spd.network.device().clone();
     let x = matrix((0..20).map(|i| ((i * 7) % 5) as f32 / 5.0).collect(), 4, 5, &device);
     let (v, u) = spd.model.factors();
-    let d = spd.deltas(&v, &u, false);
+    let d = SpdTrainer::deltas(&spd.target_weights(false), &v, &u);
     let ones = |k: usize| -> Vec<Tensor<2>> { (0..2).map(|_| Tensor::ones([4, k], &device)).collect() };
     let zeros = |k: usize| -> Vec<Tensor<2>> { (0..2).map(|_| Tensor::zeros([4, k], &device)).collect() };
     let want = read(spd.network.target_forward(x.clone()).out);
