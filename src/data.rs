@@ -8,6 +8,7 @@
 use crate::error::ApdError;
 use crate::rng::Rng;
 use burn::tensor::{Device, Tensor, TensorData};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A `batch x n` row-major batch for TMS: each feature is active with
 /// probability `p`, with a value uniform in [0, 1); otherwise 0.
@@ -49,14 +50,29 @@ pub fn one_feature_rows(n: usize, features: std::ops::Range<usize>, values: &[f3
     x
 }
 
+// Every upload and readback of a step goes through `matrix` and `read_vec`,
+// and on a GPU each readback waits for the device: counted so that
+// `apd bench` can say how many a step makes (a handful of setup uploads,
+// the target's bias, go around them).
+static UPLOADS: AtomicU64 = AtomicU64::new(0);
+static READBACKS: AtomicU64 = AtomicU64::new(0);
+
+/// Host-to-device uploads and device-to-host readbacks made so far by this
+/// process (all threads): `(uploads, readbacks)`.
+pub fn transfers() -> (u64, u64) {
+    (UPLOADS.load(Ordering::Relaxed), READBACKS.load(Ordering::Relaxed))
+}
+
 /// Uploads a row-major `rows x cols` matrix.
 pub fn matrix(values: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
+    UPLOADS.fetch_add(1, Ordering::Relaxed);
     Tensor::from_data(TensorData::new(values, [rows, cols]), device)
 }
 
 /// Reads a tensor back to the host as f32s, asynchronously (the only way that
 /// works on WebGPU in a browser).
 pub async fn read_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, ApdError> {
+    READBACKS.fetch_add(1, Ordering::Relaxed);
     let data: TensorData = t.into_data_async().await?;
     data.try_to_vec::<f32>().map_err(ApdError::data)
 }

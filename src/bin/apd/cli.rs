@@ -3,6 +3,7 @@
 use apd_playground::backend::{device, BackendKind};
 use apd_playground::config::settings::{Group, SETTINGS};
 use apd_playground::config::{apply_recipe, paper_variant, preset, with_method, ExperimentConfig, Method, PRESET_NAMES, RECIPES};
+use apd_playground::data::transfers;
 use apd_playground::models::{Target, TargetTrainer};
 use apd_playground::report::{target_from_file, TargetFile};
 use apd_playground::run::{Phase, Progress, Run};
@@ -277,10 +278,12 @@ fn cmd_bench(args: &Args) -> Result<(), ApdError> {
         pollster::block_on(run.step())?;
     }
     let t = Instant::now();
+    let (up0, read0) = transfers();
     for _ in 0..steps {
         pollster::block_on(run.step())?;
     }
     let s = t.elapsed().as_secs_f64();
+    let (up1, read1) = transfers();
     println!(
         "estimated peak memory of one {} step: {:.1} MiB (the figure the page checks against its budget)",
         run.config().method.name().to_uppercase(),
@@ -292,6 +295,12 @@ fn cmd_bench(args: &Args) -> Result<(), ApdError> {
         run.config().method.name().to_uppercase(),
         steps as f64 / s,
         1000.0 * s / steps as f64
+    );
+    let per = |n: u64| n as f64 / steps as f64;
+    println!(
+        "per step: {:.2} uploads to the device, {:.2} readbacks to the host (each a wait for the device on a GPU)",
+        per(up1 - up0),
+        per(read1 - read0)
     );
     Ok(())
 }
