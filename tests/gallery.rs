@@ -4,7 +4,8 @@
 //! ones the engine recomputes from that report (to float rounding: the
 //! probes' matrix kernels may differ between CPUs). An entry whose report was
 //! too large to ship whole (`trimmed`: the paper's residual MLPs) cannot be
-//! recomputed; its figures are checked against each other instead.
+//! recomputed; its figures are checked against each other instead. The seed
+//! grids (`www/gallery/seeds/`) are checked seed by seed the same way.
 // Native only: `wasm-pack test` builds every test target for wasm32, where these do not apply.
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -37,15 +38,7 @@ fn shipped_results_are_what_the_engine_computes() {
         let title = stored.as_object_mut().unwrap().remove("title");
         stored.as_object_mut().unwrap().remove("note");
         assert!(title.is_some_and(|t| t.as_str().is_some_and(|t| !t.is_empty())), "{}: a title for the page", path.display());
-        if stored["trimmed"] == Value::Bool(true) {
-            check_trimmed(&stored, &path.file_name().unwrap().to_string_lossy());
-            checked += 1;
-            continue;
-        }
-        let report = Report::parse(&stored["report"].to_string()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let feature = stored["views"]["resid"]["curve"]["feature"].as_u64().unwrap_or(0) as usize;
-        let recomputed = serde_json::to_value(pollster::block_on(entry(report, feature, false)).unwrap()).unwrap();
-        same_json(&recomputed, &stored, 1e-4, &path.file_name().unwrap().to_string_lossy());
+        check_entry(&stored, &path.file_name().unwrap().to_string_lossy());
         checked += 1;
     }
     assert!(checked >= 1, "no gallery files in {}", dir.display());
@@ -58,6 +51,48 @@ fn shipped_results_are_what_the_engine_computes() {
     }
 }
 
+/// The seed grids (`www/gallery/seeds/`, made by `scripts/seeds-grid.sh`):
+/// one model and method on consecutive seeds, each seed an entry checked as
+/// the gallery's are.
+#[test]
+fn shipped_seed_grids_are_what_the_engine_computes() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("www/gallery/seeds");
+    let mut grids = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.len() < 2 << 20, "{name}: {} bytes; the page loads it with the gallery", text.len());
+        let grid: Value = serde_json::from_str(&text).unwrap();
+        assert!(grid["title"].as_str().is_some_and(|t| !t.is_empty()), "{name}: a title for the page");
+        let cells = grid["cells"].as_array().unwrap();
+        assert!(cells.len() >= 10, "{name}: {} seeds", cells.len());
+        for (i, cell) in cells.iter().enumerate() {
+            assert_eq!(cell["model"], grid["model"], "{name}: one model");
+            assert_eq!(cell["method"], grid["method"], "{name}: one method");
+            assert_eq!(cell["report"]["config"], cells[0]["report"]["config"], "{name}: one set of settings");
+            assert_eq!(cell["seed"].as_u64(), Some(cells[0]["seed"].as_u64().unwrap() + i as u64), "{name}: consecutive seeds");
+            check_entry(cell, &format!("{name}, seed {}", cell["seed"]));
+        }
+        grids += 1;
+    }
+    assert!(grids >= 1, "no seed grids in {}", dir.display());
+}
+
+/// A shipped entry (a gallery file without the page's words, or one seed of
+/// a grid): recomputed by the engine from its report, or if trimmed,
+/// checked for agreement among its figures.
+fn check_entry(stored: &Value, name: &str) {
+    if stored["trimmed"] == Value::Bool(true) {
+        check_trimmed(stored, name);
+        return;
+    }
+    let report = Report::parse(&stored["report"].to_string()).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let feature = stored["views"]["resid"]["curve"]["feature"].as_u64().unwrap_or(0) as usize;
+    let recomputed = serde_json::to_value(pollster::block_on(entry(report, feature, false)).unwrap()).unwrap();
+    same_json(&recomputed, stored, 1e-4, name);
+}
+
 /// A trimmed entry: it says so honestly, and its figures agree with one
 /// another (the report's metrics are the views' metrics, the dedicated
 /// components follow from the attribution matrix shipped with them, the
@@ -66,7 +101,8 @@ fn check_trimmed(stored: &Value, name: &str) {
     let report = &stored["report"];
     assert_eq!(report["target"], serde_json::json!({}), "{name}: a trimmed report has no target");
     assert_eq!(report["components"]["layers"], serde_json::json!([]), "{name}: nor components");
-    assert!(report["history"].as_array().is_some_and(|h| !h.is_empty()), "{name}: the loss history is kept");
+    let history = if report["spd"].is_null() { &report["history"] } else { &report["spd"]["history"] };
+    assert!(history.as_array().is_some_and(|h| !h.is_empty()), "{name}: the loss history is kept");
     // A compact entry (`Entry::compact`) keeps the attribution matrix in the
     // views' metrics only, and 4 significant digits of every number.
     let compact = report["metrics"]["resid"]["attributions"].as_array().is_some_and(|a| a.is_empty());

@@ -2,8 +2,8 @@
 // and from the worker that owns the engine (protocol.js). What the cards
 // draw is in draw.js, the settings and the URL hash in settings.js, the
 // results kept across reloads in saved.js, shipped results in results.js,
-// the tour in tour.js.
-// Size: about 510 lines, because every state the page can be in and every
+// the tour in tour.js, the seeds grid in grid.js.
+// Size: about 530 lines, because every state the page can be in and every
 // worker message that moves it are kept in this one file, so that the
 // transitions can be read together.
 import * as draw from './draw.js';
@@ -13,6 +13,7 @@ import { setupTour, openChapter } from './tour.js';
 import { pickPair } from './explore.js';
 import { shipped, showFirstView, scaleText, showGallery, duration } from './results.js';
 import * as compare from './compare.js';
+import { setupGrid, showGrid } from './grid.js';
 
 const $ = (id) => document.getElementById(id);
 /** States of the page; the status line shows the state (or the error). */
@@ -241,12 +242,23 @@ async function runShown() {
 async function showShipped(name) {
   const entry = await shipped(name);
   if (!entry) { banner(`The shipped result ${name} could not be loaded.`, 'error'); return; }
-  shownEntry = entry;
+  showEntry(entry);
+}
+
+/** Opens a result in the views: shipped (a gallery entry, a seed of a shipped grid) or a seed run by the grid here. */
+function showEntry(entry) {
   // A run in progress or paused gives way (its messages are dropped from here on).
   if (state.run !== null) send({ type: 'reset' });
   state.reportShown = true;
   showResult(entry.report, entry.views, entry.plan);
-  showFirstView(true, entry);
+  if (entry.live) {
+    shownEntry = null;
+    showFirstView(false);
+    $('import-status').textContent = `showing seed ${entry.seed} of the seeds grid: ${entry.model}, run in this page in ${Math.round(entry.wall_s)} s`;
+  } else {
+    shownEntry = entry;
+    showFirstView(true, entry);
+  }
   if (state.status !== 'loading') setStatus('ready');
 }
 
@@ -494,7 +506,9 @@ function changeSetting(path, value) {
 }
 const pressRun = () => { if (!$('run').disabled) $('run').click(); };
 const tourMethod = async (m) => { await chooseMethod(m); showModelKind(state.config); showFields(); writeHash(); };
-setupTour({ show: showShipped, set: changeSetting, run: pressRun, pair: pickPair, method: tourMethod }, (n) => { state.chapter = n; writeHash(); });
+/** A seed of the grid opened in the views, which are scrolled to (the grid sits below them). */
+const openSeed = (entry) => { showEntry(entry); $('views').scrollIntoView({ block: 'start' }); };
+setupTour({ show: showShipped, grid: (name) => showGrid(name, openSeed), set: changeSetting, run: pressRun, pair: pickPair, method: tourMethod }, (n) => { state.chapter = n; writeHash(); });
 $('tour-open').addEventListener('click', () => openChapter(state.chapter || 1));
 window.addEventListener('hashchange', () => { const n = chapterOf(location.hash); if (n !== state.chapter) openChapter(n); });
 spawnWorker();
@@ -511,3 +525,4 @@ $('compare-other').addEventListener('click', async () => {
   startRun(false);
 });
 compare.openShippedPair();
+setupGrid(openSeed, () => (state.config ? { preset: state.preset, config: state.config, seed: Number($('seed').value) } : null));

@@ -3,6 +3,8 @@
 //
 // Page -> worker
 //   preset {name, seq}            the worker's configuration becomes the preset's; answered by `config`
+//   use-config {preset, config, seq}  the worker's configuration becomes `config` (JSON text; the seeds grid
+//                                 gives its workers the page's); answered by `config` or `field-error`
 //   set {path, value, seq}        one setting, applied in arrival order to the worker's configuration;
 //                                 answered by `config` or `field-error`
 //   start {run, preset, seed, backend, target, paused, stepOnce, remembered}

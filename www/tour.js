@@ -8,7 +8,8 @@
  * action `{ label, run }` whose `run(ctx)` gets the page's controls
  * (`ctx.show(name)` opens a shipped result, `ctx.set(path, value)` changes
  * a setting, `ctx.run()` presses Run, `ctx.pair()` opens an input with two
- * features on in the one-input view, `ctx.method(name)` picks the method).
+ * features on in the one-input view, `ctx.method(name)` picks the method,
+ * `ctx.grid(name)` shows a shipped seeds grid).
  */
 export const CHAPTERS = [
   {
@@ -88,19 +89,21 @@ export const CHAPTERS = [
   },
   {
     title: 'How APD fails, and what this project adds',
-    view: 'card-geometry',
+    view: 'card-seeds',
     html: `<p>On some seeds APD as published ends with one component holding two features: a single rank-one piece
       on the line between one feature and the other's opposite, the ReLU hiding the wrong half. That is cheaper in
       the simplicity loss than two components, so training never undoes it; the other features are then smeared
-      over the rest (ML2R far below 0.85). The paper's settings recover tms-5-2 on 7 of 10 seeds here.</p>
+      over the rest (ML2R far below 0.85). The highlighted grid shows twelve seeds decomposed with the paper's
+      settings: the red cells failed, and where two features share one colour, that is the collapse.</p>
       <p>This playground adds three things, each a setting you can turn off ("As in the paper"): <b>restarts</b>
       (three short starts; the one whose top-k model reproduces the target best goes on), a <b>spare
       component</b> pruned at 75% of the steps, and decomposing every target at the <b>scale</b> the settings were
       measured at. Together they recovered every seed of our sweeps (30 of them) whose target learned the
-      pentagon, and targets of any scale.</p>
-      <p>On the failing seed, look at "Drop one component" too: one column breaks two features' rows at once,
-      the component that holds both.</p>`,
-    action: { label: 'Show a failing seed', run: (ctx) => ctx.show('tms-5-2-apd-paper-failed') },
+      pentagon, and targets of any scale: switch the grid to "with this project's additions" to see the same
+      seeds again.</p>
+      <p>Click a red cell to open it, and look at "Drop one component": one column breaks two features' rows at
+      once, the component that holds both. "Run them here" decomposes seeds live in this page.</p>`,
+    action: { label: 'Show twelve seeds as in the paper', run: (ctx) => ctx.grid('tms-5-2-apd-paper') },
   },
   {
     title: 'Compressed computation: more functions than neurons',

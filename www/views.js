@@ -244,21 +244,36 @@ export function bars(canvas, values, { threshold = null, colors = null, max = 1,
 
 /** TMS geometry for d = 2: each feature's vector W[i,:] from the origin. */
 export function polygon(canvas, rows, { title = '', scale = null, colorOf = () => '#1d1d1f', dashed = false } = {}) {
+  vectors(canvas, [{ rows, colorOf, dashed }], { title, scale });
+}
+
+/**
+ * Several sets of vectors from one origin on one canvas, in order (later on
+ * top): layers = [{ rows: [[x, y], ...], colorOf(i), dashed, width, name }].
+ * `scale` is the length drawn to the rim (default: the longest vector);
+ * `room: false` gives the whole canvas to the vectors (no title line).
+ */
+export function vectors(canvas, layers, { title = '', scale = null, room = true } = {}) {
   const { ctx, W, H } = setup(canvas);
-  canvas.dataset.points = String(rows.length);
-  canvas.setAttribute('aria-label', `${rows.length} feature vectors in the plane; lengths ${rows.map(([x, y]) => Math.hypot(x, y).toFixed(2)).join(', ')}`);
-  const cx = W / 2, cy = H / 2 + 6;
-  canvas.tip = () => rows.map(([x, y], i) => `feature ${i}: (${fmt(x)}, ${fmt(y)}), length ${fmt(Math.hypot(x, y))}`).join('\n');
-  const m = scale ?? Math.max(1e-9, ...rows.map(([x, y]) => Math.hypot(x, y)));
-  const r = Math.min(W, H - 16) / 2 - 8;
+  const all = layers.flatMap((l) => l.rows);
+  canvas.dataset.points = String(all.length);
+  const named = (l, i) => `${l.name ? `${l.name}, ` : ''}feature ${i}`;
+  canvas.setAttribute('aria-label', `${all.length} feature vectors in the plane; lengths ${all.map(([x, y]) => Math.hypot(x, y).toFixed(2)).join(', ')}`);
+  // `room`: space for a title line at the top, as the polygons under their captions have always kept.
+  const cx = W / 2, cy = H / 2 + (room ? 6 : 0);
+  canvas.tip = () => layers.flatMap((l) => l.rows.map(([x, y], i) => `${named(l, i)}: (${fmt(x)}, ${fmt(y)}), length ${fmt(Math.hypot(x, y))}`)).join('\n');
+  const m = scale ?? Math.max(1e-9, ...all.map(([x, y]) => Math.hypot(x, y)));
+  const r = Math.min(W, H - (room ? 16 : 0)) / 2 - 8;
   ctx.strokeStyle = '#eee'; ctx.beginPath(); ctx.arc(cx, cy, r, 0, 2 * Math.PI); ctx.stroke();
   ctx.fillStyle = '#6b6b70'; ctx.fillText(title, 4, 11);
-  rows.forEach(([x, y], i) => {
-    const px = cx + r * x / m, py = cy - r * y / m;
-    ctx.strokeStyle = colorOf(i); ctx.lineWidth = 2; if (dashed) ctx.setLineDash([4, 3]);
-    ctx.beginPath(); ctx.moveTo(cx, cy); ctx.lineTo(px, py); ctx.stroke(); ctx.setLineDash([]); ctx.lineWidth = 1;
-    ctx.fillStyle = colorOf(i); ctx.beginPath(); ctx.arc(px, py, 3, 0, 2 * Math.PI); ctx.fill();
-  });
+  for (const { rows, colorOf = () => '#1d1d1f', dashed = false, width = 2 } of layers) {
+    rows.forEach(([x, y], i) => {
+      const px = cx + r * x / m, py = cy - r * y / m;
+      ctx.strokeStyle = colorOf(i); ctx.lineWidth = width; if (dashed) ctx.setLineDash([4, 3]);
+      ctx.beginPath(); ctx.moveTo(cx, cy); ctx.lineTo(px, py); ctx.stroke(); ctx.setLineDash([]); ctx.lineWidth = 1;
+      ctx.fillStyle = colorOf(i); ctx.beginPath(); ctx.arc(px, py, 3, 0, 2 * Math.PI); ctx.fill();
+    });
+  }
 }
 
 /** A short message in place of a chart. */

@@ -232,6 +232,15 @@ async function handle(msg) {
         postMessage({ type: 'field-error', path: 'method', message: text(e), seq: msg.seq });
       }
       break;
+    case 'use-config':
+      // A whole configuration (the page's, for the seeds grid's runs).
+      try {
+        config = apd.validateConfig(msg.config); preset = msg.preset;
+        postMessage({ type: 'config', config, preset, seq: msg.seq });
+      } catch (e) {
+        postMessage({ type: 'field-error', path: 'config', message: text(e), seq: msg.seq });
+      }
+      break;
     case 'paper':
       // The "as in the paper" variant: this project's additions off.
       config = apd.paperVariant(config);

@@ -128,6 +128,68 @@ test('APD and SPD side by side on one target, and SPD\'s own views, from shipped
   await page.close();
 });
 
+test('the seeds grid shows a shipped grid without the engine, and marks failed seeds with their reason', { timeout: 60_000 }, async () => {
+  const page = await env.browser.newPage({ viewport: { width: 1400, height: 1100 } });
+  await page.route('**/*.wasm', (route) => route.abort());
+  await page.goto(env.base);
+  const grid = page.getByTestId('seeds-grid');
+  const cells = grid.getByTestId('seed-cell');
+  await cells.first().waitFor({ timeout: 10_000 });
+  const n = await cells.count();
+  assert.ok(n >= 10, `${n} seeds in the shipped grid`);
+  const seeds = [];
+  for (let i = 0; i < n; i++) {
+    const c = cells.nth(i);
+    seeds.push(Number(await c.getAttribute('data-seed')));
+    assert.equal(await c.getAttribute('data-state'), 'done');
+    assert.ok(Number(await c.locator('canvas').getAttribute('data-points')) >= 5, 'the seed\'s polygon is drawn');
+  }
+  assert.equal(new Set(seeds).size, n, 'one cell per seed');
+  // As in the paper, some seeds fail; each failed cell says why.
+  const failed = grid.locator('[data-testid="seed-cell"][data-ok="false"]');
+  assert.ok(await failed.count() >= 1, 'a failed seed in the paper\'s grid');
+  assert.match(await failed.first().locator('.seed-reason').textContent(), /in one component|without a component|shorter/);
+  assert.match(await page.getByTestId('seeds-summary').textContent(), /\d+ of \d+ seeds recovered/);
+  await grid.screenshot({ path: path.join(SHOTS, 'seeds-grid.png') });
+  // A click opens the seed in the full views.
+  const seed = await failed.first().getAttribute('data-seed');
+  await failed.first().click();
+  await page.getByTestId('first-view').filter({ hasText: new RegExp(`seed ${seed},`) }).waitFor({ timeout: 10_000 });
+  assert.ok(Number(await page.getByTestId('ml2r').textContent()) < 0.85 || Number(await page.getByTestId('mmcs').textContent()) < 0.98);
+  // The collapse, by hand: features 0 and 2 both have their largest share in component 1 (3 features x 2 components).
+  const found = await page.evaluate(async () => (await import('./grid.js')).collapses([0.1, 0.9, 0.8, 0.2, 0.35, 0.5], 3));
+  assert.deepEqual(found, [{ component: 1, features: [0, 2] }]);
+  const none = await page.evaluate(async () => (await import('./grid.js')).collapses([0.9, 0.1, 0.2, 0.25, 0.1, 0.8], 3));
+  assert.deepEqual(none, [], 'a share under 0.3 holds nothing');
+  // The other grid: this project's additions on the same seeds.
+  await page.getByTestId('seeds-pick').selectOption('tms-5-2-apd');
+  await grid.locator('[data-testid="seed-cell"][data-ok="true"]').first().waitFor({ timeout: 10_000 });
+  await page.close();
+});
+
+test('the seeds grid decomposes seeds live in the page, side by side', { timeout: 300_000 }, async () => {
+  const { page, problems } = await open('#model=tms-5-2&seed=40&target.steps=300&apd.steps=300');
+  await page.getByTestId('seeds-n').fill('3');
+  await page.getByTestId('seeds-run').click();
+  const grid = page.getByTestId('seeds-grid');
+  await grid.locator('[data-testid="seed-cell"][data-seed="42"]').waitFor({ timeout: 10_000 });
+  assert.equal(await grid.getByTestId('seed-cell').count(), 3);
+  await page.getByTestId('seeds-summary').filter({ hasText: /of 3 seeds of tms-5-2 recovered, run here/ }).waitFor({ timeout: 240_000 });
+  for (const s of [40, 41, 42]) {
+    const c = grid.locator(`[data-testid="seed-cell"][data-seed="${s}"]`);
+    assert.equal(await c.getAttribute('data-state'), 'done');
+    assert.match(await c.getAttribute('data-ok'), /^(true|false)$/);
+  }
+  console.log(`e2e: ${await page.getByTestId('seeds-summary').textContent()}`);
+  await grid.screenshot({ path: path.join(SHOTS, 'seeds-grid-live.png') });
+  // A seed run here opens in the views.
+  await grid.locator('[data-testid="seed-cell"][data-seed="41"]').click();
+  await page.locator('#import-status').filter({ hasText: /seed 41 of the seeds grid/ }).waitFor({ timeout: 10_000 });
+  assert.match(await page.getByTestId('mmcs').textContent(), /^\d\.\d{4}$/);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test('"Run it yourself" runs the shown result\'s model, method, seed and settings', { timeout: 120_000 }, async () => {
   const { page, problems } = await open();
   await page.locator('[data-testid="gallery-item"][data-name="tms-5-2-id-spd"]').click();
