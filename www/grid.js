@@ -85,7 +85,7 @@ function makeCell(seed, onOpen) {
   return b;
 }
 
-/** Fills `cell` with a finished (or, with `live`, running) result `{ views, ... }`. */
+/** Fills `cell` with a finished (or, with `live`, running) result `{ views, ... }`; returns its verdict. */
 function fillCell(cell, result, live = false) {
   const v = verdict(result.views);
   cell.dataset.state = live ? 'running' : 'done';
@@ -97,6 +97,7 @@ function fillCell(cell, result, live = false) {
   cell.querySelector('.seed-reason').textContent = live ? '' : v.ok ? 'recovered' : v.reason;
   cell.title = `seed ${result.seed}: ${v.figures}${!live && !v.ok ? `; not recovered: ${v.reason}` : ''}${live ? '' : '. Click to open it in the views.'}`;
   cell.setAttribute('aria-label', cell.title);
+  return v;
 }
 
 /** The summary line under the grid. */
@@ -119,14 +120,14 @@ async function showShippedGrid(name, open) {
   } catch { grid = null; }
   if (mine !== shown) return;
   if (!grid) { summarize(`The shipped grid ${name} could not be loaded.`); return; }
-  let ok = 0;
+  let ok = 0, collapsed = 0;
   for (const e of grid.cells) {
     const cell = makeCell(e.seed, open);
     box.append(cell);
-    fillCell(cell, e);
-    if (verdict(e.views).ok) ok++;
+    const v = fillCell(cell, e);
+    if (v.ok) ok++;
+    if (v.collapse) collapsed++;
   }
-  const collapsed = grid.cells.filter((e) => verdict(e.views).collapse).length;
   box.dataset.source = name;
   summarize(`${grid.title}: ${ok} of ${grid.cells.length} seeds recovered`
     + (collapsed ? `, ${collapsed} with two features in one component` : '')
@@ -205,8 +206,7 @@ function runLive({ preset, config, first, n }, open) {
         case 'done': {
           const report = JSON.parse(msg.entry.report);
           const result = { live: true, model: report.model, method: report.config.method ?? 'apd', seed, wall_s: report.timing.wall_s, report, views: snap, plan };
-          fillCell(cell, result);
-          run.done++; if (verdict(snap).ok) run.ok++;
+          run.done++; if (fillCell(cell, result).ok) run.ok++;
           progress(); finish(); next(w);
           break;
         }
