@@ -7,7 +7,8 @@
 //! (docs/performance.md); it is only compiled with the `ndarray` feature,
 //! to repeat that measurement.
 //! `wgpu` is burn's wgpu backend: Vulkan/Metal/DX12 natively, WebGPU in a
-//! browser.
+//! browser; only in builds with the `webgpu` feature (the default; the
+//! page's CPU-only package leaves it out).
 
 use crate::error::ApdError;
 use burn::tensor::Device;
@@ -53,10 +54,13 @@ impl BackendKind {
 pub async fn device(kind: BackendKind) -> Result<Device, ApdError> {
     match kind {
         BackendKind::Cpu => Ok(Device::flex()),
+        #[cfg(feature = "webgpu")]
         BackendKind::Wgpu => Device::wgpu_options()
             .init_async()
             .await
             .map_err(|e| ApdError::Backend(format!("no usable WebGPU/wgpu adapter: {e}"))),
+        #[cfg(not(feature = "webgpu"))]
+        BackendKind::Wgpu => Err(ApdError::Backend("this build has no WebGPU backend (built without the `webgpu` feature)".into())),
         #[cfg(feature = "ndarray")]
         #[allow(deprecated)]
         BackendKind::Ndarray => Ok(Device::ndarray()),

@@ -1,6 +1,8 @@
 // Which backend a run in the worker uses (worker.js asks): the CPU, WebGPU,
 // or for "auto" the faster of the two on this model, measured in this
-// browser. `apd` is the wasm module, `config` the run's configuration (JSON).
+// browser. `engines` holds the wasm module for the CPU (`cpu`) and a
+// function that loads the one with WebGPU (`gpu`: only called where the
+// browser offers an adapter), `config` is the run's configuration (JSON).
 
 // "auto" times this many warm steps at most, for at most PROBE_MS per
 // backend, after the target step and PROBE_WARM steps of compiling and
@@ -67,26 +69,35 @@ function choiceKey(config) {
  * The choice is remembered per method and model size (`remembered`, kept by
  * the page); `choice` says what was measured, for the page to show and keep.
  */
-export async function chooseBackend(apd, config, pref, msg = null) {
+export async function chooseBackend(engines, config, pref, msg = null) {
   if (pref === 'cpu') return { backend: 'cpu', note: '' };
   let adapter = null;
   try { adapter = self.navigator.gpu ? await self.navigator.gpu.requestAdapter() : null; } catch { adapter = null; }
   if (!adapter) {
     return { backend: 'cpu', note: pref === 'webgpu' ? 'WebGPU is not available here: running on the CPU instead.' : '' };
   }
-  if (pref !== 'auto') return { backend: 'webgpu', note: '' };
+  // WebGPU needs the full engine, loaded only where a run may use it.
+  let gpuApd = null, loadError = '';
+  const gpuReady = async () => {
+    try { gpuApd = await engines.gpu(); } catch (e) { loadError = `The WebGPU engine could not be loaded (${e?.message || e}): running on the CPU instead.`; }
+    return gpuApd !== null;
+  };
+  const webgpu = async (extra = {}) => ((await gpuReady()) ? { backend: 'webgpu', note: '', ...extra } : { backend: 'cpu', note: loadError });
+  if (pref !== 'auto') return webgpu();
   if (!msg) {
     // Resuming a checkpoint: no model to time; a software adapter is never faster.
     const fallback = adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false;
-    return { backend: fallback ? 'cpu' : 'webgpu', note: '' };
+    return fallback ? { backend: 'cpu', note: '' } : webgpu();
   }
   const key = choiceKey(config);
   const kept = msg.remembered?.[key];
-  if (kept && (kept.backend === 'cpu' || kept.backend === 'webgpu')) return { backend: kept.backend, note: '', choice: { ...kept, key, remembered: true } };
+  if (kept?.backend === 'cpu') return { backend: 'cpu', note: '', choice: { ...kept, key, remembered: true } };
+  if (kept?.backend === 'webgpu') return webgpu({ choice: { ...kept, key, remembered: true } });
   // The CPU first: its figure bounds how long WebGPU may take to show it is faster.
-  const cpu = await probe(apd, config, msg, 'cpu');
+  const cpu = await probe(engines.cpu, config, msg, 'cpu');
   const deadline = cpu ? Math.max(PROBE_DEADLINE_MS, PROBE_DEADLINE_STEPS * cpu.ms) : Infinity;
-  const gpu = await probe(apd, config, msg, 'webgpu', deadline);
+  if (!(await gpuReady())) return { backend: 'cpu', note: loadError };
+  const gpu = await probe(gpuApd, config, msg, 'webgpu', deadline);
   const backend = gpu?.ms !== undefined && (!cpu || gpu.ms < cpu.ms) ? 'webgpu' : 'cpu';
   const figure = (p) => (p === null ? null : p.late ? { over: deadline } : p.ms);
   return { backend, note: '', choice: { key, backend, cpu: figure(cpu), webgpu: figure(gpu), remembered: false } };

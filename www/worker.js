@@ -1,7 +1,7 @@
 // The Web Worker that owns the wasm module, the configuration and the run,
 // so that the page never freezes. It talks to main.js by the messages of
 // protocol.js only.
-import init, * as apd from './pkg/apd_playground.js';
+import init, * as cpuOnly from './pkg-cpu/apd_playground.js';
 import { KINDS } from './protocol.js';
 import { chooseBackend } from './backends.js';
 
@@ -24,6 +24,16 @@ let lastCheckpoint = null; // report JSON of the running decomposition, refreshe
 let lastCheckpointAt = 0;
 let simulateGpuLoss = false; // test hook: the next WebGPU tick fails as a lost device would
 const CHECKPOINT_MS = 10_000;
+
+// The engine: the CPU-only package at first (a third of the full one's
+// weight, so the page is ready sooner), the full one with WebGPU once a run
+// needs it; from then on every call goes to that one.
+let apd = cpuOnly;
+let withGpu = null;
+function gpuEngine() {
+  withGpu ??= import('./pkg/apd_playground.js').then(async (m) => { await m.default(); apd = m; return m; });
+  return withGpu;
+}
 
 let loaded = false; // the wasm module is there to ask (for a panic message, say)
 const ready = init().then(() => {
@@ -77,7 +87,7 @@ function adopt(created, id, extra = {}) {
 async function start(msg) {
   stop();
   lastStart = { ...msg, config }; lastCheckpoint = null; lastCheckpointAt = 0;
-  const { backend, note, choice } = await chooseBackend(apd, config, msg.backend, msg);
+  const { backend, note, choice } = await chooseBackend({ cpu: apd, gpu: gpuEngine }, config, msg.backend, msg);
   if (choice) post(msg.run, { type: 'backend-choice', ...choice });
   let created;
   try {
@@ -270,7 +280,7 @@ async function handle(msg) {
       // A checkpoint kept across a reload.
       stop();
       lastStart = null; lastCheckpoint = msg.report; lastCheckpointAt = performance.now();
-      const { backend } = await chooseBackend(apd, config, msg.backend);
+      const { backend } = await chooseBackend({ cpu: apd, gpu: gpuEngine }, config, msg.backend);
       let created;
       try {
         created = await apd.WebRun.resume(msg.report, backend);

@@ -17,8 +17,10 @@ const ROOT = path.resolve(import.meta.dirname, '../../www');
 const quick = process.argv.includes('--quick');
 const spdAt = process.argv.indexOf('--spd');
 const spdExtra = spdAt >= 0 && process.argv[spdAt + 1] && !process.argv[spdAt + 1].startsWith('--') ? process.argv[spdAt + 1] : '';
-const wasm = fs.readFileSync(path.join(ROOT, 'pkg/apd_playground_bg.wasm'));
-console.log(`wasm: ${(wasm.length / 1048576).toFixed(2)} MiB raw, ${(zlib.gzipSync(wasm, { level: 9 }).length / 1048576).toFixed(2)} MiB gzipped`);
+for (const [pkg, what] of [['pkg-cpu', 'CPU only, loaded first'], ['pkg', 'with WebGPU, loaded when a run needs it']]) {
+  const wasm = fs.readFileSync(path.join(ROOT, pkg, 'apd_playground_bg.wasm'));
+  console.log(`wasm (${what}): ${(wasm.length / 1048576).toFixed(2)} MiB raw, ${(zlib.gzipSync(wasm, { level: 9 }).length / 1048576).toFixed(2)} MiB gzipped`);
+}
 
 const server = await serve(ROOT);
 const base = `http://127.0.0.1:${server.address().port}/`;

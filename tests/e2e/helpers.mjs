@@ -18,7 +18,7 @@ export const NO_WEBGPU_FLAGS = [...BASE_FLAGS, '--disable-gpu', '--disable-featu
 
 /** Starts the server and a browser; `close()` stops both. */
 export async function start(flags = FLAGS) {
-  assert.ok(fs.existsSync(path.join(ROOT, 'pkg/apd_playground_bg.wasm')), 'build the page first (scripts/build-web.sh)');
+  for (const pkg of ['pkg', 'pkg-cpu']) assert.ok(fs.existsSync(path.join(ROOT, pkg, 'apd_playground_bg.wasm')), 'build the page first (scripts/build-web.sh)');
   fs.mkdirSync(SHOTS, { recursive: true });
   const server = await serve(ROOT);
   const base = `http://127.0.0.1:${server.address().port}/`;
@@ -33,14 +33,15 @@ export async function openPage(env, hash = '') {
   page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
   page.on('pageerror', (e) => problems.push(String(e)));
   // Nothing may leave the page's origin.
-  const foreign = [];
+  const foreign = [], requests = [];
   page.on('request', (r) => {
     const u = r.url();
+    requests.push(u);
     if (!u.startsWith(env.base) && !u.startsWith('blob:') && !u.startsWith('data:')) foreign.push(u);
   });
   await page.goto(env.base + hash);
   await page.getByTestId('status').filter({ hasText: /^ready$/ }).waitFor({ timeout: 60_000 });
-  return { page, problems, foreign };
+  return { page, problems, foreign, requests };
 }
 
 export const status = (page) => page.getByTestId('status').textContent();

@@ -100,12 +100,15 @@ test('a WebGPU failure in the middle of a run continues on the CPU', { timeout: 
 test('a browser without WebGPU runs on the CPU and says so', { timeout: 300_000 }, async () => {
   const plain = await start(NO_WEBGPU_FLAGS);
   try {
-    const { page, problems } = await openPage(plain, '#model=tms-5-2&backend=webgpu&target.steps=20&apd.steps=20');
+    const { page, problems, requests } = await openPage(plain, '#model=tms-5-2&backend=webgpu&target.steps=20&apd.steps=20');
     await page.getByTestId('run').click();
     await waitStatus(page, /^done$/);
     assert.equal(await page.locator('#backend-active').textContent(), 'cpu');
     assert.match(await page.locator('#banner').textContent(), /WebGPU .*(not available|failed).*CPU/);
     assert.equal(await status(page), 'done');
+    // Without WebGPU the page loads only the CPU engine, a fifth of the full one's weight.
+    const wasm = requests.filter((u) => u.endsWith('.wasm')).map((u) => new URL(u).pathname);
+    assert.deepEqual(wasm, ['/pkg-cpu/apd_playground_bg.wasm'], 'the full engine is not loaded');
     assert.deepEqual(problems, []);
     await page.close();
   } finally {
