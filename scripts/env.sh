@@ -13,3 +13,9 @@ export APD_TOOLS="${APD_TOOLS:-${CARGO_HOME:-$HOME/.cargo}}"
 export PATH="$APD_TOOLS/bin:$HOME/.cargo/bin:$PATH"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export ROOT
+# The release CLI, for the scripts that make shipped results: builds it
+# and sets APD to its path.
+build_cli() {
+  (cd "$ROOT" && cargo build --release --bin apd)
+  APD="$CARGO_TARGET_DIR/release/apd"
+}

@@ -9,10 +9,7 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 APD="${APD:-}"
-if [ -z "$APD" ]; then
-  cargo build --release --bin apd
-  APD="$CARGO_TARGET_DIR/release/apd"
-fi
+[ -n "$APD" ] || build_cli
 out="tests/golden"
 [ "${1:-}" = "--check" ] && out="$(mktemp -d)"
 mkdir -p "$out"

@@ -8,8 +8,7 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
-cargo build --release --bin apd
-APD="$CARGO_TARGET_DIR/release/apd"
+build_cli
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p www/gallery/seeds

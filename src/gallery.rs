@@ -121,22 +121,57 @@ impl Entry {
     /// Whether the entry is written compact (see [`Entry::to_json`]): a
     /// trimmed residual MLP entry, whose view data alone (attribution and
     /// ablation matrices of 100 features by up to 300 components, the
-    /// samples) would be over the page's 300 KB at full precision.
+    /// samples) would be over the page's 300 KB at full precision; or a
+    /// trimmed SPD entry, whose hundreds of subcomponents per matrix are
+    /// mostly dead.
     pub fn compact(&self) -> bool {
-        self.trimmed && self.report.metrics.resid.is_some()
+        self.trimmed && (self.report.metrics.resid.is_some() || self.views.views.spd.is_some())
     }
 
     /// The entry as the page loads it. Compact entries leave the attribution
     /// matrix out of the report's metrics (the views' metrics hold the same
-    /// one) and keep [`COMPACT_DIGITS`] significant digits of each number.
+    /// one), ship SPD's dead subcomponents empty ([`dead_subcomponents`])
+    /// and keep [`COMPACT_DIGITS`] significant digits of each number.
     pub fn to_json(&self) -> Result<String, ApdError> {
         let mut v = serde_json::to_value(self).map_err(|e| ApdError::Format(e.to_string()))?;
         if self.compact() {
-            v["report"]["metrics"]["resid"]["attributions"] = Value::Array(Vec::new());
+            if self.report.metrics.resid.is_some() {
+                v["report"]["metrics"]["resid"]["attributions"] = Value::Array(Vec::new());
+            }
+            for (m, dead) in dead_subcomponents(&self.views.views).iter().enumerate() {
+                for &c in dead {
+                    v["views"]["components"][m][c] = Value::Array(Vec::new());
+                    if let Some(sv) = v["views"]["singular"].get_mut(m).and_then(|l| l.get_mut(c)) {
+                        *sv = Value::Array(Vec::new());
+                    }
+                }
+            }
             round_numbers(&mut v, COMPACT_DIGITS);
         }
         serde_json::to_string(&v).map_err(|e| ApdError::Format(e.to_string()))
     }
+}
+
+/// Per decomposed matrix, the SPD subcomponents a compact entry ships empty:
+/// dead ones (no feature alone gives them an importance above
+/// [`crate::spd::ALIVE_CI`] in that matrix) that no feature is matched to.
+/// Nothing uses them, and at C = 200 they are most of an entry's weight.
+/// Empty for APD.
+pub fn dead_subcomponents(views: &crate::views::Views) -> Vec<Vec<usize>> {
+    let Some(spd) = &views.spd else { return Vec::new() };
+    let matched: Vec<usize> = views.metrics.iter().flat_map(|m| m.features.iter().map(|f| f.component)).collect();
+    spd.ci_lower
+        .iter()
+        .enumerate()
+        .map(|(m, ci)| {
+            let c = views.components.get(m).map_or(0, Vec::len);
+            let n = if c == 0 { 0 } else { ci.len() / c };
+            (0..c)
+                .filter(|&k| (0..n).all(|i| ci[i * c + k] <= crate::spd::ALIVE_CI))
+                .filter(|k| m != 0 || !matched.contains(k))
+                .collect()
+        })
+        .collect()
 }
 
 /// Every non-integer number in `v` to `digits` significant digits.

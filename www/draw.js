@@ -156,7 +156,7 @@ function drawTms(s) {
     const scale = Math.max(...rows(w).map(([x, y]) => Math.hypot(x, y)));
     polygon(figure(row, 'target W', 170, 170), rows(w), { scale, colorOf: color });
     polygon(figure(row, 'sum of components', 170, 170), rows(sum), { scale, colorOf: color });
-    s.components[0].forEach((p, c) => polygon(figure(row, `component ${c}`, 130, 130), rows(p), { scale, colorOf: color }));
+    s.components[0].forEach((p, c) => { if (p.length) polygon(figure(row, `component ${c}`, 130, 130), rows(p), { scale, colorOf: color }); });
   } else {
     $('geometry-note').textContent = 'd > 2: W and the sum of components as heatmaps (rows = features)';
     const scale = Math.max(...w.map(Math.abs));
@@ -173,7 +173,11 @@ function drawTms(s) {
     comps.append(h, mult);
     const scale = Math.max(1e-9, ...layer.flatMap((p) => p.map(Math.abs)));
     const size = C > 12 ? 60 : 110;
+    // A compact gallery entry ships SPD's dead subcomponents empty.
+    const dead = layer.filter((p) => !p.length).length;
+    if (dead) h.textContent += `: ${layer.length - dead} subcomponents shown; ${dead} dead ones (no feature alone needs them) are not shipped with this result`;
     layer.forEach((p, c) => {
+      if (!p.length) return;
       // The component's singular values: how many ranks it uses.
       const sv = s.singular?.[l]?.[c] ?? [];
       const used = sv.filter((x) => x > 0.01 * (sv[0] || 1));
