@@ -39,21 +39,30 @@ test('the page opens on a finished decomposition, drawn even when the engine can
 
 test('the gallery opens every shipped result, even without the engine', { timeout: 60_000 }, async () => {
   const page = await env.browser.newPage({ viewport: { width: 1400, height: 1100 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
   await page.route('**/*.wasm', (route) => route.abort());
   await page.goto(env.base);
   const items = page.getByTestId('gallery').getByTestId('gallery-item');
   await items.first().waitFor({ timeout: 10_000 });
   const n = await items.count();
   assert.ok(n >= 3, `${n} gallery items`);
+  // Each opens and is drawn (the compact ones too: SPD's dead subcomponents shipped empty) without an error.
   for (let i = 0; i < n; i++) {
     const item = items.nth(i);
     assert.ok(await item.getAttribute('data-model'));
     assert.match(await item.getAttribute('data-method'), /^(apd|spd)$/);
+    const title = await item.locator('b').textContent();
+    await item.click();
+    await page.getByTestId('first-view').locator('h2').filter({ hasText: title }).waitFor({ timeout: 10_000 });
   }
+  assert.deepEqual(errors, []);
   await page.locator('[data-testid="gallery-item"][data-name="tms-5-2-apd-paper-failed"]').click();
   await page.getByTestId('first-view').filter({ hasText: /APD as published fails/ }).waitFor({ timeout: 10_000 });
   assert.ok(Number(await page.getByTestId('ml2r').textContent()) < 0.85, 'the failing seed shows its failure');
-  await page.locator('[data-testid="gallery-item"][data-model="resid-mlp-custom"]').click();
+  await page.locator('[data-testid="gallery-item"][data-name="tms-40-10-spd"]').click();
+  await page.locator('#components').filter({ hasText: /40 subcomponents shown; 160 dead ones/ }).waitFor({ timeout: 10_000 });
+  await page.locator('[data-testid="gallery-item"][data-name="resid-mlp-custom-apd"]').click();
   await page.getByTestId('dedicated').filter({ hasText: /^\d+\/20$/ }).waitFor({ timeout: 10_000 });
   await page.close();
 });
