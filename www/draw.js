@@ -150,18 +150,20 @@ function drawTms(s) {
   const row = document.createElement('div'); row.className = 'multiples'; geo.append(row);
   const sum = new Array(n * d).fill(0);
   for (const p of s.components[0]) p.forEach((v, i) => { sum[i] += v; });
+  // Without the dead subcomponents a compact entry leaves out (small each, but not nothing summed).
+  const sumName = s.components[0].every((p) => p.length) ? 'sum of components' : 'sum of the alive subcomponents';
   if (d === 2) {
     $('geometry-note').textContent = 'each line is one feature\'s vector W[i,:]; colour = feature';
     const rows = (vals) => Array.from({ length: n }, (_, i) => [vals[2 * i], vals[2 * i + 1]]);
     const scale = Math.max(...rows(w).map(([x, y]) => Math.hypot(x, y)));
     polygon(figure(row, 'target W', 170, 170), rows(w), { scale, colorOf: color });
-    polygon(figure(row, 'sum of components', 170, 170), rows(sum), { scale, colorOf: color });
+    polygon(figure(row, sumName, 170, 170), rows(sum), { scale, colorOf: color });
     s.components[0].forEach((p, c) => { if (p.length) polygon(figure(row, `component ${c}`, 130, 130), rows(p), { scale, colorOf: color }); });
   } else {
     $('geometry-note').textContent = 'd > 2: W and the sum of components as heatmaps (rows = features)';
     const scale = Math.max(...w.map(Math.abs));
     heatmap(figure(row, 'target W', 220, Math.min(420, 20 + n * 8)), w, n, d, { scale, legend: false });
-    heatmap(figure(row, 'sum of components', 220, Math.min(420, 20 + n * 8)), sum, n, d, { scale, legend: false });
+    heatmap(figure(row, sumName, 220, Math.min(420, 20 + n * 8)), sum, n, d, { scale, legend: false });
     legendCanvas(geo, scale);
   }
   const comps = $('components');
