@@ -3,7 +3,7 @@
 // shipped with the page (tms-5-2-id, where APD fails and SPD does not); a
 // run finished in this page takes its method's column.
 import { heatmap, polygon, figure, color, message, diagonalOrder, permuteColumns } from './views.js';
-import { shipped } from './results.js';
+import { shipped, recovered } from './results.js';
 
 const $ = (id) => document.getElementById(id);
 const METHODS = ['apd', 'spd'];
@@ -31,7 +31,7 @@ export function missing() {
 function figuresText(m) {
   if (!m) return 'no figures';
   if (m.resid) return `${m.resid.n_dedicated} of ${m.resid.dedicated.length} features with a component of their own`;
-  const ok = m.mmcs >= 0.98 && m.ml2r >= 0.85;
+  const ok = recovered(m);
   return `MMCS ${m.mmcs.toFixed(3)}, ML2R ${m.ml2r.toFixed(3)}: ${ok ? 'recovered' : 'not recovered'}`;
 }
 

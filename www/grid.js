@@ -7,6 +7,7 @@
 // own (a worker is one engine: seeds run side by side, not yet batched into
 // one step), and a click on a seed opens it in the full views.
 import { vectors, color } from './views.js';
+import { BAR, recovered } from './results.js';
 
 const $ = (id) => document.getElementById(id);
 /** A share (|cos| times length, capped at 1) at least this large counts as a component holding a feature. */
@@ -37,7 +38,7 @@ export function verdict(views) {
     const ok = m.resid.n_dedicated >= 0.9 * m.resid.dedicated.length;
     return { ok, figures: `${m.resid.n_dedicated} of ${m.resid.dedicated.length} own`, reason: ok ? '' : 'under 90% with a component of their own' };
   }
-  const ok = m.mmcs >= 0.98 && m.ml2r >= 0.85;
+  const ok = recovered(m);
   const figures = `MMCS ${m.mmcs.toFixed(3)}, ML2R ${m.ml2r.toFixed(2)}`;
   if (ok) return { ok, figures, reason: '' };
   const both = collapses(views.cos_matrix ?? [], m.features.length);
@@ -45,7 +46,7 @@ export function verdict(views) {
     const { component, features } = both[0];
     return { ok, figures, collapse: true, reason: `features ${features.join(' and ')} in one component (${component})` };
   }
-  return { ok, figures, reason: m.mmcs < 0.98 ? 'a feature without a component along it' : 'components shorter than their features' };
+  return { ok, figures, reason: m.mmcs < BAR.mmcs ? 'a feature without a component along it' : 'components shorter than their features' };
 }
 
 /** Draws one seed's polygon: the target's features (dashed grey) and each component's part, coloured by component. */
