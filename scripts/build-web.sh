@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the page's two packages: www/pkg, the crate for wasm32 with
 # WebGPU and the CPU backend, and www/pkg-cpu, the CPU backend alone (a
-# third of the weight; the worker loads it unless a run needs WebGPU), each
+# fifth of the weight; the worker loads it unless a run needs WebGPU), each
 # with wasm-bindgen's JS glue, by wasm-pack (offline: the pinned
 # wasm-bindgen on PATH, no wasm-opt). The full package uses the
 # size-optimised profile the wasm tests share.

@@ -146,21 +146,21 @@ fn check_trimmed_tms(stored: &Value, name: &str, by_importance: bool) {
     let comps: Vec<Vec<f32>> = views["components"][0].as_array().unwrap().iter().map(floats).collect();
     let attr = floats(&views["attributions"]);
     let c = comps.len();
-    // A compact SPD entry ships its dead subcomponents empty: each must be
-    // dead in its matrix by the importances shipped with it, and matched to
-    // no feature (checked below: the matched one's figures are recomputed).
-    let mut compact = false;
+    // A trimmed SPD entry is compact (`Entry::compact`): it ships its dead
+    // subcomponents empty, each of which must be dead in its matrix by the
+    // importances shipped with it, and matched to no feature (checked
+    // below: the matched one's figures are recomputed).
     for (m, layer) in views["components"].as_array().unwrap().iter().enumerate() {
         for (k, p) in layer.as_array().unwrap().iter().enumerate() {
             if p.as_array().unwrap().is_empty() {
-                compact = true;
+                assert!(by_importance, "{name}: only SPD entries leave subcomponents out");
                 let ci = floats(&views["spd"]["ci_lower"][m]);
                 assert!((0..n).all(|i| ci[i * c + k] <= 0.1), "{name}: matrix {m}'s subcomponent {k} is shipped empty but alive");
             }
         }
     }
     // Figures from numbers rounded to 4 significant digits move in the fourth.
-    let tol = if compact { 1e-3 } else { 1e-4 };
+    let tol = if by_importance { 1e-3 } else { 1e-4 };
     let norm = |v: &[f32]| v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
     let features = views["metrics"]["features"].as_array().unwrap();
     assert_eq!(features.len(), n, "{name}: one match per feature");

@@ -25,13 +25,17 @@ let lastCheckpointAt = 0;
 let simulateGpuLoss = false; // test hook: the next WebGPU tick fails as a lost device would
 const CHECKPOINT_MS = 10_000;
 
-// The engine: the CPU-only package at first (a third of the full one's
+// The engine: the CPU-only package at first (a fifth of the full one's
 // weight, so the page is ready sooner), the full one with WebGPU once a run
 // needs it; from then on every call goes to that one.
 let apd = cpuOnly;
 let withGpu = null;
 function gpuEngine() {
-  withGpu ??= import('./pkg/apd_playground.js').then(async (m) => { await m.default(); apd = m; return m; });
+  if (!withGpu) {
+    withGpu = import('./pkg/apd_playground.js').then(async (m) => { await m.default(); apd = m; return m; });
+    // A failed load is tried again by the next run that needs it, not remembered.
+    withGpu.catch(() => { withGpu = null; });
+  }
   return withGpu;
 }
 
