@@ -119,74 +119,157 @@ impl Target {
     }
 }
 
-/// One AdamW step of target training on `loss`: reads the loss back
-/// (asynchronously), refuses a non-finite one as divergence without touching
-/// the weights, and otherwise updates `net`. Returns the loss before the step.
-pub(crate) async fn optimiser_step<M: burn::module::Module + Clone>(
-    loss: burn::tensor::Tensor<1>,
-    net: &mut M,
-    optim: &mut burn::optim::ModuleOptimizer,
-    lr: f64,
-    step: usize,
-) -> Result<f32, ApdError> {
-    let value = read_vec(loss.clone()).await?[0];
-    if !value.is_finite() {
-        return Err(ApdError::Diverged {
-            step,
-            message: format!("target loss became {value} at step {step}; lower target.lr"),
-        });
-    }
-    let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &*net);
-    *net = optim.step(lr, net.clone(), grads);
-    Ok(value)
+/// Each instance's mean squared error, `[N]`, from the `N x B x n` errors:
+/// the same reduction as one instance's `mean()` (each row summed alone).
+pub(crate) fn per_instance_mse(diff: burn::tensor::Tensor<3>) -> burn::tensor::Tensor<1> {
+    let [inst, b, n] = diff.dims();
+    diff.powi_scalar(2).reshape([inst, b * n]).mean_dim(1).reshape([inst])
 }
 
-/// Trains whichever target the configuration describes, step by step.
+/// What training any target keeps beside its network: the schedule, AdamW,
+/// each instance's data stream (its seed's), the step.
+pub(crate) struct Training {
+    train: crate::config::TargetTrainConfig,
+    optim: burn::optim::ModuleOptimizer,
+    rngs: Vec<crate::rng::Rng>,
+    /// The autodiff device the network lives on.
+    device: burn::tensor::Device,
+    step: usize,
+}
+
+impl Training {
+    pub(crate) fn new(config: &crate::config::ExperimentConfig, seeds: &[u64], device: &burn::tensor::Device) -> Self {
+        let optim = burn::optim::AdamWConfig::new()
+            .with_weight_decay(config.target.weight_decay as f32)
+            .with_epsilon(1e-8)
+            .init();
+        Training {
+            train: config.target.clone(),
+            optim,
+            rngs: seeds.iter().map(|&s| crate::rng::Rng::stream(s, "target-data")).collect(),
+            device: device.clone().autodiff(),
+            step: 0,
+        }
+    }
+
+    /// The autodiff device.
+    pub(crate) fn device(&self) -> &burn::tensor::Device {
+        &self.device
+    }
+
+    /// How many instances train.
+    pub(crate) fn instances(&self) -> usize {
+        self.rngs.len()
+    }
+
+    /// This step's learning rate and every instance's batch of `n`
+    /// features, `N x B x n`, each drawn by `draw` from its own stream.
+    pub(crate) fn batch(&mut self, n: usize, p: f64, draw: fn(&mut crate::rng::Rng, usize, usize, f64) -> Vec<f32>) -> (f64, burn::tensor::Tensor<3>) {
+        let t = &self.train;
+        let lr = crate::config::lr_at(self.step, t.steps, t.lr, t.lr_warmup_pct, t.lr_schedule);
+        let (b, inst) = (t.batch_size, self.rngs.len());
+        let x: Vec<f32> = self.rngs.iter_mut().flat_map(|r| draw(r, b, n, p)).collect();
+        (lr, crate::data::matrix(x, inst * b, n, &self.device).reshape([inst, b, n]))
+    }
+
+    /// One AdamW step on the instances' `losses` (`[N]`): reads them back
+    /// (asynchronously, together), refuses a non-finite one as divergence
+    /// without touching any instance's weights, and otherwise updates `net`
+    /// on their sum (each instance's parameters get only their own loss's
+    /// gradient). Returns the losses before the step.
+    pub(crate) async fn apply<M: burn::module::Module + Clone>(&mut self, losses: burn::tensor::Tensor<1>, net: &mut M, lr: f64) -> Result<Vec<f32>, ApdError> {
+        let (values, step) = (read_vec(losses.clone()).await?, self.step);
+        if let Some((i, value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            let which = if values.len() > 1 { format!(" of instance {i}") } else { String::new() };
+            return Err(ApdError::Diverged {
+                step,
+                message: format!("target loss{which} became {value} at step {step}; lower target.lr"),
+            });
+        }
+        let grads = burn::optim::GradientsParams::from_grads(losses.sum().backward(), &*net);
+        *net = self.optim.step(lr, net.clone(), grads);
+        self.step += 1;
+        Ok(values)
+    }
+
+    /// Steps taken so far.
+    pub(crate) fn step_count(&self) -> usize {
+        self.step
+    }
+
+    /// Whether all configured steps are done.
+    pub(crate) fn done(&self) -> bool {
+        self.step >= self.train.steps
+    }
+}
+
+/// Trains whichever target the configuration describes, step by step: one
+/// per seed, all seeds in one batched step (the instance dimension; one
+/// seed trains exactly as it does alone, and so does each of several).
 pub enum TargetTrainer {
-    /// A toy model of superposition.
+    /// Toy models of superposition.
     Tms(tms::TmsTrainer),
-    /// A residual MLP.
+    /// Residual MLPs.
     Resid(resid::ResidTrainer),
 }
 
 impl TargetTrainer {
     /// A fresh target for `config`, seeded.
     pub fn new(config: &crate::config::ExperimentConfig, seed: u64, device: &burn::tensor::Device) -> Result<Self, ApdError> {
+        Self::with_seeds(config, &[seed], device)
+    }
+
+    /// Fresh targets for `config`, one per seed, trained together.
+    pub fn with_seeds(config: &crate::config::ExperimentConfig, seeds: &[u64], device: &burn::tensor::Device) -> Result<Self, ApdError> {
+        if seeds.is_empty() {
+            return Err(ApdError::Mismatch("a target trainer needs at least one seed".into()));
+        }
         Ok(match &config.model {
-            ModelConfig::Tms(_) => TargetTrainer::Tms(tms::TmsTrainer::new(config, seed, device)?),
-            ModelConfig::ResidMlp(_) => TargetTrainer::Resid(resid::ResidTrainer::new(config, seed, device)?),
+            ModelConfig::Tms(_) => TargetTrainer::Tms(tms::TmsTrainer::new(config, seeds, device)?),
+            ModelConfig::ResidMlp(_) => TargetTrainer::Resid(resid::ResidTrainer::new(config, seeds, device)?),
         })
     }
 
     /// Steps taken so far.
     pub fn step_count(&self) -> usize {
-        match self {
-            TargetTrainer::Tms(t) => t.step_count(),
-            TargetTrainer::Resid(t) => t.step_count(),
-        }
+        self.training().step_count()
     }
 
     /// Whether all configured steps are done.
     pub fn done(&self) -> bool {
+        self.training().done()
+    }
+
+    fn training(&self) -> &Training {
         match self {
-            TargetTrainer::Tms(t) => t.done(),
-            TargetTrainer::Resid(t) => t.done(),
+            TargetTrainer::Tms(t) => &t.training,
+            TargetTrainer::Resid(t) => &t.training,
         }
     }
 
-    /// One optimiser step; returns the loss before it.
-    pub async fn step(&mut self) -> Result<f32, ApdError> {
+    /// One optimiser step of every instance; returns the losses before it.
+    pub async fn step_all(&mut self) -> Result<Vec<f32>, ApdError> {
         match self {
             TargetTrainer::Tms(t) => t.step().await,
             TargetTrainer::Resid(t) => t.step().await,
         }
     }
 
-    /// The current weights.
-    pub async fn target(&self) -> Result<Target, ApdError> {
+    /// One optimiser step; returns the (first) instance's loss before it.
+    pub async fn step(&mut self) -> Result<f32, ApdError> {
+        Ok(self.step_all().await?[0])
+    }
+
+    /// The current weights of every instance, in the order of the seeds.
+    pub async fn targets(&self) -> Result<Vec<Target>, ApdError> {
         match self {
-            TargetTrainer::Tms(t) => t.target().await,
-            TargetTrainer::Resid(t) => t.target().await,
+            TargetTrainer::Tms(t) => t.targets().await,
+            TargetTrainer::Resid(t) => t.targets().await,
         }
+    }
+
+    /// The current weights (of the first instance).
+    pub async fn target(&self) -> Result<Target, ApdError> {
+        Ok(self.targets().await?.swap_remove(0))
     }
 }

@@ -2,28 +2,28 @@
 //! `r = x W_E`, per layer `r <- r + relu(r W_in) W_out`, `y = r W_E^T`,
 //! trained towards `y = x + relu(x)` with fewer neurons than features.
 
-use super::{Matrix, Target};
-use crate::config::{lr_at, ExperimentConfig, ModelConfig, ResidMlpConfig, TargetTrainConfig};
+use super::{Matrix, Target, Training};
+use crate::config::{ExperimentConfig, ModelConfig, ResidMlpConfig};
 use crate::data::{matrix, read_vec, resid_batch};
 use crate::rng::Rng;
 use crate::error::ApdError;
 use burn::module::{Module, Param};
-use burn::optim::{AdamWConfig, ModuleOptimizer};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-/// The trainable part of a residual MLP; the embedding is fixed and lives
-/// outside the module.
+/// The trainable part of residual MLPs, `N` instances at once (the
+/// leading dimension); the embeddings are fixed and live outside the module.
 #[derive(Module, Debug)]
 pub struct ResidNet {
-    /// `d_resid x d_mlp`, one per layer.
-    pub w_in: Vec<Param<Tensor<2>>>,
-    /// `d_mlp x d_resid`, one per layer.
-    pub w_out: Vec<Param<Tensor<2>>>,
+    /// `N x d_resid x d_mlp`, one per layer.
+    pub w_in: Vec<Param<Tensor<3>>>,
+    /// `N x d_mlp x d_resid`, one per layer.
+    pub w_out: Vec<Param<Tensor<3>>>,
 }
 
-/// `y = (x W_E + sum_l relu(r_l W_in^l) W_out^l) W_E^T` with any weights.
-pub fn resid_forward(x: Tensor<2>, embed: &Tensor<2>, w_in: &[Tensor<2>], w_out: &[Tensor<2>]) -> Tensor<2> {
+/// `y = (x W_E + sum_l relu(r_l W_in^l) W_out^l) W_E^T` with any weights;
+/// with a leading instance dimension too (`transpose` swaps the last two).
+pub fn resid_forward<const D: usize>(x: Tensor<D>, embed: &Tensor<D>, w_in: &[Tensor<D>], w_out: &[Tensor<D>]) -> Tensor<D> {
     let mut r = x.matmul(embed.clone());
     for (wi, wo) in w_in.iter().zip(w_out) {
         r = r.clone() + relu(r.matmul(wi.clone())).matmul(wo.clone());
@@ -32,7 +32,7 @@ pub fn resid_forward(x: Tensor<2>, embed: &Tensor<2>, w_in: &[Tensor<2>], w_out:
 }
 
 /// The labels `x + relu(x)`.
-pub fn resid_labels(x: Tensor<2>) -> Tensor<2> {
+pub fn resid_labels<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     x.clone() + relu(x)
 }
 
@@ -51,99 +51,89 @@ pub fn embedding(rng: &mut Rng, n: usize, d_resid: usize) -> Vec<f32> {
     e
 }
 
-/// Trains a residual MLP target step by step.
+/// Trains residual MLP targets step by step, one per seed, all in one
+/// batched step (see [`super::TargetTrainer::with_seeds`]).
 pub struct ResidTrainer {
     cfg: ResidMlpConfig,
-    train: TargetTrainConfig,
     net: ResidNet,
-    embed_host: Vec<f32>,
-    embed: Tensor<2>,
-    optim: ModuleOptimizer,
-    rng: Rng,
-    device: Device,
-    step: usize,
+    embed_host: Vec<Vec<f32>>,
+    embed: Tensor<3>,
+    pub(super) training: Training,
 }
 
 impl ResidTrainer {
-    /// A fresh target: W_E as [`embedding`]; W_in and W_out uniform in
-    /// `+-1/sqrt(fan_in)` (torch's `nn.Linear` default, which the reference uses).
-    pub fn new(config: &ExperimentConfig, seed: u64, device: &Device) -> Result<Self, ApdError> {
+    /// Fresh targets, one per seed: W_E as [`embedding`]; W_in and W_out
+    /// uniform in `+-1/sqrt(fan_in)` (torch's `nn.Linear` default, which
+    /// the reference uses). Each instance draws from its own seed's streams.
+    pub fn new(config: &ExperimentConfig, seeds: &[u64], device: &Device) -> Result<Self, ApdError> {
         config.validate()?;
         let ModelConfig::ResidMlp(cfg) = &config.model else {
             return Err(ApdError::Mismatch("a residual MLP trainer needs a residual MLP configuration".into()));
         };
-        let ad = device.clone().autodiff();
-        let mut init = Rng::stream(seed, "target-init");
-        let embed_host = embedding(&mut init, cfg.n_features, cfg.d_resid);
-        let embed = matrix(embed_host.clone(), cfg.n_features, cfg.d_resid, &device.clone().inner());
-        let mut uniform = |rows: usize, cols: usize| {
-            let bound = 1.0 / (rows as f32).sqrt();
-            let v = (0..rows * cols).map(|_| init.uniform_range(-bound, bound)).collect();
-            Param::from_tensor(matrix(v, rows, cols, &ad).require_grad())
-        };
-        let (mut w_in, mut w_out) = (Vec::new(), Vec::new());
-        for _ in 0..cfg.n_layers {
-            w_in.push(uniform(cfg.d_resid, cfg.d_mlp));
-            w_out.push(uniform(cfg.d_mlp, cfg.d_resid));
+        let (n, d, h, inst) = (cfg.n_features, cfg.d_resid, cfg.d_mlp, seeds.len());
+        let training = Training::new(config, seeds, device);
+        let ad = training.device().clone();
+        let (mut embed_host, mut w_in, mut w_out) = (Vec::new(), vec![Vec::new(); cfg.n_layers], vec![Vec::new(); cfg.n_layers]);
+        for &seed in seeds {
+            let mut init = Rng::stream(seed, "target-init");
+            embed_host.push(embedding(&mut init, n, d));
+            let mut uniform = |rows: usize, cols: usize, out: &mut Vec<f32>| {
+                let bound = 1.0 / (rows as f32).sqrt();
+                out.extend((0..rows * cols).map(|_| init.uniform_range(-bound, bound)));
+            };
+            for l in 0..cfg.n_layers {
+                uniform(d, h, &mut w_in[l]);
+                uniform(h, d, &mut w_out[l]);
+            }
         }
-        let optim = AdamWConfig::new()
-            .with_weight_decay(config.target.weight_decay as f32)
-            .with_epsilon(1e-8)
-            .init();
+        let upload = |v: Vec<f32>, rows: usize, cols: usize| {
+            Param::from_tensor(matrix(v, inst * rows, cols, &ad).reshape([inst, rows, cols]).require_grad())
+        };
+        let embed = matrix(embed_host.concat(), inst * n, d, &device.clone().inner()).reshape([inst, n, d]);
         Ok(Self {
             cfg: cfg.clone(),
-            train: config.target.clone(),
-            net: ResidNet { w_in, w_out },
+            net: ResidNet {
+                w_in: w_in.into_iter().map(|v| upload(v, d, h)).collect(),
+                w_out: w_out.into_iter().map(|v| upload(v, h, d)).collect(),
+            },
             embed_host,
             embed,
-            optim,
-            rng: Rng::stream(seed, "target-data"),
-            device: ad,
-            step: 0,
+            training,
         })
     }
 
-    /// Steps taken so far.
-    pub fn step_count(&self) -> usize {
-        self.step
-    }
-
-    /// Whether all configured steps are done.
-    pub fn done(&self) -> bool {
-        self.step >= self.train.steps
-    }
-
-    /// One AdamW step on `mean((y - (x + relu(x)))^2)`; returns the loss before the step.
-    pub async fn step(&mut self) -> Result<f32, ApdError> {
-        let t = &self.train;
-        let lr = lr_at(self.step, t.steps, t.lr, t.lr_warmup_pct, t.lr_schedule);
-        let n = self.cfg.n_features;
-        let x = resid_batch(&mut self.rng, t.batch_size, n, self.cfg.feature_prob);
-        let x = matrix(x, t.batch_size, n, &self.device);
-        let w_in: Vec<Tensor<2>> = self.net.w_in.iter().map(|p| p.val()).collect();
-        let w_out: Vec<Tensor<2>> = self.net.w_out.iter().map(|p| p.val()).collect();
+    /// One AdamW step on each instance's `mean((y - (x + relu(x)))^2)`;
+    /// returns the losses before the step, one per instance.
+    pub async fn step(&mut self) -> Result<Vec<f32>, ApdError> {
+        let (lr, x) = self.training.batch(self.cfg.n_features, self.cfg.feature_prob, resid_batch);
+        let w_in: Vec<Tensor<3>> = self.net.w_in.iter().map(|p| p.val()).collect();
+        let w_out: Vec<Tensor<3>> = self.net.w_out.iter().map(|p| p.val()).collect();
         let y = resid_forward(x.clone(), &self.embed.clone().autodiff(), &w_in, &w_out);
-        let loss = (y - resid_labels(x)).powi_scalar(2).mean();
-        let value = super::optimiser_step(loss, &mut self.net, &mut self.optim, lr, self.step).await?;
-        self.step += 1;
-        Ok(value)
+        let losses = super::per_instance_mse(y - resid_labels(x));
+        self.training.apply(losses, &mut self.net, lr).await
     }
 
-    /// The current weights, read back to the host.
-    pub async fn target(&self) -> Result<Target, ApdError> {
-        let (d, h) = (self.cfg.d_resid, self.cfg.d_mlp);
-        let mut layers = Vec::new();
+    /// The current weights, read back to the host, one target per instance.
+    pub async fn targets(&self) -> Result<Vec<Target>, ApdError> {
+        let (d, h, inst) = (self.cfg.d_resid, self.cfg.d_mlp, self.training.instances());
+        let mut layers = vec![Vec::new(); inst];
         for l in 0..self.cfg.n_layers {
             let wi = read_vec(self.net.w_in[l].val()).await?;
             let wo = read_vec(self.net.w_out[l].val()).await?;
-            layers.push(Matrix { name: format!("W_in{}", l + 1), d_in: d, d_out: h, values: wi });
-            layers.push(Matrix { name: format!("W_out{}", l + 1), d_in: h, d_out: d, values: wo });
+            for (i, (wi, wo)) in wi.chunks(d * h).zip(wo.chunks(h * d)).enumerate() {
+                layers[i].push(Matrix { name: format!("W_in{}", l + 1), d_in: d, d_out: h, values: wi.to_vec() });
+                layers[i].push(Matrix { name: format!("W_out{}", l + 1), d_in: h, d_out: d, values: wo.to_vec() });
+            }
         }
-        Ok(Target {
-            model: ModelConfig::ResidMlp(self.cfg.clone()),
-            layers,
-            bias: Vec::new(),
-            embed: self.embed_host.clone(),
-        })
+        Ok(layers
+            .into_iter()
+            .zip(&self.embed_host)
+            .map(|(layers, embed)| Target {
+                model: ModelConfig::ResidMlp(self.cfg.clone()),
+                layers,
+                bias: Vec::new(),
+                embed: embed.clone(),
+            })
+            .collect())
     }
 }

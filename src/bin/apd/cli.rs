@@ -17,11 +17,12 @@ const USAGE: &str = "\
 apd: Attribution-based Parameter Decomposition of toy models
 
 USAGE:
-  apd train     --model M [--seed S] [--recipe R] [--backend cpu|wgpu] [--set key=value]... --out target.json
+  apd train     --model M [--seed S] [--instances N] [--recipe R] [--backend cpu|wgpu] [--set key=value]...
+                --out target.json
   apd decompose --model M [--method apd|spd] [--seed S] [--steps N] [--target target.json | --recipe R]
                 [--target-scale K] [--backend cpu|wgpu] [--set key=value]... --out report.json
-  apd bench     --model M [--method apd|spd] [--backend cpu|wgpu] [--steps N] [--set key=value]...
-  apd sweep     --model M [--method apd|spd] --seeds A..B [--steps N] [--recipe R] [--target-scale K]
+  apd bench     --model M [--method apd|spd] [--instances N] [--backend cpu|wgpu] [--steps N] [--set key=value]...
+  apd sweep     --model M [--method apd|spd] --seeds A..B [--instances N] [--steps N] [--recipe R] [--target-scale K]
                 [--whole-targets] [--backend cpu|wgpu] [--set key=value]...
   apd inspect   FILE.json          (validates a target or report file and summarises it)
   apd views     REPORT.json [--feature N] [--gallery [--trim]] --out views.json
@@ -41,6 +42,11 @@ MODELS: tms-5-2, tms-5-2-id, tms-40-10, tms-40-10-id, tms-custom,
   reference code's train_tms (reference: constant lr, 10,000 steps)
 --whole-targets (sweep, TMS) skips seeds whose target does not reproduce every feature alone
   (fed at 0.75, back within 0.1: the reference train_tms's own check), and says so
+--instances N trains N targets (seeds S..S+N) in one batched step, each exactly as alone:
+  train writes one file per seed (target.json becomes target-seedS.json when N > 1); sweep
+  trains its seeds' targets in groups of N (default: 12 for TMS, 1 for the residual MLPs) and
+  decomposes them one after the other; bench times target training at N and at 1 as well.
+  Decompositions do not have the instance dimension yet
 --target-scale K decomposes the trained (or given) target with its weights scaled by K
   (TMS: W times K; residual MLP: W_in times K, W_out divided by K)
 ";
@@ -66,7 +72,11 @@ pub struct Args {
     pub gallery: bool,
     pub trim: bool,
     pub whole_targets: bool,
+    pub instances: Option<usize>,
 }
+
+/// The most instances one batched step may hold.
+const MAX_INSTANCES: usize = 64;
 
 fn parse_args(argv: &[String]) -> Result<Args, String> {
     let mut a = Args { command: argv.first().cloned().ok_or("no command given")?, ..Default::default() };
@@ -92,6 +102,13 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             "--gallery" => a.gallery = true,
             "--trim" => a.trim = true,
             "--whole-targets" => a.whole_targets = true,
+            "--instances" => {
+                let n: usize = value("--instances")?.parse().map_err(|_| "--instances must be a positive integer")?;
+                if !(1..=MAX_INSTANCES).contains(&n) {
+                    return Err(format!("--instances must be in 1..={MAX_INSTANCES}, got {n}"));
+                }
+                a.instances = Some(n);
+            }
             "--target-scale" => {
                 let k: f32 = value("--target-scale")?.parse().map_err(|_| "--target-scale must be a number")?;
                 if !(k.is_finite() && k > 0.0 && k <= 100.0) {
@@ -139,26 +156,57 @@ fn config_of(args: &Args) -> Result<(String, ExperimentConfig), ApdError> {
     Ok((name, cfg))
 }
 
-/// The target a decomposition starts from: the `--target` file, or one
-/// trained here for `seed` when `--target-scale` needs it before the run
-/// (otherwise the run trains its own); scaled by `--target-scale`.
-fn start_target(args: &Args, cfg: &ExperimentConfig, seed: u64, dev: &burn::tensor::Device) -> Result<Option<Target>, ApdError> {
-    let target = match (&args.target, args.target_scale) {
-        (Some(path), _) => load_target(path, cfg)?,
+/// A target trained here, with its loss at every step.
+struct Trained {
+    target: Target,
+    losses: Vec<f32>,
+}
+
+/// Trains one target per seed, all in one batched step.
+fn train_targets(cfg: &ExperimentConfig, seeds: &[u64], dev: &burn::tensor::Device, quiet: bool) -> Result<Vec<Trained>, ApdError> {
+    let mut trainer = TargetTrainer::with_seeds(cfg, seeds, dev)?;
+    let mut losses = vec![Vec::with_capacity(cfg.target.steps); seeds.len()];
+    let mut bar = Bar::new(quiet);
+    let label = if seeds.len() > 1 { format!("targets of seeds {}..{}", seeds[0], seeds[seeds.len() - 1] + 1) } else { "target".into() };
+    while !trainer.done() {
+        let step = pollster::block_on(trainer.step_all())?;
+        let mean = step.iter().sum::<f32>() / step.len() as f32;
+        losses.iter_mut().zip(step).for_each(|(l, v)| l.push(v));
+        bar.draw(&label, trainer.step_count(), cfg.target.steps, &format!("loss {mean:.3e}"));
+    }
+    let targets = pollster::block_on(trainer.targets())?;
+    Ok(targets.into_iter().zip(losses).map(|(target, losses)| Trained { target, losses }).collect())
+}
+
+/// The target a decomposition starts from: the `--target` file, or the
+/// one `trained` here for its seed, or one trained here when
+/// `--target-scale` or `--whole-targets` needs it before the run
+/// (otherwise the run trains its own); scaled by `--target-scale`. With
+/// the losses of its training, where it was trained here.
+fn start_target(args: &Args, cfg: &ExperimentConfig, seed: u64, dev: &burn::tensor::Device, trained: Option<Trained>) -> Result<Option<Trained>, ApdError> {
+    let t = match (&args.target, trained) {
+        (Some(path), _) => Trained { target: load_target(path, cfg)?, losses: Vec::new() },
+        (None, Some(t)) => t,
         // Trained here rather than by the run, to change or check it first.
-        (None, _) if args.target_scale.is_some() || args.whole_targets => {
-            let mut trainer = TargetTrainer::new(cfg, seed, dev)?;
-            while !trainer.done() {
-                pollster::block_on(trainer.step())?;
-            }
-            pollster::block_on(trainer.target())?
-        }
-        (None, _) => return Ok(None),
+        (None, None) if args.target_scale.is_some() || args.whole_targets => train_targets(cfg, &[seed], dev, true)?.remove(0),
+        (None, None) => return Ok(None),
     };
     Ok(Some(match args.target_scale {
-        Some(k) => target.scaled(k),
-        None => target,
+        Some(k) => Trained { target: t.target.scaled(k), ..t },
+        None => t,
     }))
+}
+
+/// A run of `cfg` for `seed` from `start` (see [`start_target`]), its
+/// target's training curve kept for the report.
+fn run_from(name: &str, cfg: ExperimentConfig, seed: u64, dev: &burn::tensor::Device, start: Option<Trained>) -> Result<Run, ApdError> {
+    let (target, losses) = match start {
+        Some(t) => (Some(t.target), t.losses),
+        None => (None, Vec::new()),
+    };
+    let mut run = Run::new(name, cfg, seed, dev, target)?;
+    run.target_history = losses;
+    Ok(run)
 }
 
 fn backend_of(args: &Args) -> Result<BackendKind, ApdError> {
@@ -229,22 +277,29 @@ fn load_target(path: &str, cfg: &ExperimentConfig) -> Result<Target, ApdError> {
 
 fn cmd_train(args: &Args) -> Result<(), ApdError> {
     let out = args.out.as_deref().ok_or_else(|| ApdError::Format("--out is required".into()))?;
-    let (name, mut cfg) = config_of(args)?;
-    // Only the target phase: one APD step is the least a run can hold.
-    cfg.set("apd.steps", "1")?;
+    let (name, cfg) = config_of(args)?;
     let dev = pollster::block_on(device(backend_of(args)?))?;
-    let mut run = Run::new(&name, cfg.clone(), args.seed, &dev, None)?;
-    let mut bar = Bar::new(false);
-    while run.phase() == Phase::Target {
-        match pollster::block_on(run.step())? {
-            Progress::Target { step, loss } => bar.draw("target", step + 1, cfg.target.steps, &format!("loss {loss:.3e}")),
-            _ => break,
-        }
+    let n = args.instances.unwrap_or(1) as u64;
+    let seeds: Vec<u64> = (args.seed..args.seed + n).collect();
+    let t = Instant::now();
+    let trained = train_targets(&cfg, &seeds, &dev, false)?;
+    for (seed, tr) in seeds.iter().zip(&trained) {
+        let path = if n == 1 { out.to_string() } else { instance_path(out, *seed) };
+        write_json(&path, &TargetFile::new(&name, &cfg, *seed, &tr.target))?;
+        let prefix = if n == 1 { String::new() } else { format!("seed {seed:>3}: ") };
+        println!("{prefix}final loss {:.4e}{}; wrote {path}", tr.losses.last().copied().unwrap_or(f32::NAN), norms_note(&tr.target));
     }
-    let target = run.target().expect("target trained");
-    write_json(out, &TargetFile::new(&name, &cfg, args.seed, target))?;
-    println!("final loss {:.4e}{}; wrote {out}", run.target_history.last().copied().unwrap_or(f32::NAN), norms_note(target));
+    println!("{} target{} trained in {:.1} s", n, if n == 1 { "" } else { "s" }, t.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Where instance `seed` of `train --instances` goes: `out` with
+/// `-seed<S>` before its `.json`.
+fn instance_path(out: &str, seed: u64) -> String {
+    match out.strip_suffix(".json") {
+        Some(stem) => format!("{stem}-seed{seed}.json"),
+        None => format!("{out}-seed{seed}"),
+    }
 }
 
 fn cmd_decompose(args: &Args) -> Result<(), ApdError> {
@@ -252,8 +307,14 @@ fn cmd_decompose(args: &Args) -> Result<(), ApdError> {
     let (name, cfg) = config_of(args)?;
     let kind = backend_of(args)?;
     let dev = pollster::block_on(device(kind))?;
-    let target = start_target(args, &cfg, args.seed, &dev)?;
-    let run = Run::new(&name, cfg, args.seed, &dev, target)?;
+    if args.instances.is_some_and(|n| n > 1) {
+        return Err(ApdError::Config(apd_playground::config::ConfigError {
+            field: "--instances".into(),
+            message: "decompose has no instance dimension yet: use 1 (sweep trains its targets in groups of N; train writes N targets)".into(),
+        }));
+    }
+    let start = start_target(args, &cfg, args.seed, &dev, None)?;
+    let run = run_from(&name, cfg, args.seed, &dev, start)?;
     let (run, wall) = run_to_end(run, false)?;
     let report = pollster::block_on(run.report(wall, kind.name()))?.expect("APD ran");
     print_metrics("", &report);
@@ -302,7 +363,43 @@ fn cmd_bench(args: &Args) -> Result<(), ApdError> {
         per(up1 - up0),
         per(read1 - read0)
     );
+    if let Some(n) = args.instances {
+        let (name, cfg) = config_of(args)?;
+        let (alone, _, _) = bench_target_steps(&cfg, 1, steps, &dev)?;
+        let (batched, up, read) = bench_target_steps(&cfg, n, steps, &dev)?;
+        println!(
+            "{name} target training on {}: N = {n}: {:.3} ms per step, {:.3} ms per instance-step ({:.2} uploads, {:.2} readbacks per step); N = 1: {alone:.3} ms per step; {:.1}x per instance",
+            kind.name(),
+            batched,
+            batched / n as f64,
+            up,
+            read,
+            alone * n as f64 / batched
+        );
+        println!("(decompositions have no instance dimension yet: the figures above are for N = 1)");
+    }
     Ok(())
+}
+
+/// ms per batched target-training step of `n` instances (warm-up
+/// excluded), and uploads and readbacks per step.
+fn bench_target_steps(cfg: &ExperimentConfig, n: usize, steps: usize, dev: &burn::tensor::Device) -> Result<(f64, f64, f64), ApdError> {
+    let warmup = 20;
+    let mut cfg = cfg.clone();
+    cfg.set("target.steps", &(steps + warmup).to_string())?;
+    let seeds: Vec<u64> = (0..n as u64).collect();
+    let mut trainer = TargetTrainer::with_seeds(&cfg, &seeds, dev)?;
+    for _ in 0..warmup {
+        pollster::block_on(trainer.step_all())?;
+    }
+    let (up0, read0) = transfers();
+    let t = Instant::now();
+    for _ in 0..steps {
+        pollster::block_on(trainer.step_all())?;
+    }
+    let ms = 1000.0 * t.elapsed().as_secs_f64() / steps as f64;
+    let (up1, read1) = transfers();
+    Ok((ms, (up1 - up0) as f64 / steps as f64, (read1 - read0) as f64 / steps as f64))
 }
 
 fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
@@ -317,17 +414,31 @@ fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
     let dev = pollster::block_on(device(kind))?;
     let (mut ok, mut skipped) = (0, 0);
     let t = Instant::now();
+    // Targets are trained in groups of `group` seeds, one batched step for
+    // each group (the decompositions, not batched yet, follow one by one).
+    let group = match (&args.target, args.instances) {
+        (Some(_), _) => 1,
+        (None, Some(n)) => n as u64,
+        (None, None) if cfg.model.is_resid() => 1,
+        (None, None) => 12,
+    };
+    let mut trained: Vec<Trained> = Vec::new();
     for seed in a..b {
-        let target = start_target(args, &cfg, seed, &dev)?;
-        if let Some(t) = target.as_ref().filter(|_| args.whole_targets) {
-            let (kept, n) = t.reproduced_count();
+        if args.target.is_none() && group > 1 && (seed - a) % group == 0 {
+            let seeds: Vec<u64> = (seed..(seed + group).min(b)).collect();
+            trained = train_targets(&cfg, &seeds, &dev, true)?;
+            trained.reverse();
+        }
+        let start = start_target(args, &cfg, seed, &dev, trained.pop())?;
+        if let Some(t) = start.as_ref().filter(|_| args.whole_targets) {
+            let (kept, n) = t.target.reproduced_count();
             if kept < n {
                 skipped += 1;
-                println!("seed {seed:>3}: skipped{}", norms_note(t));
+                println!("seed {seed:>3}: skipped{}", norms_note(&t.target));
                 continue;
             }
         }
-        let run = Run::new(&name, cfg.clone(), seed, &dev, target)?;
+        let run = run_from(&name, cfg.clone(), seed, &dev, start)?;
         let (run, wall) = run_to_end(run, true)?;
         let report = pollster::block_on(run.report(wall, kind.name()))?.expect("APD ran");
         ok += succeeded(&report) as usize;

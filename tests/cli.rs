@@ -1,0 +1,64 @@
+//! The CLI's `--instances`: several seeds' targets in one batched step give
+//! the files and sweep lines their seeds give alone, and bad values are
+//! refused with a message naming the flag.
+// Native only: `wasm-pack test` builds every test target for wasm32, where these do not apply.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn apd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_apd")).args(args).output().expect("the apd binary runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("apd-cli-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn ok(out: Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "apd failed: {}{}", text, String::from_utf8_lossy(&out.stderr));
+    text
+}
+
+#[test]
+fn train_with_instances_writes_each_seed_as_alone() {
+    let dir = scratch("train");
+    let together = dir.join("t.json");
+    ok(apd(&["train", "--model", "tms-5-2", "--seed", "4", "--instances", "3", "--set", "target.steps=80", "--out", together.to_str().unwrap()]));
+    for seed in [4, 5, 6] {
+        let alone = dir.join(format!("alone-{seed}.json"));
+        ok(apd(&["train", "--model", "tms-5-2", "--seed", &seed.to_string(), "--set", "target.steps=80", "--out", alone.to_str().unwrap()]));
+        let a = std::fs::read_to_string(dir.join(format!("t-seed{seed}.json"))).expect("one file per seed");
+        let b = std::fs::read_to_string(&alone).unwrap();
+        assert_eq!(a, b, "seed {seed}: trained with two others, its file differs from its own run's");
+    }
+    assert!(!together.exists(), "with several instances the plain name is not written");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn sweep_groups_give_the_same_seed_lines() {
+    let run = |n: &str| {
+        let text = ok(apd(&["sweep", "--model", "tms-5-2", "--seeds", "0..3", "--instances", n, "--steps", "30", "--set", "target.steps=150"]));
+        // The last line holds the wall time.
+        text.lines().filter(|l| !l.starts_with("tms-5-2:")).map(str::to_string).collect::<Vec<_>>()
+    };
+    let (alone, grouped) = (run("1"), run("2"));
+    assert_eq!(alone.iter().filter(|l| l.starts_with("seed")).count(), 3, "{alone:?}");
+    assert_eq!(alone, grouped);
+}
+
+#[test]
+fn bad_instance_counts_are_refused() {
+    for n in ["0", "65", "two"] {
+        let out = apd(&["train", "--model", "tms-5-2", "--instances", n, "--out", "/dev/null"]);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--instances"), "{n}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = apd(&["decompose", "--model", "tms-5-2", "--instances", "2", "--out", "/dev/null"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no instance dimension yet"));
+}
