@@ -12,6 +12,7 @@
 
 use super::components::{adam, ApdModel};
 use super::ApdTrainer;
+use crate::decomp::restarts::Next;
 use crate::error::ApdError;
 use crate::rng::Rng;
 use burn::optim::ModuleOptimizer;
@@ -27,27 +28,9 @@ pub(super) struct StartState {
     pub n_now: usize,
 }
 
-/// A start set aside while the next ones train.
-struct SavedStart {
-    index: usize,
-    score: f64,
-    state: StartState,
-}
-
-/// Where the restarts stand.
-#[derive(Default)]
-pub(super) struct Restarts {
-    /// Which start is training; stays at the last one once they have been compared.
-    pub start: usize,
-    /// Sum and count of the minimality losses over the last quarter of this start.
-    minimality: (f64, usize),
-    /// The best start so far, kept whole (Adam's moments too) until the comparison.
-    best: Option<SavedStart>,
-    /// Each finished start's score (mean minimality loss over its last quarter).
-    pub scores: Vec<f64>,
-    /// The start that won the comparison.
-    pub chosen: Option<usize>,
-}
+/// Where the restarts stand: the starts hold a [`StartState`] and are
+/// scored by their mean minimality loss over their last quarter.
+pub(super) type Restarts = crate::decomp::restarts::Restarts<StartState, f64>;
 
 /// A start as it begins: all `n_components + extra_components` components,
 /// fresh Adam. Start 0 draws from the stream runs without restarts use.
@@ -106,34 +89,21 @@ impl ApdTrainer {
     pub(super) fn track_start(&mut self, minimality: f32) {
         let len = self.config.apd.restart_len();
         let s = self.schedule_step();
-        let r = &mut self.restarts;
-        if s > len - (len / 4).max(1) {
-            r.minimality.0 += minimality as f64;
-            r.minimality.1 += 1;
-        }
-        if s < len {
+        if !self.restarts.record(s, len, minimality as f64) {
             return;
         }
-        let score = r.minimality.0 / r.minimality.1.max(1) as f64;
-        r.minimality = (0.0, 0);
-        r.scores.push(score);
-        // Ties go to the earlier start, so the choice is deterministic.
-        let better = r.best.as_ref().is_none_or(|b| score < b.score);
-        if r.start == self.config.apd.restarts {
-            r.chosen = Some(if better { r.start } else { r.best.as_ref().expect("kept").index });
-            if let Some(best) = r.best.take().filter(|_| !better) {
-                self.swap_start(best.state);
+        let score = self.restarts.take_tail_mean();
+        match self.restarts.finish(score, score, self.config.apd.restarts) {
+            Next::Keep => {}
+            Next::Restore(best) => {
+                self.swap_start(best);
             }
-            return;
+            Next::Fresh(next) => {
+                let fresh = fresh_start(self, next);
+                let finished = self.swap_start(fresh);
+                self.restarts.set_aside(finished);
+            }
         }
-        let next = r.start + 1;
-        let fresh = fresh_start(self, next);
-        let finished = self.swap_start(fresh);
-        let r = &mut self.restarts;
-        if better {
-            r.best = Some(SavedStart { index: r.start, score, state: finished });
-        }
-        r.start += 1;
     }
 
     /// Makes `s` the current start and returns the one it replaces.

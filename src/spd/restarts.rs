@@ -14,6 +14,7 @@
 use super::subcomponents::{own_subcomponents, SpdModel};
 use super::view::ONE_HOT_VALUE;
 use super::SpdTrainer;
+use crate::decomp::restarts::{Next, Restarts};
 use crate::error::ApdError;
 use crate::rng::Rng;
 use burn::optim::{AdamWConfig, ModuleOptimizer};
@@ -23,28 +24,16 @@ pub(super) fn adamw() -> ModuleOptimizer {
     AdamWConfig::new().with_weight_decay(0.0).with_epsilon(1e-8).init()
 }
 
-/// A start set aside while the next ones train.
-struct SavedStart {
-    index: usize,
-    key: (usize, f64),
+/// What a start holds: its parameters and Adam's moments.
+pub(super) struct SavedStart {
     model: SpdModel,
     optim: ModuleOptimizer,
 }
 
-/// Where the restarts stand.
-#[derive(Default)]
-pub(super) struct SpdRestarts {
-    /// Which start is training; stays at the last one once they have been compared.
-    pub start: usize,
-    /// Sum and count of the total losses over the last quarter of this start.
-    losses: (f64, usize),
-    /// The best start so far, kept whole (Adam's moments too) until the comparison.
-    best: Option<SavedStart>,
-    /// Each finished start's features without a subcomponent of their own.
-    pub scores: Vec<f64>,
-    /// The start that won the comparison.
-    pub chosen: Option<usize>,
-}
+/// Where the restarts stand: a start is scored by its count of features
+/// without a subcomponent of their own, then by its mean total loss over
+/// its last quarter.
+pub(super) type SpdRestarts = Restarts<SavedStart, (usize, f64)>;
 
 impl SpdTrainer {
     /// A fresh start's parameters: start 0 draws from the stream runs
@@ -70,41 +59,27 @@ impl SpdTrainer {
     pub(super) async fn track_start(&mut self, total: f32) -> Result<(), ApdError> {
         let len = self.spd.plan().restart_len();
         let s = self.schedule_step();
-        let r = &mut self.restarts;
-        if s > len - (len / 4).max(1) {
-            r.losses.0 += total as f64;
-            r.losses.1 += 1;
-        }
-        if s < len {
+        if !self.restarts.record(s, len, total as f64) {
             return Ok(());
         }
+        let mean_loss = self.restarts.take_tail_mean();
         let (ci, _) = self.one_hot_ci(ONE_HOT_VALUE).await?;
         let own = own_subcomponents(&ci[0], self.spd.n_components).iter().flatten().count();
         let missing = ci[0].len() / self.spd.n_components - own;
-        let r = &mut self.restarts;
-        let key = (missing, r.losses.0 / r.losses.1.max(1) as f64);
-        r.losses = (0.0, 0);
-        r.scores.push(missing as f64);
-        // Ties go to the earlier start, so the choice is deterministic.
-        let better = r.best.as_ref().is_none_or(|b| key < b.key);
-        if r.start == self.spd.restarts {
-            r.chosen = Some(if better { r.start } else { r.best.as_ref().expect("kept").index });
-            if let Some(best) = r.best.take().filter(|_| !better) {
+        match self.restarts.finish((missing, mean_loss), missing as f64, self.spd.restarts) {
+            Next::Keep => {}
+            Next::Restore(best) => {
                 self.model = best.model;
                 self.optim = best.optim;
             }
-            return Ok(());
+            Next::Fresh(next) => {
+                let fresh = self.fresh_model(next);
+                let model = std::mem::replace(&mut self.model, fresh);
+                let optim = std::mem::replace(&mut self.optim, adamw());
+                self.warmed_up = false;
+                self.restarts.set_aside(SavedStart { model, optim });
+            }
         }
-        let next = r.start + 1;
-        let fresh = self.fresh_model(next);
-        let model = std::mem::replace(&mut self.model, fresh);
-        let optim = std::mem::replace(&mut self.optim, adamw());
-        self.warmed_up = false;
-        let r = &mut self.restarts;
-        if better {
-            r.best = Some(SavedStart { index: r.start, key, model, optim });
-        }
-        r.start = next;
         Ok(())
     }
 
