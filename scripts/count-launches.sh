@@ -9,6 +9,7 @@
 # step and the warm-up cancel).
 # Usage: scripts/count-launches.sh [MODEL] [apd bench arguments...]
 #        e.g. scripts/count-launches.sh tms-5-2 --method spd
+#        (not --instances: bench then trains targets too, which would count)
 # Needs a wgpu adapter (Mesa's lavapipe here: slow, but it runs the same
 # kernels). Takes a minute or two per model.
 set -euo pipefail
@@ -20,6 +21,7 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 count() {
   local steps=$1 log="$dir/kernels-$1.log"
+  shift
   cat > "$dir/cubecl.toml" <<EOF
 [profiling.logger]
 level = "minimal"

@@ -1,10 +1,10 @@
 //! What every decomposition method shares: how components are stored
 //! ([`factors`]), the target network and its forward passes ([`network`]),
-//! the evaluation probes that the metrics and the page's views run on
-//! any method ([`probes`]), and the restarts' bookkeeping ([`restarts`]). A method (APD in `crate::apd`; SPD will sit beside
-//! it) owns its losses and its step, and implements [`Decomposer`] so that
-//! everything above it works unchanged.
-
+//! the evaluation probes that the metrics and the page's views run on any
+//! method ([`probes`]), and the restarts' bookkeeping ([`restarts`]). A
+//! method (APD in `crate::apd`, SPD in `crate::spd`) owns its losses and
+//! its step, and implements [`Decomposer`] so that everything above it
+//! works unchanged.
 pub mod factors;
 pub mod network;
 pub mod probes;

@@ -132,6 +132,8 @@ pub(crate) struct Training {
     train: crate::config::TargetTrainConfig,
     optim: burn::optim::ModuleOptimizer,
     rngs: Vec<crate::rng::Rng>,
+    /// Each instance's seed, to name it.
+    seeds: Vec<u64>,
     /// The autodiff device the network lives on.
     device: burn::tensor::Device,
     step: usize,
@@ -147,6 +149,7 @@ impl Training {
             train: config.target.clone(),
             optim,
             rngs: seeds.iter().map(|&s| crate::rng::Rng::stream(s, "target-data")).collect(),
+            seeds: seeds.to_vec(),
             device: device.clone().autodiff(),
             step: 0,
         }
@@ -180,7 +183,8 @@ impl Training {
     pub(crate) async fn apply<M: burn::module::Module + Clone>(&mut self, losses: burn::tensor::Tensor<1>, net: &mut M, lr: f64) -> Result<Vec<f32>, ApdError> {
         let (values, step) = (read_vec(losses.clone()).await?, self.step);
         if let Some((i, value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            let which = if values.len() > 1 { format!(" of instance {i}") } else { String::new() };
+            // Several seeds train together: say whose loss it was.
+            let which = if values.len() > 1 { format!(" of seed {}", self.seeds[i]) } else { String::new() };
             return Err(ApdError::Diverged {
                 step,
                 message: format!("target loss{which} became {value} at step {step}; lower target.lr"),

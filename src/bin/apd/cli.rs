@@ -46,7 +46,8 @@ MODELS: tms-5-2, tms-5-2-id, tms-40-10, tms-40-10-id, tms-custom,
   train writes one file per seed (target.json becomes target-seedS.json when N > 1); sweep
   trains its seeds' targets in groups of N (default: 12 for TMS, 1 for the residual MLPs) and
   decomposes them one after the other; bench times target training at N and at 1 as well.
-  Decompositions do not have the instance dimension yet
+  A target that diverges stops its whole group, naming its seed. Decompositions do not have
+  the instance dimension yet
 --target-scale K decomposes the trained (or given) target with its weights scaled by K
   (TMS: W times K; residual MLP: W_in times K, W_out divided by K)
 ";
@@ -156,7 +157,7 @@ fn config_of(args: &Args) -> Result<(String, ExperimentConfig), ApdError> {
     Ok((name, cfg))
 }
 
-/// A target trained here, with its loss at every step.
+/// A target trained here, with its loss at every step (`train` prints the last).
 struct Trained {
     target: Target,
     losses: Vec<f32>,
@@ -179,34 +180,21 @@ fn train_targets(cfg: &ExperimentConfig, seeds: &[u64], dev: &burn::tensor::Devi
 }
 
 /// The target a decomposition starts from: the `--target` file, or the
-/// one `trained` here for its seed, or one trained here when
-/// `--target-scale` or `--whole-targets` needs it before the run
-/// (otherwise the run trains its own); scaled by `--target-scale`. With
-/// the losses of its training, where it was trained here.
-fn start_target(args: &Args, cfg: &ExperimentConfig, seed: u64, dev: &burn::tensor::Device, trained: Option<Trained>) -> Result<Option<Trained>, ApdError> {
-    let t = match (&args.target, trained) {
-        (Some(path), _) => Trained { target: load_target(path, cfg)?, losses: Vec::new() },
+/// one `trained` here for its seed (by `sweep`, in a group), or one trained
+/// here when `--target-scale` or `--whole-targets` needs it before the run
+/// (otherwise the run trains its own); scaled by `--target-scale`.
+fn start_target(args: &Args, cfg: &ExperimentConfig, seed: u64, dev: &burn::tensor::Device, trained: Option<Target>) -> Result<Option<Target>, ApdError> {
+    let target = match (&args.target, trained) {
+        (Some(path), _) => load_target(path, cfg)?,
         (None, Some(t)) => t,
         // Trained here rather than by the run, to change or check it first.
-        (None, None) if args.target_scale.is_some() || args.whole_targets => train_targets(cfg, &[seed], dev, true)?.remove(0),
+        (None, None) if args.target_scale.is_some() || args.whole_targets => train_targets(cfg, &[seed], dev, true)?.remove(0).target,
         (None, None) => return Ok(None),
     };
     Ok(Some(match args.target_scale {
-        Some(k) => Trained { target: t.target.scaled(k), ..t },
-        None => t,
+        Some(k) => target.scaled(k),
+        None => target,
     }))
-}
-
-/// A run of `cfg` for `seed` from `start` (see [`start_target`]), its
-/// target's training curve kept for the report.
-fn run_from(name: &str, cfg: ExperimentConfig, seed: u64, dev: &burn::tensor::Device, start: Option<Trained>) -> Result<Run, ApdError> {
-    let (target, losses) = match start {
-        Some(t) => (Some(t.target), t.losses),
-        None => (None, Vec::new()),
-    };
-    let mut run = Run::new(name, cfg, seed, dev, target)?;
-    run.target_history = losses;
-    Ok(run)
 }
 
 fn backend_of(args: &Args) -> Result<BackendKind, ApdError> {
@@ -313,8 +301,8 @@ fn cmd_decompose(args: &Args) -> Result<(), ApdError> {
             message: "decompose has no instance dimension yet: use 1 (sweep trains its targets in groups of N; train writes N targets)".into(),
         }));
     }
-    let start = start_target(args, &cfg, args.seed, &dev, None)?;
-    let run = run_from(&name, cfg, args.seed, &dev, start)?;
+    let target = start_target(args, &cfg, args.seed, &dev, None)?;
+    let run = Run::new(&name, cfg, args.seed, &dev, target)?;
     let (run, wall) = run_to_end(run, false)?;
     let report = pollster::block_on(run.report(wall, kind.name()))?.expect("APD ran");
     print_metrics("", &report);
@@ -368,7 +356,7 @@ fn cmd_bench(args: &Args) -> Result<(), ApdError> {
         let (alone, _, _) = bench_target_steps(&cfg, 1, steps, &dev)?;
         let (batched, up, read) = bench_target_steps(&cfg, n, steps, &dev)?;
         println!(
-            "{name} target training on {}: N = {n}: {:.3} ms per step, {:.3} ms per instance-step ({:.2} uploads, {:.2} readbacks per step); N = 1: {alone:.3} ms per step; {:.1}x per instance",
+            "{name} target training on {}: N = {n}: {:.3} ms per step, {:.3} ms per instance-step ({:.2} uploads, {:.2} readbacks per step); N = 1: {alone:.3} ms per step; {:.1}x as fast per instance as alone",
             kind.name(),
             batched,
             batched / n as f64,
@@ -417,28 +405,33 @@ fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
     // Targets are trained in groups of `group` seeds, one batched step for
     // each group (the decompositions, not batched yet, follow one by one).
     let group = match (&args.target, args.instances) {
+        (Some(_), Some(n)) if n > 1 => {
+            return Err(ApdError::Config(apd_playground::config::ConfigError {
+                field: "--instances".into(),
+                message: "with --target every seed decomposes the same target: there is none to train".into(),
+            }))
+        }
         (Some(_), _) => 1,
         (None, Some(n)) => n as u64,
         (None, None) if cfg.model.is_resid() => 1,
         (None, None) => 12,
     };
-    let mut trained: Vec<Trained> = Vec::new();
+    let mut trained: Vec<Target> = Vec::new();
     for seed in a..b {
         if args.target.is_none() && group > 1 && (seed - a) % group == 0 {
             let seeds: Vec<u64> = (seed..(seed + group).min(b)).collect();
-            trained = train_targets(&cfg, &seeds, &dev, true)?;
-            trained.reverse();
+            trained = train_targets(&cfg, &seeds, &dev, true)?.into_iter().rev().map(|t| t.target).collect();
         }
-        let start = start_target(args, &cfg, seed, &dev, trained.pop())?;
-        if let Some(t) = start.as_ref().filter(|_| args.whole_targets) {
-            let (kept, n) = t.target.reproduced_count();
+        let target = start_target(args, &cfg, seed, &dev, trained.pop())?;
+        if let Some(t) = target.as_ref().filter(|_| args.whole_targets) {
+            let (kept, n) = t.reproduced_count();
             if kept < n {
                 skipped += 1;
-                println!("seed {seed:>3}: skipped{}", norms_note(&t.target));
+                println!("seed {seed:>3}: skipped{}", norms_note(t));
                 continue;
             }
         }
-        let run = run_from(&name, cfg.clone(), seed, &dev, start)?;
+        let run = Run::new(&name, cfg.clone(), seed, &dev, target)?;
         let (run, wall) = run_to_end(run, true)?;
         let report = pollster::block_on(run.report(wall, kind.name()))?.expect("APD ran");
         ok += succeeded(&report) as usize;
