@@ -1,6 +1,7 @@
-//! The CLI's `--instances`: several seeds' targets in one batched step give
-//! the files and sweep lines their seeds give alone, and bad values are
-//! refused with a message naming the flag.
+//! The CLI's `--instances` and `--jobs`: several seeds' targets in one
+//! batched step, and several seeds decomposed at once on threads, give the
+//! files and sweep lines their seeds give alone, in seed order; bad values
+//! are refused with a message naming the flag.
 // Native only: `wasm-pack test` builds every test target for wasm32, where these do not apply.
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -40,23 +41,27 @@ fn train_with_instances_writes_each_seed_as_alone() {
 }
 
 #[test]
-fn sweep_groups_give_the_same_seed_lines() {
-    let run = |n: &str| {
-        let text = ok(apd(&["sweep", "--model", "tms-5-2", "--seeds", "0..3", "--instances", n, "--steps", "30", "--set", "target.steps=150"]));
+fn sweep_groups_and_jobs_give_the_same_seed_lines() {
+    let run = |n: &str, jobs: &str| {
+        let text = ok(apd(&["sweep", "--model", "tms-5-2", "--seeds", "0..3", "--instances", n, "--jobs", jobs, "--steps", "30", "--set", "target.steps=150"]));
         // The last line holds the wall time.
         text.lines().filter(|l| !l.starts_with("tms-5-2:")).map(str::to_string).collect::<Vec<_>>()
     };
-    let (alone, grouped) = (run("1"), run("2"));
-    assert_eq!(alone.iter().filter(|l| l.starts_with("seed")).count(), 3, "{alone:?}");
-    assert_eq!(alone, grouped);
+    let alone = run("1", "1");
+    let seeds: Vec<&str> = alone.iter().filter(|l| l.starts_with("seed")).map(|l| &l[..8]).collect();
+    assert_eq!(seeds, ["seed   0", "seed   1", "seed   2"], "{alone:?}");
+    assert_eq!(alone, run("2", "1"), "targets trained two at a time");
+    assert_eq!(alone, run("1", "3"), "three seeds decomposed at once");
 }
 
 #[test]
 fn bad_instance_counts_are_refused() {
-    for n in ["0", "65", "two"] {
-        let out = apd(&["train", "--model", "tms-5-2", "--instances", n, "--out", "/dev/null"]);
-        assert!(!out.status.success());
-        assert!(String::from_utf8_lossy(&out.stderr).contains("--instances"), "{n}: {}", String::from_utf8_lossy(&out.stderr));
+    for flag in ["--instances", "--jobs"] {
+        for n in ["0", "65", "two"] {
+            let out = apd(&["sweep", "--model", "tms-5-2", flag, n]);
+            assert!(!out.status.success());
+            assert!(String::from_utf8_lossy(&out.stderr).contains(flag), "{flag} {n}: {}", String::from_utf8_lossy(&out.stderr));
+        }
     }
     let out = apd(&["decompose", "--model", "tms-5-2", "--instances", "2", "--out", "/dev/null"]);
     assert!(!out.status.success());

@@ -9,8 +9,11 @@ use apd_playground::report::{target_from_file, TargetFile};
 use apd_playground::run::{Phase, Progress, Run};
 use apd_playground::ApdError;
 use crate::files::{cmd_inspect, cmd_views, norms_note, read_text, write_json};
-use crate::output::{print_details, print_metrics, succeeded, Bar};
+use crate::output::{details_text, metrics_text, print_details, print_metrics, succeeded, Bar};
+use std::collections::{BTreeMap, VecDeque};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 const USAGE: &str = "\
@@ -22,7 +25,7 @@ USAGE:
   apd decompose --model M [--method apd|spd] [--seed S] [--steps N] [--target target.json | --recipe R]
                 [--target-scale K] [--backend cpu|wgpu] [--set key=value]... --out report.json
   apd bench     --model M [--method apd|spd] [--instances N] [--backend cpu|wgpu] [--steps N] [--set key=value]...
-  apd sweep     --model M [--method apd|spd] --seeds A..B [--instances N] [--steps N] [--recipe R] [--target-scale K]
+  apd sweep     --model M [--method apd|spd] --seeds A..B [--instances N] [--jobs J] [--steps N] [--recipe R] [--target-scale K]
                 [--whole-targets] [--backend cpu|wgpu] [--set key=value]...
   apd inspect   FILE.json          (validates a target or report file and summarises it)
   apd views     REPORT.json [--feature N] [--gallery [--trim]] --out views.json
@@ -48,6 +51,9 @@ MODELS: tms-5-2, tms-5-2-id, tms-40-10, tms-40-10-id, tms-custom,
   decomposes them one after the other; bench times target training at N and at 1 as well.
   A target that diverges stops its whole group, naming its seed. Decompositions do not have
   the instance dimension yet
+--jobs J (sweep) decomposes J seeds at once, one thread each (default: the CPU's cores for TMS
+  on the CPU backend, 1 for the residual MLPs, whose products use the cores already, and on
+  wgpu); the seeds' lines come out in seed order and are the same for any J
 --target-scale K decomposes the trained (or given) target with its weights scaled by K
   (TMS: W times K; residual MLP: W_in times K, W_out divided by K)
 ";
@@ -74,6 +80,7 @@ pub struct Args {
     pub trim: bool,
     pub whole_targets: bool,
     pub instances: Option<usize>,
+    pub jobs: Option<usize>,
 }
 
 /// The most instances one batched step may hold.
@@ -109,6 +116,13 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
                     return Err(format!("--instances must be in 1..={MAX_INSTANCES}, got {n}"));
                 }
                 a.instances = Some(n);
+            }
+            "--jobs" => {
+                let j: usize = value("--jobs")?.parse().map_err(|_| "--jobs must be a positive integer")?;
+                if !(1..=MAX_INSTANCES).contains(&j) {
+                    return Err(format!("--jobs must be in 1..={MAX_INSTANCES}, got {j}"));
+                }
+                a.jobs = Some(j);
             }
             "--target-scale" => {
                 let k: f32 = value("--target-scale")?.parse().map_err(|_| "--target-scale must be a number")?;
@@ -416,7 +430,14 @@ fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
         (None, None) if cfg.model.is_resid() => 1,
         (None, None) => 12,
     };
+    let jobs = match args.jobs {
+        Some(j) => j,
+        None if cfg.model.is_resid() || kind != BackendKind::Cpu => 1,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
     let mut trained: Vec<Target> = Vec::new();
+    let mut queue = Vec::new();
+    let mut lines = std::collections::BTreeMap::new();
     for seed in a..b {
         if args.target.is_none() && group > 1 && (seed - a) % group == 0 {
             let seeds: Vec<u64> = (seed..(seed + group).min(b)).collect();
@@ -427,21 +448,93 @@ fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
             let (kept, n) = t.reproduced_count();
             if kept < n {
                 skipped += 1;
-                println!("seed {seed:>3}: skipped{}", norms_note(t));
+                lines.insert(seed, Ok((format!("seed {seed:>3}: skipped{}", norms_note(t)), false)));
                 continue;
             }
         }
+        queue.push((seed, target));
+    }
+    let decompose = |seed: u64, target: Option<Target>| -> Result<(String, bool), ApdError> {
+        // Each thread its own device (on the CPU backend a handle, nothing shared).
+        let dev = pollster::block_on(device(kind))?;
         let run = Run::new(&name, cfg.clone(), seed, &dev, target)?;
         let (run, wall) = run_to_end(run, true)?;
         let report = pollster::block_on(run.report(wall, kind.name()))?.expect("APD ran");
-        ok += succeeded(&report) as usize;
-        print_metrics(&format!("seed {seed:>3}: "), &report);
-        print_details("           ", &run);
-    }
+        let mut text = metrics_text(&format!("seed {seed:>3}: "), &report);
+        if let Some(d) = details_text("           ", &run) {
+            text = format!("{text}\n{d}");
+        }
+        Ok((text, succeeded(&report)))
+    };
+    ok += for_each_in_order(queue, jobs, lines, decompose)?;
     let criterion = if cfg.model.is_resid() { ">= 90% of features with a dedicated component" } else { "MMCS >= 0.98 and ML2R >= 0.85" };
     let skip_note = if skipped > 0 { format!("; {skipped} seeds skipped: their target does not reproduce every feature alone") } else { String::new() };
     println!("{name}: {ok} of {} seeds recovered ({criterion}) in {:.0} s{skip_note}", b - a - skipped, t.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// A seed's lines of a sweep and whether it succeeded.
+type SeedResult = Result<(String, bool), ApdError>;
+
+/// Runs `work` on each queued seed, `jobs` at a time on threads of their
+/// own, and prints each seed's lines in seed order as soon as every seed
+/// before it is done (the seeds in `done`, already decided, among them);
+/// returns how many succeeded. The first error stops the queue and is
+/// returned once the seeds under way have finished.
+fn for_each_in_order<F>(queue: Vec<(u64, Option<Target>)>, jobs: usize, mut done: BTreeMap<u64, SeedResult>, work: F) -> Result<usize, ApdError>
+where
+    F: Fn(u64, Option<Target>) -> SeedResult + Sync,
+{
+    let mut order: Vec<u64> = queue.iter().map(|(s, _)| *s).chain(done.keys().copied()).collect();
+    order.sort_unstable();
+    let threads = jobs.clamp(1, queue.len().max(1));
+    let queue = Mutex::new(VecDeque::from(queue));
+    let stop = AtomicBool::new(false);
+    let (mut ok, mut next, mut error) = (0, 0, None);
+    let mut flush = |done: &mut BTreeMap<u64, SeedResult>| {
+        while let Some(result) = order.get(next).and_then(|s| done.remove(s)) {
+            next += 1;
+            match result {
+                Ok((text, good)) => {
+                    println!("{text}");
+                    ok += good as usize;
+                }
+                Err(e) => {
+                    error.get_or_insert(e);
+                }
+            }
+        }
+    };
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..threads {
+            let (tx, queue, stop, work) = (tx.clone(), &queue, &stop, &work);
+            scope.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let Some((seed, target)) = queue.lock().expect("queue").pop_front() else { break };
+                    let result = work(seed, target);
+                    if result.is_err() {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    if tx.send((seed, result)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        flush(&mut done);
+        for (seed, result) in rx {
+            done.insert(seed, result);
+            flush(&mut done);
+        }
+    });
+    // A seed stopped by an error leaves the ones after it unprinted.
+    let first_error = done.into_values().find_map(|r| r.err());
+    match error.or(first_error) {
+        Some(e) => Err(e),
+        None => Ok(ok),
+    }
 }
 
 pub fn main() -> ExitCode {

@@ -65,9 +65,14 @@ pub fn succeeded(r: &Report) -> bool {
 }
 
 pub fn print_metrics(prefix: &str, r: &Report) {
+    println!("{}", metrics_text(prefix, r));
+}
+
+/// A report's figures, one line (two for a residual MLP of several layers).
+pub fn metrics_text(prefix: &str, r: &Report) -> String {
     let m = &r.metrics;
     if let Some(rm) = &m.resid {
-        println!(
+        let mut text = format!(
             "{prefix}dedicated {}/{}  mean share {:.3}  one-active loss: {} {:.3e} target {:.3e}  mean active {:.3}  \
              {}  success {}",
             rm.n_dedicated,
@@ -85,18 +90,18 @@ pub fn print_metrics(prefix: &str, r: &Report) {
             let mean: Vec<String> = (0..layers)
                 .map(|l| format!("{:.2}", rm.layer_mass.iter().map(|v| v[l]).sum::<f32>() / rm.layer_mass.len() as f32))
                 .collect();
-            println!("{prefix}dedicated components' weight mass per layer (mean): {}", mean.join(" / "));
+            text.push_str(&format!("\n{prefix}dedicated components' weight mass per layer (mean): {}", mean.join(" / ")));
         }
-        return;
+        return text;
     }
-    println!(
+    format!(
         "{prefix}MMCS {:.4}  ML2R {:.4}  mean active {:.3}  {}  success {}",
         m.mmcs,
         m.ml2r,
         m.mean_active,
         loss_text(r),
         if success(m.mmcs, m.ml2r) { "yes" } else { "no" }
-    );
+    )
 }
 
 /// The last step's loss terms: APD's `L_f L_m L_s [L_a]`, SPD's `L_f L_r L_rl L_i`.
@@ -125,10 +130,16 @@ pub fn loss_text(r: &Report) -> String {
     t
 }
 
+pub fn print_details(prefix: &str, run: &Run) {
+    if let Some(text) = details_text(prefix, run) {
+        println!("{text}");
+    }
+}
+
 /// What a sweep or decomposition should say beyond the metrics: the scores
 /// of the restarts and the one kept; for TMS, the range of the target's
 /// feature norms (a target that did not learn every feature shows here).
-pub fn print_details(prefix: &str, run: &Run) {
+pub fn details_text(prefix: &str, run: &Run) -> Option<String> {
     let mut parts = Vec::new();
     if let Some(apd) = run.apd().filter(|a| !a.start_scores().is_empty()) {
         let scores: Vec<String> = apd.start_scores().iter().map(|s| format!("{s:.2e}")).collect();
@@ -155,8 +166,6 @@ pub fn print_details(prefix: &str, run: &Run) {
             parts.push(format!("the target represents {live} of its {} features (MMCS and ML2R count those)", norms.len()));
         }
     }
-    if !parts.is_empty() {
-        println!("{prefix}{}", parts.join("; "));
-    }
+    (!parts.is_empty()).then(|| format!("{prefix}{}", parts.join("; ")))
 }
 
