@@ -22,7 +22,7 @@ mkdir -p "$OUT"
 APD="$OUT/apd"
 cp "$CARGO_TARGET_DIR/release/apd" "$APD"
 SEEDS="${1:-40..50}"
-run() { local name=$1; shift; "$APD" sweep --model tms-5-2 --seeds "$SEEDS" "$@" > "$OUT/$name.log" 2>&1; tail -1 "$OUT/$name.log" | sed "s/^/$name: /"; }
+run() { local name=$1; shift; "$APD" sweep --model tms-5-2 --seeds "$SEEDS" --jobs 1 "$@" > "$OUT/$name.log" 2>&1; tail -1 "$OUT/$name.log" | sed "s/^/$name: /"; }
 (run project; run project-x0.8 --target-scale 0.8; run project-x1.4 --target-scale 1.4; run project-paper --set scale.rescale=false;
  run project-x0.885 --target-scale 0.885) &
 # Targets trained by PyTorch, each decomposed at its own seed.
