@@ -469,7 +469,13 @@ fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
     ok += for_each_in_order(queue, jobs, lines, decompose)?;
     let criterion = if cfg.model.is_resid() { ">= 90% of features with a dedicated component" } else { "MMCS >= 0.98 and ML2R >= 0.85" };
     let skip_note = if skipped > 0 { format!("; {skipped} seeds skipped: their target does not reproduce every feature alone") } else { String::new() };
-    println!("{name}: {ok} of {} seeds recovered ({criterion}) in {:.0} s{skip_note}", b - a - skipped, t.elapsed().as_secs_f64());
+    let how = match (group.min(b - a), jobs.min((b - a) as usize)) {
+        (1, 1) => String::new(),
+        (g, 1) => format!(", targets {g} at a time"),
+        (1, j) => format!(", {j} seeds at once"),
+        (g, j) => format!(", targets {g} at a time, {j} seeds at once"),
+    };
+    println!("{name}: {ok} of {} seeds recovered ({criterion}) in {:.0} s{how}{skip_note}", b - a - skipped, t.elapsed().as_secs_f64());
     Ok(())
 }
 
