@@ -130,13 +130,21 @@ impl Entry {
 
     /// The entry as the page loads it. Compact entries leave the attribution
     /// matrix out of the report's metrics (the views' metrics hold the same
-    /// one), ship SPD's dead subcomponents empty ([`dead_subcomponents`])
-    /// and keep [`COMPACT_DIGITS`] significant digits of each number.
+    /// one), and SPD's one-hot importances out of its record (the views
+    /// hold them too) with its gates (which compute nothing without the
+    /// components the trimmed report no longer has); they ship SPD's dead
+    /// subcomponents empty ([`dead_subcomponents`]) and keep
+    /// [`COMPACT_DIGITS`] significant digits of each number.
     pub fn to_json(&self) -> Result<String, ApdError> {
         let mut v = serde_json::to_value(self).map_err(|e| ApdError::Format(e.to_string()))?;
         if self.compact() {
             if self.report.metrics.resid.is_some() {
                 v["report"]["metrics"]["resid"]["attributions"] = Value::Array(Vec::new());
+            }
+            if let Some(spd) = v["report"]["spd"].as_object_mut() {
+                for key in ["ci_one_hot", "ci_upper_one_hot", "gates"] {
+                    spd.insert(key.into(), Value::Array(Vec::new()));
+                }
             }
             for (m, dead) in dead_subcomponents(&self.views.views).iter().enumerate() {
                 for &c in dead {

@@ -115,6 +115,9 @@ fn check_trimmed(stored: &Value, name: &str) {
         views_metrics["resid"]["attributions"] = serde_json::json!([]);
     }
     same_json(&views_metrics, &report["metrics"], 1e-4, &format!("{name}: views' metrics against the report's"));
+    if !report["spd"].is_null() {
+        check_trimmed_spd_record(stored, name);
+    }
     let config: ExperimentConfig = serde_json::from_value(report["config"].clone()).unwrap();
     config.validate().unwrap();
     same_json(&serde_json::to_value(Plan::of(&config)).unwrap(), &stored["plan"], 1e-4, &format!("{name}.plan"));
@@ -132,6 +135,27 @@ fn check_trimmed(stored: &Value, name: &str) {
         assert!((a - b).abs() < tol, "{name}: shares {a} vs {b}");
     }
     assert!((mean_share - r.mean_share).abs() < tol);
+}
+
+/// A trimmed SPD entry's record: its one-hot importances are the views'
+/// (or, in a compact entry made since they are left out, only the views'),
+/// and its alive counts follow from them.
+fn check_trimmed_spd_record(stored: &Value, name: &str) {
+    let (record, views) = (&stored["report"]["spd"], &stored["views"]["spd"]);
+    let empty = |v: &Value| v.as_array().is_some_and(|a| a.is_empty());
+    if empty(&record["ci_one_hot"]) {
+        assert!(empty(&record["ci_upper_one_hot"]) && empty(&record["gates"]), "{name}: a compact record leaves all three out");
+    } else {
+        same_json(&record["ci_one_hot"], &views["ci_lower"], 1e-4, &format!("{name}: the record's importances against the views'"));
+    }
+    let c = stored["report"]["components"]["n_components"].as_u64().unwrap() as usize;
+    for (m, ci) in views["ci_lower"].as_array().unwrap().iter().enumerate() {
+        let ci: Vec<f64> = ci.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        // Rounded to 4 digits, an importance at 0.1 may fall on either side.
+        let alive = |threshold: f64| (0..c).filter(|&k| ci.iter().skip(k).step_by(c).any(|&x| x > threshold)).count() as u64;
+        let shipped = record["alive"][m].as_u64().unwrap();
+        assert!((alive(0.1001)..=alive(0.0999)).contains(&shipped), "{name}: matrix {m}'s alive count {shipped}");
+    }
 }
 
 /// A trimmed TMS entry: each feature's match, cosine and length ratio follow
