@@ -3,17 +3,13 @@
 use apd_playground::backend::{device, BackendKind};
 use apd_playground::config::settings::{Group, SETTINGS};
 use apd_playground::config::{apply_recipe, paper_variant, preset, with_method, ExperimentConfig, Method, PRESET_NAMES, RECIPES};
-use apd_playground::data::transfers;
 use apd_playground::models::{Target, TargetTrainer};
 use apd_playground::report::{target_from_file, TargetFile};
 use apd_playground::run::{Phase, Progress, Run};
 use apd_playground::ApdError;
 use crate::files::{cmd_inspect, cmd_views, norms_note, read_text, write_json};
-use crate::output::{details_text, metrics_text, print_details, print_metrics, succeeded, Bar};
-use std::collections::{BTreeMap, VecDeque};
+use crate::output::{print_details, print_metrics, Bar};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 use std::time::Instant;
 
 const USAGE: &str = "\
@@ -144,7 +140,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
     Ok(a)
 }
 
-fn config_of(args: &Args) -> Result<(String, ExperimentConfig), ApdError> {
+pub(crate) fn config_of(args: &Args) -> Result<(String, ExperimentConfig), ApdError> {
     let name = args.model.clone().ok_or_else(|| {
         ApdError::Format(format!("--model is required (one of {})", PRESET_NAMES.join(", ")))
     })?;
@@ -172,13 +168,13 @@ fn config_of(args: &Args) -> Result<(String, ExperimentConfig), ApdError> {
 }
 
 /// A target trained here, with its loss at every step (`train` prints the last).
-struct Trained {
-    target: Target,
-    losses: Vec<f32>,
+pub(crate) struct Trained {
+    pub target: Target,
+    pub losses: Vec<f32>,
 }
 
 /// Trains one target per seed, all in one batched step.
-fn train_targets(cfg: &ExperimentConfig, seeds: &[u64], dev: &burn::tensor::Device, quiet: bool) -> Result<Vec<Trained>, ApdError> {
+pub(crate) fn train_targets(cfg: &ExperimentConfig, seeds: &[u64], dev: &burn::tensor::Device, quiet: bool) -> Result<Vec<Trained>, ApdError> {
     let mut trainer = TargetTrainer::with_seeds(cfg, seeds, dev)?;
     let mut losses = vec![Vec::with_capacity(cfg.target.steps); seeds.len()];
     let mut bar = Bar::new(quiet);
@@ -197,7 +193,7 @@ fn train_targets(cfg: &ExperimentConfig, seeds: &[u64], dev: &burn::tensor::Devi
 /// one `trained` here for its seed (by `sweep`, in a group), or one trained
 /// here when `--target-scale` or `--whole-targets` needs it before the run
 /// (otherwise the run trains its own); scaled by `--target-scale`.
-fn start_target(args: &Args, cfg: &ExperimentConfig, seed: u64, dev: &burn::tensor::Device, trained: Option<Target>) -> Result<Option<Target>, ApdError> {
+pub(crate) fn start_target(args: &Args, cfg: &ExperimentConfig, seed: u64, dev: &burn::tensor::Device, trained: Option<Target>) -> Result<Option<Target>, ApdError> {
     let target = match (&args.target, trained) {
         (Some(path), _) => load_target(path, cfg)?,
         (None, Some(t)) => t,
@@ -211,12 +207,12 @@ fn start_target(args: &Args, cfg: &ExperimentConfig, seed: u64, dev: &burn::tens
     }))
 }
 
-fn backend_of(args: &Args) -> Result<BackendKind, ApdError> {
+pub(crate) fn backend_of(args: &Args) -> Result<BackendKind, ApdError> {
     BackendKind::parse(args.backend.as_deref().unwrap_or("cpu"))
 }
 
 /// Runs to the end, drawing progress; returns the run and the APD wall time.
-fn run_to_end(mut run: Run, quiet: bool) -> Result<(Run, f64), ApdError> {
+pub(crate) fn run_to_end(mut run: Run, quiet: bool) -> Result<(Run, f64), ApdError> {
     let mut bar = Bar::new(quiet);
     let mut apd_start: Option<Instant> = None;
     let cfg = run.config().clone();
@@ -325,224 +321,6 @@ fn cmd_decompose(args: &Args) -> Result<(), ApdError> {
     write_json(out, &report)
 }
 
-fn cmd_bench(args: &Args) -> Result<(), ApdError> {
-    let (name, mut cfg) = config_of(args)?;
-    let steps = args.steps.unwrap_or(200);
-    let warmup = 20.min(steps);
-    let key = if cfg.method == Method::Spd { "spd.steps" } else { "apd.steps" };
-    cfg.set(key, &(steps + warmup).to_string())?;
-    // The target's quality does not change the cost of a decomposition step.
-    cfg.set("target.steps", "1")?;
-    let kind = backend_of(args)?;
-    let dev = pollster::block_on(device(kind))?;
-    let mut run = Run::new(&name, cfg, args.seed, &dev, None)?;
-    pollster::block_on(run.step())?; // the one target step
-    for _ in 0..warmup {
-        pollster::block_on(run.step())?;
-    }
-    let t = Instant::now();
-    let (up0, read0) = transfers();
-    for _ in 0..steps {
-        pollster::block_on(run.step())?;
-    }
-    let s = t.elapsed().as_secs_f64();
-    let (up1, read1) = transfers();
-    println!(
-        "estimated peak memory of one {} step: {:.1} MiB (the figure the page checks against its budget)",
-        run.config().method.name().to_uppercase(),
-        run.config().estimated_step_floats() as f64 * 4.0 / 1048576.0
-    );
-    println!(
-        "{name} on {}: {steps} {} steps in {s:.3} s: {:.1} steps/s, {:.3} ms/step (warm-up of {warmup} steps excluded)",
-        kind.name(),
-        run.config().method.name().to_uppercase(),
-        steps as f64 / s,
-        1000.0 * s / steps as f64
-    );
-    let per = |n: u64| n as f64 / steps as f64;
-    println!(
-        "per step: {:.2} uploads to the device, {:.2} readbacks to the host (each a wait for the device on a GPU)",
-        per(up1 - up0),
-        per(read1 - read0)
-    );
-    if let Some(n) = args.instances {
-        let (name, cfg) = config_of(args)?;
-        let (alone, _, _) = bench_target_steps(&cfg, 1, steps, &dev)?;
-        let (batched, up, read) = bench_target_steps(&cfg, n, steps, &dev)?;
-        println!(
-            "{name} target training on {}: N = {n}: {:.3} ms per step, {:.3} ms per instance-step ({:.2} uploads, {:.2} readbacks per step); N = 1: {alone:.3} ms per step; {:.1}x as fast per instance as alone",
-            kind.name(),
-            batched,
-            batched / n as f64,
-            up,
-            read,
-            alone * n as f64 / batched
-        );
-        println!("(decompositions have no instance dimension yet: the figures above are for N = 1)");
-    }
-    Ok(())
-}
-
-/// ms per batched target-training step of `n` instances (warm-up
-/// excluded), and uploads and readbacks per step.
-fn bench_target_steps(cfg: &ExperimentConfig, n: usize, steps: usize, dev: &burn::tensor::Device) -> Result<(f64, f64, f64), ApdError> {
-    let warmup = 20;
-    let mut cfg = cfg.clone();
-    cfg.set("target.steps", &(steps + warmup).to_string())?;
-    let seeds: Vec<u64> = (0..n as u64).collect();
-    let mut trainer = TargetTrainer::with_seeds(&cfg, &seeds, dev)?;
-    for _ in 0..warmup {
-        pollster::block_on(trainer.step_all())?;
-    }
-    let (up0, read0) = transfers();
-    let t = Instant::now();
-    for _ in 0..steps {
-        pollster::block_on(trainer.step_all())?;
-    }
-    let ms = 1000.0 * t.elapsed().as_secs_f64() / steps as f64;
-    let (up1, read1) = transfers();
-    Ok((ms, (up1 - up0) as f64 / steps as f64, (read1 - read0) as f64 / steps as f64))
-}
-
-fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
-    let (name, cfg) = config_of(args)?;
-    let spec = args.seeds.as_deref().unwrap_or("0..10");
-    let (a, b) = spec
-        .split_once("..")
-        .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
-        .filter(|(a, b)| a < b)
-        .ok_or_else(|| ApdError::Format(format!("--seeds expects A..B with A < B, got {spec:?}")))?;
-    let kind = backend_of(args)?;
-    let dev = pollster::block_on(device(kind))?;
-    let (mut ok, mut skipped) = (0, 0);
-    let t = Instant::now();
-    // Targets are trained in groups of `group` seeds, one batched step for
-    // each group (the decompositions, not batched yet, follow one by one).
-    let group = match (&args.target, args.instances) {
-        (Some(_), Some(n)) if n > 1 => {
-            return Err(ApdError::Config(apd_playground::config::ConfigError {
-                field: "--instances".into(),
-                message: "with --target every seed decomposes the same target: there is none to train".into(),
-            }))
-        }
-        (Some(_), _) => 1,
-        (None, Some(n)) => n as u64,
-        (None, None) if cfg.model.is_resid() => 1,
-        (None, None) => 12,
-    };
-    let jobs = match args.jobs {
-        Some(j) => j,
-        None if cfg.model.is_resid() || kind != BackendKind::Cpu => 1,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    let mut trained: Vec<Target> = Vec::new();
-    let mut queue = Vec::new();
-    let mut lines = std::collections::BTreeMap::new();
-    for seed in a..b {
-        if args.target.is_none() && group > 1 && (seed - a) % group == 0 {
-            let seeds: Vec<u64> = (seed..(seed + group).min(b)).collect();
-            trained = train_targets(&cfg, &seeds, &dev, true)?.into_iter().rev().map(|t| t.target).collect();
-        }
-        let target = start_target(args, &cfg, seed, &dev, trained.pop())?;
-        if let Some(t) = target.as_ref().filter(|_| args.whole_targets) {
-            let (kept, n) = t.reproduced_count();
-            if kept < n {
-                skipped += 1;
-                lines.insert(seed, Ok((format!("seed {seed:>3}: skipped{}", norms_note(t)), false)));
-                continue;
-            }
-        }
-        queue.push((seed, target));
-    }
-    let decompose = |seed: u64, target: Option<Target>| -> Result<(String, bool), ApdError> {
-        // Each thread its own device (on the CPU backend a handle, nothing shared).
-        let dev = pollster::block_on(device(kind))?;
-        let run = Run::new(&name, cfg.clone(), seed, &dev, target)?;
-        let (run, wall) = run_to_end(run, true)?;
-        let report = pollster::block_on(run.report(wall, kind.name()))?.expect("APD ran");
-        let mut text = metrics_text(&format!("seed {seed:>3}: "), &report);
-        if let Some(d) = details_text("           ", &run) {
-            text = format!("{text}\n{d}");
-        }
-        Ok((text, succeeded(&report)))
-    };
-    ok += for_each_in_order(queue, jobs, lines, decompose)?;
-    let criterion = if cfg.model.is_resid() { ">= 90% of features with a dedicated component" } else { "MMCS >= 0.98 and ML2R >= 0.85" };
-    let skip_note = if skipped > 0 { format!("; {skipped} seeds skipped: their target does not reproduce every feature alone") } else { String::new() };
-    let how = match (group.min(b - a), jobs.min((b - a) as usize)) {
-        (1, 1) => String::new(),
-        (g, 1) => format!(", targets {g} at a time"),
-        (1, j) => format!(", {j} seeds at once"),
-        (g, j) => format!(", targets {g} at a time, {j} seeds at once"),
-    };
-    println!("{name}: {ok} of {} seeds recovered ({criterion}) in {:.0} s{how}{skip_note}", b - a - skipped, t.elapsed().as_secs_f64());
-    Ok(())
-}
-
-/// A seed's lines of a sweep and whether it succeeded.
-type SeedResult = Result<(String, bool), ApdError>;
-
-/// Runs `work` on each queued seed, `jobs` at a time on threads of their
-/// own, and prints each seed's lines in seed order as soon as every seed
-/// before it is done (the seeds in `done`, already decided, among them);
-/// returns how many succeeded. The first error stops the queue and is
-/// returned once the seeds under way have finished.
-fn for_each_in_order<F>(queue: Vec<(u64, Option<Target>)>, jobs: usize, mut done: BTreeMap<u64, SeedResult>, work: F) -> Result<usize, ApdError>
-where
-    F: Fn(u64, Option<Target>) -> SeedResult + Sync,
-{
-    let mut order: Vec<u64> = queue.iter().map(|(s, _)| *s).chain(done.keys().copied()).collect();
-    order.sort_unstable();
-    let threads = jobs.clamp(1, queue.len().max(1));
-    let queue = Mutex::new(VecDeque::from(queue));
-    let stop = AtomicBool::new(false);
-    let (mut ok, mut next, mut error) = (0, 0, None);
-    let mut flush = |done: &mut BTreeMap<u64, SeedResult>| {
-        while let Some(result) = order.get(next).and_then(|s| done.remove(s)) {
-            next += 1;
-            match result {
-                Ok((text, good)) => {
-                    println!("{text}");
-                    ok += good as usize;
-                }
-                Err(e) => {
-                    error.get_or_insert(e);
-                }
-            }
-        }
-    };
-    std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        for _ in 0..threads {
-            let (tx, queue, stop, work) = (tx.clone(), &queue, &stop, &work);
-            scope.spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let Some((seed, target)) = queue.lock().expect("queue").pop_front() else { break };
-                    let result = work(seed, target);
-                    if result.is_err() {
-                        stop.store(true, Ordering::Relaxed);
-                    }
-                    if tx.send((seed, result)).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(tx);
-        flush(&mut done);
-        for (seed, result) in rx {
-            done.insert(seed, result);
-            flush(&mut done);
-        }
-    });
-    // A seed stopped by an error leaves the ones after it unprinted.
-    let first_error = done.into_values().find_map(|r| r.err());
-    match error.or(first_error) {
-        Some(e) => Err(e),
-        None => Ok(ok),
-    }
-}
-
 pub fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let args = match parse_args(&argv) {
@@ -558,8 +336,8 @@ pub fn main() -> ExitCode {
     let result = match args.command.as_str() {
         "train" => cmd_train(&args),
         "decompose" => cmd_decompose(&args),
-        "bench" => cmd_bench(&args),
-        "sweep" => cmd_sweep(&args),
+        "bench" => crate::bench::cmd_bench(&args),
+        "sweep" => crate::sweep::cmd_sweep(&args),
         "inspect" => cmd_inspect(&args),
         "views" => cmd_views(&args),
         "presets" if args.explain => {

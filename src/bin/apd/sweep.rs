@@ -1,0 +1,153 @@
+//! `apd sweep`: many seeds, their targets trained in groups of N in one
+//! batched step, their decompositions J at a time on threads.
+
+use crate::cli::{backend_of, config_of, run_to_end, start_target, train_targets, Args};
+use crate::files::norms_note;
+use crate::output::{details_text, metrics_text, succeeded};
+use apd_playground::backend::{device, BackendKind};
+use apd_playground::models::Target;
+use apd_playground::run::Run;
+use apd_playground::ApdError;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+pub fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
+    let (name, cfg) = config_of(args)?;
+    let spec = args.seeds.as_deref().unwrap_or("0..10");
+    let (a, b) = spec
+        .split_once("..")
+        .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
+        .filter(|(a, b)| a < b)
+        .ok_or_else(|| ApdError::Format(format!("--seeds expects A..B with A < B, got {spec:?}")))?;
+    let kind = backend_of(args)?;
+    let dev = pollster::block_on(device(kind))?;
+    let (mut ok, mut skipped) = (0, 0);
+    let t = Instant::now();
+    // Targets are trained in groups of `group` seeds, one batched step for
+    // each group (the decompositions, not batched yet, follow one by one).
+    let group = match (&args.target, args.instances) {
+        (Some(_), Some(n)) if n > 1 => {
+            return Err(ApdError::Config(apd_playground::config::ConfigError {
+                field: "--instances".into(),
+                message: "with --target every seed decomposes the same target: there is none to train".into(),
+            }))
+        }
+        (Some(_), _) => 1,
+        (None, Some(n)) => n as u64,
+        (None, None) if cfg.model.is_resid() => 1,
+        (None, None) => 12,
+    };
+    let jobs = match args.jobs {
+        Some(j) => j,
+        None if cfg.model.is_resid() || kind != BackendKind::Cpu => 1,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let mut trained: Vec<Target> = Vec::new();
+    let mut queue = Vec::new();
+    let mut lines = std::collections::BTreeMap::new();
+    for seed in a..b {
+        if args.target.is_none() && group > 1 && (seed - a) % group == 0 {
+            let seeds: Vec<u64> = (seed..(seed + group).min(b)).collect();
+            trained = train_targets(&cfg, &seeds, &dev, true)?.into_iter().rev().map(|t| t.target).collect();
+        }
+        let target = start_target(args, &cfg, seed, &dev, trained.pop())?;
+        if let Some(t) = target.as_ref().filter(|_| args.whole_targets) {
+            let (kept, n) = t.reproduced_count();
+            if kept < n {
+                skipped += 1;
+                lines.insert(seed, Ok((format!("seed {seed:>3}: skipped{}", norms_note(t)), false)));
+                continue;
+            }
+        }
+        queue.push((seed, target));
+    }
+    let decompose = |seed: u64, target: Option<Target>| -> Result<(String, bool), ApdError> {
+        // Each thread its own device (on the CPU backend a handle, nothing shared).
+        let dev = pollster::block_on(device(kind))?;
+        let run = Run::new(&name, cfg.clone(), seed, &dev, target)?;
+        let (run, wall) = run_to_end(run, true)?;
+        let report = pollster::block_on(run.report(wall, kind.name()))?.expect("APD ran");
+        let mut text = metrics_text(&format!("seed {seed:>3}: "), &report);
+        if let Some(d) = details_text("           ", &run) {
+            text = format!("{text}\n{d}");
+        }
+        Ok((text, succeeded(&report)))
+    };
+    ok += for_each_in_order(queue, jobs, lines, decompose)?;
+    let criterion = if cfg.model.is_resid() { ">= 90% of features with a dedicated component" } else { "MMCS >= 0.98 and ML2R >= 0.85" };
+    let skip_note = if skipped > 0 { format!("; {skipped} seeds skipped: their target does not reproduce every feature alone") } else { String::new() };
+    let how = match (group.min(b - a), jobs.min((b - a) as usize)) {
+        (1, 1) => String::new(),
+        (g, 1) => format!(", targets {g} at a time"),
+        (1, j) => format!(", {j} seeds at once"),
+        (g, j) => format!(", targets {g} at a time, {j} seeds at once"),
+    };
+    println!("{name}: {ok} of {} seeds recovered ({criterion}) in {:.0} s{how}{skip_note}", b - a - skipped, t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// A seed's lines of a sweep and whether it succeeded.
+type SeedResult = Result<(String, bool), ApdError>;
+
+/// Runs `work` on each queued seed, `jobs` at a time on threads of their
+/// own, and prints each seed's lines in seed order as soon as every seed
+/// before it is done (the seeds in `done`, already decided, among them);
+/// returns how many succeeded. The first error stops the queue and is
+/// returned once the seeds under way have finished.
+fn for_each_in_order<F>(queue: Vec<(u64, Option<Target>)>, jobs: usize, mut done: BTreeMap<u64, SeedResult>, work: F) -> Result<usize, ApdError>
+where
+    F: Fn(u64, Option<Target>) -> SeedResult + Sync,
+{
+    let mut order: Vec<u64> = queue.iter().map(|(s, _)| *s).chain(done.keys().copied()).collect();
+    order.sort_unstable();
+    let threads = jobs.clamp(1, queue.len().max(1));
+    let queue = Mutex::new(VecDeque::from(queue));
+    let stop = AtomicBool::new(false);
+    let (mut ok, mut next, mut error) = (0, 0, None);
+    let mut flush = |done: &mut BTreeMap<u64, SeedResult>| {
+        while let Some(result) = order.get(next).and_then(|s| done.remove(s)) {
+            next += 1;
+            match result {
+                Ok((text, good)) => {
+                    println!("{text}");
+                    ok += good as usize;
+                }
+                Err(e) => {
+                    error.get_or_insert(e);
+                }
+            }
+        }
+    };
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..threads {
+            let (tx, queue, stop, work) = (tx.clone(), &queue, &stop, &work);
+            scope.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let Some((seed, target)) = queue.lock().expect("queue").pop_front() else { break };
+                    let result = work(seed, target);
+                    if result.is_err() {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    if tx.send((seed, result)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        flush(&mut done);
+        for (seed, result) in rx {
+            done.insert(seed, result);
+            flush(&mut done);
+        }
+    });
+    // A seed stopped by an error leaves the ones after it unprinted.
+    let first_error = done.into_values().find_map(|r| r.err());
+    match error.or(first_error) {
+        Some(e) => Err(e),
+        None => Ok(ok),
+    }
+}
