@@ -126,13 +126,24 @@ function drawResid(s) {
   const scale = Math.max(1e-9, ...v.neurons_target.map(Math.abs), ...v.neurons_component.map(Math.abs));
   const h = Math.max(160, Math.min(400, 20 + v.n * 6)), w = Math.max(240, Math.min(560, 40 + v.neurons * 10));
   heatmap(figure(neurons, 'target', w, h), v.neurons_target, v.n, v.neurons, { scale, legend: false });
-  heatmap(figure(neurons, 'dedicated component of each feature', w, h), v.neurons_component, v.n, v.neurons, { scale, legend: false });
+  if (s.spd) {
+    // An SPD subcomponent belongs to one matrix: a feature's own one in W_in
+    // has no part in W_out (whose subcomponents are shared), so a per-feature
+    // map through both would be nearly empty and read as a failure.
+    const note = document.createElement('p');
+    note.className = 'note';
+    note.dataset.testid = 'neurons-spd-note';
+    note.textContent = 'SPD: each subcomponent belongs to one matrix, so no single one carries a feature through W_in and W_out; the causal importance card below shows which subcomponent of each matrix a feature needs.';
+    neurons.append(note);
+  } else {
+    heatmap(figure(neurons, 'dedicated component of each feature', w, h), v.neurons_component, v.n, v.neurons, { scale, legend: false });
+  }
   legendCanvas(neurons, scale);
   const c = v.curve;
   lineChart($('curve-chart'), c.xs, [
     { name: 'x + relu(x)', color: '#b8b8bc', ys: c.labels },
     { name: 'target', color: '#1d1d1f', ys: c.target },
-    { name: 'top-k APD', color: '#d6453d', dashed: true, ys: c.topk },
+    { name: s.spd ? 'CI-masked SPD' : 'top-k APD', color: '#d6453d', dashed: true, ys: c.topk },
     ...(c.dedicated ? [{ name: `c${r.dedicated[c.feature]} only`, color: '#2a9d55', dashed: true, ys: c.dedicated }] : []),
   ], { xLabel: `x_${c.feature}` });
 }

@@ -64,6 +64,10 @@ test('the gallery opens every shipped result, even without the engine', { timeou
   await page.locator('#components').filter({ hasText: /40 subcomponents shown; 160 dead ones/ }).waitFor({ timeout: 10_000 });
   await page.locator('[data-testid="gallery-item"][data-name="resid-mlp-custom-apd"]').click();
   await page.getByTestId('dedicated').filter({ hasText: /^\d+\/20$/ }).waitFor({ timeout: 10_000 });
+  assert.equal(await page.getByTestId('neurons-spd-note').count(), 0, 'APD draws each feature\'s component through the neurons');
+  // SPD's subcomponents belong to one matrix each: no per-feature neuron map, a note instead.
+  await page.locator('[data-testid="gallery-item"][data-name="resid-mlp-custom-spd"]').click();
+  await page.getByTestId('neurons-spd-note').waitFor({ timeout: 10_000 });
   await page.close();
 });
 
