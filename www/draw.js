@@ -113,7 +113,10 @@ function drawResid(s) {
   }
   heatmap($('attr-chart'), shares, n, C, { signed: false, scale: 1, rowLabel: 'feature', colLabel: 'component (permuted)', colNames: order.map((c) => `component ${c}`) });
   drawAblation(s.ablation, n, C, order);
-  if (r.layer_mass.length && r.layer_mass[0].length > 1) {
+  if (s.spd) {
+    // Subcomponent k of one matrix has nothing to do with subcomponent k of another.
+    message($('mass-chart'), 'SPD: each subcomponent belongs to one matrix, so there is no split across layers');
+  } else if (r.layer_mass.length && r.layer_mass[0].length > 1) {
     bars($('mass-chart'), r.layer_mass.map((m) => m[0]), { labels: r.layer_mass.map((_, i) => i) });
     $('mass-chart').title = 'fraction of each dedicated component\'s weight mass in layer 1 (the rest is in the later layers)';
   } else {

@@ -85,7 +85,8 @@ pub fn metrics_text(prefix: &str, r: &Report) -> String {
             loss_text(r),
             if resid_success(rm) { "yes" } else { "no" }
         );
-        if rm.layer_mass.first().is_some_and(|l| l.len() > 1) {
+        // SPD's subcomponent k of one matrix is unrelated to k of another: no split to show.
+        if r.spd.is_none() && rm.layer_mass.first().is_some_and(|l| l.len() > 1) {
             let layers = rm.layer_mass[0].len();
             let mean: Vec<String> = (0..layers)
                 .map(|l| format!("{:.2}", rm.layer_mass.iter().map(|v| v[l]).sum::<f32>() / rm.layer_mass.len() as f32))
