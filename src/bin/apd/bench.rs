@@ -22,16 +22,7 @@ pub fn cmd_bench(args: &Args) -> Result<(), ApdError> {
     let dev = pollster::block_on(device(kind))?;
     let mut run = Run::new(&name, cfg, args.seed, &dev, None)?;
     pollster::block_on(run.step())?; // the one target step
-    for _ in 0..warmup {
-        pollster::block_on(run.step())?;
-    }
-    let t = Instant::now();
-    let (up0, read0) = transfers();
-    for _ in 0..steps {
-        pollster::block_on(run.step())?;
-    }
-    let s = t.elapsed().as_secs_f64();
-    let (up1, read1) = transfers();
+    let (s, up, read) = timed(warmup, steps, || pollster::block_on(run.step()).map(|_| ()))?;
     println!(
         "estimated peak memory of one {} step: {:.1} MiB (the figure the page checks against its budget)",
         run.config().method.name().to_uppercase(),
@@ -44,16 +35,12 @@ pub fn cmd_bench(args: &Args) -> Result<(), ApdError> {
         steps as f64 / s,
         1000.0 * s / steps as f64
     );
-    let per = |n: u64| n as f64 / steps as f64;
-    println!(
-        "per step: {:.2} uploads to the device, {:.2} readbacks to the host (each a wait for the device on a GPU)",
-        per(up1 - up0),
-        per(read1 - read0)
-    );
+    println!("per step: {up:.2} uploads to the device, {read:.2} readbacks to the host (each a wait for the device on a GPU)");
     if let Some(n) = args.instances {
         let (name, cfg) = config_of(args)?;
         let (alone, _, _) = bench_target_steps(&cfg, 1, steps, &dev)?;
         let (batched, up, read) = bench_target_steps(&cfg, n, steps, &dev)?;
+        let (alone, batched) = (1000.0 * alone / steps as f64, 1000.0 * batched / steps as f64);
         println!(
             "{name} target training on {}: N = {n}: {:.3} ms per step, {:.3} ms per instance-step ({:.2} uploads, {:.2} readbacks per step); N = 1: {alone:.3} ms per step; {:.1}x as fast per instance as alone",
             kind.name(),
@@ -68,23 +55,29 @@ pub fn cmd_bench(args: &Args) -> Result<(), ApdError> {
     Ok(())
 }
 
-/// ms per batched target-training step of `n` instances (warm-up
-/// excluded), and uploads and readbacks per step.
+/// `steps` batched target-training steps of `n` instances, timed as [`timed`] does.
 fn bench_target_steps(cfg: &ExperimentConfig, n: usize, steps: usize, dev: &burn::tensor::Device) -> Result<(f64, f64, f64), ApdError> {
     let warmup = 20;
     let mut cfg = cfg.clone();
     cfg.set("target.steps", &(steps + warmup).to_string())?;
     let seeds: Vec<u64> = (0..n as u64).collect();
     let mut trainer = TargetTrainer::with_seeds(&cfg, &seeds, dev)?;
+    timed(warmup, steps, || pollster::block_on(trainer.step_all()).map(|_| ()))
+}
+
+/// Runs `step` `warmup` times untimed, then `steps` times: the seconds
+/// those took, and the uploads and readbacks per step.
+fn timed(warmup: usize, steps: usize, mut step: impl FnMut() -> Result<(), ApdError>) -> Result<(f64, f64, f64), ApdError> {
     for _ in 0..warmup {
-        pollster::block_on(trainer.step_all())?;
+        step()?;
     }
     let (up0, read0) = transfers();
     let t = Instant::now();
     for _ in 0..steps {
-        pollster::block_on(trainer.step_all())?;
+        step()?;
     }
-    let ms = 1000.0 * t.elapsed().as_secs_f64() / steps as f64;
+    let s = t.elapsed().as_secs_f64();
     let (up1, read1) = transfers();
-    Ok((ms, (up1 - up0) as f64 / steps as f64, (read1 - read0) as f64 / steps as f64))
+    let per = |n: u64| n as f64 / steps as f64;
+    Ok((s, per(up1 - up0), per(read1 - read0)))
 }

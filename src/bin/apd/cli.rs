@@ -167,26 +167,25 @@ pub(crate) fn config_of(args: &Args) -> Result<(String, ExperimentConfig), ApdEr
     Ok((name, cfg))
 }
 
-/// A target trained here, with its loss at every step (`train` prints the last).
+/// A target trained here, with its loss before the last step (`train` prints it).
 pub(crate) struct Trained {
     pub target: Target,
-    pub losses: Vec<f32>,
+    pub final_loss: f32,
 }
 
 /// Trains one target per seed, all in one batched step.
 pub(crate) fn train_targets(cfg: &ExperimentConfig, seeds: &[u64], dev: &burn::tensor::Device, quiet: bool) -> Result<Vec<Trained>, ApdError> {
     let mut trainer = TargetTrainer::with_seeds(cfg, seeds, dev)?;
-    let mut losses = vec![Vec::with_capacity(cfg.target.steps); seeds.len()];
+    let mut last = vec![f32::NAN; seeds.len()];
     let mut bar = Bar::new(quiet);
     let label = if seeds.len() > 1 { format!("targets of seeds {}..{}", seeds[0], seeds[seeds.len() - 1] + 1) } else { "target".into() };
     while !trainer.done() {
-        let step = pollster::block_on(trainer.step_all())?;
-        let mean = step.iter().sum::<f32>() / step.len() as f32;
-        losses.iter_mut().zip(step).for_each(|(l, v)| l.push(v));
+        last = pollster::block_on(trainer.step_all())?;
+        let mean = last.iter().sum::<f32>() / last.len() as f32;
         bar.draw(&label, trainer.step_count(), cfg.target.steps, &format!("loss {mean:.3e}"));
     }
     let targets = pollster::block_on(trainer.targets())?;
-    Ok(targets.into_iter().zip(losses).map(|(target, losses)| Trained { target, losses }).collect())
+    Ok(targets.into_iter().zip(last).map(|(target, final_loss)| Trained { target, final_loss }).collect())
 }
 
 /// The target a decomposition starts from: the `--target` file, or the
@@ -285,7 +284,7 @@ fn cmd_train(args: &Args) -> Result<(), ApdError> {
         let path = if n == 1 { out.to_string() } else { instance_path(out, *seed) };
         write_json(&path, &TargetFile::new(&name, &cfg, *seed, &tr.target))?;
         let prefix = if n == 1 { String::new() } else { format!("seed {seed:>3}: ") };
-        println!("{prefix}final loss {:.4e}{}; wrote {path}", tr.losses.last().copied().unwrap_or(f32::NAN), norms_note(&tr.target));
+        println!("{prefix}final loss {:.4e}{}; wrote {path}", tr.final_loss, norms_note(&tr.target));
     }
     println!("{} target{} trained in {:.1} s", n, if n == 1 { "" } else { "s" }, t.elapsed().as_secs_f64());
     Ok(())

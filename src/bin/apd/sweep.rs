@@ -46,9 +46,10 @@ pub fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
     };
     let mut trained: Vec<Target> = Vec::new();
     let mut queue = Vec::new();
-    let mut lines = std::collections::BTreeMap::new();
+    let mut lines = BTreeMap::new();
     for seed in a..b {
-        if args.target.is_none() && group > 1 && (seed - a) % group == 0 {
+        // `group` is 1 with `--target`: nothing to train then.
+        if group > 1 && (seed - a) % group == 0 {
             let seeds: Vec<u64> = (seed..(seed + group).min(b)).collect();
             trained = train_targets(&cfg, &seeds, &dev, true)?.into_iter().rev().map(|t| t.target).collect();
         }
