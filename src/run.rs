@@ -146,6 +146,49 @@ impl Run {
         Ok(Run::holding(report, device, target, apd))
     }
 
+    /// APD of `targets[i]` with `seeds[i]`, all in one batched step, to the
+    /// end; `on_step` sees each step's losses. One finished run per seed,
+    /// as it would have ended alone (its report's timing is the batch's).
+    pub async fn apd_together(
+        preset: &str,
+        config: &ExperimentConfig,
+        seeds: &[u64],
+        targets: Vec<Target>,
+        device: &Device,
+        mut on_step: impl FnMut(&[StepStats]),
+    ) -> Result<Vec<Run>, ApdError> {
+        config.validate()?;
+        if config.method != Method::Apd {
+            return Err(ApdError::Mismatch("only APD decomposes several seeds in one batched step; SPD runs one seed at a time".into()));
+        }
+        let mut apd = ApdTrainer::with_seeds(config, &targets, seeds, device)?;
+        let mut histories = vec![Vec::new(); seeds.len()];
+        while !apd.done() {
+            let stats = apd.step_all().await?;
+            on_step(&stats);
+            for (h, s) in histories.iter_mut().zip(stats) {
+                h.push(s);
+            }
+        }
+        let parts = apd.into_instances().into_iter().zip(targets).zip(seeds).zip(histories);
+        Ok(parts
+            .map(|(((apd, target), &seed), history)| Run {
+                preset: preset.to_string(),
+                config: config.clone(),
+                seed,
+                device: device.clone(),
+                target_trainer: None,
+                target: Some(target),
+                apd: Some(apd),
+                spd: None,
+                spd_history: Vec::new(),
+                target_history: Vec::new(),
+                history,
+                saved_starts: None,
+            })
+            .collect())
+    }
+
     /// A run in its decomposition phase with `report`'s settings and history.
     fn holding(report: &Report, device: &Device, target: Target, apd: ApdTrainer) -> Run {
         Run {

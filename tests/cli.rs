@@ -1,7 +1,7 @@
-//! The CLI's `--instances` and `--jobs`: several seeds' targets in one
-//! batched step, and several seeds decomposed at once on threads, give the
-//! files and sweep lines their seeds give alone, in seed order; bad values
-//! are refused with a message naming the flag.
+//! The CLI's `--instances` and `--jobs`: several seeds' targets (and APD
+//! decompositions) in one batched step, and several seeds decomposed at
+//! once on threads, give the files and sweep lines their seeds give alone,
+//! in seed order; bad values are refused with a message naming the flag.
 // Native only: `wasm-pack test` builds every test target for wasm32, where these do not apply.
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -50,8 +50,30 @@ fn sweep_groups_and_jobs_give_the_same_seed_lines() {
     let alone = run("1", "1");
     let seeds: Vec<&str> = alone.iter().filter(|l| l.starts_with("seed")).map(|l| &l[..8]).collect();
     assert_eq!(seeds, ["seed   0", "seed   1", "seed   2"], "{alone:?}");
-    assert_eq!(alone, run("2", "1"), "targets trained two at a time");
+    assert_eq!(alone, run("2", "1"), "targets trained and decomposed two at a time");
     assert_eq!(alone, run("1", "3"), "three seeds decomposed at once");
+    assert_eq!(alone, run("2", "2"), "two batches on two threads");
+}
+
+#[test]
+fn decompose_with_instances_writes_each_seed_as_alone() {
+    let dir = scratch("decompose");
+    let together = dir.join("r.json");
+    let common = ["--model", "tms-5-2", "--set", "target.steps=100", "--set", "apd.steps=40"];
+    let text = ok(apd(&[&["decompose", "--seed", "7", "--instances", "2", "--out", together.to_str().unwrap()][..], &common].concat()));
+    assert!(text.contains("seed   7: MMCS") && text.contains("seed   8: MMCS"), "{text}");
+    let without_timing = |path: PathBuf| {
+        let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).expect("one report per seed")).unwrap();
+        v.as_object_mut().unwrap().remove("timing");
+        v
+    };
+    for seed in ["7", "8"] {
+        let alone = dir.join(format!("alone-{seed}.json"));
+        ok(apd(&[&["decompose", "--seed", seed, "--out", alone.to_str().unwrap()][..], &common].concat()));
+        assert_eq!(without_timing(dir.join(format!("r-seed{seed}.json"))), without_timing(alone), "seed {seed}: decomposed beside another, its report differs");
+    }
+    assert!(!together.exists(), "with several instances the plain name is not written");
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -63,7 +85,7 @@ fn bad_instance_counts_are_refused() {
             assert!(String::from_utf8_lossy(&out.stderr).contains(flag), "{flag} {n}: {}", String::from_utf8_lossy(&out.stderr));
         }
     }
-    let out = apd(&["decompose", "--model", "tms-5-2", "--instances", "2", "--out", "/dev/null"]);
+    let out = apd(&["decompose", "--model", "tms-5-2", "--method", "spd", "--instances", "2", "--out", "/dev/null"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no instance dimension yet"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SPD has no instance dimension yet"));
 }

@@ -1,12 +1,14 @@
-//! The instance dimension (issue 14): several seeds' targets trained in one
-//! batched step. Each instance must train exactly as its seed does alone
+//! The instance dimension (issue 14): several seeds' targets trained, and
+//! their APD decompositions run, in one batched step. Each instance must train exactly as its seed does alone
 //! (bit for bit: it draws its own data and initial weights, and its
 //! parameters get only its own loss's gradient); one seed alone is today's
 //! run, which `tests/golden.rs` holds to the recorded bits.
 // Native only: `wasm-pack test` builds every test target for wasm32, where these do not apply.
 #![cfg(not(target_arch = "wasm32"))]
 
+use apd_playground::apd::{ApdTrainer, StepStats};
 use apd_playground::config::{apply_recipe, preset, ExperimentConfig};
+use apd_playground::decomp::{Decomposer, Decomposition};
 use apd_playground::models::{Target, TargetTrainer};
 use burn::tensor::Device;
 
@@ -59,4 +61,86 @@ fn residual_mlp_instances_train_as_they_do_alone() {
 fn a_trainer_needs_a_seed() {
     let err = TargetTrainer::with_seeds(&preset("tms-5-2").unwrap(), &[], &Device::flex()).err().expect("no seeds is refused");
     assert!(err.to_string().contains("at least one seed"), "{err}");
+}
+
+/// What an APD run of `seeds` together gives each seed: its losses at every
+/// step, its components, its restarts' scores and the start it kept.
+type ApdOutcome = (Vec<StepStats>, Decomposition, Vec<f64>, Option<usize>);
+
+fn decompose(cfg: &ExperimentConfig, targets: &[Target], seeds: &[u64]) -> Vec<ApdOutcome> {
+    let mut t = ApdTrainer::with_seeds(cfg, targets, seeds, &Device::flex()).unwrap();
+    let mut histories = vec![Vec::new(); seeds.len()];
+    while !t.done() {
+        for (h, s) in histories.iter_mut().zip(pollster::block_on(t.step_all()).unwrap()) {
+            h.push(s);
+        }
+    }
+    t.into_instances()
+        .into_iter()
+        .zip(histories)
+        .map(|(one, h)| {
+            let d = pollster::block_on(one.decomposition()).unwrap();
+            (h, d, one.start_scores().to_vec(), one.chosen_start())
+        })
+        .collect()
+}
+
+/// Decomposes `seeds`' targets together and each alone, and compares the
+/// losses at every step, the components and the restarts' choice; returns
+/// the starts the seeds kept.
+fn decomposed_together_as_alone(cfg: &ExperimentConfig, seeds: &[u64]) -> Vec<Option<usize>> {
+    let (_, targets) = train(cfg, seeds);
+    let together = decompose(cfg, &targets, seeds);
+    let mut kept = Vec::new();
+    for (i, &seed) in seeds.iter().enumerate() {
+        let alone = decompose(cfg, &targets[i..i + 1], &[seed]).remove(0);
+        assert_eq!(together[i].0, alone.0, "seed {seed}: the APD losses differ from its run alone");
+        assert_eq!(together[i].1, alone.1, "seed {seed}: the components differ from its run alone");
+        assert_eq!((&together[i].2, together[i].3), (&alone.2, alone.3), "seed {seed}: the restarts went otherwise alone");
+        kept.push(alone.3);
+    }
+    assert_ne!(together[0].1, together[1].1, "two seeds must give two decompositions");
+    kept
+}
+
+#[test]
+fn tms_decompositions_run_as_they_do_alone() {
+    // The preset's additions: a spare component pruned at 75% of the steps,
+    // and three starts of which each seed keeps its best.
+    let mut cfg = preset("tms-5-2").unwrap();
+    for (k, v) in [("target.steps", "200"), ("apd.steps", "40"), ("apd.batch_size", "64"), ("apd.restart_pct", "0.25")] {
+        cfg.set(k, v).unwrap();
+    }
+    let kept = decomposed_together_as_alone(&cfg, &[3, 4, 5, 6]);
+    // Each instance goes on from its own best start: the check above only
+    // covers slicing the starts apart if the seeds chose differently.
+    assert!(kept.iter().any(|k| *k != kept[0]), "the seeds all kept start {:?}: pick seeds that differ", kept[0]);
+}
+
+#[test]
+fn residual_mlp_decompositions_run_as_they_do_alone() {
+    let mut cfg = preset("resid-mlp-custom").unwrap();
+    for (k, v) in [
+        ("model.n_features", "6"),
+        ("model.d_resid", "24"),
+        ("model.d_mlp", "3"),
+        ("model.n_layers", "2"),
+        ("apd.n_components", "12"),
+        ("target.steps", "60"),
+        ("apd.steps", "20"),
+        ("apd.extra_components", "2"),
+        ("apd.prune_at_pct", "0.5"),
+        ("apd.restarts", "1"),
+        ("apd.restart_pct", "0.3"),
+    ] {
+        cfg.set(k, v).unwrap();
+    }
+    decomposed_together_as_alone(&cfg, &[3, 9]);
+}
+
+#[test]
+fn an_apd_batch_needs_one_target_per_seed() {
+    let cfg = preset("tms-5-2").unwrap();
+    let err = ApdTrainer::with_seeds(&cfg, &[], &[], &Device::flex()).err().expect("no seeds is refused");
+    assert!(err.to_string().contains("one per seed"), "{err}");
 }

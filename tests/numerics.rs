@@ -78,12 +78,12 @@ fn check_attributions(w: &Mat, h: &Mat, f: &Fixture) {
     // No pre-activation near zero, so the finite difference sees no kink.
     let pre = tms(&f.x, w, &[h.clone()], &f.b, true);
     assert!(pre.iter().flatten().all(|v| v.abs() > 1e-3));
-    let ws = [to_tensor(w, &d), to_tensor(h, &d)];
-    let net = network(f, &d);
-    let fwd = net.forward(to_tensor(&f.x, &d), &ws);
-    let a = [to_tensor(&f.aw, &d), to_tensor(&f.ah, &d)];
-    let b = [to_tensor(&f.bw, &d), to_tensor(&f.bh, &d)];
-    let got = from_tensor(attributions(&fwd.inputs, fwd.pre[0].clone(), &ws, &CHAIN, &a, &b, C, M));
+    let ws = [to_tensor3(w, &d), to_tensor3(h, &d)];
+    let net = Network::<3>::stacked(&[tms_target(&f.w, &[f.h.clone()], &f.b)], &d);
+    let fwd = net.forward(to_tensor3(&f.x, &d), &ws);
+    let a = [to_tensor3(&f.aw, &d), to_tensor3(&f.ah, &d)];
+    let b = [to_tensor3(&f.bw, &d), to_tensor3(&f.bh, &d)];
+    let got = from_tensor3(attributions(&fwd.inputs, fwd.pre[0].clone(), &ws, &CHAIN, &a, &b, C, M));
     let want = finite_difference_attr(f, w, h);
     assert_attributions_match(&got, &want, 1e-4);
 }
@@ -138,9 +138,9 @@ fn losses_match_hand_computation() {
     let f = fixture();
     let d = dev();
     let mk = mask();
-    let a = [to_tensor(&f.aw, &d), to_tensor(&f.ah, &d)];
-    let b = [to_tensor(&f.bw, &d), to_tensor(&f.bh, &d)];
-    let target = [to_tensor(&f.w, &d), to_tensor(&f.h, &d)];
+    let a = [to_tensor3(&f.aw, &d), to_tensor3(&f.ah, &d)];
+    let b = [to_tensor3(&f.bw, &d), to_tensor3(&f.bh, &d)];
+    let target = [to_tensor3(&f.w, &d), to_tensor3(&f.h, &d)];
     let times = [2, 1]; // W appears twice (tied decoder), H once.
     let n_params = 2 * N * D + D * D;
 
@@ -159,7 +159,7 @@ fn losses_match_hand_computation() {
     let y1 = fill(B, N, 8);
     let y2 = fill(B, N, 9);
     let want_m = y1.iter().flatten().zip(y2.iter().flatten()).map(|(p, q)| (p - q).powi(2)).sum::<f64>() / (B * N) as f64;
-    let got_m = scalar(losses::minimality_loss(to_tensor(&y1, &d), to_tensor(&y2, &d)));
+    let got_m = scalar(losses::minimality_loss(to_tensor3(&y1, &d), to_tensor3(&y2, &d)));
     assert_rel(got_m, want_m, 1e-5, "minimality");
 
     // Simplicity, for two values of p.
@@ -177,7 +177,7 @@ fn losses_match_hand_computation() {
             }
         }
         want_s /= (n_params * B) as f64;
-        let got_s = scalar(losses::simplicity_loss(&a, &b, &times, to_tensor(&mk, &d), C, M, p, n_params));
+        let got_s = scalar(losses::simplicity_loss(&a, &b, &times, to_tensor3(&mk, &d), C, M, p, n_params));
         assert_rel(got_s, want_s, 1e-5, &format!("simplicity p={p}"));
     }
 }

@@ -44,6 +44,11 @@ fn fixture() -> Fixture {
 
 /// The fixture's target on the device.
 fn network(f: &Fixture, d: &Device) -> Network {
+    Network::new(&target(f), d)
+}
+
+/// The fixture's target.
+fn target(f: &Fixture) -> Target {
     let model = ModelConfig::ResidMlp(ResidMlpConfig { n_features: N, d_resid: R, d_mlp: H, n_layers: L, feature_prob: 0.1 });
     let flat = |m: &Mat| m.iter().flatten().map(|&v| v as f32).collect::<Vec<f32>>();
     let layers = model
@@ -52,7 +57,7 @@ fn network(f: &Fixture, d: &Device) -> Network {
         .zip(&f.ws)
         .map(|((name, d_in, d_out), w)| Matrix { name, d_in, d_out, values: flat(w) })
         .collect();
-    Network::new(&Target { model, layers, bias: Vec::new(), embed: flat(&f.embed) }, d)
+    Target { model, layers, bias: Vec::new(), embed: flat(&f.embed) }
 }
 
 fn tensors(ms: &[Mat], d: &Device) -> Vec<burn::tensor::Tensor<2>> {
@@ -89,18 +94,19 @@ fn resid_attributions_match_finite_differences() {
         let h = mat(B, H, |i, j| p[i][j].max(0.0));
         r = add(&r, &matmul(&h, &pair[1]), 1.0);
     }
-    let ws = tensors(&f.ws, &d);
-    let embed = to_tensor(&f.embed, &d);
-    let net = network(&f, &d);
-    let fwd = net.forward(to_tensor(&f.x, &d), &ws);
+    let ws: Vec<_> = tensors(&f.ws, &d).into_iter().map(|t| t.unsqueeze::<3>()).collect();
+    let embed = to_tensor3(&f.embed, &d);
+    let net = Network::<3>::stacked(&[target(&f)], &d);
+    let fwd = net.forward(to_tensor3(&f.x, &d), &ws);
     let (want_y, _) = resid(&f.x, &f.embed, &f.ws);
-    let got_y = from_tensor(fwd.out.clone());
+    let got_y = from_tensor3(fwd.out.clone());
     for bi in 0..B {
         for o in 0..N {
             assert!((got_y[bi][o] - want_y[bi][o]).abs() < 1e-4, "y[{bi}][{o}]");
         }
     }
-    let got = from_tensor(resid_attributions(&fwd, &ws, &embed, &tensors(&f.a, &d), &tensors(&f.b, &d), C, M));
+    let three = |ms: &[Mat]| -> Vec<_> { ms.iter().map(|m| to_tensor3(m, &d)).collect() };
+    let got = from_tensor3(resid_attributions(&fwd, &ws, &embed, &three(&f.a), &three(&f.b), C, M));
     let want = finite_difference_attr(&f, &f.ws);
     assert_attributions_match(&got, &want, 1e-3);
 }
@@ -151,7 +157,8 @@ fn resid_masked_forward_and_activation_loss_match_loops() {
         }
     }
     want /= (B * L * H) as f64;
-    let t_acts: Vec<_> = target_acts.iter().map(|m| to_tensor(m, &d)).collect();
+    let t_acts: Vec<_> = target_acts.iter().map(|m| to_tensor3(m, &d)).collect();
+    let acts: Vec<_> = acts.into_iter().map(|t| t.unsqueeze::<3>()).collect();
     let got = scalar(losses::activation_loss(&acts, &t_acts));
     assert!(want > 1e-3, "the check needs a non-trivial difference");
     assert_rel(got, want, 1e-5, "activation loss");

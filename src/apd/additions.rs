@@ -10,38 +10,69 @@
 //! Neither changes a step's losses or its update: they decide which
 //! components a step starts from.
 
-use super::components::{adam, ApdModel};
+//!
+//! Instances side by side run their starts in step (each start is a fresh
+//! initialisation of every instance); each instance compares its own, and
+//! after the last goes on from its own best, slicing it out of the start
+//! that held it.
+
+use super::components::{Adam, ApdModel};
 use super::ApdTrainer;
 use crate::decomp::restarts::Next;
 use crate::error::ApdError;
 use crate::rng::Rng;
-use burn::optim::ModuleOptimizer;
 
 /// Decay of the moving average of component usage (about the last 200 steps).
 const USAGE_DECAY: f64 = 0.995;
 
-/// What a start is made of beyond the step count.
+/// What a start is made of beyond the step count, for every instance.
 pub(super) struct StartState {
     pub model: ApdModel,
-    pub optim: ModuleOptimizer,
-    pub usage: Vec<f64>,
+    pub optim: Adam,
+    /// Per instance and component.
+    pub usage: Vec<Vec<f64>>,
     pub n_now: usize,
 }
 
-/// Where the restarts stand: the starts hold a [`StartState`] and are
-/// scored by their mean minimality loss over their last quarter.
-pub(super) type Restarts = crate::decomp::restarts::Restarts<StartState, f64>;
+impl StartState {
+    /// Instance `i`'s part alone.
+    pub fn instance(&self, i: usize) -> StartState {
+        StartState { model: self.model.instance(i), optim: self.optim.instance(i), usage: vec![self.usage[i].clone()], n_now: self.n_now }
+    }
+
+    /// Single instances' parts side by side, in order.
+    fn join(parts: &[StartState]) -> StartState {
+        let models: Vec<ApdModel> = parts.iter().map(|p| ApdModel { a: p.model.a.clone(), b: p.model.b.clone() }).collect();
+        let optims: Vec<Adam> = parts.iter().map(|p| p.optim.clone()).collect();
+        StartState {
+            model: ApdModel::join(&models),
+            optim: Adam::join(&optims),
+            usage: parts.iter().flat_map(|p| p.usage.iter().cloned()).collect(),
+            n_now: parts[0].n_now,
+        }
+    }
+}
+
+/// Where an instance's restarts stand: the starts are scored by their mean
+/// minimality loss over their last quarter; the state kept aside is the
+/// index of the best start (its state is in the trainer's `saved`).
+pub(super) type Restarts = crate::decomp::restarts::Restarts<usize, f64>;
 
 /// A start as it begins: all `n_components + extra_components` components,
-/// fresh Adam. Start 0 draws from the stream runs without restarts use.
+/// fresh Adam. Start 0 draws from the stream runs without restarts use;
+/// each instance from its own seed's.
 pub(super) fn fresh_start(t: &ApdTrainer, start: usize) -> StartState {
-    let mut init = match start {
-        0 => Rng::stream(t.seed, "apd-init"),
-        s => Rng::stream(t.seed, &format!("apd-init-start-{s}")),
-    };
+    let mut init: Vec<Rng> = t
+        .seeds
+        .iter()
+        .map(|&seed| match start {
+            0 => Rng::stream(seed, "apd-init"),
+            s => Rng::stream(seed, &format!("apd-init-start-{s}")),
+        })
+        .collect();
     let model = ApdModel::init(&t.config, &t.network.shapes(), &mut init, &t.device);
     let c = t.config.apd.n_components + t.config.apd.extra_components;
-    StartState { model, optim: adam(), usage: vec![0.0; c], n_now: c }
+    StartState { model, optim: Adam::new(), usage: vec![vec![0.0; c]; t.seeds.len()], n_now: c }
 }
 
 /// Per component, how many samples of a batch selected it (`mask`, `B x C`
@@ -66,44 +97,91 @@ impl ApdTrainer {
         self.n_now > a.n_components && self.schedule_step() >= (a.prune_at_pct * a.steps as f64) as usize
     }
 
-    /// The start without its extra components: the ones top-k selected
-    /// least often lately (by the moving average of usage) are dropped,
-    /// `n_components` kept in their order, and Adam's moments restart.
-    /// Faithfulness then makes the kept components take up what the dropped
-    /// ones held. Built beside the current state; the step decides whether
-    /// it is kept.
+    /// The start without its extra components: in each instance the ones
+    /// top-k selected least often lately (by the moving average of usage)
+    /// are dropped, `n_components` kept in their order, and Adam's moments
+    /// restart. Faithfulness then makes the kept components take up what
+    /// the dropped ones held. Built beside the current state; the step
+    /// decides whether it is kept.
     pub(super) async fn pruned(&self) -> Result<StartState, ApdError> {
         let keep_n = self.config.apd.n_components;
-        let mut order: Vec<usize> = (0..self.n_now).collect();
-        // Most used first; ties to the lower index, so the choice is deterministic.
-        order.sort_by(|&i, &j| self.usage[j].total_cmp(&self.usage[i]).then(i.cmp(&j)));
-        let mut keep: Vec<usize> = order[..keep_n].to_vec();
-        keep.sort();
-        let d = self.decomposition_now().await?.select(&keep);
-        Ok(StartState { model: ApdModel::upload(&d, &self.device), optim: adam(), usage: vec![0.0; keep_n], n_now: keep_n })
+        let kept: Vec<_> = self
+            .decompositions_now()
+            .await?
+            .iter()
+            .zip(&self.usage)
+            .map(|(d, usage)| {
+                let mut order: Vec<usize> = (0..self.n_now).collect();
+                // Most used first; ties to the lower index, so the choice is deterministic.
+                order.sort_by(|&i, &j| usage[j].total_cmp(&usage[i]).then(i.cmp(&j)));
+                let mut keep: Vec<usize> = order[..keep_n].to_vec();
+                keep.sort();
+                d.select(&keep)
+            })
+            .collect();
+        Ok(StartState {
+            model: ApdModel::upload(&kept, &self.device),
+            optim: Adam::new(),
+            usage: vec![vec![0.0; keep_n]; self.seeds.len()],
+            n_now: keep_n,
+        })
     }
 
-    /// Called after each step while starts are compared: keeps score of
-    /// this start and, at its end, sets it aside if it is the best so far,
-    /// then begins the next start or, after the last, continues the best.
-    pub(super) fn track_start(&mut self, minimality: f32) {
+    /// Called after each step while starts are compared, with each
+    /// instance's minimality loss: keeps score of this start and, at its
+    /// end, sets it aside, then begins the next start or, after the last,
+    /// continues each instance's best.
+    pub(super) fn track_start(&mut self, minimality: &[f32]) {
         let len = self.config.apd.restart_len();
         let s = self.schedule_step();
-        if !self.restarts.record(s, len, minimality as f64) {
+        let mut ended = false;
+        for (r, &v) in self.restarts.iter_mut().zip(minimality) {
+            // The instances are in step: the start ends for all at once.
+            ended = r.record(s, len, v as f64);
+        }
+        if !ended {
             return;
         }
-        let score = self.restarts.take_tail_mean();
-        match self.restarts.finish(score, score, self.config.apd.restarts) {
-            Next::Keep => {}
-            Next::Restore(best) => {
-                self.swap_start(best);
+        let last = self.config.apd.restarts;
+        let next: Vec<Next<usize>> = self
+            .restarts
+            .iter_mut()
+            .map(|r| {
+                let score = r.take_tail_mean();
+                r.finish(score, score, last)
+            })
+            .collect();
+        if let Next::Fresh(start) = next[0] {
+            let fresh = fresh_start(self, start);
+            let finished = self.swap_start(fresh);
+            for r in &mut self.restarts {
+                r.set_aside(start - 1);
             }
-            Next::Fresh(next) => {
-                let fresh = fresh_start(self, next);
-                let finished = self.swap_start(fresh);
-                self.restarts.set_aside(finished);
-            }
+            self.saved.push(finished);
+            return;
         }
+        let current = self.current_start();
+        if next.iter().any(|n| matches!(n, Next::Restore(_))) {
+            let parts: Vec<StartState> = next
+                .iter()
+                .enumerate()
+                .map(|(i, n)| match n {
+                    Next::Restore(best) => self.saved[*best].instance(i),
+                    _ => current.instance(i),
+                })
+                .collect();
+            self.swap_start(StartState::join(&parts));
+        } else {
+            self.swap_start(current);
+        }
+        self.saved.clear();
+    }
+
+    /// The current start, taken out (a placeholder is left until it or
+    /// another is swapped back in).
+    fn current_start(&mut self) -> StartState {
+        let empty = StartState { model: ApdModel { a: Vec::new(), b: Vec::new() }, optim: Adam::new(), usage: Vec::new(), n_now: self.n_now };
+        self.swap_start(empty)
     }
 
     /// Makes `s` the current start and returns the one it replaces.
@@ -118,25 +196,26 @@ impl ApdTrainer {
 
     /// The scores of the starts finished so far (`apd.restarts`): the mean
     /// minimality loss over the last quarter of each; the lowest goes on.
+    /// The first instance's (a decomposition looked at is one instance).
     pub fn start_scores(&self) -> &[f64] {
-        &self.restarts.scores
+        &self.restarts[0].scores
     }
 
     /// The start that won the comparison, once it has been made.
     pub fn chosen_start(&self) -> Option<usize> {
-        self.restarts.chosen
+        self.restarts[0].chosen
     }
 
     /// Which start is training and how many there are, while the starts
     /// are still to be compared; `None` after, or without restarts.
     pub fn start(&self) -> Option<(usize, usize)> {
         let a = &self.config.apd;
-        (a.restarts > 0 && self.step < a.selection_step()).then_some((self.restarts.start, a.restarts + 1))
+        (a.restarts > 0 && self.step < a.selection_step()).then_some((self.restarts[0].start, a.restarts + 1))
     }
 
     /// The step within the schedule (warmup, decay, prune) of the current
     /// start: the losing starts' steps do not count.
     pub(super) fn schedule_step(&self) -> usize {
-        self.step - self.restarts.start * self.config.apd.restart_len()
+        self.step - self.restarts[0].start * self.config.apd.restart_len()
     }
 }

@@ -16,7 +16,7 @@ const THRESHOLD_STREAM: &str = "apd-threshold-batch";
 
 impl Decomposer for ApdTrainer {
     fn network(&self) -> &Network {
-        &self.network
+        &self.single
     }
 
     fn n_components(&self) -> usize {
@@ -25,11 +25,12 @@ impl Decomposer for ApdTrainer {
 
     /// The components at the target's own scale.
     async fn decomposition(&self) -> Result<Decomposition, ApdError> {
-        Ok(self.rescale.to_target(&self.decomposition_now().await?))
+        Ok(self.rescales[0].to_target(&self.decompositions_now().await?.remove(0)))
     }
 
     /// The attributions of `x` (under the configured source).
     async fn importances(&self, x: Tensor<2>) -> Result<Vec<f32>, ApdError> {
+        let x = self.one_instance(x);
         let target = self.network.target_forward(x.clone());
         read_vec(self.attributions_of(&self.model, self.n_now, x, &target)).await
     }
@@ -49,7 +50,8 @@ impl Decomposer for ApdTrainer {
     /// one that batch top-k would have kept last), and above zero.
     async fn selection(&self, x: Tensor<2>) -> Result<Vec<f32>, ApdError> {
         let cfg = &self.config.apd;
-        let reference = self.importances(self.batch(&mut Rng::stream(0, THRESHOLD_STREAM))).await?;
+        let batch = self.draw(&mut Rng::stream(0, THRESHOLD_STREAM));
+        let reference = self.importances(matrix(batch, cfg.batch_size, self.config.model.n_features(), self.single.device())).await?;
         let k = topk::batch_k(cfg.topk, cfg.batch_size).clamp(1, reference.len());
         let mut sorted = reference;
         sorted.sort_by(|a, b| b.total_cmp(a));
@@ -60,16 +62,27 @@ impl Decomposer for ApdTrainer {
 
     async fn masked_output(&self, x: Tensor<2>, mask: Vec<f32>) -> Result<Tensor<2>, ApdError> {
         let bsz = x.dims()[0];
-        let mask_m = over_rank(matrix(mask, bsz, self.n_now, self.network.device()), self.config.apd.rank);
+        let mask_m = over_rank(matrix(mask, bsz, self.n_now, self.network.device()), self.config.apd.rank).unsqueeze::<3>();
         let (a, b) = self.model.factors();
-        Ok(self.network.forward_by(x, false, |layer, h| masked_product(h, layer, &a, &b, &mask_m)).out)
+        let out = self.network.forward_by(self.one_instance(x), false, |layer, h| masked_product(h, layer, &a, &b, &mask_m)).out;
+        let [_, _, n_out] = out.dims();
+        Ok(out.reshape([bsz, n_out]))
     }
 
     fn last_active_counts(&self) -> &[u16] {
-        &self.last_active
+        &self.last_active[0]
     }
 
     fn scale(&self) -> &ScaleSummary {
-        &self.rescale.summary
+        &self.rescales[0].summary
+    }
+}
+
+impl ApdTrainer {
+    /// `x` (`B x n`) as the batch of the only instance: a decomposition
+    /// looked at is one instance ([`ApdTrainer::into_instances`]).
+    fn one_instance(&self, x: Tensor<2>) -> Tensor<3> {
+        assert_eq!(self.instances(), 1, "the probes look at one decomposition; split a batch with into_instances");
+        x.unsqueeze::<3>()
     }
 }

@@ -8,12 +8,19 @@
 //! - [`additions`]: this project's additions (restarts, spare components),
 //!   kept apart from the paper's algorithm.
 //! - `decomposer`: APD as a [`crate::decomp::Decomposer`].
+//! - `instances`: a batch of seeds split into runs of their own.
 //! - this module: one training step.
+//!
+//! A trainer decomposes N targets side by side (issue 14's instances: one
+//! seed each, batched matrix products, one readback for all top-k
+//! selections); each instance computes exactly what it would alone, and
+//! one instance is the ordinary run.
 
 pub mod additions;
 pub mod attributions;
 pub mod components;
 mod decomposer;
+mod instances;
 pub mod losses;
 pub mod topk;
 
@@ -26,11 +33,10 @@ use crate::decomp::{Decomposition, Forward, Network};
 use crate::error::ApdError;
 use crate::models::Target;
 use crate::rng::Rng;
-use additions::{fresh_start, update_usage, Restarts};
+use additions::{fresh_start, update_usage, Restarts, StartState};
 use attributions::{attributions, resid_attributions};
-use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
-use components::ApdModel;
+use components::{Adam, ApdModel};
 use serde::{Deserialize, Serialize};
 
 /// Loss values and state after one APD step.
@@ -72,49 +78,73 @@ pub fn check_fits(d: &Decomposition, config: &ExperimentConfig) -> Result<(), St
     d.check_shapes(&config.model.layer_shapes(), &[a.n_components, a.n_components + a.extra_components], a.rank)
 }
 
-/// One APD run: the target (frozen), the components, the optimiser.
+/// One APD run, or N side by side: the targets (frozen), the components,
+/// the optimiser.
 pub struct ApdTrainer {
     config: ExperimentConfig,
-    /// The target at the working scale (`decomp::scale`): what the
-    /// components are trained against.
-    network: Network,
-    /// How the target was brought to the working scale.
-    rescale: Rescale,
+    /// The targets at the working scale (`decomp::scale`), side by side:
+    /// what the components are trained against.
+    network: Network<3>,
+    /// The first instance's alone, for the probes (a [`crate::decomp::Decomposer`]
+    /// is one decomposition: [`ApdTrainer::into_instances`] splits a batch).
+    single: Network,
+    /// How each target was brought to the working scale.
+    rescales: Vec<Rescale>,
     model: ApdModel,
-    optim: ModuleOptimizer,
-    rng: Rng,
+    optim: Adam,
+    /// Each instance's data stream.
+    rngs: Vec<Rng>,
     /// The autodiff device the components live on.
     device: Device,
     step: usize,
-    last_active: Vec<u16>,
+    /// Per instance, per sample of the last batch, the active components.
+    last_active: Vec<Vec<u16>>,
     /// Components now, `n_components + extra_components` until the prune.
     n_now: usize,
-    /// Per component, a moving average of how many samples of a batch select it.
-    usage: Vec<f64>,
-    restarts: Restarts,
-    seed: u64,
+    /// Per instance and component, a moving average of how many samples of
+    /// a batch select it.
+    usage: Vec<Vec<f64>>,
+    /// Each instance's comparison of the starts (they run in step, so each
+    /// instance may keep a different one).
+    restarts: Vec<Restarts>,
+    /// The starts finished so far, by index, until they have been compared.
+    saved: Vec<StartState>,
+    seeds: Vec<u64>,
 }
 
 impl ApdTrainer {
     /// Sets up APD on `target` from fresh components.
     pub fn new(config: &ExperimentConfig, target: &Target, seed: u64, device: &Device) -> Result<Self, ApdError> {
-        let (network, rescale) = Network::working(config, target, device)?;
+        Self::with_seeds(config, std::slice::from_ref(target), &[seed], device)
+    }
+
+    /// Sets up APD on several targets side by side, `targets[i]` with
+    /// `seeds[i]` (its initial components, data and restarts are those of
+    /// that seed alone).
+    pub fn with_seeds(config: &ExperimentConfig, targets: &[Target], seeds: &[u64], device: &Device) -> Result<Self, ApdError> {
+        if targets.is_empty() || targets.len() != seeds.len() {
+            return Err(ApdError::Mismatch(format!("{} targets for {} seeds: APD needs one per seed", targets.len(), seeds.len())));
+        }
+        let (network, rescales) = Network::<3>::working_all(config, targets, device)?;
+        let single = network.single(0);
         let ad = device.clone().autodiff();
         // A placeholder until the first start is drawn below.
         let mut t = Self {
             config: config.clone(),
             network,
-            rescale,
+            single,
+            rescales,
             model: ApdModel { a: Vec::new(), b: Vec::new() },
-            optim: components::adam(),
-            rng: Rng::stream(seed, "apd-data"),
+            optim: Adam::new(),
+            rngs: seeds.iter().map(|&s| Rng::stream(s, "apd-data")).collect(),
             device: ad,
             step: 0,
-            last_active: Vec::new(),
+            last_active: vec![Vec::new(); seeds.len()],
             n_now: 0,
             usage: Vec::new(),
-            restarts: Restarts::default(),
-            seed,
+            restarts: seeds.iter().map(|_| Restarts::default()).collect(),
+            saved: Vec::new(),
+            seeds: seeds.to_vec(),
         };
         let start = fresh_start(&t, 0);
         t.swap_start(start);
@@ -133,12 +163,11 @@ impl ApdTrainer {
     ) -> Result<Self, ApdError> {
         let mut t = Self::new(config, target, seed, device)?;
         check_fits(d, config).map_err(ApdError::Mismatch)?;
-        t.model = ApdModel::upload(&t.rescale.to_working(d), &t.device);
+        t.model = ApdModel::upload(&[t.rescales[0].to_working(d)], &t.device);
         t.n_now = d.n_components;
-        t.usage = vec![0.0; d.n_components];
+        t.usage = vec![vec![0.0; d.n_components]];
         Ok(t)
     }
-
     /// Continues a decomposition from saved factors `d` after `step` steps
     /// (a checkpoint, e.g. on another device after a GPU was lost). Adam's
     /// moments are not saved, so they restart, and the data stream is a new
@@ -163,7 +192,7 @@ impl ApdTrainer {
                 a.selection_step()
             )));
         }
-        t.rng = Rng::stream(seed, &format!("apd-data-resumed-at-{step}"));
+        t.rngs = vec![Rng::stream(seed, &format!("apd-data-resumed-at-{step}"))];
         Ok(t.at_step(step))
     }
 
@@ -172,7 +201,9 @@ impl ApdTrainer {
     pub fn at_step(mut self, step: usize) -> Self {
         self.step = step;
         if step >= self.config.apd.selection_step() {
-            self.restarts.start = self.config.apd.restarts;
+            for r in &mut self.restarts {
+                r.start = self.config.apd.restarts;
+            }
         }
         self
     }
@@ -197,14 +228,19 @@ impl ApdTrainer {
         self.n_now
     }
 
-    /// The `B x C` attributions of batch `x` under the configured source,
-    /// along the components of `model` (`c` of them); `target` is the
-    /// target's forward pass on `x`.
-    fn attributions_of(&self, model: &ApdModel, c: usize, x: Tensor<2>, target: &Forward) -> Tensor<2> {
+    /// How many decompositions run side by side.
+    pub fn instances(&self) -> usize {
+        self.seeds.len()
+    }
+
+    /// The `N x B x C` attributions of batch `x` under the configured
+    /// source, along the components of `model` (`c` of them); `target` is
+    /// the targets' forward pass on `x`.
+    fn attributions_of(&self, model: &ApdModel, c: usize, x: Tensor<3>, target: &Forward<3>) -> Tensor<3> {
         let (a, b) = model.factors();
         let m = self.config.apd.rank;
-        let apd_ws: Vec<Tensor<2>>;
-        let apd_fwd: Forward;
+        let apd_ws: Vec<Tensor<3>>;
+        let apd_fwd: Forward<3>;
         let (fwd, ws) = match self.config.apd.attribution_source {
             AttributionSource::Target => (target, &self.network.weights),
             AttributionSource::Apd => {
@@ -221,24 +257,24 @@ impl ApdTrainer {
         }
     }
 
-    /// A fresh training batch drawn from `rng`.
-    fn batch(&self, rng: &mut Rng) -> Tensor<2> {
+    /// A fresh training batch drawn from `rng`, row-major `B x n`.
+    fn draw(&self, rng: &mut Rng) -> Vec<f32> {
         let bsz = self.config.apd.batch_size;
         let (n, p) = (self.config.model.n_features(), self.config.model.feature_prob());
-        let x = match &self.config.model {
+        match &self.config.model {
             ModelConfig::Tms(_) => tms_batch(rng, bsz, n, p),
             ModelConfig::ResidMlp(_) => resid_batch(rng, bsz, n, p),
-        };
-        matrix(x, bsz, n, self.network.device())
+        }
     }
 
-    /// One APD step (spec section 2): attributions, batch top-k, losses, Adam.
+    /// One APD step of every instance (spec section 2): attributions,
+    /// batch top-k, losses, Adam; the losses of each, in instance order.
     /// Everything is computed beside the current state, which changes only
-    /// once the losses are known to be finite: a step that diverges leaves
-    /// the components, the optimiser, the data stream and the bookkeeping
-    /// (pruning, usage, normalisation) as they were, and
-    /// [`ApdError::Diverged`] says why.
-    pub async fn step(&mut self) -> Result<StepStats, ApdError> {
+    /// once every instance's losses are known to be finite: a step that
+    /// diverges leaves the components, the optimiser, the data streams and
+    /// the bookkeeping (pruning, usage, normalisation) as they were, and
+    /// [`ApdError::Diverged`] says why (and for which seed, if several).
+    pub async fn step_all(&mut self) -> Result<Vec<StepStats>, ApdError> {
         let cfg = self.config.apd.clone();
         let pruned = if self.prune_due() { Some(self.pruned().await?) } else { None };
         let (model, c) = match &pruned {
@@ -247,22 +283,24 @@ impl ApdTrainer {
         };
         let model = if cfg.unit_norm_a { model.unit_norm_a() } else { model };
         let lr = lr_at(self.schedule_step(), cfg.steps, cfg.lr, cfg.lr_warmup_pct, cfg.lr_schedule);
-        let (m, bsz) = (cfg.rank, cfg.batch_size);
-        let mut rng = self.rng.clone();
-        let x = self.batch(&mut rng);
+        let (m, bsz, inst, n) = (cfg.rank, cfg.batch_size, self.seeds.len(), self.config.model.n_features());
+        let mut rngs = self.rngs.clone();
+        let x: Vec<f32> = rngs.iter_mut().flat_map(|r| self.draw(r)).collect();
+        let x = matrix(x, inst * bsz, n, self.network.device()).reshape([inst, bsz, n]);
         let target = self.network.target_forward(x.clone());
 
         let attr = read_vec(self.attributions_of(&model, c, x.clone(), &target)).await?;
-        if let Some(bad) = attr.iter().find(|v| !v.is_finite()) {
-            return Err(self.diverged(format!("an attribution became {bad}")));
+        if let Some((i, bad)) = attr.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(self.diverged(i / (bsz * c), format!("an attribution became {bad}")));
         }
-        let mask_host = topk::batch_topk_mask(&attr, topk::batch_k(cfg.topk, bsz));
-        let mean_active = mask_host.iter().sum::<f32>() / bsz as f32;
-        let mask = matrix(mask_host.clone(), bsz, c, &self.device);
-        let mask_m = over_rank(mask.clone(), m);
+        let k = topk::batch_k(cfg.topk, bsz);
+        let mask_host: Vec<f32> = attr.chunks(bsz * c).flat_map(|a| topk::batch_topk_mask(a, k)).collect();
+        let mask_2d = matrix(mask_host.clone(), inst * bsz, c, &self.device);
+        let mask_m = over_rank(mask_2d.clone(), m).reshape([inst, bsz, c * m]);
+        let mask = mask_2d.reshape([inst, bsz, c]);
 
         let (a, b) = model.tracked();
-        let target_ws: Vec<Tensor<2>> = self.network.weights.iter().map(|w| w.clone().autodiff()).collect();
+        let target_ws: Vec<Tensor<3>> = self.network.weights.iter().map(|w| w.clone().autodiff()).collect();
         let y_topk = self.network.forward_by(x.autodiff(), true, |layer, h| masked_product(h, layer, &a, &b, &mask_m));
         let net = &self.network;
         let l_f = losses::faithfulness_loss(&target_ws, &a, &b, &net.uses, net.n_params);
@@ -273,58 +311,75 @@ impl ApdTrainer {
             + l_s.clone().mul_scalar(cfg.coeff_simplicity);
         let mut parts = vec![l_f.inner(), l_m.inner(), l_s.inner()];
         if net.model.is_resid() {
-            let target_acts: Vec<Tensor<2>> = target.mlp_acts(&net.model).into_iter().map(|t| t.autodiff()).collect();
+            let target_acts: Vec<Tensor<3>> = target.mlp_acts(&net.model).into_iter().map(|t| t.autodiff()).collect();
             let l_a = losses::activation_loss(&y_topk.mlp_acts(&net.model), &target_acts);
             total = total + l_a.clone().mul_scalar(cfg.coeff_activation);
             parts.push(l_a.inner());
         }
         parts.push(total.clone().inner());
+        // Term by term, each term's instances in order.
         let v = read_vec(Tensor::cat(parts, 0)).await?;
-        if let Some(bad) = v.iter().find(|x| !x.is_finite() || x.abs() > EXPLODED_LOSS) {
-            return Err(self.diverged(format!("a loss term became {bad}")));
+        if let Some((j, bad)) = v.iter().enumerate().find(|(_, x)| !x.is_finite() || x.abs() > EXPLODED_LOSS) {
+            return Err(self.diverged(j % inst, format!("a loss term became {bad}")));
         }
 
-        // The step is good: apply it.
-        let grads = GradientsParams::from_grads(total.backward(), &model);
+        // The step is good: apply it. The instances' losses are summed, so
+        // each instance's factors get only their own loss's gradient.
+        let grads = total.sum().backward();
         if let Some(p) = pruned {
             self.optim = p.optim;
             self.usage = p.usage;
             self.n_now = p.n_now;
         }
-        self.model = self.optim.step(lr, model, grads);
-        self.rng = rng;
-        update_usage(&mut self.usage, &mask_host);
-        self.last_active = mask_host.chunks(c).map(|row| row.iter().sum::<f32>() as u16).collect();
-        let stats = StepStats {
-            step: self.step,
-            lr: lr as f32,
-            faithfulness: v[0],
-            minimality: v[1],
-            simplicity: v[2],
-            activation: if v.len() == 5 { Some(v[3]) } else { None },
-            total: v[v.len() - 1],
-            mean_active,
-        };
+        self.model = self.optim.step(lr, model, &grads);
+        self.rngs = rngs;
+        let terms = v.len() / inst;
+        let mut all = Vec::with_capacity(inst);
+        for (i, mask) in mask_host.chunks(bsz * c).enumerate() {
+            update_usage(&mut self.usage[i], mask);
+            self.last_active[i] = mask.chunks(c).map(|row| row.iter().sum::<f32>() as u16).collect();
+            let term = |t: usize| v[t * inst + i];
+            all.push(StepStats {
+                step: self.step,
+                lr: lr as f32,
+                faithfulness: term(0),
+                minimality: term(1),
+                simplicity: term(2),
+                activation: if terms == 5 { Some(term(3)) } else { None },
+                total: term(terms - 1),
+                mean_active: mask.iter().sum::<f32>() / bsz as f32,
+            });
+        }
         self.step += 1;
         if cfg.restarts > 0 && self.step <= cfg.selection_step() {
-            self.track_start(v[1]);
+            let minimality: Vec<f32> = all.iter().map(|s| s.minimality).collect();
+            self.track_start(&minimality);
         }
-        Ok(stats)
+        Ok(all)
     }
 
-    fn diverged(&self, what: String) -> ApdError {
+    /// One APD step of a single decomposition: [`ApdTrainer::step_all`].
+    pub async fn step(&mut self) -> Result<StepStats, ApdError> {
+        assert_eq!(self.seeds.len(), 1, "step() is for one instance; step_all() steps them all");
+        Ok(self.step_all().await?.remove(0))
+    }
+
+    /// Divergence of instance `i` (named by its seed when there are several).
+    fn diverged(&self, i: usize, what: String) -> ApdError {
+        let whose = if self.seeds.len() > 1 { format!(" (seed {})", self.seeds[i]) } else { String::new() };
         ApdError::Diverged {
             step: self.step,
             message: format!(
-                "{what} at APD step {}; the components were kept as they were before it. \
+                "{what} at APD step {}{whose}; the components were kept as they were before it. \
                  Try a lower apd.lr (now {}).",
                 self.step, self.config.apd.lr
             ),
         }
     }
 
-    /// The current factors at the working scale, read back.
-    async fn decomposition_now(&self) -> Result<Decomposition, ApdError> {
+    /// The current factors at the working scale, read back, one
+    /// decomposition per instance.
+    async fn decompositions_now(&self) -> Result<Vec<Decomposition>, ApdError> {
         self.model.read(&self.network.names, self.n_now, self.config.apd.rank).await
     }
 }

@@ -2,6 +2,11 @@
 //! full weights (the target's, or the sum of components) and with each use
 //! of a decomposed matrix replaced by a method's masked product. Biases and
 //! the residual MLP's embedding are copied from the target and never change.
+//!
+//! `D` is the rank of the tensors: 2 for one target (`B x width`
+//! activations, `d_in x d_out` weights), 3 for N targets side by side with
+//! a leading instance dimension (`N x B x width`, `N x d_in x d_out`: the
+//! matrix products batch over it), as APD trains several seeds at once.
 
 use crate::config::{ChainLayer, ModelConfig};
 use crate::data::matrix;
@@ -11,38 +16,38 @@ use burn::tensor::{Device, Tensor};
 
 /// The fixed parts of a target network, on the device.
 #[derive(Clone)]
-pub enum Arch {
+pub enum Arch<const D: usize = 2> {
     /// TMS: a chain of (possibly tied) matrices and an output bias.
     Tms {
         /// The linear layers, input to output.
         chain: Vec<ChainLayer>,
-        /// The output bias.
-        bias: Tensor<1>,
+        /// The output bias, shaped to broadcast over a batch (`1 x n`, or `N x 1 x n`).
+        bias: Tensor<D>,
     },
     /// Residual MLP: the embedding `W_E` (`n x d_resid`).
     Resid {
         /// `W_E`; the unembedding is its transpose.
-        embed: Tensor<2>,
+        embed: Tensor<D>,
     },
 }
 
 /// A forward pass, keeping what attributions and losses need.
-pub struct Forward {
+pub struct Forward<const D: usize = 2> {
     /// Input of every use of a decomposed matrix: for TMS one per chain
     /// entry; for the residual MLP one per matrix (`r_l` for `W_in^l`,
     /// `relu(pre_l)` for `W_out^l`).
-    pub inputs: Vec<Tensor<2>>,
+    pub inputs: Vec<Tensor<D>>,
     /// Pre-activations: for TMS the output before its ReLU (one entry); for
     /// the residual MLP each layer's MLP pre-activation.
-    pub pre: Vec<Tensor<2>>,
+    pub pre: Vec<Tensor<D>>,
     /// Network output.
-    pub out: Tensor<2>,
+    pub out: Tensor<D>,
 }
 
-impl Forward {
+impl<const D: usize> Forward<D> {
     /// The residual MLP's activations `relu(pre_l)`, one per layer (the
     /// inputs of the `W_out` matrices); empty for TMS.
-    pub fn mlp_acts(&self, model: &ModelConfig) -> Vec<Tensor<2>> {
+    pub fn mlp_acts(&self, model: &ModelConfig) -> Vec<Tensor<D>> {
         match model {
             ModelConfig::ResidMlp(_) => self.inputs.iter().skip(1).step_by(2).cloned().collect(),
             ModelConfig::Tms(_) => Vec::new(),
@@ -52,13 +57,13 @@ impl Forward {
 
 /// The target, frozen on a device: what every decomposition method runs.
 #[derive(Clone)]
-pub struct Network {
+pub struct Network<const D: usize = 2> {
     /// The architecture.
     pub model: ModelConfig,
     /// Its fixed parts.
-    pub arch: Arch,
+    pub arch: Arch<D>,
     /// The target's decomposed matrices, in the order of [`ModelConfig::layer_shapes`].
-    pub weights: Vec<Tensor<2>>,
+    pub weights: Vec<Tensor<D>>,
     /// How often the network uses each matrix (twice for the tied TMS `W`).
     pub uses: Vec<usize>,
     /// Entries of all decomposed matrices, each use counted.
@@ -68,7 +73,7 @@ pub struct Network {
     device: Device,
 }
 
-impl Network {
+impl Network<2> {
     /// The network a decomposition of `config` works on: `target`, checked
     /// against the configuration's model and brought to the configured
     /// scale (`scale::Rescale`), on `device`; with the rescaling, to move
@@ -78,38 +83,82 @@ impl Network {
         target: &Target,
         device: &Device,
     ) -> Result<(Network, super::scale::Rescale), crate::error::ApdError> {
-        config.validate()?;
-        if target.model != config.model {
-            return Err(crate::error::ApdError::Mismatch(format!(
-                "the target is a {:?} but the configuration asks for {:?}",
-                target.model, config.model
-            )));
-        }
-        let (working, rescale) = super::scale::Rescale::of(target, &config.scale);
-        Ok((Network::new(&working, device), rescale))
+        let (net, mut rescales) = Network::working_all(config, std::slice::from_ref(target), device)?;
+        Ok((net, rescales.remove(0)))
     }
 
     /// Uploads `target` to `device` (without autodiff).
     pub fn new(target: &Target, device: &Device) -> Self {
+        Network::stacked(std::slice::from_ref(target), device)
+    }
+}
+
+impl<const D: usize> Network<D> {
+    /// [`Network::working`] for several targets of one model, side by side
+    /// (`D = 3`; `D = 2` takes exactly one), each at its own scale.
+    pub fn working_all(
+        config: &crate::config::ExperimentConfig,
+        targets: &[Target],
+        device: &Device,
+    ) -> Result<(Network<D>, Vec<super::scale::Rescale>), crate::error::ApdError> {
+        config.validate()?;
+        let mut working = Vec::with_capacity(targets.len());
+        let mut rescales = Vec::with_capacity(targets.len());
+        for target in targets {
+            if target.model != config.model {
+                return Err(crate::error::ApdError::Mismatch(format!(
+                    "the target is a {:?} but the configuration asks for {:?}",
+                    target.model, config.model
+                )));
+            }
+            let (w, r) = super::scale::Rescale::of(target, &config.scale);
+            working.push(w);
+            rescales.push(r);
+        }
+        Ok((Network::stacked(&working, device), rescales))
+    }
+
+    /// Uploads `targets` (of one model) to `device` (without autodiff), one
+    /// instance each; with `D = 2` there must be exactly one.
+    pub fn stacked(targets: &[Target], device: &Device) -> Self {
+        assert!(D == 3 || targets.len() == 1, "a rank-{D} network holds one target, not {}", targets.len());
+        let first = &targets[0];
         let inner = device.clone().inner();
-        let uses = target.model.layer_uses();
-        let n_params = target.layers.iter().zip(&uses).map(|(w, t)| w.d_in * w.d_out * t).sum();
-        let weights = target.layers.iter().map(|w| matrix(w.values.clone(), w.d_in, w.d_out, &inner)).collect();
-        let arch = match &target.model {
+        let n = targets.len();
+        let uses = first.model.layer_uses();
+        let n_params = first.layers.iter().zip(&uses).map(|(w, t)| w.d_in * w.d_out * t).sum();
+        let weights = (0..first.layers.len())
+            .map(|l| {
+                let (d_in, d_out) = (first.layers[l].d_in, first.layers[l].d_out);
+                stacked(targets.iter().flat_map(|t| t.layers[l].values.iter().copied()).collect(), n, d_in, d_out, &inner)
+            })
+            .collect();
+        let arch = match &first.model {
             ModelConfig::Tms(_) => Arch::Tms {
-                chain: target.model.chain(),
-                bias: Tensor::<1>::from_floats(target.bias.as_slice(), &inner),
+                chain: first.model.chain(),
+                bias: stacked(targets.iter().flat_map(|t| t.bias.iter().copied()).collect(), n, 1, first.bias.len(), &inner),
             },
-            ModelConfig::ResidMlp(r) => Arch::Resid { embed: matrix(target.embed.clone(), r.n_features, r.d_resid, &inner) },
+            ModelConfig::ResidMlp(r) => Arch::Resid {
+                embed: stacked(targets.iter().flat_map(|t| t.embed.iter().copied()).collect(), n, r.n_features, r.d_resid, &inner),
+            },
         };
         Network {
-            model: target.model.clone(),
+            model: first.model.clone(),
             arch,
             weights,
             uses,
             n_params,
-            names: target.layers.iter().map(|w| w.name.clone()).collect(),
+            names: first.layers.iter().map(|w| w.name.clone()).collect(),
             device: inner,
+        }
+    }
+
+    /// How many targets the network holds side by side.
+    pub fn instances(&self) -> usize {
+        if D == 2 {
+            1
+        } else {
+            self.weights[0].dims()[0]
         }
     }
 
@@ -120,16 +169,16 @@ impl Network {
 
     /// Shapes `(d_in, d_out)` of the decomposed matrices.
     pub fn shapes(&self) -> Vec<(usize, usize)> {
-        self.weights.iter().map(|w| (w.dims()[0], w.dims()[1])).collect()
+        self.weights.iter().map(|w| (w.dims()[D - 2], w.dims()[D - 1])).collect()
     }
 
     /// The forward pass with full weights `ws`.
-    pub fn forward(&self, x: Tensor<2>, ws: &[Tensor<2>]) -> Forward {
+    pub fn forward(&self, x: Tensor<D>, ws: &[Tensor<D>]) -> Forward<D> {
         self.forward_by(x, false, |layer, h| h.matmul(chain_weight(ws, layer)))
     }
 
     /// The target's own forward pass.
-    pub fn target_forward(&self, x: Tensor<2>) -> Forward {
+    pub fn target_forward(&self, x: Tensor<D>) -> Forward<D> {
         self.forward(x, &self.weights)
     }
 
@@ -137,8 +186,8 @@ impl Network {
     /// input `h` to `linear(layer, h)` (`Own(l)`: matrix l; `Tied(l)`: its
     /// transpose). With `autodiff`, the frozen parts are lifted onto the
     /// autodiff device, for a forward pass that is differentiated.
-    pub fn forward_by(&self, x: Tensor<2>, autodiff: bool, linear: impl Fn(ChainLayer, Tensor<2>) -> Tensor<2>) -> Forward {
-        let lift = |t: Tensor<2>| if autodiff { t.autodiff() } else { t };
+    pub fn forward_by(&self, x: Tensor<D>, autodiff: bool, linear: impl Fn(ChainLayer, Tensor<D>) -> Tensor<D>) -> Forward<D> {
+        let lift = |t: Tensor<D>| if autodiff { t.autodiff() } else { t };
         match &self.arch {
             Arch::Tms { chain, bias } => {
                 let mut inputs = Vec::with_capacity(chain.len());
@@ -147,8 +196,7 @@ impl Network {
                     inputs.push(h.clone());
                     h = linear(layer, h);
                 }
-                let bias = if autodiff { bias.clone().autodiff() } else { bias.clone() };
-                let pre = h + bias.unsqueeze::<2>();
+                let pre = h + lift(bias.clone());
                 Forward { inputs, out: relu(pre.clone()), pre: vec![pre] }
             }
             Arch::Resid { embed } => {
@@ -170,8 +218,47 @@ impl Network {
     }
 }
 
+impl Network<3> {
+    /// Instance `i` alone, still with its instance dimension.
+    pub fn instance(&self, i: usize) -> Network<3> {
+        let one = |t: &Tensor<3>| t.clone().narrow(0, i, 1);
+        Network {
+            model: self.model.clone(),
+            arch: match &self.arch {
+                Arch::Tms { chain, bias } => Arch::Tms { chain: chain.clone(), bias: one(bias) },
+                Arch::Resid { embed } => Arch::Resid { embed: one(embed) },
+            },
+            weights: self.weights.iter().map(one).collect(),
+            uses: self.uses.clone(),
+            n_params: self.n_params,
+            names: self.names.clone(),
+            device: self.device.clone(),
+        }
+    }
+
+    /// Instance `i` alone, as a network of one target (`D = 2`).
+    pub fn single(&self, i: usize) -> Network<2> {
+        let one = |t: &Tensor<3>| {
+            let [_, r, c] = t.dims();
+            t.clone().narrow(0, i, 1).reshape([r, c])
+        };
+        Network {
+            model: self.model.clone(),
+            arch: match &self.arch {
+                Arch::Tms { chain, bias } => Arch::Tms { chain: chain.clone(), bias: one(bias) },
+                Arch::Resid { embed } => Arch::Resid { embed: one(embed) },
+            },
+            weights: self.weights.iter().map(one).collect(),
+            uses: self.uses.clone(),
+            n_params: self.n_params,
+            names: self.names.clone(),
+            device: self.device.clone(),
+        }
+    }
+}
+
 /// Weight of one chain entry: `W_l`, or `W_l^T` for the tied decoder.
-pub fn chain_weight(ws: &[Tensor<2>], layer: ChainLayer) -> Tensor<2> {
+pub fn chain_weight<const D: usize>(ws: &[Tensor<D>], layer: ChainLayer) -> Tensor<D> {
     match layer {
         ChainLayer::Own(l) => ws[l].clone(),
         ChainLayer::Tied(l) => ws[l].clone().transpose(),
@@ -181,10 +268,23 @@ pub fn chain_weight(ws: &[Tensor<2>], layer: ChainLayer) -> Tensor<2> {
 /// The product of one use of a decomposed matrix with only some components,
 /// from factors `a`, `b` (`A_l`: `d_in x C*m`, `B_l`: `C*m x d_out`) and the
 /// per-sample mask over components repeated over the rank (`B x C*m`):
-/// `sum_c mask[b, c] (h A_c) B_c`, or its transpose for a tied use.
-pub fn masked_product(h: Tensor<2>, layer: ChainLayer, a: &[Tensor<2>], b: &[Tensor<2>], mask_m: &Tensor<2>) -> Tensor<2> {
+/// `sum_c mask[b, c] (h A_c) B_c`, or its transpose for a tied use (each
+/// with a leading instance dimension when `D = 3`).
+pub fn masked_product<const D: usize>(h: Tensor<D>, layer: ChainLayer, a: &[Tensor<D>], b: &[Tensor<D>], mask_m: &Tensor<D>) -> Tensor<D> {
     match layer {
         ChainLayer::Own(l) => (h.matmul(a[l].clone()) * mask_m.clone()).matmul(b[l].clone()),
         ChainLayer::Tied(l) => (h.matmul(b[l].clone().transpose()) * mask_m.clone()).matmul(a[l].clone().transpose()),
     }
+}
+
+/// `n` row-major `rows x cols` blocks as one tensor: `rows x cols` when
+/// `D = 2` (then `n` is 1), `n x rows x cols` when `D = 3`.
+fn stacked<const D: usize>(values: Vec<f32>, n: usize, rows: usize, cols: usize, device: &Device) -> Tensor<D> {
+    let mut shape = [1; D];
+    shape[D - 1] = cols;
+    shape[D - 2] = rows;
+    if D > 2 {
+        shape[0] = n;
+    }
+    matrix(values, n * rows, cols, device).reshape(shape)
 }

@@ -67,6 +67,18 @@ pub fn from_tensor(t: Tensor<2>) -> Mat {
     mat(r, c, |i, j| v[i * c + j] as f64)
 }
 
+/// `a` as the only instance of an instance-first tensor (`1 x r x c`).
+pub fn to_tensor3(a: &Mat, device: &Device) -> Tensor<3> {
+    to_tensor(a, device).unsqueeze::<3>()
+}
+
+/// The only instance of a `1 x r x c` tensor.
+pub fn from_tensor3(t: Tensor<3>) -> Mat {
+    let [n, r, c] = t.dims();
+    assert_eq!(n, 1, "one instance");
+    from_tensor(t.reshape([r, c]))
+}
+
 pub fn scalar(t: Tensor<1>) -> f64 {
     t.into_data().try_to_vec::<f32>().unwrap()[0] as f64
 }

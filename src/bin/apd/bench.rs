@@ -1,7 +1,8 @@
 //! `apd bench`: decomposition steps per second, transfers per step and,
-//! with `--instances`, target training at N beside N = 1.
+//! with `--instances`, APD and target training at N beside N = 1.
 
 use crate::cli::{backend_of, config_of, Args};
+use apd_playground::apd::ApdTrainer;
 use apd_playground::backend::device;
 use apd_playground::config::{ExperimentConfig, Method};
 use apd_playground::data::transfers;
@@ -38,21 +39,41 @@ pub fn cmd_bench(args: &Args) -> Result<(), ApdError> {
     println!("per step: {up:.2} uploads to the device, {read:.2} readbacks to the host (each a wait for the device on a GPU)");
     if let Some(n) = args.instances {
         let (name, cfg) = config_of(args)?;
-        let (alone, _, _) = bench_target_steps(&cfg, 1, steps, &dev)?;
-        let (batched, up, read) = bench_target_steps(&cfg, n, steps, &dev)?;
-        let (alone, batched) = (1000.0 * alone / steps as f64, 1000.0 * batched / steps as f64);
-        println!(
-            "{name} target training on {}: N = {n}: {:.3} ms per step, {:.3} ms per instance-step ({:.2} uploads, {:.2} readbacks per step); N = 1: {alone:.3} ms per step; {:.1}x as fast per instance as alone",
-            kind.name(),
-            batched,
-            batched / n as f64,
-            up,
-            read,
-            alone * n as f64 / batched
-        );
-        println!("(decompositions have no instance dimension yet: the figures above are for N = 1)");
+        let compare = |what: &str, bench: &dyn Fn(usize) -> Result<(f64, f64, f64), ApdError>| -> Result<(), ApdError> {
+            let (alone, _, _) = bench(1)?;
+            let (batched, up, read) = bench(n)?;
+            let (alone, batched) = (1000.0 * alone / steps as f64, 1000.0 * batched / steps as f64);
+            println!(
+                "{name} {what} on {}: N = {n}: {batched:.3} ms per step, {:.3} ms per instance-step ({up:.2} uploads, {read:.2} readbacks per step); N = 1: {alone:.3} ms per step; {:.1}x as fast per instance as alone",
+                kind.name(),
+                batched / n as f64,
+                alone * n as f64 / batched
+            );
+            Ok(())
+        };
+        if cfg.method == Method::Apd {
+            compare("APD", &|n| bench_apd_steps(&cfg, n, steps, &dev))?;
+        } else {
+            println!("(SPD has no instance dimension yet: its figures above are for N = 1)");
+        }
+        compare("target training", &|n| bench_target_steps(&cfg, n, steps, &dev))?;
     }
     Ok(())
+}
+
+/// `steps` batched APD steps of `n` instances (seeds 0..n, their targets
+/// trained for one step), after the same warm-up as the figures for one run.
+fn bench_apd_steps(cfg: &ExperimentConfig, n: usize, steps: usize, dev: &burn::tensor::Device) -> Result<(f64, f64, f64), ApdError> {
+    let warmup = 20.min(steps);
+    let mut cfg = cfg.clone();
+    cfg.set("apd.steps", &(steps + warmup).to_string())?;
+    cfg.set("target.steps", "1")?;
+    let seeds: Vec<u64> = (0..n as u64).collect();
+    let mut targets = TargetTrainer::with_seeds(&cfg, &seeds, dev)?;
+    pollster::block_on(targets.step_all())?;
+    let targets = pollster::block_on(targets.targets())?;
+    let mut apd = ApdTrainer::with_seeds(&cfg, &targets, &seeds, dev)?;
+    timed(warmup, steps, || pollster::block_on(apd.step_all()).map(|_| ()))
 }
 
 /// `steps` batched target-training steps of `n` instances, timed as [`timed`] does.

@@ -8,7 +8,7 @@ use apd_playground::report::{target_from_file, TargetFile};
 use apd_playground::run::{Phase, Progress, Run};
 use apd_playground::ApdError;
 use crate::files::{cmd_inspect, cmd_views, norms_note, read_text, write_json};
-use crate::output::{print_details, print_metrics, Bar};
+use crate::output::Bar;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -18,7 +18,7 @@ apd: Attribution-based Parameter Decomposition of toy models
 USAGE:
   apd train     --model M [--seed S] [--instances N] [--recipe R] [--backend cpu|wgpu] [--set key=value]...
                 --out target.json
-  apd decompose --model M [--method apd|spd] [--seed S] [--steps N] [--target target.json | --recipe R]
+  apd decompose --model M [--method apd|spd] [--seed S] [--instances N] [--steps N] [--target target.json | --recipe R]
                 [--target-scale K] [--backend cpu|wgpu] [--set key=value]... --out report.json
   apd bench     --model M [--method apd|spd] [--instances N] [--backend cpu|wgpu] [--steps N] [--set key=value]...
   apd sweep     --model M [--method apd|spd] --seeds A..B [--instances N] [--jobs J] [--steps N] [--recipe R] [--target-scale K]
@@ -41,12 +41,14 @@ MODELS: tms-5-2, tms-5-2-id, tms-40-10, tms-40-10-id, tms-custom,
   reference code's train_tms (reference: constant lr, 10,000 steps)
 --whole-targets (sweep, TMS) skips seeds whose target does not reproduce every feature alone
   (fed at 0.75, back within 0.1: the reference train_tms's own check), and says so
---instances N trains N targets (seeds S..S+N) in one batched step, each exactly as alone:
-  train writes one file per seed (target.json becomes target-seedS.json when N > 1); sweep
-  trains its seeds' targets in groups of N (default: 12 for TMS, 1 for the residual MLPs) and
-  decomposes them one after the other; bench times target training at N and at 1 as well.
-  A target that diverges stops its whole group, naming its seed. Decompositions do not have
-  the instance dimension yet
+--instances N runs N seeds (S..S+N) in one batched step, each exactly as alone: train writes
+  one target per seed (target.json becomes target-seedS.json when N > 1); decompose (APD)
+  trains N targets, or takes --target for all, and writes one report per seed the same way;
+  sweep trains its targets in groups of N (default: 12 for TMS, 1 for the residual MLPs) and
+  decomposes them (APD) in groups of N too (default: on the CPU, the small TMS models' seeds
+  spread evenly over the jobs, where it measured 1.2x faster; otherwise 1: larger steps
+  measured slower batched); bench times APD and target training at N and at 1. A run that diverges stops its whole group, naming its seed; sweep then runs that
+  group's seeds one by one. SPD has no instance dimension yet
 --jobs J (sweep) decomposes J seeds at once, one thread each (default: the CPU's cores for TMS
   on the CPU backend, 1 for the residual MLPs, whose products use the cores already, and on
   wgpu); the seeds' lines come out in seed order and are the same for any J
@@ -281,43 +283,13 @@ fn cmd_train(args: &Args) -> Result<(), ApdError> {
     let t = Instant::now();
     let trained = train_targets(&cfg, &seeds, &dev, false)?;
     for (seed, tr) in seeds.iter().zip(&trained) {
-        let path = if n == 1 { out.to_string() } else { instance_path(out, *seed) };
+        let path = if n == 1 { out.to_string() } else { crate::decompose::instance_path(out, *seed) };
         write_json(&path, &TargetFile::new(&name, &cfg, *seed, &tr.target))?;
         let prefix = if n == 1 { String::new() } else { format!("seed {seed:>3}: ") };
         println!("{prefix}final loss {:.4e}{}; wrote {path}", tr.final_loss, norms_note(&tr.target));
     }
     println!("{} target{} trained in {:.1} s", n, if n == 1 { "" } else { "s" }, t.elapsed().as_secs_f64());
     Ok(())
-}
-
-/// Where instance `seed` of `train --instances` goes: `out` with
-/// `-seed<S>` before its `.json`.
-fn instance_path(out: &str, seed: u64) -> String {
-    match out.strip_suffix(".json") {
-        Some(stem) => format!("{stem}-seed{seed}.json"),
-        None => format!("{out}-seed{seed}"),
-    }
-}
-
-fn cmd_decompose(args: &Args) -> Result<(), ApdError> {
-    let out = args.out.as_deref().ok_or_else(|| ApdError::Format("--out is required".into()))?;
-    let (name, cfg) = config_of(args)?;
-    let kind = backend_of(args)?;
-    let dev = pollster::block_on(device(kind))?;
-    if args.instances.is_some_and(|n| n > 1) {
-        return Err(ApdError::Config(apd_playground::config::ConfigError {
-            field: "--instances".into(),
-            message: "decompose has no instance dimension yet: use 1 (sweep trains its targets in groups of N; train writes N targets)".into(),
-        }));
-    }
-    let target = start_target(args, &cfg, args.seed, &dev, None)?;
-    let run = Run::new(&name, cfg, args.seed, &dev, target)?;
-    let (run, wall) = run_to_end(run, false)?;
-    let report = pollster::block_on(run.report(wall, kind.name()))?.expect("APD ran");
-    print_metrics("", &report);
-    print_details("", &run);
-    println!("{:.1} steps/s, {wall:.1} s; wrote {out}", report.timing.steps_per_sec);
-    write_json(out, &report)
 }
 
 pub fn main() -> ExitCode {
@@ -334,7 +306,7 @@ pub fn main() -> ExitCode {
     };
     let result = match args.command.as_str() {
         "train" => cmd_train(&args),
-        "decompose" => cmd_decompose(&args),
+        "decompose" => crate::decompose::cmd_decompose(&args),
         "bench" => crate::bench::cmd_bench(&args),
         "sweep" => crate::sweep::cmd_sweep(&args),
         "inspect" => cmd_inspect(&args),

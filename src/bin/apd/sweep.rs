@@ -1,5 +1,6 @@
 //! `apd sweep`: many seeds, their targets trained in groups of N in one
-//! batched step, their decompositions J at a time on threads.
+//! batched step, their decompositions J at a time on threads (with
+//! `--instances`, APD's in groups of N in one batched step as well).
 
 use crate::cli::{backend_of, config_of, run_to_end, start_target, train_targets, Args};
 use crate::files::norms_note;
@@ -12,6 +13,10 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
+
+/// One APD step's estimated memory below which `sweep` batches
+/// decompositions by default (tms-5-2: 2.1 MiB; tms-40-10: 59 MiB).
+const SMALL_STEP_BYTES: usize = 4 << 20;
 
 pub fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
     let (name, cfg) = config_of(args)?;
@@ -26,7 +31,7 @@ pub fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
     let (mut ok, mut skipped) = (0, 0);
     let t = Instant::now();
     // Targets are trained in groups of `group` seeds, one batched step for
-    // each group (the decompositions, not batched yet, follow one by one).
+    // each group.
     let group = match (&args.target, args.instances) {
         (Some(_), Some(n)) if n > 1 => {
             return Err(ApdError::Config(apd_playground::config::ConfigError {
@@ -43,6 +48,19 @@ pub fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
         Some(j) => j,
         None if cfg.model.is_resid() || kind != BackendKind::Cpu => 1,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    // APD decompositions in groups of `batch` seeds, one batched step each:
+    // by default only where it measured faster on the CPU (tms-5-2 and its
+    // kind, whose steps are small: 238 s against 286 s for 12 seeds on 2
+    // cores), as many per group as spread the seeds evenly over the jobs;
+    // larger steps measured slower batched (tms-40-10 at N = 3: 0.6x).
+    let batch = match args.instances {
+        _ if cfg.method != apd_playground::config::Method::Apd || args.target.is_some() => 1,
+        Some(n) => n,
+        None if kind == BackendKind::Cpu && !cfg.model.is_resid() && cfg.estimated_step_floats() * 4 <= SMALL_STEP_BYTES => {
+            ((b - a) as usize).div_ceil(jobs).clamp(1, 12)
+        }
+        None => 1,
     };
     let mut trained: Vec<Target> = Vec::new();
     let mut queue = Vec::new();
@@ -64,27 +82,54 @@ pub fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
         }
         queue.push((seed, target));
     }
-    let decompose = |seed: u64, target: Option<Target>| -> Result<(String, bool), ApdError> {
-        // Each thread its own device (on the CPU backend a handle, nothing shared).
-        let dev = pollster::block_on(device(kind))?;
-        let run = Run::new(&name, cfg.clone(), seed, &dev, target)?;
-        let (run, wall) = run_to_end(run, true)?;
+    let lines_of = |seed: u64, run: &Run, wall: f64| -> SeedResult {
         let report = pollster::block_on(run.report(wall, kind.name()))?.expect("APD ran");
         let mut text = metrics_text(&format!("seed {seed:>3}: "), &report);
-        if let Some(d) = details_text("           ", &run) {
+        if let Some(d) = details_text("           ", run) {
             text = format!("{text}\n{d}");
         }
         Ok((text, succeeded(&report)))
     };
-    ok += for_each_in_order(queue, jobs, lines, decompose)?;
+    let alone = |seed: u64, target: Option<Target>| -> SeedResult {
+        let run = Run::new(&name, cfg.clone(), seed, &dev, target)?;
+        let (run, wall) = run_to_end(run, true)?;
+        lines_of(seed, &run, wall)
+    };
+    let decompose = |group: Vec<(u64, Option<Target>)>| -> Vec<(u64, SeedResult)> {
+        let seeds: Vec<u64> = group.iter().map(|(s, _)| *s).collect();
+        let targets: Option<Vec<Target>> = group.iter().map(|(_, t)| t.clone()).collect();
+        if let (true, Some(targets)) = (group.len() > 1, targets) {
+            let t = Instant::now();
+            let together = pollster::block_on(Run::apd_together(&name, &cfg, &seeds, targets, &dev, |_| {}));
+            match together {
+                Ok(runs) => {
+                    let wall = t.elapsed().as_secs_f64();
+                    return seeds.iter().zip(&runs).map(|(&s, run)| (s, lines_of(s, run, wall))).collect();
+                }
+                // One seed's divergence stops the batch: each seed again alone,
+                // so that it is that seed's line that says so.
+                Err(ApdError::Diverged { .. }) => {}
+                Err(e) => return vec![(seeds[0], Err(e))],
+            }
+        }
+        group.into_iter().map(|(seed, target)| (seed, alone(seed, target))).collect()
+    };
+    let groups: Vec<Vec<(u64, Option<Target>)>> = {
+        let mut queue = queue.into_iter().peekable();
+        std::iter::from_fn(|| queue.peek().is_some().then(|| queue.by_ref().take(batch).collect())).collect()
+    };
+    ok += for_each_in_order(groups, jobs, lines, decompose)?;
     let criterion = if cfg.model.is_resid() { ">= 90% of features with a dedicated component" } else { "MMCS >= 0.98 and ML2R >= 0.85" };
     let skip_note = if skipped > 0 { format!("; {skipped} seeds skipped: their target does not reproduce every feature alone") } else { String::new() };
-    let how = match (group.min(b - a), jobs.min((b - a) as usize)) {
+    let mut how = match (group.min(b - a), jobs.min((b - a) as usize)) {
         (1, 1) => String::new(),
         (g, 1) => format!(", targets {g} at a time"),
         (1, j) => format!(", {j} seeds at once"),
         (g, j) => format!(", targets {g} at a time, {j} seeds at once"),
     };
+    if batch > 1 {
+        how.push_str(&format!(", decompositions {} per batched step", batch.min((b - a) as usize)));
+    }
     println!("{name}: {ok} of {} seeds recovered ({criterion}) in {:.0} s{how}{skip_note}", b - a - skipped, t.elapsed().as_secs_f64());
     Ok(())
 }
@@ -92,16 +137,16 @@ pub fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
 /// A seed's lines of a sweep and whether it succeeded.
 type SeedResult = Result<(String, bool), ApdError>;
 
-/// Runs `work` on each queued seed, `jobs` at a time on threads of their
-/// own, and prints each seed's lines in seed order as soon as every seed
-/// before it is done (the seeds in `done`, already decided, among them);
-/// returns how many succeeded. The first error stops the queue and is
-/// returned once the seeds under way have finished.
-fn for_each_in_order<F>(queue: Vec<(u64, Option<Target>)>, jobs: usize, mut done: BTreeMap<u64, SeedResult>, work: F) -> Result<usize, ApdError>
+/// Runs `work` on each queued group of seeds, `jobs` groups at a time on
+/// threads of their own, and prints each seed's lines in seed order as
+/// soon as every seed before it is done (the seeds in `done`, already
+/// decided, among them); returns how many succeeded. The first error stops
+/// the queue and is returned once the groups under way have finished.
+fn for_each_in_order<F>(queue: Vec<Vec<(u64, Option<Target>)>>, jobs: usize, mut done: BTreeMap<u64, SeedResult>, work: F) -> Result<usize, ApdError>
 where
-    F: Fn(u64, Option<Target>) -> SeedResult + Sync,
+    F: Fn(Vec<(u64, Option<Target>)>) -> Vec<(u64, SeedResult)> + Sync,
 {
-    let mut order: Vec<u64> = queue.iter().map(|(s, _)| *s).chain(done.keys().copied()).collect();
+    let mut order: Vec<u64> = queue.iter().flatten().map(|(s, _)| *s).chain(done.keys().copied()).collect();
     order.sort_unstable();
     let threads = jobs.clamp(1, queue.len().max(1));
     let queue = Mutex::new(VecDeque::from(queue));
@@ -127,13 +172,14 @@ where
             let (tx, queue, stop, work) = (tx.clone(), &queue, &stop, &work);
             scope.spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    let Some((seed, target)) = queue.lock().expect("queue").pop_front() else { break };
-                    let result = work(seed, target);
-                    if result.is_err() {
-                        stop.store(true, Ordering::Relaxed);
-                    }
-                    if tx.send((seed, result)).is_err() {
-                        break;
+                    let Some(group) = queue.lock().expect("queue").pop_front() else { break };
+                    for (seed, result) in work(group) {
+                        if result.is_err() {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        if tx.send((seed, result)).is_err() {
+                            return;
+                        }
                     }
                 }
             });
