@@ -129,6 +129,12 @@ function drawResid(s) {
   const scale = Math.max(1e-9, ...v.neurons_target.map(Math.abs), ...v.neurons_component.map(Math.abs));
   const h = Math.max(160, Math.min(400, 20 + v.n * 6)), w = Math.max(240, Math.min(560, 40 + v.neurons * 10));
   heatmap(figure(neurons, 'target', w, h), v.neurons_target, v.n, v.neurons, { scale, legend: false });
+  $('neurons-howto').textContent = s.spd
+    ? 'How to read: row i shows which neurons of the target compute feature i; SPD splits each matrix on its own, so there is no per-feature map to set beside it (the note below).'
+    : 'How to read: row i shows which neurons compute feature i; the lower map should repeat the upper one row by row if each feature\'s component holds its mechanism.';
+  $('curve-howto').textContent = s.spd
+    ? 'How to read: the target (black) and SPD with every matrix masked by its causal importances (red, dashed) should both follow x + relu(x) (grey); the green line (ck only) keeps only subcomponent k of the first W_in, this feature\'s own, so if it follows too, that one subcomponent computes the feature there.'
+    : 'How to read: the target (black) and the top-k components (red, dashed) should both follow x + relu(x) (grey); the green line (ck only) keeps only this feature\'s own component k, so if it follows too, that one component computes the feature.';
   if (s.spd) {
     // An SPD subcomponent belongs to one matrix: a feature's own one in W_in
     // has no part in W_out (whose subcomponents are shared), so a per-feature
@@ -146,7 +152,7 @@ function drawResid(s) {
   lineChart($('curve-chart'), c.xs, [
     { name: 'x + relu(x)', color: '#b8b8bc', ys: c.labels },
     { name: 'target', color: '#1d1d1f', ys: c.target },
-    { name: s.spd ? 'CI-masked SPD' : 'top-k APD', color: '#d6453d', dashed: true, ys: c.topk },
+    { name: s.spd ? 'SPD' : 'top-k APD', color: '#d6453d', dashed: true, ys: c.topk },
     ...(c.dedicated ? [{ name: `c${r.dedicated[c.feature]} only`, color: '#2a9d55', dashed: true, ys: c.dedicated }] : []),
   ], { xLabel: `x_${c.feature}` });
 }

@@ -65,9 +65,13 @@ test('the gallery opens every shipped result, even without the engine', { timeou
   await page.locator('[data-testid="gallery-item"][data-name="resid-mlp-custom-apd"]').click();
   await page.getByTestId('dedicated').filter({ hasText: /^\d+\/20$/ }).waitFor({ timeout: 10_000 });
   assert.equal(await page.getByTestId('neurons-spd-note').count(), 0, 'APD draws each feature\'s component through the neurons');
-  // SPD's subcomponents belong to one matrix each: no per-feature neuron map, a note instead.
+  assert.match(await page.locator('#neurons-howto').textContent(), /lower map/);
+  // SPD's subcomponents belong to one matrix each: no per-feature neuron map, a note instead,
+  // and the cards' reading guides say what SPD's maps and curves are.
   await page.locator('[data-testid="gallery-item"][data-name="resid-mlp-custom-spd"]').click();
   await page.getByTestId('neurons-spd-note').waitFor({ timeout: 10_000 });
+  assert.doesNotMatch(await page.locator('#neurons-howto').textContent(), /lower map/);
+  assert.match(await page.locator('#curve-howto').textContent(), /causal importances/);
   await page.close();
 });
 
