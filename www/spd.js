@@ -20,7 +20,9 @@ export function drawSpd(v) {
   const C = v.order[0].length;
   const n = v.ci_lower[0].length / C;
   $('spd-alive').textContent = `Alive (some feature alone needs it above 0.1): ${v.names.map((name, l) => `${name} ${v.alive[l]} of ${C}`).join(', ')}. `
-    + `Features with a subcomponent of their own (the only one it needs, needed by no other feature): ${v.names.map((name, l) => `${name} ${v.own[l]} of ${n}`).join(', ')}.`;
+    + `Features with a subcomponent of their own (the only one it needs, needed by no other feature): ${v.names.map((name, l) => `${name} ${v.own[l]} of ${n}`).join(', ')}`
+    // Several layers: a feature computed by a later layer owns one in that layer's W_in.
+    + (v.own_in_some_w_in != null && v.names.length > 2 ? `; in some layer's W_in: ${v.own_in_some_w_in} of ${n}.` : '.');
   const w = Math.min(300, Math.max(160, C * 12)), h = Math.min(300, 30 + n * 16);
   v.names.forEach((name, l) => {
     const order = v.order[l];

@@ -42,7 +42,7 @@ impl StartState {
 
     /// Single instances' parts side by side, in order.
     fn join(parts: &[StartState]) -> StartState {
-        let models: Vec<ApdModel> = parts.iter().map(|p| ApdModel { a: p.model.a.clone(), b: p.model.b.clone() }).collect();
+        let models: Vec<ApdModel> = parts.iter().map(|p| p.model.clone()).collect();
         let optims: Vec<Adam> = parts.iter().map(|p| p.optim.clone()).collect();
         StartState {
             model: ApdModel::join(&models),
@@ -157,7 +157,19 @@ impl ApdTrainer {
             for r in &mut self.restarts {
                 r.set_aside(start - 1);
             }
-            self.saved.push(finished);
+            self.saved.push(Some(finished));
+            // Keep only the starts some instance would go on from: the
+            // lowest score so far, ties to the earlier (as `Restarts` decides).
+            let best: Vec<usize> = self
+                .restarts
+                .iter()
+                .map(|r| (0..r.scores.len()).fold(0, |b, k| if r.scores[k] < r.scores[b] { k } else { b }))
+                .collect();
+            for (k, s) in self.saved.iter_mut().enumerate() {
+                if !best.contains(&k) {
+                    *s = None;
+                }
+            }
             return;
         }
         let current = self.current_start();
@@ -166,7 +178,7 @@ impl ApdTrainer {
                 .iter()
                 .enumerate()
                 .map(|(i, n)| match n {
-                    Next::Restore(best) => self.saved[*best].instance(i),
+                    Next::Restore(best) => self.saved[*best].as_ref().expect("an instance's best start is kept").instance(i),
                     _ => current.instance(i),
                 })
                 .collect();
@@ -180,7 +192,7 @@ impl ApdTrainer {
     /// The current start, taken out (a placeholder is left until it or
     /// another is swapped back in).
     fn current_start(&mut self) -> StartState {
-        let empty = StartState { model: ApdModel { a: Vec::new(), b: Vec::new() }, optim: Adam::new(), usage: Vec::new(), n_now: self.n_now };
+        let empty = StartState { model: ApdModel::empty(), optim: Adam::new(), usage: Vec::new(), n_now: self.n_now };
         self.swap_start(empty)
     }
 
@@ -196,13 +208,15 @@ impl ApdTrainer {
 
     /// The scores of the starts finished so far (`apd.restarts`): the mean
     /// minimality loss over the last quarter of each; the lowest goes on.
-    /// The first instance's (a decomposition looked at is one instance).
+    /// One instance's (a decomposition looked at is one instance).
     pub fn start_scores(&self) -> &[f64] {
+        self.only_one();
         &self.restarts[0].scores
     }
 
     /// The start that won the comparison, once it has been made.
     pub fn chosen_start(&self) -> Option<usize> {
+        self.only_one();
         self.restarts[0].chosen
     }
 

@@ -2,7 +2,8 @@
 //! their initialisation, and the optimiser that moves them.
 
 use crate::config::ExperimentConfig;
-use crate::data::{matrix, read_vec};
+use crate::data::read_vec;
+use crate::decomp::network::stacked;
 use crate::decomp::factors::normal_factors;
 use crate::decomp::{Decomposition, FactorPair};
 use crate::error::ApdError;
@@ -23,10 +24,15 @@ pub struct ApdModel {
 
 /// `n` row-major `rows x cols` blocks as an `n x rows x cols` parameter.
 fn stacked_param(values: Vec<f32>, n: usize, rows: usize, cols: usize, device: &Device) -> Param<Tensor<3>> {
-    Param::from_tensor(matrix(values, n * rows, cols, device).reshape([n, rows, cols]).require_grad())
+    Param::from_tensor(stacked(values, n, rows, cols, device).require_grad())
 }
 
 impl ApdModel {
+    /// No components: a placeholder while a start is swapped.
+    pub fn empty() -> Self {
+        ApdModel { a: Vec::new(), b: Vec::new() }
+    }
+
     /// Fresh components for matrices of `shapes` (`d_in, d_out`), one
     /// instance per generator of `rngs` (drawn from it as alone):
     /// `n_components + extra_components` of rank m.

@@ -25,6 +25,7 @@ impl Decomposer for ApdTrainer {
 
     /// The components at the target's own scale.
     async fn decomposition(&self) -> Result<Decomposition, ApdError> {
+        self.only_one();
         Ok(self.rescales[0].to_target(&self.decompositions_now().await?.remove(0)))
     }
 
@@ -70,10 +71,12 @@ impl Decomposer for ApdTrainer {
     }
 
     fn last_active_counts(&self) -> &[u16] {
+        self.only_one();
         &self.last_active[0]
     }
 
     fn scale(&self) -> &ScaleSummary {
+        self.only_one();
         &self.rescales[0].summary
     }
 }
@@ -82,7 +85,12 @@ impl ApdTrainer {
     /// `x` (`B x n`) as the batch of the only instance: a decomposition
     /// looked at is one instance ([`ApdTrainer::into_instances`]).
     fn one_instance(&self, x: Tensor<2>) -> Tensor<3> {
-        assert_eq!(self.instances(), 1, "the probes look at one decomposition; split a batch with into_instances");
+        self.only_one();
         x.unsqueeze::<3>()
+    }
+
+    /// A decomposition looked at is one instance.
+    pub(super) fn only_one(&self) {
+        assert_eq!(self.instances(), 1, "this looks at one decomposition; split a batch with into_instances");
     }
 }

@@ -25,7 +25,7 @@ impl ApdTrainer {
                 n_now: self.n_now,
                 usage: vec![self.usage[i].clone()],
                 restarts: vec![restarts.next().expect("one per instance")],
-                saved: self.saved.iter().map(|s| s.instance(i)).collect(),
+                saved: self.saved.iter().map(|s| s.as_ref().map(|s| s.instance(i))).collect(),
                 seeds: vec![self.seeds[i]],
             })
             .collect()

@@ -107,8 +107,9 @@ pub struct ApdTrainer {
     /// Each instance's comparison of the starts (they run in step, so each
     /// instance may keep a different one).
     restarts: Vec<Restarts>,
-    /// The starts finished so far, by index, until they have been compared.
-    saved: Vec<StartState>,
+    /// The starts finished so far, by index, until they have been compared;
+    /// only those that are some instance's best so far are kept.
+    saved: Vec<Option<StartState>>,
     seeds: Vec<u64>,
 }
 
@@ -134,7 +135,7 @@ impl ApdTrainer {
             network,
             single,
             rescales,
-            model: ApdModel { a: Vec::new(), b: Vec::new() },
+            model: ApdModel::empty(),
             optim: Adam::new(),
             rngs: seeds.iter().map(|&s| Rng::stream(s, "apd-data")).collect(),
             device: ad,

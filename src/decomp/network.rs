@@ -221,34 +221,26 @@ impl<const D: usize> Network<D> {
 impl Network<3> {
     /// Instance `i` alone, still with its instance dimension.
     pub fn instance(&self, i: usize) -> Network<3> {
-        let one = |t: &Tensor<3>| t.clone().narrow(0, i, 1);
-        Network {
-            model: self.model.clone(),
-            arch: match &self.arch {
-                Arch::Tms { chain, bias } => Arch::Tms { chain: chain.clone(), bias: one(bias) },
-                Arch::Resid { embed } => Arch::Resid { embed: one(embed) },
-            },
-            weights: self.weights.iter().map(one).collect(),
-            uses: self.uses.clone(),
-            n_params: self.n_params,
-            names: self.names.clone(),
-            device: self.device.clone(),
-        }
+        self.map_tensors(|t| t.clone().narrow(0, i, 1))
     }
 
     /// Instance `i` alone, as a network of one target (`D = 2`).
     pub fn single(&self, i: usize) -> Network<2> {
-        let one = |t: &Tensor<3>| {
+        self.map_tensors(|t| {
             let [_, r, c] = t.dims();
             t.clone().narrow(0, i, 1).reshape([r, c])
-        };
+        })
+    }
+
+    /// The same network with `f` applied to every tensor it holds.
+    fn map_tensors<const E: usize>(&self, f: impl Fn(&Tensor<3>) -> Tensor<E>) -> Network<E> {
         Network {
             model: self.model.clone(),
             arch: match &self.arch {
-                Arch::Tms { chain, bias } => Arch::Tms { chain: chain.clone(), bias: one(bias) },
-                Arch::Resid { embed } => Arch::Resid { embed: one(embed) },
+                Arch::Tms { chain, bias } => Arch::Tms { chain: chain.clone(), bias: f(bias) },
+                Arch::Resid { embed } => Arch::Resid { embed: f(embed) },
             },
-            weights: self.weights.iter().map(one).collect(),
+            weights: self.weights.iter().map(&f).collect(),
             uses: self.uses.clone(),
             n_params: self.n_params,
             names: self.names.clone(),
@@ -279,7 +271,7 @@ pub fn masked_product<const D: usize>(h: Tensor<D>, layer: ChainLayer, a: &[Tens
 
 /// `n` row-major `rows x cols` blocks as one tensor: `rows x cols` when
 /// `D = 2` (then `n` is 1), `n x rows x cols` when `D = 3`.
-fn stacked<const D: usize>(values: Vec<f32>, n: usize, rows: usize, cols: usize, device: &Device) -> Tensor<D> {
+pub(crate) fn stacked<const D: usize>(values: Vec<f32>, n: usize, rows: usize, cols: usize, device: &Device) -> Tensor<D> {
     let mut shape = [1; D];
     shape[D - 1] = cols;
     shape[D - 2] = rows;

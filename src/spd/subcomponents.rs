@@ -106,6 +106,22 @@ pub fn own_counts(ci: &[Vec<f32>], c: usize) -> Vec<usize> {
     ci.iter().map(|m| own_subcomponents(m, c).iter().flatten().count()).collect()
 }
 
+/// Features with a subcomponent of their own ([`own_subcomponents`]) in at
+/// least one of the matrices `ci[l]` for `l` in `among` (a residual MLP's
+/// W_in matrices: a feature computed by a later layer owns one there, not in
+/// the first). Each matrix is `n x c` row-major.
+pub fn own_in_any(ci: &[Vec<f32>], c: usize, among: impl IntoIterator<Item = usize>) -> usize {
+    let mut owns: Vec<bool> = Vec::new();
+    for l in among {
+        let per_feature = own_subcomponents(&ci[l], c);
+        owns.resize(per_feature.len(), false);
+        for (o, k) in owns.iter_mut().zip(per_feature) {
+            *o |= k.is_some();
+        }
+    }
+    owns.iter().filter(|&&o| o).count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +144,21 @@ mod tests {
         assert_eq!(own_counts(&[ci.to_vec(), ci2.to_vec()], 4), vec![1, 2]);
         // A feature that needs nothing owns nothing.
         assert_eq!(own_subcomponents(&[0.0, 0.05], 2), vec![None]);
+    }
+
+    #[test]
+    fn own_in_any_matrix_by_hand() {
+        // 3 features, 2 subcomponents per matrix. Matrix 0: feature 0 owns
+        // subcomponent 0; features 1 and 2 share 1. Matrix 1: feature 2 owns
+        // 0, the others need none. Matrix 2: feature 1 owns 1.
+        let m0 = vec![0.9, 0.0, 0.0, 0.8, 0.0, 0.7];
+        let m1 = vec![0.0, 0.0, 0.0, 0.05, 0.6, 0.0];
+        let m2 = vec![0.0, 0.0, 0.0, 0.9, 0.0, 0.0];
+        let ci = [m0, m1, m2];
+        assert_eq!(own_counts(&ci, 2), vec![1, 1, 1]);
+        assert_eq!(own_in_any(&ci, 2, [0]), 1, "the first matrix alone");
+        assert_eq!(own_in_any(&ci, 2, [0, 1]), 2, "features 0 and 2, each in one of them");
+        assert_eq!(own_in_any(&ci, 2, [0, 1, 2]), 3);
+        assert_eq!(own_in_any(&ci, 2, []), 0);
     }
 }

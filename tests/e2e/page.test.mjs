@@ -72,6 +72,10 @@ test('the gallery opens every shipped result, even without the engine', { timeou
   await page.getByTestId('neurons-spd-note').waitFor({ timeout: 10_000 });
   assert.doesNotMatch(await page.locator('#neurons-howto').textContent(), /lower map/);
   assert.match(await page.locator('#curve-howto').textContent(), /causal importances/);
+  // Several layers: the importance card also counts features owning a subcomponent in some W_in.
+  assert.doesNotMatch(await page.locator('#spd-alive').textContent(), /some layer/);
+  await page.locator('[data-testid="gallery-item"][data-name="resid-mlp-3-spd"]').click();
+  await page.locator('#spd-alive').filter({ hasText: /in some layer's W_in: \d+ of 100/ }).waitFor({ timeout: 10_000 });
   await page.close();
 });
 

@@ -11,10 +11,13 @@ use apd_playground::run::Run;
 use apd_playground::ApdError;
 use std::time::Instant;
 
+/// Untimed steps before the timed ones (compilation, allocation, caches).
+const WARMUP: usize = 20;
+
 pub fn cmd_bench(args: &Args) -> Result<(), ApdError> {
     let (name, mut cfg) = config_of(args)?;
     let steps = args.steps.unwrap_or(200);
-    let warmup = 20.min(steps);
+    let warmup = WARMUP.min(steps);
     let key = if cfg.method == Method::Spd { "spd.steps" } else { "apd.steps" };
     cfg.set(key, &(steps + warmup).to_string())?;
     // The target's quality does not change the cost of a decomposition step.
@@ -64,7 +67,7 @@ pub fn cmd_bench(args: &Args) -> Result<(), ApdError> {
 /// `steps` batched APD steps of `n` instances (seeds 0..n, their targets
 /// trained for one step), after the same warm-up as the figures for one run.
 fn bench_apd_steps(cfg: &ExperimentConfig, n: usize, steps: usize, dev: &burn::tensor::Device) -> Result<(f64, f64, f64), ApdError> {
-    let warmup = 20.min(steps);
+    let warmup = WARMUP.min(steps);
     let mut cfg = cfg.clone();
     cfg.set("apd.steps", &(steps + warmup).to_string())?;
     cfg.set("target.steps", "1")?;
@@ -78,7 +81,7 @@ fn bench_apd_steps(cfg: &ExperimentConfig, n: usize, steps: usize, dev: &burn::t
 
 /// `steps` batched target-training steps of `n` instances, timed as [`timed`] does.
 fn bench_target_steps(cfg: &ExperimentConfig, n: usize, steps: usize, dev: &burn::tensor::Device) -> Result<(f64, f64, f64), ApdError> {
-    let warmup = 20;
+    let warmup = WARMUP.min(steps);
     let mut cfg = cfg.clone();
     cfg.set("target.steps", &(steps + warmup).to_string())?;
     let seeds: Vec<u64> = (0..n as u64).collect();

@@ -47,11 +47,13 @@ MODELS: tms-5-2, tms-5-2-id, tms-40-10, tms-40-10-id, tms-custom,
   sweep trains its targets in groups of N (default: 12 for TMS, 1 for the residual MLPs) and
   decomposes them (APD) in groups of N too (default: on the CPU, the small TMS models' seeds
   spread evenly over the jobs, where it measured 1.2x faster; otherwise 1: larger steps
-  measured slower batched); bench times APD and target training at N and at 1. A run that diverges stops its whole group, naming its seed; sweep then runs that
-  group's seeds one by one. SPD has no instance dimension yet
---jobs J (sweep) decomposes J seeds at once, one thread each (default: the CPU's cores for TMS
-  on the CPU backend, 1 for the residual MLPs, whose products use the cores already, and on
-  wgpu); the seeds' lines come out in seed order and are the same for any J
+  measured slower batched); bench times APD and target training at N and at 1. A target that
+  diverges stops the command, naming its seed; a decomposition that diverges stops its
+  batch, and sweep then runs that batch's seeds one by one. SPD has no instance dimension yet
+--jobs J (sweep) decomposes J seeds (or batches of seeds) at once, one thread each (default:
+  the CPU's cores for TMS on the CPU backend, 1 for the residual MLPs, whose products use the
+  cores already, and on wgpu); the seeds' lines come out in seed order and are the same for
+  any J and N
 --target-scale K decomposes the trained (or given) target with its weights scaled by K
   (TMS: W times K; residual MLP: W_in times K, W_out divided by K)
 ";

@@ -4,15 +4,15 @@
 use crate::cli::{backend_of, config_of, run_to_end, start_target, train_targets, Args};
 use crate::files::write_json;
 use crate::output::{print_details, print_metrics, Bar};
-use apd_playground::backend::device;
+use apd_playground::backend::{device, BackendKind};
 use apd_playground::config::{ExperimentConfig, Method};
 use apd_playground::models::Target;
 use apd_playground::run::Run;
 use apd_playground::ApdError;
 use std::time::Instant;
 
-/// Where instance `seed` of `train --instances` goes: `out` with
-/// `-seed<S>` before its `.json`.
+/// Where seed `seed`'s file of `train` or `decompose --instances` goes:
+/// `out` with `-seed<S>` before its `.json`.
 pub(crate) fn instance_path(out: &str, seed: u64) -> String {
     match out.strip_suffix(".json") {
         Some(stem) => format!("{stem}-seed{seed}.json"),
@@ -26,7 +26,7 @@ pub(crate) fn cmd_decompose(args: &Args) -> Result<(), ApdError> {
     let kind = backend_of(args)?;
     let dev = pollster::block_on(device(kind))?;
     if let Some(n) = args.instances.filter(|&n| n > 1) {
-        return decompose_together(args, &name, &cfg, n, out, &dev);
+        return decompose_together(args, &name, &cfg, n, out, &dev, kind);
     }
     let target = start_target(args, &cfg, args.seed, &dev, None)?;
     let run = Run::new(&name, cfg, args.seed, &dev, target)?;
@@ -39,14 +39,13 @@ pub(crate) fn cmd_decompose(args: &Args) -> Result<(), ApdError> {
 }
 
 /// `decompose --instances N`: seeds S..S+N decomposed in one batched step.
-fn decompose_together(args: &Args, name: &str, cfg: &ExperimentConfig, n: usize, out: &str, dev: &burn::tensor::Device) -> Result<(), ApdError> {
+fn decompose_together(args: &Args, name: &str, cfg: &ExperimentConfig, n: usize, out: &str, dev: &burn::tensor::Device, kind: BackendKind) -> Result<(), ApdError> {
     if cfg.method != Method::Apd {
         return Err(ApdError::Config(apd_playground::config::ConfigError {
             field: "--instances".into(),
             message: "SPD has no instance dimension yet: decompose one seed at a time (sweep --jobs runs seeds side by side)".into(),
         }));
     }
-    let kind = backend_of(args)?;
     let seeds: Vec<u64> = (args.seed..args.seed + n as u64).collect();
     let mut trained: Vec<Target> = match &args.target {
         Some(_) => Vec::new(),

@@ -111,8 +111,14 @@ pub fn loss_text(r: &Report) -> String {
         let alive: Vec<String> = rec.alive.iter().map(|a| a.to_string()).collect();
         let own: Vec<String> = apd_playground::spd::own_counts(&rec.ci_one_hot, r.components.n_components).iter().map(|a| a.to_string()).collect();
         let Some(s) = rec.history.last() else { return String::new() };
+        // A residual MLP's W_in matrices (interleaved with W_out): a feature
+        // computed by a later layer owns a subcomponent there.
+        let some_w_in = match r.config.model.is_resid() && rec.ci_one_hot.len() > 2 {
+            true => format!(" ({} in some W_in)", apd_playground::spd::own_in_any(&rec.ci_one_hot, r.components.n_components, (0..rec.ci_one_hot.len()).step_by(2))),
+            false => String::new(),
+        };
         return format!(
-            "L_f {:.3e}  L_r {:.3e}  L_rl {:.3e}  L_i {:.3e}  alive {} of {} per matrix  own {} of {} features per matrix",
+            "L_f {:.3e}  L_r {:.3e}  L_rl {:.3e}  L_i {:.3e}  alive {} of {} per matrix  own {} of {} features per matrix{some_w_in}",
             s.faithfulness,
             s.stochastic,
             s.layerwise,

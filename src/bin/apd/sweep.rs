@@ -49,19 +49,6 @@ pub fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
         None if cfg.model.is_resid() || kind != BackendKind::Cpu => 1,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    // APD decompositions in groups of `batch` seeds, one batched step each:
-    // by default only where it measured faster on the CPU (tms-5-2 and its
-    // kind, whose steps are small: 238 s against 286 s for 12 seeds on 2
-    // cores), as many per group as spread the seeds evenly over the jobs;
-    // larger steps measured slower batched (tms-40-10 at N = 3: 0.6x).
-    let batch = match args.instances {
-        _ if cfg.method != apd_playground::config::Method::Apd || args.target.is_some() => 1,
-        Some(n) => n,
-        None if kind == BackendKind::Cpu && !cfg.model.is_resid() && cfg.estimated_step_floats() * 4 <= SMALL_STEP_BYTES => {
-            ((b - a) as usize).div_ceil(jobs).clamp(1, 12)
-        }
-        None => 1,
-    };
     let mut trained: Vec<Target> = Vec::new();
     let mut queue = Vec::new();
     let mut lines = BTreeMap::new();
@@ -82,6 +69,19 @@ pub fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
         }
         queue.push((seed, target));
     }
+    // APD decompositions in groups of `batch` seeds, one batched step each:
+    // by default only where it measured faster on the CPU (tms-5-2 and its
+    // kind, whose steps are small: 238 s against 286 s for 12 seeds on 2
+    // cores), as many per group as spread the seeds evenly over the jobs;
+    // larger steps measured slower batched (tms-40-10 at N = 3: 0.6x).
+    let batch = match args.instances {
+        _ if cfg.method != apd_playground::config::Method::Apd || args.target.is_some() => 1,
+        Some(n) => n,
+        None if kind == BackendKind::Cpu && !cfg.model.is_resid() && cfg.estimated_step_floats() * 4 <= SMALL_STEP_BYTES => {
+            queue.len().div_ceil(jobs).clamp(1, 12)
+        }
+        None => 1,
+    };
     let lines_of = |seed: u64, run: &Run, wall: f64| -> SeedResult {
         let report = pollster::block_on(run.report(wall, kind.name()))?.expect("APD ran");
         let mut text = metrics_text(&format!("seed {seed:>3}: "), &report);
@@ -118,17 +118,20 @@ pub fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
         let mut queue = queue.into_iter().peekable();
         std::iter::from_fn(|| queue.peek().is_some().then(|| queue.by_ref().take(batch).collect())).collect()
     };
+    let threads = jobs.min(groups.len()).max(1);
+    let batches = groups.iter().any(|g| g.len() > 1);
     ok += for_each_in_order(groups, jobs, lines, decompose)?;
     let criterion = if cfg.model.is_resid() { ">= 90% of features with a dedicated component" } else { "MMCS >= 0.98 and ML2R >= 0.85" };
     let skip_note = if skipped > 0 { format!("; {skipped} seeds skipped: their target does not reproduce every feature alone") } else { String::new() };
-    let mut how = match (group.min(b - a), jobs.min((b - a) as usize)) {
-        (1, 1) => String::new(),
-        (g, 1) => format!(", targets {g} at a time"),
-        (1, j) => format!(", {j} seeds at once"),
-        (g, j) => format!(", targets {g} at a time, {j} seeds at once"),
-    };
-    if batch > 1 {
-        how.push_str(&format!(", decompositions {} per batched step", batch.min((b - a) as usize)));
+    let mut how = String::new();
+    if group.min(b - a) > 1 {
+        how.push_str(&format!(", targets {} at a time", group.min(b - a)));
+    }
+    match (batches, threads) {
+        (true, 1) => how.push_str(&format!(", decompositions up to {batch} per batched step")),
+        (true, t) => how.push_str(&format!(", decompositions up to {batch} per batched step, {t} batches at once")),
+        (false, 1) => {}
+        (false, t) => how.push_str(&format!(", {t} seeds at once")),
     }
     println!("{name}: {ok} of {} seeds recovered ({criterion}) in {:.0} s{how}{skip_note}", b - a - skipped, t.elapsed().as_secs_f64());
     Ok(())
