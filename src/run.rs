@@ -171,30 +171,21 @@ impl Run {
             }
         }
         let parts = apd.into_instances().into_iter().zip(targets).zip(seeds).zip(histories);
-        Ok(parts
-            .map(|(((apd, target), &seed), history)| Run {
-                preset: preset.to_string(),
-                config: config.clone(),
-                seed,
-                device: device.clone(),
-                target_trainer: None,
-                target: Some(target),
-                apd: Some(apd),
-                spd: None,
-                spd_history: Vec::new(),
-                target_history: Vec::new(),
-                history,
-                saved_starts: None,
-            })
-            .collect())
+        Ok(parts.map(|(((apd, target), &seed), history)| Run::decomposing(preset, config, seed, device, target, apd, history)).collect())
     }
 
     /// A run in its decomposition phase with `report`'s settings and history.
     fn holding(report: &Report, device: &Device, target: Target, apd: ApdTrainer) -> Run {
+        let run = Run::decomposing(&report.model, &report.config, report.seed, device, target, apd, report.history.clone());
+        Run { saved_starts: report.starts.clone(), ..run }
+    }
+
+    /// A run in its APD phase: `apd` on `target`, with the steps of `history` behind it.
+    fn decomposing(preset: &str, config: &ExperimentConfig, seed: u64, device: &Device, target: Target, apd: ApdTrainer, history: Vec<StepStats>) -> Run {
         Run {
-            preset: report.model.clone(),
-            config: report.config.clone(),
-            seed: report.seed,
+            preset: preset.to_string(),
+            config: config.clone(),
+            seed,
             device: device.clone(),
             target_trainer: None,
             target: Some(target),
@@ -202,8 +193,8 @@ impl Run {
             spd: None,
             spd_history: Vec::new(),
             target_history: Vec::new(),
-            history: report.history.clone(),
-            saved_starts: report.starts.clone(),
+            history,
+            saved_starts: None,
         }
     }
 
