@@ -9,7 +9,10 @@
 # step and the warm-up cancel).
 # Usage: scripts/count-launches.sh [MODEL] [apd bench arguments...]
 #        e.g. scripts/count-launches.sh tms-5-2 --method spd
-#        (not --instances: bench then trains targets too, which would count)
+#        scripts/count-launches.sh tms-5-2 --instances 12   (APD of 12 seeds in
+#        one batched step: `apd decompose --instances` at 20 and 40 steps, the
+#        difference divided by the difference of their step counts, restarts
+#        included; the targets' training and the final figures cancel)
 # Needs a wgpu adapter (Mesa's lavapipe here: slow, but it runs the same
 # kernels). Takes a minute or two per model.
 set -euo pipefail
@@ -31,6 +34,24 @@ EOF
   (cd "$dir" && "$APD" bench --model "$model" --backend wgpu --steps "$steps" "$@" > "$dir/bench-$steps.txt")
   grep -c '^Executing ' "$log"
 }
+if [ "${1:-}" = --instances ]; then
+  n=$2
+  shift 2
+  batch() {
+    local steps=$1 log="$dir/kernels-batch-$1.log"
+    shift
+    printf '[profiling.logger]\nlevel = "minimal"\nfile = "%s"\nappend = true\n' "$log" > "$dir/cubecl.toml"
+    (cd "$dir" && "$APD" decompose --model "$model" --backend wgpu --instances "$n" --set target.steps=10 --set apd.steps="$steps" "$@" --out "$dir/r-$steps.json" > "$dir/decompose-$steps.txt" 2>&1)
+    grep -c '^Executing ' "$log"
+  }
+  # Steps each run took, restarts included: its report's last step.
+  ran() { node -e 'const h=JSON.parse(require("fs").readFileSync(process.argv[1])).history;console.log(h[h.length-1].step+1)' "$(ls "$dir"/r-$1-seed*.json | head -1)"; }
+  short=$(batch 20 "$@")
+  long=$(batch 40 "$@")
+  steps=$(( $(ran 40) - $(ran 20) ))
+  echo "$model APD, $n seeds per batched step${*:+ $*}: $(( (long - short) / steps )) kernel launches per step on wgpu (from $short and $long launches in runs of $(ran 20) and $(ran 40) steps)"
+  exit 0
+fi
 short=$(count 20 "$@")
 long=$(count 40 "$@")
 per_step=$(( (long - short) / 20 ))
