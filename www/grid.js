@@ -4,8 +4,9 @@
 // in one component). It opens on a grid shipped with the page
 // (`www/gallery/seeds/`, made by scripts/seeds-grid.sh); "Run them here"
 // decomposes seeds live on the CPU, several at once, each in a worker of its
-// own (a worker is one engine: seeds run side by side, not yet batched into
-// one step), and a click on a seed opens it in the full views.
+// own (a worker is one engine; on the CPU a worker per core beats batching
+// the seeds into one step: docs/page.md), and a click on a seed opens it in
+// the full views.
 import { vectors, color } from './views.js';
 import { BAR, recovered } from './results.js';
 

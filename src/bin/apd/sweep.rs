@@ -109,7 +109,7 @@ pub fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
                 // One seed's divergence stops the batch: each seed again alone,
                 // so that it is that seed's line that says so.
                 Err(ApdError::Diverged { .. }) => {}
-                Err(e) => return vec![(seeds[0], Err(e))],
+                Err(e) => return seeds.iter().map(|&s| (s, Err(e.clone()))).collect(),
             }
         }
         group.into_iter().map(|(seed, target)| (seed, alone(seed, target))).collect()
