@@ -9,7 +9,6 @@
 //!
 //! Neither changes a step's losses or its update: they decide which
 //! components a step starts from.
-
 //!
 //! Instances side by side run their starts in step (each start is a fresh
 //! initialisation of every instance); each instance compares its own, and
@@ -158,13 +157,8 @@ impl ApdTrainer {
                 r.set_aside(start - 1);
             }
             self.saved.push(Some(finished));
-            // Keep only the starts some instance would go on from: the
-            // lowest score so far, ties to the earlier (as `Restarts` decides).
-            let best: Vec<usize> = self
-                .restarts
-                .iter()
-                .map(|r| (0..r.scores.len()).fold(0, |b, k| if r.scores[k] < r.scores[b] { k } else { b }))
-                .collect();
+            // Keep only the starts some instance would go on from.
+            let best: Vec<usize> = self.restarts.iter().filter_map(|r| r.best().copied()).collect();
             for (k, s) in self.saved.iter_mut().enumerate() {
                 if !best.contains(&k) {
                     *s = None;
@@ -172,8 +166,8 @@ impl ApdTrainer {
             }
             return;
         }
-        let current = self.current_start();
         if next.iter().any(|n| matches!(n, Next::Restore(_))) {
+            let current = self.current();
             let parts: Vec<StartState> = next
                 .iter()
                 .enumerate()
@@ -183,17 +177,13 @@ impl ApdTrainer {
                 })
                 .collect();
             self.swap_start(StartState::join(&parts));
-        } else {
-            self.swap_start(current);
         }
         self.saved.clear();
     }
 
-    /// The current start, taken out (a placeholder is left until it or
-    /// another is swapped back in).
-    fn current_start(&mut self) -> StartState {
-        let empty = StartState { model: ApdModel::empty(), optim: Adam::new(), usage: Vec::new(), n_now: self.n_now };
-        self.swap_start(empty)
+    /// The current start's state (its tensors shared, not copied).
+    fn current(&self) -> StartState {
+        StartState { model: self.model.clone(), optim: self.optim.clone(), usage: self.usage.clone(), n_now: self.n_now }
     }
 
     /// Makes `s` the current start and returns the one it replaces.

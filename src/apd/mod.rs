@@ -169,6 +169,7 @@ impl ApdTrainer {
         t.usage = vec![vec![0.0; d.n_components]];
         Ok(t)
     }
+
     /// Continues a decomposition from saved factors `d` after `step` steps
     /// (a checkpoint, e.g. on another device after a GPU was lost). Adam's
     /// moments are not saved, so they restart, and the data stream is a new

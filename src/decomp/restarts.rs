@@ -79,6 +79,11 @@ impl<S, K: PartialOrd> Restarts<S, K> {
         Next::Fresh(self.start)
     }
 
+    /// What is kept of the best start so far, until the comparison.
+    pub fn best(&self) -> Option<&S> {
+        self.best.as_ref().map(|(_, _, s)| s)
+    }
+
     /// Keeps `finished`, the start that [`Next::Fresh`] replaced, if it is
     /// the best so far.
     pub fn set_aside(&mut self, finished: S) {

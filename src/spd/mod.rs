@@ -36,7 +36,7 @@ use burn::module::Param;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use ci::{lower_leaky, upper_leaky, GateValues, Gates, LEAK};
-pub use subcomponents::{alive_counts, check_fits, own_counts, own_in_any, own_subcomponents, SpdModel};
+pub use subcomponents::{alive_counts, check_fits, own_counts, own_in_any, own_in_some_w_in, own_subcomponents, SpdModel};
 use serde::{Deserialize, Serialize};
 
 /// A loss term above this counts as divergence, as in APD.

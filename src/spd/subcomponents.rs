@@ -122,6 +122,12 @@ pub fn own_in_any(ci: &[Vec<f32>], c: usize, among: impl IntoIterator<Item = usi
     owns.iter().filter(|&&o| o).count()
 }
 
+/// [`own_in_any`] over a residual MLP's W_in matrices: its decomposed
+/// matrices interleave them with the W_out ones (W_in1, W_out1, W_in2, ...).
+pub fn own_in_some_w_in(ci: &[Vec<f32>], c: usize) -> usize {
+    own_in_any(ci, c, (0..ci.len()).step_by(2))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +166,6 @@ mod tests {
         assert_eq!(own_in_any(&ci, 2, [0, 1]), 2, "features 0 and 2, each in one of them");
         assert_eq!(own_in_any(&ci, 2, [0, 1, 2]), 3);
         assert_eq!(own_in_any(&ci, 2, []), 0);
+        assert_eq!(own_in_some_w_in(&ci, 2), 2, "matrices 0 and 2, as W_in1 and W_in2");
     }
 }

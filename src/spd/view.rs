@@ -5,7 +5,7 @@
 //! the alive count; and one input's importances beside a mask drawn from
 //! them, which is what the stochastic losses train with.
 
-use super::{alive_counts, own_counts, own_in_any, SpdTrainer};
+use super::{alive_counts, own_counts, own_in_some_w_in, SpdTrainer};
 use crate::data::read_vec;
 use crate::error::ApdError;
 use crate::rng::Rng;
@@ -39,7 +39,7 @@ pub struct SpdView {
     /// ([`super::own_subcomponents`]).
     pub own: Vec<usize>,
     /// Residual MLPs: the features with a subcomponent of their own in at
-    /// least one layer's W_in ([`super::own_in_any`]).
+    /// least one layer's W_in ([`super::own_in_some_w_in`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub own_in_some_w_in: Option<usize>,
     /// Per matrix, [`HIST_BINS`] counts of the `VIEW_BATCH x C` importances.
@@ -112,8 +112,7 @@ impl SpdTrainer {
         let order = ci_lower.iter().map(|m| match_columns(m, n, c)).collect();
         let alive = alive_counts(&ci_lower, c);
         let own = own_counts(&ci_lower, c);
-        // The residual MLP's matrices interleave W_in and W_out.
-        let own_in_some_w_in = self.network.model.is_resid().then(|| own_in_any(&ci_lower, c, (0..ci_lower.len()).step_by(2)));
+        let own_in_some_w_in = self.network.model.is_resid().then(|| own_in_some_w_in(&ci_lower, c));
         let x = self.batch_of(&mut Rng::stream(0, "spd-view"), VIEW_BATCH);
         let xs = read_vec(x.clone()).await?;
         let row = pick_sample(&xs, n);

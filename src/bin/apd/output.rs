@@ -111,10 +111,9 @@ pub fn loss_text(r: &Report) -> String {
         let alive: Vec<String> = rec.alive.iter().map(|a| a.to_string()).collect();
         let own: Vec<String> = apd_playground::spd::own_counts(&rec.ci_one_hot, r.components.n_components).iter().map(|a| a.to_string()).collect();
         let Some(s) = rec.history.last() else { return String::new() };
-        // A residual MLP's W_in matrices (interleaved with W_out): a feature
-        // computed by a later layer owns a subcomponent there.
+        // Several layers: a feature computed by a later one owns a subcomponent of its W_in.
         let some_w_in = match r.config.model.is_resid() && rec.ci_one_hot.len() > 2 {
-            true => format!(" ({} in some W_in)", apd_playground::spd::own_in_any(&rec.ci_one_hot, r.components.n_components, (0..rec.ci_one_hot.len()).step_by(2))),
+            true => format!(" ({} in some W_in)", apd_playground::spd::own_in_some_w_in(&rec.ci_one_hot, r.components.n_components)),
             false => String::new(),
         };
         return format!(
