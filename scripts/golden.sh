@@ -19,10 +19,10 @@ flags=$(grep -m1 '^flags' /proc/cpuinfo)
 feature() { case " $flags " in *" $1 "*) echo "$1=1";; *) echo "$1=0";; esac; }
 echo "$(feature avx2) $(feature fma) $(feature avx512f)" > "$out/cpu.txt"
 strip_timing() { node -e 'const fs=require("fs");const r=JSON.parse(fs.readFileSync(process.argv[1]));delete r.timing;fs.writeFileSync(process.argv[1],JSON.stringify(r,null,1)+"\n")' "$1"; }
-# name | model | seed | settings (the same list tests/golden.rs runs)
-while IFS='|' read -r name model seed sets; do
+# name | model | seed | settings | method, apd when empty (the same list tests/golden.rs runs)
+while IFS='|' read -r name model seed sets method; do
   [ -z "$name" ] && continue
-  args=()
+  args=(--method "${method:-apd}")
   for kv in $sets; do args+=(--set "$kv"); done
   "$APD" decompose --model "$model" --seed "$seed" "${args[@]}" --out "$out/$name.report.json" > /dev/null 2>&1
   "$APD" views "$out/$name.report.json" --feature 1 --out "$out/$name.views.json"

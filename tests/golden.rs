@@ -11,7 +11,7 @@
 // Native only: `wasm-pack test` builds every test target for wasm32, where these do not apply.
 #![cfg(not(target_arch = "wasm32"))]
 
-use apd_playground::config::preset;
+use apd_playground::config::{preset, with_method, Method};
 use apd_playground::report::Report;
 use apd_playground::run::{Progress, Run};
 use burn::tensor::Device;
@@ -81,6 +81,10 @@ fn short_runs_give_the_recorded_reports_and_views() {
         let parts: Vec<&str> = line.split('|').collect();
         let (name, model, seed) = (parts[0], parts[1], parts[2].parse::<u64>().unwrap());
         let mut cfg = preset(model).unwrap();
+        // An optional fifth field names the method (`spd`); APD otherwise.
+        if let Some(m) = parts.get(4).filter(|m| !m.trim().is_empty()) {
+            cfg = with_method(&cfg, model, Method::parse(m.trim()).unwrap()).unwrap();
+        }
         for kv in parts[3].split_whitespace() {
             let (k, v) = kv.split_once('=').unwrap();
             cfg.set(k, v).unwrap();
@@ -107,5 +111,5 @@ fn short_runs_give_the_recorded_reports_and_views() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 3, "every case in tests/golden/cases.txt");
+    assert_eq!(checked, 6, "every case in tests/golden/cases.txt");
 }
