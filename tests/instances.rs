@@ -1,5 +1,5 @@
 //! The instance dimension (issue 14): several seeds' targets trained, and
-//! their APD decompositions run, in one batched step. Each instance must train exactly as its seed does alone
+//! their APD and SPD decompositions run, in one batched step. Each instance must train exactly as its seed does alone
 //! (bit for bit: it draws its own data and initial weights, and its
 //! parameters get only its own loss's gradient); one seed alone is today's
 //! run, which `tests/golden.rs` holds to the recorded bits.
@@ -7,9 +7,11 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use apd_playground::apd::{ApdTrainer, StepStats};
-use apd_playground::config::{apply_recipe, preset, ExperimentConfig};
+use apd_playground::config::{apply_recipe, preset, with_method, ExperimentConfig, Method};
 use apd_playground::decomp::{Decomposer, Decomposition};
 use apd_playground::models::{Target, TargetTrainer};
+use apd_playground::spd::ci::GateValues;
+use apd_playground::spd::{SpdStepStats, SpdTrainer};
 use burn::tensor::Device;
 
 fn train(cfg: &ExperimentConfig, seeds: &[u64]) -> (Vec<Vec<f32>>, Vec<Target>) {
@@ -142,5 +144,84 @@ fn residual_mlp_decompositions_run_as_they_do_alone() {
 fn an_apd_batch_needs_one_target_per_seed() {
     let cfg = preset("tms-5-2").unwrap();
     let err = ApdTrainer::with_seeds(&cfg, &[], &[], &Device::flex()).err().expect("no seeds is refused");
+    assert!(err.to_string().contains("one per seed"), "{err}");
+}
+
+/// What an SPD run of `seeds` together gives each seed: its losses at every
+/// step, its subcomponents, its gates, its restarts' scores and the start it kept.
+type SpdOutcome = (Vec<SpdStepStats>, Decomposition, Vec<GateValues>, (Vec<f64>, Option<usize>));
+
+fn decompose_spd(cfg: &ExperimentConfig, targets: &[Target], seeds: &[u64]) -> Vec<SpdOutcome> {
+    let mut t = SpdTrainer::with_seeds(cfg, targets, seeds, &Device::flex()).unwrap();
+    let mut histories = vec![Vec::new(); seeds.len()];
+    while !t.done() {
+        for (h, s) in histories.iter_mut().zip(pollster::block_on(t.step_all()).unwrap()) {
+            h.push(s);
+        }
+    }
+    let ds = pollster::block_on(t.decompositions()).unwrap();
+    let gates = pollster::block_on(t.gate_values_all()).unwrap();
+    histories.into_iter().zip(ds).zip(gates).zip(t.starts_all()).map(|(((h, d), g), s)| (h, d, g, s)).collect()
+}
+
+/// [`decomposed_together_as_alone`] for SPD, the gates compared too.
+fn spd_together_as_alone(cfg: &ExperimentConfig, seeds: &[u64]) -> Vec<Option<usize>> {
+    let (_, targets) = train(cfg, seeds);
+    let together = decompose_spd(cfg, &targets, seeds);
+    let mut kept = Vec::new();
+    for (i, &seed) in seeds.iter().enumerate() {
+        let alone = decompose_spd(cfg, &targets[i..i + 1], &[seed]).remove(0);
+        assert_eq!(together[i].0, alone.0, "seed {seed}: the SPD losses differ from its run alone");
+        assert_eq!(together[i].1, alone.1, "seed {seed}: the subcomponents differ from its run alone");
+        assert_eq!(together[i].2, alone.2, "seed {seed}: the gates differ from its run alone");
+        assert_eq!(together[i].3, alone.3, "seed {seed}: the restarts went otherwise alone");
+        kept.push(alone.3 .1);
+    }
+    assert_ne!(together[0].1, together[1].1, "two seeds must give two decompositions");
+    kept
+}
+
+fn spd_of(model: &str, sets: &[(&str, &str)]) -> ExperimentConfig {
+    let mut cfg = with_method(&preset(model).unwrap(), model, Method::Spd).unwrap();
+    for (k, v) in sets {
+        cfg.set(k, v).unwrap();
+    }
+    cfg
+}
+
+#[test]
+fn spd_decompositions_run_as_they_do_alone() {
+    // The small TMS preset: the revive sigmoid's two backward passes, the
+    // delta component, the faithfulness warmup, and four starts of which
+    // each seed keeps its best.
+    let sets = [("target.steps", "200"), ("spd.steps", "40"), ("spd.batch_size", "64"), ("spd.faithfulness_warmup_steps", "5")];
+    let kept = spd_together_as_alone(&spd_of("tms-5-2", &sets), &[3, 4, 5, 6]);
+    assert!(kept.iter().any(|k| *k != kept[0]), "the seeds all kept start {:?}: pick seeds that differ", kept[0]);
+    // The paper's SPD (leaky sigmoid, no additions) with an identity layer.
+    let paper = [("target.steps", "100"), ("spd.steps", "15"), ("spd.batch_size", "64"), ("spd.lower_sigmoid", "leaky"), ("spd.delta_component", "false"), ("spd.restarts", "0"), ("spd.coeff_faithfulness", "1")];
+    spd_together_as_alone(&spd_of("tms-5-2-id", &paper), &[7, 8]);
+}
+
+#[test]
+fn residual_mlp_spd_decompositions_run_as_they_do_alone() {
+    let sets = [
+        ("model.n_features", "6"),
+        ("model.d_resid", "24"),
+        ("model.d_mlp", "3"),
+        ("model.n_layers", "2"),
+        ("target.steps", "60"),
+        ("spd.n_components", "12"),
+        ("spd.steps", "15"),
+        ("spd.faithfulness_warmup_steps", "5"),
+        ("spd.restarts", "1"),
+        ("spd.restart_pct", "0.3"),
+    ];
+    spd_together_as_alone(&spd_of("resid-mlp-custom", &sets), &[3, 9]);
+}
+
+#[test]
+fn an_spd_batch_needs_one_target_per_seed() {
+    let cfg = spd_of("tms-5-2", &[]);
+    let err = SpdTrainer::with_seeds(&cfg, &[], &[], &Device::flex()).err().expect("no seeds is refused");
     assert!(err.to_string().contains("one per seed"), "{err}");
 }

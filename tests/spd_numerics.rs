@@ -51,7 +51,7 @@ fn the_importance_mlps_match_a_loop() {
     let (w1, b1, w2, b2, h) = (fill(c, g, 1), fill(c, g, 2), fill(c, g, 3), fill(1, c, 4), fill(b, c, 5));
     let flat = |m: &Mat| m.iter().flatten().map(|&v| v as f32).collect::<Vec<f32>>();
     let gates = Gates::from_values(c, g, flat(&w1), flat(&b1), flat(&w2), flat(&b2[..1].to_vec()), &device.clone().autodiff());
-    let got = from_tensor(gates.forward_inner(to_tensor(&h, &device)));
+    let got = from_tensor3(gates.forward_inner(to_tensor3(&h, &device)));
     for i in 0..b {
         for k in 0..c {
             let want: f64 = b2[0][k]
@@ -72,7 +72,7 @@ fn each_loss_matches_a_loop() {
     // Two matrices of different shapes, C = 3.
     let (w0, w1) = (fill(4, 2, 10), fill(2, 4, 11));
     let (v0, u0, v1, u1) = (fill(4, 3, 12), fill(3, 2, 13), fill(2, 3, 14), fill(3, 4, 15));
-    let t = |m: &Mat| to_tensor(m, &device);
+    let t = |m: &Mat| to_tensor3(m, &device);
     let got = scalar(faithfulness_loss(&[t(&w0), t(&w1)], &[t(&v0), t(&v1)], &[t(&u0), t(&u1)]));
     let diff = |w: &Mat, v: &Mat, u: &Mat| -> f64 { add(w, &matmul(v, u), -1.0).iter().flatten().map(|x| x * x).sum() };
     assert_rel(got, (diff(&w0, &v0, &u0) + diff(&w1, &v1, &u1)) / 16.0, 1e-5, "faithfulness");

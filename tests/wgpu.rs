@@ -1,5 +1,5 @@
 //! The same APD and SPD steps on the CPU and on wgpu give the same losses,
-//! and so do APD steps of several seeds batched in one step.
+//! and so do APD and SPD steps of several seeds batched in one step.
 //! Runs only where a wgpu adapter exists (CI installs Mesa's lavapipe for
 //! this); otherwise it says so on stderr and in the test name's output.
 // Native only: `wasm-pack test` builds every test target for wasm32, where these do not apply.
@@ -10,21 +10,34 @@ use apd_playground::apd::ApdTrainer;
 use apd_playground::config::{preset, with_method, Method};
 use apd_playground::models::TargetTrainer;
 use apd_playground::run::{Progress, Run};
+use apd_playground::spd::SpdTrainer;
 
-/// APD of three seeds in one batched step (the targets trained on the CPU,
-/// so both backends decompose the same ones): each step's minimality losses.
-fn batched_losses_on(dev: &burn::tensor::Device) -> Vec<Vec<f32>> {
-    let mut cfg = preset("tms-5-2").unwrap();
+/// APD or SPD of three seeds in one batched step (the targets trained on
+/// the CPU, so both backends decompose the same ones): each step's
+/// minimality (APD) or stochastic reconstruction (SPD) losses.
+fn batched_losses_on(dev: &burn::tensor::Device, method: Method) -> Vec<Vec<f32>> {
+    let mut cfg = with_method(&preset("tms-5-2").unwrap(), "tms-5-2", method).unwrap();
     cfg.set("target.steps", "30").unwrap();
     cfg.set("apd.steps", "5").unwrap();
+    if method == Method::Spd {
+        cfg.set("spd.steps", "5").unwrap();
+        cfg.set("spd.batch_size", "512").unwrap();
+    }
     let seeds = [1, 2, 3];
     let mut targets = TargetTrainer::with_seeds(&cfg, &seeds, &burn::tensor::Device::flex()).unwrap();
     while !targets.done() {
         pollster::block_on(targets.step_all()).unwrap();
     }
     let targets = pollster::block_on(targets.targets()).unwrap();
-    let mut apd = ApdTrainer::with_seeds(&cfg, &targets, &seeds, dev).unwrap();
     let mut out = Vec::new();
+    if method == Method::Spd {
+        let mut spd = SpdTrainer::with_seeds(&cfg, &targets, &seeds, dev).unwrap();
+        while !spd.done() {
+            out.push(pollster::block_on(spd.step_all()).unwrap().iter().map(|s| s.stochastic).collect());
+        }
+        return out;
+    }
+    let mut apd = ApdTrainer::with_seeds(&cfg, &targets, &seeds, dev).unwrap();
     while !apd.done() {
         out.push(pollster::block_on(apd.step_all()).unwrap().iter().map(|s| s.minimality).collect());
     }
@@ -77,11 +90,13 @@ fn cpu_and_wgpu_agree() {
         }
         eprintln!("cpu and wgpu agree over {} {method:?} steps: {:?}", cpu.len(), gpu.last());
     }
-    let (cpu, gpu) = (batched_losses_on(&burn::tensor::Device::flex()), batched_losses_on(&gpu));
-    assert_eq!(cpu.len(), 7);
-    for (i, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
-        for (x, y) in c.iter().zip(g) {
-            assert!((x - y).abs() <= 1e-3 * x.abs().max(1e-4), "batched APD step {i}: cpu {c:?} wgpu {g:?}");
+    for (method, steps) in [(Method::Apd, 7), (Method::Spd, 8)] {
+        let (cpu, gpu) = (batched_losses_on(&burn::tensor::Device::flex(), method), batched_losses_on(&gpu, method));
+        assert_eq!(cpu.len(), steps);
+        for (i, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
+            for (x, y) in c.iter().zip(g) {
+                assert!((x - y).abs() <= 1e-3 * x.abs().max(1e-4), "batched {method:?} step {i}: cpu {c:?} wgpu {g:?}");
+            }
         }
     }
 }

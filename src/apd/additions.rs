@@ -17,7 +17,7 @@
 
 use super::components::{Adam, ApdModel};
 use super::ApdTrainer;
-use crate::decomp::restarts::Next;
+use crate::decomp::restarts::{InstanceStarts, Next, PerInstance};
 use crate::error::ApdError;
 use crate::rng::Rng;
 
@@ -33,14 +33,12 @@ pub(super) struct StartState {
     pub n_now: usize,
 }
 
-impl StartState {
-    /// Instance `i`'s part alone.
-    pub fn instance(&self, i: usize) -> StartState {
+impl PerInstance for StartState {
+    fn instance(&self, i: usize) -> StartState {
         StartState { model: self.model.instance(i), optim: self.optim.instance(i), usage: vec![self.usage[i].clone()], n_now: self.n_now }
     }
 
-    /// Single instances' parts side by side, in order.
-    fn join(parts: &[StartState]) -> StartState {
+    fn join(parts: Vec<StartState>) -> StartState {
         let models: Vec<ApdModel> = parts.iter().map(|p| p.model.clone()).collect();
         let optims: Vec<Adam> = parts.iter().map(|p| p.optim.clone()).collect();
         StartState {
@@ -52,10 +50,9 @@ impl StartState {
     }
 }
 
-/// Where an instance's restarts stand: the starts are scored by their mean
-/// minimality loss over their last quarter; the state kept aside is the
-/// index of the best start (its state is in the trainer's `saved`).
-pub(super) type Restarts = crate::decomp::restarts::Restarts<usize, f64>;
+/// Where the instances' restarts stand: each instance scores its starts by
+/// their mean minimality loss over their last quarter.
+pub(super) type Restarts = InstanceStarts<StartState, f64>;
 
 /// A start as it begins: all `n_components + extra_components` components,
 /// fresh Adam. Start 0 draws from the stream runs without restarts use;
@@ -133,52 +130,23 @@ impl ApdTrainer {
     pub(super) fn track_start(&mut self, minimality: &[f32]) {
         let len = self.config.apd.restart_len();
         let s = self.schedule_step();
-        let mut ended = false;
-        for (r, &v) in self.restarts.iter_mut().zip(minimality) {
-            // The instances are in step: the start ends for all at once.
-            ended = r.record(s, len, v as f64);
-        }
-        if !ended {
+        let values: Vec<f64> = minimality.iter().map(|&v| v as f64).collect();
+        if !self.restarts.record(s, len, &values) {
             return;
         }
-        let last = self.config.apd.restarts;
-        let next: Vec<Next<usize>> = self
-            .restarts
-            .iter_mut()
-            .map(|r| {
-                let score = r.take_tail_mean();
-                r.finish(score, score, last)
-            })
-            .collect();
-        if let Next::Fresh(start) = next[0] {
-            let fresh = fresh_start(self, start);
-            let finished = self.swap_start(fresh);
-            for r in &mut self.restarts {
-                r.set_aside(start - 1);
+        let current = self.current();
+        match self.restarts.finish(self.config.apd.restarts, &current, |_, tail| (tail, tail)) {
+            Next::Fresh(start) => {
+                drop(current);
+                let fresh = fresh_start(self, start);
+                let finished = self.swap_start(fresh);
+                self.restarts.set_aside(finished, start);
             }
-            self.saved.push(Some(finished));
-            // Keep only the starts some instance would go on from.
-            let best: Vec<usize> = self.restarts.iter().filter_map(|r| r.best().copied()).collect();
-            for (k, s) in self.saved.iter_mut().enumerate() {
-                if !best.contains(&k) {
-                    *s = None;
-                }
+            Next::Restore(best) => {
+                self.swap_start(best);
             }
-            return;
+            Next::Keep => {}
         }
-        if next.iter().any(|n| matches!(n, Next::Restore(_))) {
-            let current = self.current();
-            let parts: Vec<StartState> = next
-                .iter()
-                .enumerate()
-                .map(|(i, n)| match n {
-                    Next::Restore(best) => self.saved[*best].as_ref().expect("an instance's best start is kept").instance(i),
-                    _ => current.instance(i),
-                })
-                .collect();
-            self.swap_start(StartState::join(&parts));
-        }
-        self.saved.clear();
     }
 
     /// The current start's state (its tensors shared, not copied).
@@ -201,25 +169,25 @@ impl ApdTrainer {
     /// One instance's (a decomposition looked at is one instance).
     pub fn start_scores(&self) -> &[f64] {
         self.only_one();
-        &self.restarts[0].scores
+        &self.restarts.each[0].scores
     }
 
     /// The start that won the comparison, once it has been made.
     pub fn chosen_start(&self) -> Option<usize> {
         self.only_one();
-        self.restarts[0].chosen
+        self.restarts.each[0].chosen
     }
 
     /// Which start is training and how many there are, while the starts
     /// are still to be compared; `None` after, or without restarts.
     pub fn start(&self) -> Option<(usize, usize)> {
         let a = &self.config.apd;
-        (a.restarts > 0 && self.step < a.selection_step()).then_some((self.restarts[0].start, a.restarts + 1))
+        (a.restarts > 0 && self.step < a.selection_step()).then_some((self.restarts.each[0].start, a.restarts + 1))
     }
 
     /// The step within the schedule (warmup, decay, prune) of the current
     /// start: the losing starts' steps do not count.
     pub(super) fn schedule_step(&self) -> usize {
-        self.step - self.restarts[0].start * self.config.apd.restart_len()
+        self.step - self.restarts.each[0].start * self.config.apd.restart_len()
     }
 }

@@ -9,7 +9,7 @@ impl ApdTrainer {
     /// run alone so far (components, optimiser, data stream, restarts), to
     /// be looked at or continued one by one.
     pub fn into_instances(self) -> Vec<ApdTrainer> {
-        let mut restarts = self.restarts.into_iter();
+        let mut restarts = self.restarts.split().into_iter();
         (0..self.seeds.len())
             .map(|i| ApdTrainer {
                 config: self.config.clone(),
@@ -24,8 +24,7 @@ impl ApdTrainer {
                 last_active: vec![self.last_active[i].clone()],
                 n_now: self.n_now,
                 usage: vec![self.usage[i].clone()],
-                restarts: vec![restarts.next().expect("one per instance")],
-                saved: self.saved.iter().map(|s| s.as_ref().map(|s| s.instance(i))).collect(),
+                restarts: restarts.next().expect("one per instance"),
                 seeds: vec![self.seeds[i]],
             })
             .collect()

@@ -33,7 +33,7 @@ use crate::decomp::{Decomposition, Forward, Network};
 use crate::error::ApdError;
 use crate::models::Target;
 use crate::rng::Rng;
-use additions::{fresh_start, update_usage, Restarts, StartState};
+use additions::{fresh_start, update_usage, Restarts};
 use attributions::{attributions, resid_attributions};
 use burn::tensor::{Device, Tensor};
 use components::{Adam, ApdModel};
@@ -106,10 +106,7 @@ pub struct ApdTrainer {
     usage: Vec<Vec<f64>>,
     /// Each instance's comparison of the starts (they run in step, so each
     /// instance may keep a different one).
-    restarts: Vec<Restarts>,
-    /// The starts finished so far, by index, until they have been compared;
-    /// only those that are some instance's best so far are kept.
-    saved: Vec<Option<StartState>>,
+    restarts: Restarts,
     seeds: Vec<u64>,
 }
 
@@ -143,8 +140,7 @@ impl ApdTrainer {
             last_active: vec![Vec::new(); seeds.len()],
             n_now: 0,
             usage: Vec::new(),
-            restarts: seeds.iter().map(|_| Restarts::default()).collect(),
-            saved: Vec::new(),
+            restarts: Restarts::new(seeds.len()),
             seeds: seeds.to_vec(),
         };
         let start = fresh_start(&t, 0);
@@ -203,7 +199,7 @@ impl ApdTrainer {
     pub fn at_step(mut self, step: usize) -> Self {
         self.step = step;
         if step >= self.config.apd.selection_step() {
-            for r in &mut self.restarts {
+            for r in &mut self.restarts.each {
                 r.start = self.config.apd.restarts;
             }
         }
@@ -333,7 +329,7 @@ impl ApdTrainer {
             self.usage = p.usage;
             self.n_now = p.n_now;
         }
-        self.model = self.optim.step(lr, model, &grads);
+        self.model = model.stepped(&mut self.optim, lr, &grads);
         self.rngs = rngs;
         let terms = v.len() / inst;
         let mut all = Vec::with_capacity(inst);

@@ -3,7 +3,8 @@
 //! each is scored at its end, the best so far is kept whole (parameters and
 //! optimiser) while the next trains, and after the last the best goes on.
 //! What a start holds (`S`) and how it is scored (`K`, lower is better) is
-//! the method's; so is when a start ends.
+//! the method's; so is when a start ends. [`InstanceStarts`] runs the
+//! starts of N instances in step, each instance keeping its own best.
 
 /// Where the restarts stand.
 pub struct Restarts<S, K> {
@@ -89,6 +90,106 @@ impl<S, K: PartialOrd> Restarts<S, K> {
     pub fn set_aside(&mut self, finished: S) {
         if let Some(key) = self.pending.take() {
             self.best = Some((self.start - 1, key, finished));
+        }
+    }
+}
+
+/// A method's state for N instances side by side that can be cut into
+/// single instances and put back together (a start, to go on from per
+/// instance).
+pub trait PerInstance: Sized {
+    /// Instance `i`'s part alone.
+    fn instance(&self, i: usize) -> Self;
+    /// Single instances' parts side by side, in order.
+    fn join(parts: Vec<Self>) -> Self;
+}
+
+/// The starts of N instances run in step, each instance comparing its own:
+/// start s is a fresh initialisation of every instance, and after the last
+/// each instance goes on from its own best, sliced out of the start that
+/// held it.
+pub struct InstanceStarts<S, K> {
+    /// Each instance's comparison; every one is at the same start.
+    pub each: Vec<Restarts<usize, K>>,
+    /// The starts finished so far, by index, until they have been compared;
+    /// only those that are some instance's best so far are kept.
+    saved: Vec<Option<S>>,
+}
+
+impl<S: PerInstance, K: PartialOrd> InstanceStarts<S, K> {
+    /// Nothing compared yet, for `n` instances.
+    pub fn new(n: usize) -> Self {
+        InstanceStarts { each: (0..n).map(|_| Restarts::default()).collect(), saved: Vec::new() }
+    }
+
+    /// Instance `i`'s comparison alone (taken out: the batch is being split).
+    pub fn split(self) -> Vec<InstanceStarts<S, K>> {
+        let saved = self.saved;
+        self.each
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| InstanceStarts { each: vec![r], saved: saved.iter().map(|s| s.as_ref().map(|s| s.instance(i))).collect() })
+            .collect()
+    }
+
+    /// Adds each instance's `values[i]` at step `s` of a start of `len`
+    /// ([`Restarts::record`]); returns whether the start has ended.
+    pub fn record(&mut self, s: usize, len: usize, values: &[f64]) -> bool {
+        let mut ended = false;
+        for (r, &v) in self.each.iter_mut().zip(values) {
+            // The instances are in step: the start ends for all at once.
+            ended = r.record(s, len, v);
+        }
+        ended
+    }
+
+    /// The start that just ended has been scored: `scored(i, tail_mean)`
+    /// gives instance i's key and shown score; `last` is the last start's
+    /// index and `current` the state training now. Returns what trains
+    /// next: [`Next::Fresh`] (the caller makes that start current and hands
+    /// the one it replaces to [`InstanceStarts::set_aside`]), or after the
+    /// last start [`Next::Keep`] when every instance keeps the current
+    /// start, else [`Next::Restore`] with each instance's best joined.
+    pub fn finish(&mut self, last: usize, current: &S, mut scored: impl FnMut(usize, f64) -> (K, f64)) -> Next<S> {
+        let next: Vec<Next<usize>> = self
+            .each
+            .iter_mut()
+            .enumerate()
+            .map(|(i, r)| {
+                let (key, score) = scored(i, r.take_tail_mean());
+                r.finish(key, score, last)
+            })
+            .collect();
+        if let Next::Fresh(start) = next[0] {
+            return Next::Fresh(start);
+        }
+        let saved = std::mem::take(&mut self.saved);
+        if !next.iter().any(|n| matches!(n, Next::Restore(_))) {
+            return Next::Keep;
+        }
+        let parts = next
+            .iter()
+            .enumerate()
+            .map(|(i, n)| match n {
+                Next::Restore(best) => saved[*best].as_ref().expect("an instance's best start is kept").instance(i),
+                _ => current.instance(i),
+            })
+            .collect();
+        Next::Restore(S::join(parts))
+    }
+
+    /// Keeps `finished`, the start before `start`, where it is some
+    /// instance's best so far.
+    pub fn set_aside(&mut self, finished: S, start: usize) {
+        for r in &mut self.each {
+            r.set_aside(start - 1);
+        }
+        self.saved.push(Some(finished));
+        let best: Vec<usize> = self.each.iter().filter_map(|r| r.best().copied()).collect();
+        for (k, s) in self.saved.iter_mut().enumerate() {
+            if !best.contains(&k) {
+                *s = None;
+            }
         }
     }
 }

@@ -8,7 +8,8 @@ use burn::module::{Module, Param};
 use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Tensor};
 
-use crate::data::{matrix, read_vec};
+use crate::data::read_vec;
+use crate::decomp::network::stacked;
 use crate::error::ApdError;
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
@@ -32,78 +33,92 @@ pub const LEAK: f32 = 0.01;
 
 /// The lower-leaky hard sigmoid, for the masks: `0.01 z` for z <= 0, `z` on
 /// [0, 1], 1 above (gradient 0.01, 1 and 0 there).
-pub fn lower_leaky(z: Tensor<2>) -> Tensor<2> {
+pub fn lower_leaky<const D: usize>(z: Tensor<D>) -> Tensor<D> {
     z.clone().clamp(0.0, 1.0) + z.clamp_max(0.0).mul_scalar(LEAK)
 }
 
 /// The upper-leaky hard sigmoid, for the penalty: 0 for z <= 0, `z` on
 /// [0, 1], `1 + 0.01 (z - 1)` above (gradient 0, 1 and 0.01 there).
-pub fn upper_leaky(z: Tensor<2>) -> Tensor<2> {
+pub fn upper_leaky<const D: usize>(z: Tensor<D>) -> Tensor<D> {
     z.clone().clamp(0.0, 1.0) + z.sub_scalar(1.0).clamp_min(0.0).mul_scalar(LEAK)
 }
 
 /// The causal-importance MLPs of one matrix's C subcomponents ("mlp"
 /// variant): `z_c = sum_j w2[c, j] gelu(h_c w1[c, j] + b1[c, j]) + b2[c]`,
-/// all C at once.
+/// all C at once, for N instances side by side.
 #[derive(Module, Debug)]
 pub struct Gates {
-    /// `C x d_gate`.
-    pub w1: Param<Tensor<2>>,
-    /// `C x d_gate`.
-    pub b1: Param<Tensor<2>>,
-    /// `C x d_gate`.
-    pub w2: Param<Tensor<2>>,
-    /// `1 x C`.
-    pub b2: Param<Tensor<2>>,
+    /// `N x C x d_gate`.
+    pub w1: Param<Tensor<3>>,
+    /// `N x C x d_gate`.
+    pub b1: Param<Tensor<3>>,
+    /// `N x C x d_gate`.
+    pub w2: Param<Tensor<3>>,
+    /// `N x 1 x C`.
+    pub b2: Param<Tensor<3>>,
 }
 
-impl Gates {
+impl GateValues {
     /// As the reference initialises them: `w1` normal with the ReLU gain
     /// (std sqrt 2, fan-in 1), `w2` normal with std `1 / sqrt(d_gate)`,
     /// biases 0.
-    pub fn init(c: usize, d_gate: usize, rng: &mut Rng, device: &Device) -> Self {
+    pub fn init(c: usize, d_gate: usize, rng: &mut Rng) -> Self {
         let w1 = rng.normal_vec(c * d_gate, 2f32.sqrt());
         let w2 = rng.normal_vec(c * d_gate, 1.0 / (d_gate as f32).sqrt());
-        Gates::from_values(c, d_gate, w1, vec![0.0; c * d_gate], w2, vec![0.0; c], device)
+        GateValues { w1, b1: vec![0.0; c * d_gate], w2, b2: vec![0.0; c] }
     }
+}
 
-    /// Gates with the given values (row-major), on `device` with gradients.
+impl Gates {
+    /// Gates with the given values (row-major) for one instance, on `device` with gradients.
     pub fn from_values(c: usize, g: usize, w1: Vec<f32>, b1: Vec<f32>, w2: Vec<f32>, b2: Vec<f32>, device: &Device) -> Self {
-        let p = |v: Vec<f32>, r: usize, k: usize| Param::from_tensor(matrix(v, r, k, device).require_grad());
-        Gates { w1: p(w1, c, g), b1: p(b1, c, g), w2: p(w2, c, g), b2: p(b2, 1, c) }
+        Gates::stacked(&[GateValues { w1, b1, w2, b2 }], c, g, device)
     }
 
-    /// The gates of `values` (C subcomponents, `d_gate` wide), on `device`.
-    pub fn of_values(values: &GateValues, c: usize, d_gate: usize, device: &Device) -> Self {
-        let v = values.clone();
-        Gates::from_values(c, d_gate, v.w1, v.b1, v.w2, v.b2, device)
+    /// The gates of `values`, one instance each (C subcomponents, `d_gate`
+    /// wide), side by side on `device` with gradients.
+    pub fn stacked(values: &[GateValues], c: usize, g: usize, device: &Device) -> Self {
+        let n = values.len();
+        let p = |get: fn(&GateValues) -> &Vec<f32>, r: usize, k: usize| {
+            Param::from_tensor(stacked(values.iter().flat_map(|v| get(v).iter().copied()).collect(), n, r, k, device).require_grad())
+        };
+        Gates { w1: p(|v| &v.w1, c, g), b1: p(|v| &v.b1, c, g), w2: p(|v| &v.w2, c, g), b2: p(|v| &v.b2, 1, c) }
     }
 
-    /// Read back to the host.
-    pub async fn values(&self) -> Result<GateValues, ApdError> {
-        Ok(GateValues {
-            w1: read_vec(self.w1.val().inner()).await?,
-            b1: read_vec(self.b1.val().inner()).await?,
-            w2: read_vec(self.w2.val().inner()).await?,
-            b2: read_vec(self.b2.val().inner()).await?,
-        })
+    /// The four parameters, in the order w1, b1, w2, b2.
+    pub(super) fn params(&self) -> [&Param<Tensor<3>>; 4] {
+        [&self.w1, &self.b1, &self.w2, &self.b2]
     }
 
-    /// `z` (`B x C`) from the inner activations `h` (`B x C`), tracked for
-    /// gradients.
-    pub fn forward(&self, h: Tensor<2>) -> Tensor<2> {
+    /// Read back to the host, one set per instance.
+    pub async fn values(&self) -> Result<Vec<GateValues>, ApdError> {
+        let n = self.w1.val().dims()[0];
+        let mut read = Vec::new();
+        for p in self.params() {
+            read.push(read_vec(p.val().inner()).await?);
+        }
+        let part = |k: usize, i: usize| {
+            let each = read[k].len() / n;
+            read[k][i * each..(i + 1) * each].to_vec()
+        };
+        Ok((0..n).map(|i| GateValues { w1: part(0, i), b1: part(1, i), w2: part(2, i), b2: part(3, i) }).collect())
+    }
+
+    /// `z` (`N x B x C`) from the inner activations `h` (`N x B x C`),
+    /// tracked for gradients.
+    pub fn forward(&self, h: Tensor<3>) -> Tensor<3> {
         gate_mlp(h, [self.w1.val(), self.b1.val(), self.w2.val(), self.b2.val()])
     }
 
     /// The same without autodiff (probes and views).
-    pub fn forward_inner(&self, h: Tensor<2>) -> Tensor<2> {
+    pub fn forward_inner(&self, h: Tensor<3>) -> Tensor<3> {
         gate_mlp(h, [self.w1.val().inner(), self.b1.val().inner(), self.w2.val().inner(), self.b2.val().inner()])
     }
 }
 
-fn gate_mlp(h: Tensor<2>, [w1, b1, w2, b2]: [Tensor<2>; 4]) -> Tensor<2> {
-    let [bsz, c] = h.dims();
-    let hidden = h.reshape([bsz, c, 1]) * w1.unsqueeze::<3>() + b1.unsqueeze::<3>();
-    let z = (gelu(hidden) * w2.unsqueeze::<3>()).sum_dim(2).reshape([bsz, c]);
+fn gate_mlp(h: Tensor<3>, [w1, b1, w2, b2]: [Tensor<3>; 4]) -> Tensor<3> {
+    let [n, bsz, c] = h.dims();
+    let hidden = h.reshape([n, bsz, c, 1]) * w1.unsqueeze_dim::<4>(1) + b1.unsqueeze_dim::<4>(1);
+    let z = (gelu(hidden) * w2.unsqueeze_dim::<4>(1)).sum_dim(3).reshape([n, bsz, c]);
     z + b2
 }

@@ -12,19 +12,30 @@ use burn::tensor::Tensor;
 
 impl SpdTrainer {
     /// Masks for every matrix: `first` for the first, all ones for the others.
-    fn masks_with_first(&self, first: Tensor<2>) -> Vec<Tensor<2>> {
+    fn masks_with_first(&self, first: Tensor<2>) -> Vec<Tensor<3>> {
         let [bsz, c] = first.dims();
-        let mut masks = vec![first];
+        let mut masks = vec![first.unsqueeze()];
         for _ in 1..self.matrices.len() {
-            masks.push(Tensor::ones([bsz, c], self.network.device()));
+            masks.push(Tensor::ones([1, bsz, c], self.network.device()));
         }
         masks
+    }
+
+    /// The masked forward pass of the one instance on `x` (`B x n`), without autodiff.
+    fn masked_one(&self, x: Tensor<2>, masks: &[Tensor<3>]) -> Tensor<2> {
+        self.only_one();
+        let [b, _] = x.dims();
+        let (v, u) = self.model.factors();
+        let out = self.masked_forward(x.unsqueeze(), &v, &u, masks, None, None, false);
+        let width = out.dims()[2];
+        out.reshape([b, width])
     }
 }
 
 impl Decomposer for SpdTrainer {
     fn network(&self) -> &Network {
-        &self.network
+        self.only_one();
+        &self.single
     }
 
     fn n_components(&self) -> usize {
@@ -33,7 +44,8 @@ impl Decomposer for SpdTrainer {
 
     /// The subcomponents at the target's own scale.
     async fn decomposition(&self) -> Result<Decomposition, ApdError> {
-        Ok(self.rescale.to_target_of(&self.decomposition_now().await?, &self.matrices))
+        self.only_one();
+        Ok(self.decompositions().await?.swap_remove(0))
     }
 
     /// The first matrix's causal importances (lower sigmoid) on `x`.
@@ -44,9 +56,8 @@ impl Decomposer for SpdTrainer {
     /// Every matrix masked by its causal importances, without noise (the
     /// model SPD trains towards when the masks do not matter).
     async fn sparse_output(&self, x: Tensor<2>) -> Result<Tensor<2>, ApdError> {
-        let masks = self.importances_all(x.clone());
-        let (v, u) = self.model.factors();
-        Ok(self.masked_forward(x, &v, &u, &masks, None, None, false))
+        let masks: Vec<Tensor<3>> = self.importances_all(x.clone()).into_iter().map(|m| m.unsqueeze()).collect();
+        Ok(self.masked_one(x, &masks))
     }
 
     /// The first matrix's subcomponents with importance above [`ALIVE_CI`].
@@ -58,16 +69,17 @@ impl Decomposer for SpdTrainer {
     async fn masked_output(&self, x: Tensor<2>, mask: Vec<f32>) -> Result<Tensor<2>, ApdError> {
         let bsz = x.dims()[0];
         let first = matrix(mask, bsz, self.spd.n_components, self.network.device());
-        let (v, u) = self.model.factors();
-        Ok(self.masked_forward(x, &v, &u, &self.masks_with_first(first), None, None, false))
+        Ok(self.masked_one(x, &self.masks_with_first(first)))
     }
 
     fn last_active_counts(&self) -> &[u16] {
-        &self.last_active
+        self.only_one();
+        &self.last_active[0]
     }
 
     fn scale(&self) -> &ScaleSummary {
-        &self.rescale.summary
+        self.only_one();
+        &self.rescales[0].summary
     }
 
     fn matches_by_importance(&self) -> bool {

@@ -10,33 +10,38 @@
 //! - [`subcomponents`]: the parameters, their initialisation, and checks.
 //! - `decomposer`: SPD as a [`crate::decomp::Decomposer`].
 //! - `restarts`: this project's addition, several starts of which the best goes on.
-//! - this module: the parameters and one training step.
+//! - `instances`: a batch of seeds split into runs of their own.
+//! - `readback`: importances, subcomponents and gates read back.
+//! - this module: the trainer (N seeds side by side) and one training step.
 //!
-//! Size: about 480 lines, because one step holds the masks, the delta
+//! Size: about 520 lines, because one step holds the masks, the delta
 //! component and the revive sigmoid's two backward passes together, where
 //! their shared tensors can be read in one place; what stands alone
-//! (sigmoids, gates, losses, parameters, restarts, views) has its own file.
+//! (sigmoids, gates, losses, parameters, restarts, instances, read-backs,
+//! views) has its own file.
 
 pub mod ci;
 mod decomposer;
+mod instances;
 pub mod losses;
+mod readback;
 mod restarts;
 pub mod subcomponents;
 pub mod view;
 
 use crate::config::{lr_at, ChainLayer, ExperimentConfig, LowerSigmoid, ModelConfig, SpdConfig};
 use crate::data::{matrix, read_vec, resid_batch, tms_batch};
-use crate::decomp::network::{chain_weight, Arch, Forward};
+use crate::decomp::adam::Adam;
+use crate::decomp::network::{chain_weight, stacked, Arch, Forward};
 use crate::decomp::scale::Rescale;
-use crate::decomp::{Decomposition, FactorPair, Network};
+use crate::decomp::{Decomposition, Network};
 use crate::error::ApdError;
 use crate::models::Target;
 use crate::rng::Rng;
-use burn::module::Param;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};
-use ci::{lower_leaky, upper_leaky, GateValues, Gates, LEAK};
-pub use subcomponents::{alive_counts, check_fits, own_counts, own_in_any, own_in_some_w_in, own_subcomponents, SpdModel};
+use ci::{lower_leaky, upper_leaky, GateValues, LEAK};
+pub use subcomponents::{alive_counts, check_fits, own_counts, own_in_any, own_in_some_w_in, own_subcomponents, SpdModel, SpdValues};
 use serde::{Deserialize, Serialize};
 
 /// A loss term above this counts as divergence, as in APD.
@@ -72,66 +77,87 @@ pub struct SpdStepStats {
 /// The matrices SPD decomposes, each as the target's chain entry it stands
 /// for, in the order the network uses them: TMS `W`, its identity layers,
 /// then `W^T` (untied); the residual MLP's `W_in`, `W_out` per layer.
-pub fn spd_matrices(network: &Network) -> Vec<ChainLayer> {
+pub fn spd_matrices<const D: usize>(network: &Network<D>) -> Vec<ChainLayer> {
     match &network.arch {
         Arch::Tms { chain, .. } => chain.clone(),
         Arch::Resid { .. } => (0..network.weights.len()).map(ChainLayer::Own).collect(),
     }
 }
 
-/// SPD of one target, step by step.
+/// SPD of N targets side by side (one per seed), step by step. Every
+/// tensor has a leading instance dimension; each instance draws its data,
+/// masks and initial parameters from its own seed's streams and gets only
+/// its own losses' gradient, so it trains as it would alone.
 pub struct SpdTrainer {
     config: ExperimentConfig,
     spd: SpdConfig,
-    network: Network,
-    rescale: Rescale,
+    network: Network<3>,
+    /// Instance 0 as a network of one target: what the probes look at.
+    single: Network,
+    rescales: Vec<Rescale>,
     matrices: Vec<ChainLayer>,
     model: SpdModel,
-    optim: ModuleOptimizer,
-    rng: Rng,
-    noise: Rng,
+    optim: Adam,
+    /// Each instance's data stream.
+    rngs: Vec<Rng>,
+    /// Each instance's mask noise.
+    noises: Vec<Rng>,
     device: Device,
     step: usize,
-    last_active: Vec<u16>,
+    /// Per instance, per sample of the last batch, the first matrix's alive subcomponents.
+    last_active: Vec<Vec<u16>>,
     warmed_up: bool,
-    seed: u64,
+    seeds: Vec<u64>,
     shapes: Vec<(usize, usize)>,
+    /// Each instance's comparison of the starts (they run in step).
     restarts: restarts::SpdRestarts,
 }
 
 impl SpdTrainer {
     /// Sets up SPD on `target` from fresh parameters.
     pub fn new(config: &ExperimentConfig, target: &Target, seed: u64, device: &Device) -> Result<Self, ApdError> {
-        let (network, rescale) = Network::working(config, target, device)?;
+        Self::with_seeds(config, std::slice::from_ref(target), &[seed], device)
+    }
+
+    /// Sets up SPD on several targets side by side, `targets[i]` with
+    /// `seeds[i]` (its initial parameters, data, masks and restarts are
+    /// those of that seed alone).
+    pub fn with_seeds(config: &ExperimentConfig, targets: &[Target], seeds: &[u64], device: &Device) -> Result<Self, ApdError> {
+        if targets.is_empty() || targets.len() != seeds.len() {
+            return Err(ApdError::Mismatch(format!("{} targets for {} seeds: SPD needs one per seed", targets.len(), seeds.len())));
+        }
+        let (network, rescales) = Network::<3>::working_all(config, targets, device)?;
         let spd = config.spd.clone().ok_or_else(|| ApdError::Mismatch("an SPD run needs the spd settings".into()))?;
         let matrices = spd_matrices(&network);
         let shapes: Vec<(usize, usize)> = matrices
             .iter()
             .map(|s| {
-                let [r, c] = chain_weight(&network.weights, *s).dims();
+                let [_, r, c] = chain_weight(&network.weights, *s).dims();
                 (r, c)
             })
             .collect();
         let ad = device.clone().autodiff();
-        let model = SpdModel::init(&spd, &shapes, &mut Rng::stream(seed, "spd-init"), &ad);
-        Ok(SpdTrainer {
+        let mut t = SpdTrainer {
             config: config.clone(),
-            optim: restarts::adamw(),
+            optim: Adam::new(),
             spd,
+            single: network.single(0),
             network,
-            rescale,
+            rescales,
             matrices,
-            model,
-            rng: Rng::stream(seed, "spd-data"),
-            noise: Rng::stream(seed, "spd-masks"),
+            model: SpdModel { v: Vec::new(), u: Vec::new(), gates: Vec::new() },
+            rngs: seeds.iter().map(|&s| Rng::stream(s, "spd-data")).collect(),
+            noises: seeds.iter().map(|&s| Rng::stream(s, "spd-masks")).collect(),
             device: ad,
             step: 0,
-            last_active: Vec::new(),
+            last_active: vec![Vec::new(); seeds.len()],
             warmed_up: false,
-            seed,
+            seeds: seeds.to_vec(),
             shapes,
-            restarts: Default::default(),
-        })
+            restarts: restarts::SpdRestarts::new(seeds.len()),
+        };
+        t.model = t.fresh_model(0);
+        Ok(t)
     }
 
     /// SPD on `target` holding saved subcomponents `d` (at the target's own
@@ -148,14 +174,13 @@ impl SpdTrainer {
     ) -> Result<Self, ApdError> {
         let mut t = Self::new(config, target, seed, device)?;
         check_fits(d, gates, config, &t.network).map_err(ApdError::Mismatch)?;
-        let working = t.rescale.to_working_of(d, &t.matrices);
-        let (c, g) = (t.spd.n_components, t.spd.d_gate);
-        let p = |v: &[f32], r: usize, k: usize| Param::from_tensor(matrix(v.to_vec(), r, k, &t.device).require_grad());
-        t.model = SpdModel {
-            v: working.layers.iter().map(|f| p(&f.a, f.d_in, c)).collect(),
-            u: working.layers.iter().map(|f| p(&f.b, c, f.d_out)).collect(),
-            gates: gates.iter().map(|v| Gates::of_values(v, c, g, &t.device)).collect(),
+        let working = t.rescales[0].to_working_of(d, &t.matrices);
+        let values = SpdValues {
+            v: working.layers.iter().map(|f| f.a.clone()).collect(),
+            u: working.layers.iter().map(|f| f.b.clone()).collect(),
+            gates: gates.to_vec(),
         };
+        t.model = SpdModel::stacked(&[values], &t.shapes, t.spd.n_components, t.spd.d_gate, &t.device);
         let plan = t.spd.plan();
         if step > plan.total_steps() {
             return Err(ApdError::Mismatch(format!("the subcomponents are at step {step}, past the run's {}", plan.total_steps())));
@@ -163,19 +188,10 @@ impl SpdTrainer {
         t.step = step;
         t.warmed_up = step > 0;
         // Past the comparison the kept start goes on; before it, the start this step belongs to.
-        t.restarts.start = if step >= plan.selection_step() { t.spd.restarts } else { step / plan.restart_len() };
-        t.rng = Rng::stream(seed, &format!("spd-data-resumed-at-{step}"));
-        t.noise = Rng::stream(seed, &format!("spd-masks-resumed-at-{step}"));
+        t.restarts.each[0].start = if step >= plan.selection_step() { t.spd.restarts } else { step / plan.restart_len() };
+        t.rngs = vec![Rng::stream(seed, &format!("spd-data-resumed-at-{step}"))];
+        t.noises = vec![Rng::stream(seed, &format!("spd-masks-resumed-at-{step}"))];
         Ok(t)
-    }
-
-    /// The causal-importance MLPs, read back.
-    pub async fn gate_values(&self) -> Result<Vec<GateValues>, ApdError> {
-        let mut out = Vec::new();
-        for g in &self.model.gates {
-            out.push(g.values().await?);
-        }
-        Ok(out)
     }
 
     /// The configuration this run uses.
@@ -193,29 +209,38 @@ impl SpdTrainer {
         self.step >= self.spd.plan().total_steps()
     }
 
+    /// How many decompositions run side by side.
+    pub fn instances(&self) -> usize {
+        self.seeds.len()
+    }
+
+    /// Panics unless one decomposition runs: what looks at "the" decomposition needs one.
+    pub(super) fn only_one(&self) {
+        assert_eq!(self.seeds.len(), 1, "this looks at one decomposition; {} run side by side", self.seeds.len());
+    }
+
     /// Position of a chain entry among the decomposed matrices.
     fn index_of(&self, layer: ChainLayer) -> usize {
         self.matrices.iter().position(|&m| m == layer).expect("every chain entry is decomposed")
     }
 
-    /// A fresh training batch drawn from `rng`.
-    fn batch(&self, rng: &mut Rng) -> Tensor<2> {
-        self.batch_of(rng, self.spd.batch_size)
-    }
-
-    /// `bsz` inputs drawn as training draws them, from `rng`.
-    fn batch_of(&self, rng: &mut Rng, bsz: usize) -> Tensor<2> {
+    /// `bsz` inputs drawn as training draws them, from `rng`, on the host.
+    fn draw(&self, rng: &mut Rng, bsz: usize) -> Vec<f32> {
         let (n, p) = (self.config.model.n_features(), self.config.model.feature_prob());
-        let x = match &self.config.model {
+        match &self.config.model {
             ModelConfig::Tms(_) => tms_batch(rng, bsz, n, p),
             ModelConfig::ResidMlp(_) => resid_batch(rng, bsz, n, p),
-        };
-        matrix(x, bsz, n, self.network.device())
+        }
+    }
+
+    /// `bsz` inputs drawn as training draws them, from `rng` (`bsz x n`).
+    fn batch_of(&self, rng: &mut Rng, bsz: usize) -> Tensor<2> {
+        matrix(self.draw(rng, bsz), bsz, self.config.model.n_features(), self.network.device())
     }
 
     /// The pre-sigmoid importances `z` of every matrix from the target's
     /// forward pass `target` (its inputs to each matrix), through `v`.
-    fn gate_logits(&self, target: &Forward, v: &[Tensor<2>], autodiff: bool) -> Vec<Tensor<2>> {
+    fn gate_logits(&self, target: &Forward<3>, v: &[Tensor<3>], autodiff: bool) -> Vec<Tensor<3>> {
         target
             .inputs
             .iter()
@@ -231,19 +256,25 @@ impl SpdTrainer {
             .collect()
     }
 
-    /// Uniform noise, `B x C` per matrix, from the host stream.
-    fn uniform(&self, noise: &mut Rng, bsz: usize) -> Vec<Tensor<2>> {
-        let c = self.spd.n_components;
-        self.matrices.iter().map(|_| matrix((0..bsz * c).map(|_| noise.uniform()).collect(), bsz, c, &self.device)).collect()
+    /// Uniform noise, `N x B x width` per matrix, each instance's from its
+    /// own stream in `noises` (matrix after matrix, as alone).
+    fn uniform(&self, noises: &mut [Rng], bsz: usize, width: usize) -> Vec<Tensor<3>> {
+        let n = noises.len();
+        (0..self.matrices.len())
+            .map(|_| {
+                let values: Vec<f32> = noises.iter_mut().flat_map(|r| (0..bsz * width).map(|_| r.uniform()).collect::<Vec<_>>()).collect();
+                stacked(values, n, bsz, width, &self.device)
+            })
+            .collect()
     }
 
     /// The network on `x` with matrix l computing `((h V_l) * mask_l) U_l`,
     /// for every l or (`only`) for one, the others at the target's weights.
-    /// With `delta` (`W_l - V_l U_l` and a `B x 1` mask per matrix), a
+    /// With `delta` (`W_l - V_l U_l` and a `N x B x 1` mask per matrix), a
     /// masked matrix also adds `(h delta_l) * mask`.
     #[allow(clippy::too_many_arguments)]
-    fn masked_forward(&self, x: Tensor<2>, v: &[Tensor<2>], u: &[Tensor<2>], masks: &[Tensor<2>], delta: Option<(&[Tensor<2>], &[Tensor<2>])>, only: Option<usize>, autodiff: bool) -> Tensor<2> {
-        let lift = |t: Tensor<2>| if autodiff { t.autodiff() } else { t };
+    fn masked_forward(&self, x: Tensor<3>, v: &[Tensor<3>], u: &[Tensor<3>], masks: &[Tensor<3>], delta: Option<(&[Tensor<3>], &[Tensor<3>])>, only: Option<usize>, autodiff: bool) -> Tensor<3> {
+        let lift = |t: Tensor<3>| if autodiff { t.autodiff() } else { t };
         self.network
             .forward_by(lift(x), autodiff, |layer, h| {
                 let l = self.index_of(layer);
@@ -263,22 +294,16 @@ impl SpdTrainer {
 
     /// The masks' importance from `z`: the lower sigmoid the settings name
     /// (in the forward pass, revive is the plain hard sigmoid).
-    fn lower(&self, z: Tensor<2>) -> Tensor<2> {
+    fn lower<const D: usize>(&self, z: Tensor<D>) -> Tensor<D> {
         match self.spd.lower_sigmoid {
             LowerSigmoid::Leaky => lower_leaky(z),
             LowerSigmoid::Revive => z.clamp(0.0, 1.0),
         }
     }
 
-    /// Uniform noise, one value per sample (`B x 1`) per matrix: the delta
-    /// component's masks.
-    fn uniform_rows(&self, noise: &mut Rng, bsz: usize) -> Vec<Tensor<2>> {
-        self.matrices.iter().map(|_| matrix((0..bsz).map(|_| noise.uniform()).collect(), bsz, 1, &self.device)).collect()
-    }
-
     /// The target's decomposed matrices, in order, lifted for autodiff
     /// when `autodiff` (the untied TMS decoder as a matrix of its own).
-    fn target_weights(&self, autodiff: bool) -> Vec<Tensor<2>> {
+    fn target_weights(&self, autodiff: bool) -> Vec<Tensor<3>> {
         self.matrices
             .iter()
             .map(|&s| {
@@ -289,10 +314,9 @@ impl SpdTrainer {
     }
 
     /// `W_l - V_l U_l` for every matrix (`ws` the target's): what the subcomponents miss.
-    fn deltas(ws: &[Tensor<2>], v: &[Tensor<2>], u: &[Tensor<2>]) -> Vec<Tensor<2>> {
+    fn deltas(ws: &[Tensor<3>], v: &[Tensor<3>], u: &[Tensor<3>]) -> Vec<Tensor<3>> {
         ws.iter().zip(v.iter().zip(u)).map(|(w, (v, u))| w.clone() - v.clone().matmul(u.clone())).collect()
     }
-
 
     /// The reference's later faithfulness warmup: `faithfulness_warmup_steps`
     /// steps of the faithfulness loss alone on V and U (AdamW, lr 0.01,
@@ -302,14 +326,17 @@ impl SpdTrainer {
         let ws = self.target_weights(true);
         for _ in 0..self.spd.faithfulness_warmup_steps {
             let (v, u) = self.model.tracked();
-            let grads = GradientsParams::from_grads(losses::faithfulness_loss(&ws, &v, &u).backward(), &self.model);
-            apply(&mut self.model, &mut optim, WARMUP_LR, grads);
+            let grads = GradientsParams::from_grads(losses::faithfulness_loss(&ws, &v, &u).sum().backward(), &self.model);
+            let taken = std::mem::replace(&mut self.model, SpdModel { v: Vec::new(), u: Vec::new(), gates: Vec::new() });
+            self.model = optim.step(WARMUP_LR, taken, grads);
         }
     }
 
-    /// One SPD step: causal importances, stochastic masks, the four losses,
-    /// AdamW. As in APD, the state changes only once the losses are known to
-    /// be finite; [`ApdError::Diverged`] says why otherwise.
+    /// One SPD step of every instance: causal importances, stochastic
+    /// masks, the four losses, Adam; the losses of each, in instance order.
+    /// As in APD, the state changes only once every instance's losses are
+    /// known to be finite; [`ApdError::Diverged`] says why otherwise (and
+    /// for which seed, if several).
     ///
     /// With `lower_sigmoid = revive` the gradient reaching `z <= 0` depends
     /// on the sign of the gradient arriving at the mask, which no chain of
@@ -319,33 +346,47 @@ impl SpdTrainer {
     /// importance loss plus `sum g * dL/dg`, where `g` is built so that its
     /// gradient is the revive sigmoid's for the sign just read; the two
     /// gradients add up to the one PyTorch's custom backward gives.
-    pub async fn step(&mut self) -> Result<SpdStepStats, ApdError> {
+    pub async fn step_all(&mut self) -> Result<Vec<SpdStepStats>, ApdError> {
         let cfg = self.spd.clone();
         if !self.warmed_up {
             self.faithfulness_warmup();
             self.warmed_up = true;
         }
         let lr = lr_at(self.schedule_step(), cfg.steps, cfg.lr, cfg.lr_warmup_pct, cfg.lr_schedule);
-        let Computed { rng, noise, vals, alive, grads } = self.forward_backward().await?;
-        apply(&mut self.model, &mut self.optim, lr, grads);
-        self.rng = rng;
-        self.noise = noise;
-        self.last_active = alive.iter().map(|&k| k as u16).collect();
-        let stats = SpdStepStats {
-            step: self.step,
-            lr: lr as f32,
-            faithfulness: vals[0],
-            stochastic: vals[1],
-            layerwise: vals[2],
-            importance: vals[3],
-            total: vals[4],
-            mean_active: alive.iter().sum::<f32>() / alive.len().max(1) as f32,
-        };
+        let Computed { rngs, noises, vals, alive, grads } = self.forward_backward().await?;
+        let params = self.model.params().into_iter().map(|p| p.val().inner()).collect();
+        self.model = SpdModel::of_params(self.optim.update(lr, params, grads));
+        self.rngs = rngs;
+        self.noises = noises;
+        let inst = self.seeds.len();
+        let bsz = cfg.batch_size;
+        let mut all = Vec::with_capacity(inst);
+        for (i, alive) in alive.chunks(bsz).enumerate() {
+            self.last_active[i] = alive.iter().map(|&k| k as u16).collect();
+            let term = |t: usize| vals[t * inst + i];
+            all.push(SpdStepStats {
+                step: self.step,
+                lr: lr as f32,
+                faithfulness: term(0),
+                stochastic: term(1),
+                layerwise: term(2),
+                importance: term(3),
+                total: term(4),
+                mean_active: alive.iter().sum::<f32>() / alive.len().max(1) as f32,
+            });
+        }
         self.step += 1;
         if cfg.restarts > 0 && self.step <= cfg.plan().selection_step() {
-            self.track_start(vals[4]).await?;
+            let totals: Vec<f32> = all.iter().map(|s| s.total).collect();
+            self.track_start(&totals).await?;
         }
-        Ok(stats)
+        Ok(all)
+    }
+
+    /// One SPD step of a single decomposition: [`SpdTrainer::step_all`].
+    pub async fn step(&mut self) -> Result<SpdStepStats, ApdError> {
+        self.only_one();
+        Ok(self.step_all().await?.remove(0))
     }
 
     /// The gradient the next step would apply, read back per parameter:
@@ -353,31 +394,42 @@ impl SpdTrainer {
     /// state is unchanged. For tests of the gradient itself, which the
     /// optimiser's first step (about lr times its sign) would hide.
     pub async fn next_gradient(&self) -> Result<Vec<Vec<f32>>, ApdError> {
-        let grads = self.forward_backward().await?.grads;
         let mut out = Vec::new();
-        for id in param_ids(&self.model) {
-            out.push(match grads.get::<2>(id) {
-                Some(g) => read_vec(g).await?,
-                None => Vec::new(),
-            });
+        for g in self.forward_backward().await?.grads {
+            out.push(read_vec(g).await?);
         }
         Ok(out)
+    }
+
+    /// Divergence of instance `i` (named by its seed when there are several).
+    fn diverged(&self, i: usize, bad: f32) -> ApdError {
+        let whose = if self.seeds.len() > 1 { format!(" (seed {})", self.seeds[i]) } else { String::new() };
+        ApdError::Diverged {
+            step: self.step,
+            message: format!(
+                "a loss term became {bad} at SPD step {}{whose}; the subcomponents were kept as they were before it. Try a lower spd.lr (now {}).",
+                self.step, self.spd.lr
+            ),
+        }
     }
 
     /// One step's draws, losses and gradient, without changing the state.
     async fn forward_backward(&self) -> Result<Computed, ApdError> {
         let cfg = self.spd.clone();
-        let (mut rng, mut noise) = (self.rng.clone(), self.noise.clone());
-        let x = self.batch(&mut rng);
+        let (inst, bsz, nf) = (self.seeds.len(), cfg.batch_size, self.config.model.n_features());
+        let (mut rngs, mut noises) = (self.rngs.clone(), self.noises.clone());
+        let x: Vec<f32> = rngs.iter_mut().flat_map(|r| self.draw(r, bsz)).collect();
+        let x = stacked(x, inst, bsz, nf, self.network.device());
         let target = self.network.target_forward(x.clone());
         let (v, u) = self.model.tracked();
         let z = self.gate_logits(&target, &v, true);
         let revive = cfg.lower_sigmoid == LowerSigmoid::Revive;
-        let g: Vec<Tensor<2>> = z.iter().map(|z| self.lower(z.clone())).collect();
-        let g_up: Vec<Tensor<2>> = z.iter().cloned().map(upper_leaky).collect();
-        let (u_all, u_one) = (self.uniform(&mut noise, cfg.batch_size), self.uniform(&mut noise, cfg.batch_size));
-        let delta_masks = cfg.delta_component.then(|| (self.uniform_rows(&mut noise, cfg.batch_size), self.uniform_rows(&mut noise, cfg.batch_size)));
-        let masks = |r: &[Tensor<2>]| -> Vec<Tensor<2>> {
+        let g: Vec<Tensor<3>> = z.iter().map(|z| self.lower(z.clone())).collect();
+        let g_up: Vec<Tensor<3>> = z.iter().cloned().map(upper_leaky).collect();
+        let c = cfg.n_components;
+        let (u_all, u_one) = (self.uniform(&mut noises, bsz, c), self.uniform(&mut noises, bsz, c));
+        let delta_masks = cfg.delta_component.then(|| (self.uniform(&mut noises, bsz, 1), self.uniform(&mut noises, bsz, 1)));
+        let masks = |r: &[Tensor<3>]| -> Vec<Tensor<3>> {
             g.iter()
                 .zip(r)
                 .map(|(g, r)| {
@@ -405,25 +457,23 @@ impl SpdTrainer {
             + l_rl.clone().mul_scalar(cfg.coeff_layerwise);
         let penalty = l_i.clone().mul_scalar(cfg.coeff_importance);
         let total = recon.clone().inner() + penalty.clone().inner();
-        let alive = g[0].clone().inner().greater_elem(ALIVE_CI).float().sum_dim(1).reshape([cfg.batch_size]);
-        // One read per step (the losses, then each sample's alive count): on a GPU each read waits for the queue.
+        let alive = g[0].clone().inner().greater_elem(ALIVE_CI).float().sum_dim(2).reshape([inst * bsz]);
+        // One read per step (each term's instances, then each sample's alive
+        // count): on a GPU each read waits for the queue.
         let parts = Tensor::cat(vec![l_f.inner(), l_r.inner(), l_rl.inner(), l_i.inner(), total, alive], 0);
         let read = read_vec(parts).await?;
-        let (vals, alive) = read.split_at(5);
-        if let Some(bad) = vals.iter().find(|v| !v.is_finite() || v.abs() > EXPLODED_LOSS) {
-            return Err(ApdError::Diverged {
-                step: self.step,
-                message: format!(
-                    "a loss term became {bad} at SPD step {}; the subcomponents were kept as they were before it. Try a lower spd.lr (now {}).",
-                    self.step, cfg.lr
-                ),
-            });
+        let (vals, alive) = read.split_at(5 * inst);
+        if let Some((j, bad)) = vals.iter().enumerate().find(|(_, v)| !v.is_finite() || v.abs() > EXPLODED_LOSS) {
+            return Err(self.diverged(j % inst, *bad));
         }
+        let params: Vec<Tensor<3>> = self.model.params().into_iter().map(|p| p.val()).collect();
+        // The instances' losses are summed: each instance's parameters get
+        // only its own losses' gradient.
         let grads = if revive {
-            let first = recon.backward();
-            let dg: Vec<Tensor<2>> = (0..n)
+            let first = recon.sum().backward();
+            let dg: Vec<Tensor<3>> = (0..n)
                 .map(|l| {
-                    let part = |m: &Tensor<2>, r: &Tensor<2>| m.grad(&first).map(|d| d * r.clone().inner().neg().add_scalar(1.0));
+                    let part = |m: &Tensor<3>, r: &Tensor<3>| m.grad(&first).map(|d| d * r.clone().inner().neg().add_scalar(1.0));
                     match (part(&all[l], &u_all[l]), part(&one[l], &u_one[l])) {
                         (Some(a), Some(b)) => a + b,
                         (Some(a), None) | (None, Some(a)) => a,
@@ -431,67 +481,26 @@ impl SpdTrainer {
                     }
                 })
                 .collect();
-            let mut second = penalty;
+            let mut second = penalty.sum();
             for (z, dg) in z.iter().zip(dg) {
                 let raise = dg.clone().lower_elem(0.0).float().autodiff();
                 let g = z.clone().clamp(0.0, 1.0) + z.clone().clamp_max(0.0).mul_scalar(LEAK) * raise;
                 second = second + (g * dg.autodiff()).sum();
             }
-            let mut grads = GradientsParams::from_grads(first, &self.model);
-            let more = GradientsParams::from_grads(second.backward(), &self.model);
-            add_grads(&mut grads, more, &self.model);
-            grads
+            let second = second.backward();
+            params
+                .iter()
+                .map(|p| match (p.grad(&first), p.grad(&second)) {
+                    (Some(a), Some(b)) => a + b,
+                    (Some(a), None) | (None, Some(a)) => a,
+                    (None, None) => panic!("every SPD parameter is in the losses"),
+                })
+                .collect()
         } else {
-            GradientsParams::from_grads((recon + penalty).backward(), &self.model)
+            let grads = (recon + penalty).sum().backward();
+            params.iter().map(|p| p.grad(&grads).expect("every SPD parameter is in the losses")).collect()
         };
-        Ok(Computed { rng, noise, vals: vals.to_vec(), alive: alive.to_vec(), grads })
-    }
-
-    /// The causal importances (lower sigmoid) of every matrix on `x`, without autodiff.
-    pub fn importances_all(&self, x: Tensor<2>) -> Vec<Tensor<2>> {
-        let target = self.network.target_forward(x);
-        let (v, _) = self.model.factors();
-        self.gate_logits(&target, &v, false).into_iter().map(|z| self.lower(z)).collect()
-    }
-
-    /// Per matrix, the causal importances of the inputs with one feature on
-    /// at `value` (`n x C`, row-major): lower (the masks') and upper (the
-    /// penalised) sigmoid.
-    pub async fn one_hot_ci(&self, value: f32) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>), ApdError> {
-        let n = self.network.model.n_features();
-        let x = matrix(crate::data::one_feature_rows(n, 0..n, &[value]), n, n, self.network.device());
-        let target = self.network.target_forward(x);
-        let (v, _) = self.model.factors();
-        let (mut lower, mut upper) = (Vec::new(), Vec::new());
-        for z in self.gate_logits(&target, &v, false) {
-            lower.push(read_vec(self.lower(z.clone())).await?);
-            upper.push(read_vec(upper_leaky(z)).await?);
-        }
-        Ok((lower, upper))
-    }
-
-    /// The decomposed matrices' names; the untied TMS decoder is `W^T`.
-    pub fn matrix_names(&self) -> Vec<String> {
-        self.matrices
-            .iter()
-            .map(|src| match *src {
-                ChainLayer::Own(l) => self.network.names[l].clone(),
-                ChainLayer::Tied(l) => format!("{}^T", self.network.names[l]),
-            })
-            .collect()
-    }
-
-    /// The factors at the working scale, read back: one rank-one
-    /// subcomponent per column of `V` and row of `U`.
-    async fn decomposition_now(&self) -> Result<Decomposition, ApdError> {
-        let (v, u) = self.model.factors();
-        let mut layers = Vec::new();
-        for ((name, v), u) in self.matrix_names().into_iter().zip(v).zip(u) {
-            let [d_in, _] = v.dims();
-            let [_, d_out] = u.dims();
-            layers.push(FactorPair { name, d_in, d_out, a: read_vec(v).await?, b: read_vec(u).await? });
-        }
-        Ok(Decomposition { n_components: self.spd.n_components, rank: 1, layers })
+        Ok(Computed { rngs, noises, vals: vals.to_vec(), alive: alive.to_vec(), grads })
     }
 }
 
@@ -501,35 +510,12 @@ mod tests;
 
 /// What one step computes before it changes anything.
 struct Computed {
-    rng: Rng,
-    noise: Rng,
-    /// Faithfulness, stochastic, layerwise, importance, total.
+    rngs: Vec<Rng>,
+    noises: Vec<Rng>,
+    /// Faithfulness, stochastic, layerwise, importance, total: each term's instances in order.
     vals: Vec<f32>,
-    /// Each sample's subcomponents of the first matrix above [`ALIVE_CI`].
+    /// Per instance, each sample's subcomponents of the first matrix above [`ALIVE_CI`].
     alive: Vec<f32>,
-    grads: GradientsParams,
-}
-
-/// Applies `grads` to `model` with `optim` at `lr`.
-fn apply(model: &mut SpdModel, optim: &mut ModuleOptimizer, lr: f64, grads: GradientsParams) {
-    let taken = std::mem::replace(model, SpdModel { v: Vec::new(), u: Vec::new(), gates: Vec::new() });
-    *model = optim.step(lr, taken, grads);
-}
-
-/// Every parameter's id: every V, every U, then each matrix's gates.
-fn param_ids(model: &SpdModel) -> Vec<burn::module::ParamId> {
-    model.v.iter().chain(&model.u).map(|p| p.id).chain(model.gates.iter().flat_map(|g| [g.w1.id, g.b1.id, g.w2.id, g.b2.id])).collect()
-}
-
-/// Adds `more` into `grads`, parameter by parameter (every SPD parameter is a matrix).
-fn add_grads(grads: &mut GradientsParams, mut more: GradientsParams, model: &SpdModel) {
-    for id in param_ids(model) {
-        if let Some(b) = more.remove::<2>(id) {
-            let sum = match grads.remove::<2>(id) {
-                Some(a) => a + b,
-                None => b,
-            };
-            grads.register(id, sum);
-        }
-    }
+    /// Per parameter ([`SpdModel::params`]' order), the gradient.
+    grads: Vec<Tensor<3>>,
 }

@@ -11,93 +11,118 @@
 //! quarter. Like APD's restarts they do not change a step, only which
 //! subcomponents a step starts from.
 
-use super::subcomponents::{own_subcomponents, SpdModel};
+use super::subcomponents::{own_subcomponents, SpdModel, SpdValues};
 use super::view::ONE_HOT_VALUE;
 use super::SpdTrainer;
-use crate::decomp::restarts::{Next, Restarts};
+use crate::decomp::adam::Adam;
+use crate::decomp::restarts::{InstanceStarts, Next, PerInstance};
 use crate::error::ApdError;
 use crate::rng::Rng;
-use burn::optim::{AdamWConfig, ModuleOptimizer};
-
-/// SPD's optimiser: AdamW without weight decay, as the reference.
-pub(super) fn adamw() -> ModuleOptimizer {
-    AdamWConfig::new().with_weight_decay(0.0).with_epsilon(1e-8).init()
-}
 
 /// What a start holds: its parameters and Adam's moments.
 pub(super) struct SavedStart {
     model: SpdModel,
-    optim: ModuleOptimizer,
+    optim: Adam,
 }
 
-/// Where the restarts stand: a start is scored by its count of features
-/// without a subcomponent of their own, then by its mean total loss over
-/// its last quarter.
-pub(super) type SpdRestarts = Restarts<SavedStart, (usize, f64)>;
+impl PerInstance for SavedStart {
+    fn instance(&self, i: usize) -> SavedStart {
+        SavedStart { model: self.model.instance(i), optim: self.optim.instance(i) }
+    }
+
+    fn join(parts: Vec<SavedStart>) -> SavedStart {
+        let (models, optims): (Vec<SpdModel>, Vec<Adam>) = parts.into_iter().map(|p| (p.model, p.optim)).unzip();
+        SavedStart { model: SpdModel::join(&models), optim: Adam::join(&optims) }
+    }
+}
+
+/// Where the instances' restarts stand: each scores its starts by their
+/// count of features without a subcomponent of their own, then by their
+/// mean total loss over their last quarter.
+pub(super) type SpdRestarts = InstanceStarts<SavedStart, (usize, f64)>;
 
 impl SpdTrainer {
-    /// A fresh start's parameters: start 0 draws from the stream runs
-    /// without restarts use.
+    /// A fresh start's parameters for every instance: start 0 draws from
+    /// the stream runs without restarts use.
     pub(super) fn fresh_model(&self, start: usize) -> SpdModel {
-        let mut init = match start {
-            0 => Rng::stream(self.seed, "spd-init"),
-            s => Rng::stream(self.seed, &format!("spd-init-start-{s}")),
-        };
-        SpdModel::init(&self.spd, &self.shapes, &mut init, &self.device)
+        let parts: Vec<SpdValues> = self
+            .seeds
+            .iter()
+            .map(|&seed| {
+                let mut init = match start {
+                    0 => Rng::stream(seed, "spd-init"),
+                    s => Rng::stream(seed, &format!("spd-init-start-{s}")),
+                };
+                SpdValues::init(&self.spd, &self.shapes, &mut init)
+            })
+            .collect();
+        SpdModel::stacked(&parts, &self.shapes, self.spd.n_components, self.spd.d_gate, &self.device)
     }
 
     /// The step within the schedule of the current start: the losing
     /// starts' steps do not count.
     pub(super) fn schedule_step(&self) -> usize {
-        self.step - self.restarts.start * self.spd.plan().restart_len()
+        self.step - self.restarts.each[0].start * self.spd.plan().restart_len()
     }
 
-    /// Called after each step while starts are compared, with the step's
-    /// total loss: keeps score of this start and, at its end, sets it aside
-    /// if it is the best so far, then begins the next start or, after the
-    /// last, continues the best.
-    pub(super) async fn track_start(&mut self, total: f32) -> Result<(), ApdError> {
+    /// Called after each step while starts are compared, with each
+    /// instance's total loss: keeps score of this start and, at its end,
+    /// sets it aside, then begins the next start or, after the last,
+    /// continues each instance's best.
+    pub(super) async fn track_start(&mut self, totals: &[f32]) -> Result<(), ApdError> {
         let len = self.spd.plan().restart_len();
         let s = self.schedule_step();
-        if !self.restarts.record(s, len, total as f64) {
+        let values: Vec<f64> = totals.iter().map(|&v| v as f64).collect();
+        if !self.restarts.record(s, len, &values) {
             return Ok(());
         }
-        let mean_loss = self.restarts.take_tail_mean();
-        let (ci, _) = self.one_hot_ci(ONE_HOT_VALUE).await?;
-        let own = own_subcomponents(&ci[0], self.spd.n_components).iter().flatten().count();
-        let missing = ci[0].len() / self.spd.n_components - own;
-        match self.restarts.finish((missing, mean_loss), missing as f64, self.spd.restarts) {
-            Next::Keep => {}
+        let (ci, _) = self.one_hot_ci_of(ONE_HOT_VALUE, 1, false).await?;
+        let c = self.spd.n_components;
+        let current = SavedStart { model: self.model.clone(), optim: self.optim.clone() };
+        let next = self.restarts.finish(self.spd.restarts, &current, |i, mean_loss| {
+            let own = own_subcomponents(&ci[i][0], c).iter().flatten().count();
+            let missing = ci[i][0].len() / c - own;
+            ((missing, mean_loss), missing as f64)
+        });
+        match next {
+            Next::Fresh(start) => {
+                drop(current);
+                let fresh = self.fresh_model(start);
+                let model = std::mem::replace(&mut self.model, fresh);
+                let optim = std::mem::replace(&mut self.optim, Adam::new());
+                self.warmed_up = false;
+                self.restarts.set_aside(SavedStart { model, optim }, start);
+            }
             Next::Restore(best) => {
                 self.model = best.model;
                 self.optim = best.optim;
             }
-            Next::Fresh(next) => {
-                let fresh = self.fresh_model(next);
-                let model = std::mem::replace(&mut self.model, fresh);
-                let optim = std::mem::replace(&mut self.optim, adamw());
-                self.warmed_up = false;
-                self.restarts.set_aside(SavedStart { model, optim });
-            }
+            Next::Keep => {}
         }
         Ok(())
     }
 
     /// Each finished start's count of features without a subcomponent of
     /// their own in the first matrix (`spd.restarts`); the fewest went on.
+    /// One instance's: the first's.
     pub fn start_scores(&self) -> &[f64] {
-        &self.restarts.scores
+        &self.restarts.each[0].scores
     }
 
-    /// The start that won the comparison, once it has been made.
+    /// The start that won the comparison, once it has been made (the first instance's).
     pub fn chosen_start(&self) -> Option<usize> {
-        self.restarts.chosen
+        self.restarts.each[0].chosen
+    }
+
+    /// Per instance, the scores of its starts and the one it went on from.
+    pub fn starts_all(&self) -> Vec<(Vec<f64>, Option<usize>)> {
+        self.restarts.each.iter().map(|r| (r.scores.clone(), r.chosen)).collect()
     }
 
     /// Which start is training and how many there are, while the starts
     /// are still to be compared; `None` after, or without restarts.
     pub fn start(&self) -> Option<(usize, usize)> {
         let p = self.spd.plan();
-        (p.restarts > 0 && self.step < p.selection_step()).then_some((self.restarts.start, p.restarts + 1))
+        (p.restarts > 0 && self.step < p.selection_step()).then_some((self.restarts.each[0].start, p.restarts + 1))
     }
 }

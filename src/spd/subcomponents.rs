@@ -5,56 +5,111 @@
 use super::ci::{GateValues, Gates};
 use super::{spd_matrices, ALIVE_CI};
 use crate::config::{ExperimentConfig, SpdConfig};
-use crate::data::matrix;
-use crate::decomp::network::chain_weight;
+use crate::decomp::network::{chain_weight, stacked};
 use crate::decomp::{Decomposition, Network};
 use crate::rng::Rng;
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 
-/// SPD's trainable parameters: per matrix `V` (`d_in x C`), `U` (`C x d_out`)
-/// and the causal-importance MLPs.
+/// SPD's trainable parameters for N instances side by side: per matrix
+/// `V` (`N x d_in x C`), `U` (`N x C x d_out`) and the causal-importance MLPs.
 #[derive(Module, Debug)]
 pub struct SpdModel {
     /// Left factors.
-    pub v: Vec<Param<Tensor<2>>>,
+    pub v: Vec<Param<Tensor<3>>>,
     /// Right factors.
-    pub u: Vec<Param<Tensor<2>>>,
+    pub u: Vec<Param<Tensor<3>>>,
     /// One set of gates per matrix.
     pub gates: Vec<Gates>,
 }
 
-impl SpdModel {
+/// One instance's parameters on the host: per matrix `V`, `U` (row-major) and gates.
+pub struct SpdValues {
+    /// Per matrix, `V` (`d_in x C`).
+    pub v: Vec<Vec<f32>>,
+    /// Per matrix, `U` (`C x d_out`).
+    pub u: Vec<Vec<f32>>,
+    /// Per matrix, the gates.
+    pub gates: Vec<GateValues>,
+}
+
+impl SpdValues {
     /// Fresh parameters for matrices of `shapes`, as the reference draws
     /// them: `V` normal with std `1 / sqrt(d_out)`, `U` with `1 / sqrt(C)`.
-    pub fn init(cfg: &SpdConfig, shapes: &[(usize, usize)], rng: &mut Rng, device: &Device) -> Self {
+    pub fn init(cfg: &SpdConfig, shapes: &[(usize, usize)], rng: &mut Rng) -> Self {
         let c = cfg.n_components;
-        let (mut v, mut u, mut gates) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut v, mut u) = (Vec::new(), Vec::new());
         for &(d_in, d_out) in shapes {
-            v.push(Param::from_tensor(matrix(rng.normal_vec(d_in * c, 1.0 / (d_out as f32).sqrt()), d_in, c, device).require_grad()));
-            u.push(Param::from_tensor(matrix(rng.normal_vec(c * d_out, 1.0 / (c as f32).sqrt()), c, d_out, device).require_grad()));
+            v.push(rng.normal_vec(d_in * c, 1.0 / (d_out as f32).sqrt()));
+            u.push(rng.normal_vec(c * d_out, 1.0 / (c as f32).sqrt()));
         }
-        for _ in shapes {
-            gates.push(Gates::init(c, cfg.d_gate, rng, device));
-        }
+        let gates = shapes.iter().map(|_| GateValues::init(c, cfg.d_gate, rng)).collect();
+        SpdValues { v, u, gates }
+    }
+}
+
+impl SpdModel {
+    /// The parameters of `parts`, one instance each, side by side on
+    /// `device` (with autodiff) for matrices of `shapes`.
+    pub fn stacked(parts: &[SpdValues], shapes: &[(usize, usize)], c: usize, d_gate: usize, device: &Device) -> Self {
+        let n = parts.len();
+        let p = |get: &dyn Fn(&SpdValues) -> &Vec<f32>, r: usize, k: usize| {
+            Param::from_tensor(stacked(parts.iter().flat_map(|x| get(x).iter().copied()).collect(), n, r, k, device).require_grad())
+        };
+        let v = shapes.iter().enumerate().map(|(l, &(d_in, _))| p(&|x| &x.v[l], d_in, c)).collect();
+        let u = shapes.iter().enumerate().map(|(l, &(_, d_out))| p(&|x| &x.u[l], c, d_out)).collect();
+        let gates = (0..shapes.len())
+            .map(|l| Gates::stacked(&parts.iter().map(|x| x.gates[l].clone()).collect::<Vec<_>>(), c, d_gate, device))
+            .collect();
         SpdModel { v, u, gates }
     }
 
     /// The factors with gradient tracking.
-    pub(super) fn tracked(&self) -> (Vec<Tensor<2>>, Vec<Tensor<2>>) {
+    pub(super) fn tracked(&self) -> (Vec<Tensor<3>>, Vec<Tensor<3>>) {
         (self.v.iter().map(|p| p.val()).collect(), self.u.iter().map(|p| p.val()).collect())
     }
 
     /// The factors without autodiff.
-    pub(super) fn factors(&self) -> (Vec<Tensor<2>>, Vec<Tensor<2>>) {
+    pub(super) fn factors(&self) -> (Vec<Tensor<3>>, Vec<Tensor<3>>) {
         (self.v.iter().map(|p| p.val().inner()).collect(), self.u.iter().map(|p| p.val().inner()).collect())
+    }
+
+    /// Every parameter: every V, every U, then each matrix's gates (w1, b1, w2, b2).
+    pub(super) fn params(&self) -> Vec<&Param<Tensor<3>>> {
+        self.v.iter().chain(&self.u).chain(self.gates.iter().flat_map(|g| g.params())).collect()
+    }
+
+    /// A model of the tensors `t` (without autodiff), listed as [`SpdModel::params`] lists them.
+    pub(super) fn of_params(t: Vec<Tensor<3>>) -> SpdModel {
+        // Per matrix: V, U and the gates' four.
+        let n = t.len() / 6;
+        let mut it = t.into_iter().map(|t| Param::from_tensor(t.autodiff().require_grad()));
+        let v = it.by_ref().take(n).collect();
+        let u = it.by_ref().take(n).collect();
+        let mut gates = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut next = || it.next().expect("four tensors per set of gates");
+            gates.push(Gates { w1: next(), b1: next(), w2: next(), b2: next() });
+        }
+        SpdModel { v, u, gates }
+    }
+
+    /// Instance `i` alone; [`SpdModel::join`] puts such slices back together.
+    pub(super) fn instance(&self, i: usize) -> SpdModel {
+        SpdModel::of_params(self.params().into_iter().map(|p| p.val().inner().narrow(0, i, 1)).collect())
+    }
+
+    /// Single instances side by side, in order.
+    pub(super) fn join(parts: &[SpdModel]) -> SpdModel {
+        let each: Vec<Vec<&Param<Tensor<3>>>> = parts.iter().map(|p| p.params()).collect();
+        SpdModel::of_params((0..each[0].len()).map(|k| Tensor::cat(each.iter().map(|p| p[k].val().inner()).collect(), 0)).collect())
     }
 }
 
 /// Checks that `d` and `gates` can be an SPD run of `config` on `network`:
 /// C rank-one subcomponents for each of its matrices, in order, and gates of
 /// the configured width.
-pub fn check_fits(d: &Decomposition, gates: &[GateValues], config: &ExperimentConfig, network: &Network) -> Result<(), String> {
+pub fn check_fits<const D: usize>(d: &Decomposition, gates: &[GateValues], config: &ExperimentConfig, network: &Network<D>) -> Result<(), String> {
     let spd = config.spd.as_ref().ok_or("an SPD report needs the spd settings")?;
     let c = spd.n_components;
     let matrices = spd_matrices(network);
@@ -65,7 +120,8 @@ pub fn check_fits(d: &Decomposition, gates: &[GateValues], config: &ExperimentCo
         return Err(format!("{} matrices and {} sets of gates; this model has {} matrices", d.layers.len(), gates.len(), matrices.len()));
     }
     for ((f, s), g) in d.layers.iter().zip(&matrices).zip(gates) {
-        let [r, k] = chain_weight(&network.weights, *s).dims();
+        let dims = chain_weight(&network.weights, *s).dims();
+        let (r, k) = (dims[D - 2], dims[D - 1]);
         if (f.d_in, f.d_out, f.a.len(), f.b.len()) != (r, k, r * c, c * k) {
             return Err(format!("matrix {} has the wrong shape for {r} x {k} with {c} subcomponents", f.name));
         }

@@ -15,7 +15,7 @@ fn tms_5_2() -> (ExperimentConfig, Target) {
     (cfg, target)
 }
 
-fn read(t: Tensor<2>) -> Vec<f32> {
+fn read(t: Tensor<3>) -> Vec<f32> {
     pollster::block_on(read_vec(t)).unwrap()
 }
 
@@ -24,11 +24,11 @@ fn subcomponents_plus_the_delta_component_are_the_target() {
     let (cfg, target) = tms_5_2();
     let spd = SpdTrainer::new(&cfg, &target, 0, &Device::flex()).unwrap();
     let device = spd.network.device().clone();
-    let x = matrix((0..20).map(|i| ((i * 7) % 5) as f32 / 5.0).collect(), 4, 5, &device);
+    let x: Tensor<3> = matrix((0..20).map(|i| ((i * 7) % 5) as f32 / 5.0).collect(), 4, 5, &device).unsqueeze();
     let (v, u) = spd.model.factors();
     let d = SpdTrainer::deltas(&spd.target_weights(false), &v, &u);
-    let ones = |k: usize| -> Vec<Tensor<2>> { (0..2).map(|_| Tensor::ones([4, k], &device)).collect() };
-    let zeros = |k: usize| -> Vec<Tensor<2>> { (0..2).map(|_| Tensor::zeros([4, k], &device)).collect() };
+    let ones = |k: usize| -> Vec<Tensor<3>> { (0..2).map(|_| Tensor::ones([1, 4, k], &device)).collect() };
+    let zeros = |k: usize| -> Vec<Tensor<3>> { (0..2).map(|_| Tensor::zeros([1, 4, k], &device)).collect() };
     let want = read(spd.network.target_forward(x.clone()).out);
     // Every subcomponent on and the delta at full strength: V U + (W - V U) = W.
     let full = read(spd.masked_forward(x.clone(), &v, &u, &ones(3), Some((&d, &ones(1))), None, false));
@@ -36,7 +36,7 @@ fn subcomponents_plus_the_delta_component_are_the_target() {
         assert!((g - w).abs() < 1e-5, "{g} vs {w}");
     }
     // The delta at strength 0 is no delta at all.
-    let masks = vec![matrix(vec![1.0, 0.0, 0.5, 0.2, 1.0, 0.0, 0.0, 0.3, 1.0, 1.0, 1.0, 1.0], 4, 3, &device), Tensor::ones([4, 3], &device)];
+    let masks = vec![matrix(vec![1.0, 0.0, 0.5, 0.2, 1.0, 0.0, 0.0, 0.3, 1.0, 1.0, 1.0, 1.0], 4, 3, &device).unsqueeze(), Tensor::ones([1, 4, 3], &device)];
     let off = read(spd.masked_forward(x.clone(), &v, &u, &masks, Some((&d, &zeros(1))), None, false));
     let plain = read(spd.masked_forward(x, &v, &u, &masks, None, None, false));
     assert_eq!(off, plain);

@@ -1,5 +1,6 @@
 //! `apd bench`: decomposition steps per second, transfers per step and,
-//! with `--instances`, APD and target training at N beside N = 1.
+//! with `--instances`, the decomposition (APD or SPD) and target training at
+//! N beside N = 1.
 
 use crate::cli::{backend_of, config_of, Args};
 use apd_playground::apd::ApdTrainer;
@@ -8,6 +9,7 @@ use apd_playground::config::{ExperimentConfig, Method};
 use apd_playground::data::transfers;
 use apd_playground::models::TargetTrainer;
 use apd_playground::run::Run;
+use apd_playground::spd::SpdTrainer;
 use apd_playground::ApdError;
 use std::time::Instant;
 
@@ -54,10 +56,9 @@ pub fn cmd_bench(args: &Args) -> Result<(), ApdError> {
             );
             Ok(())
         };
-        if cfg.method == Method::Apd {
-            compare("APD", &|n| bench_apd_steps(&cfg, n, steps, &dev))?;
-        } else {
-            println!("(SPD has no instance dimension yet: its figures above are for N = 1)");
+        match cfg.method {
+            Method::Apd => compare("APD", &|n| bench_apd_steps(&cfg, n, steps, &dev))?,
+            Method::Spd => compare("SPD", &|n| bench_spd_steps(&cfg, n, steps, &dev))?,
         }
         compare("target training", &|n| bench_target_steps(&cfg, n, steps, &dev))?;
     }
@@ -77,6 +78,20 @@ fn bench_apd_steps(cfg: &ExperimentConfig, n: usize, steps: usize, dev: &burn::t
     let targets = pollster::block_on(targets.targets())?;
     let mut apd = ApdTrainer::with_seeds(&cfg, &targets, &seeds, dev)?;
     timed(warmup, steps, || pollster::block_on(apd.step_all()).map(|_| ()))
+}
+
+/// `steps` batched SPD steps of `n` instances, as [`bench_apd_steps`] times APD's.
+fn bench_spd_steps(cfg: &ExperimentConfig, n: usize, steps: usize, dev: &burn::tensor::Device) -> Result<(f64, f64, f64), ApdError> {
+    let warmup = WARMUP.min(steps);
+    let mut cfg = cfg.clone();
+    cfg.set("spd.steps", &(steps + warmup).to_string())?;
+    cfg.set("target.steps", "1")?;
+    let seeds: Vec<u64> = (0..n as u64).collect();
+    let mut targets = TargetTrainer::with_seeds(&cfg, &seeds, dev)?;
+    pollster::block_on(targets.step_all())?;
+    let targets = pollster::block_on(targets.targets())?;
+    let mut spd = SpdTrainer::with_seeds(&cfg, &targets, &seeds, dev)?;
+    timed(warmup, steps, || pollster::block_on(spd.step_all()).map(|_| ()))
 }
 
 /// `steps` batched target-training steps of `n` instances, timed as [`timed`] does.

@@ -42,14 +42,14 @@ MODELS: tms-5-2, tms-5-2-id, tms-40-10, tms-40-10-id, tms-custom,
 --whole-targets (sweep, TMS) skips seeds whose target does not reproduce every feature alone
   (fed at 0.75, back within 0.1: the reference train_tms's own check), and says so
 --instances N runs N seeds (S..S+N) in one batched step, each exactly as alone: train writes
-  one target per seed (target.json becomes target-seedS.json when N > 1); decompose (APD)
-  trains N targets, or takes --target for all, and writes one report per seed the same way;
+  one target per seed (target.json becomes target-seedS.json when N > 1); decompose (APD or
+  SPD) trains N targets, or takes --target for all, and writes one report per seed the same way;
   sweep trains its targets in groups of N (default: 12 for TMS, 1 for the residual MLPs) and
-  decomposes them (APD) in groups of N too (default: on the CPU, the small TMS models' seeds
+  decomposes them in groups of N too (default: APD on the CPU, the small TMS models' seeds
   spread evenly over the jobs, where it measured 1.2x faster; otherwise 1: larger steps
-  measured slower batched); bench times APD and target training at N and at 1. A target that
-  diverges stops the command, naming its seed; a decomposition that diverges stops its
-  batch, and sweep then runs that batch's seeds one by one. SPD has no instance dimension yet
+  measured slower batched); bench times the decomposition and target training at N and at 1.
+  A target that diverges stops the command, naming its seed; a decomposition that diverges
+  stops its batch, and sweep then runs that batch's seeds one by one.
 --jobs J (sweep) decomposes J seeds (or batches of seeds) at once, one thread each (default:
   the CPU's cores for TMS on the CPU backend, 1 for the residual MLPs, whose products use the
   cores already, and on wgpu); the seeds' lines come out in seed order and are the same for

@@ -40,12 +40,6 @@ pub(crate) fn cmd_decompose(args: &Args) -> Result<(), ApdError> {
 
 /// `decompose --instances N`: seeds S..S+N decomposed in one batched step.
 fn decompose_together(args: &Args, name: &str, cfg: &ExperimentConfig, n: usize, out: &str, dev: &burn::tensor::Device, kind: BackendKind) -> Result<(), ApdError> {
-    if cfg.method != Method::Apd {
-        return Err(ApdError::Config(apd_playground::config::ConfigError {
-            field: "--instances".into(),
-            message: "SPD has no instance dimension yet: decompose one seed at a time (sweep --jobs runs seeds side by side)".into(),
-        }));
-    }
     let seeds: Vec<u64> = (args.seed..args.seed + n as u64).collect();
     let mut trained: Vec<Target> = match &args.target {
         Some(_) => Vec::new(),
@@ -56,16 +50,32 @@ fn decompose_together(args: &Args, name: &str, cfg: &ExperimentConfig, n: usize,
         targets.push(start_target(args, cfg, seed, dev, trained.pop())?.expect("a target for every seed"));
     }
     let mut bar = Bar::new(false);
-    let (label, total, mut step) = (format!("APD of seeds {}..{}", seeds[0], seeds[n - 1] + 1), cfg.apd.total_steps(), 0);
+    let label = format!("{} of seeds {}..{}", cfg.method.name().to_uppercase(), seeds[0], seeds[n - 1] + 1);
+    let mut step = 0;
     let t = Instant::now();
-    let runs = pollster::block_on(Run::apd_together(name, cfg, &seeds, targets, dev, |stats| {
-        step += 1;
-        let mean = stats.iter().map(|s| s.minimality).sum::<f32>() / stats.len() as f32;
-        bar.draw(&label, step, total, &format!("mean L_m {mean:.2e}"));
-    }))?;
+    let (runs, total) = match cfg.method {
+        Method::Apd => {
+            let total = cfg.apd.total_steps();
+            let runs = pollster::block_on(Run::apd_together(name, cfg, &seeds, targets, dev, |stats| {
+                step += 1;
+                let mean = stats.iter().map(|s| s.minimality).sum::<f32>() / stats.len() as f32;
+                bar.draw(&label, step, total, &format!("mean L_m {mean:.2e}"));
+            }))?;
+            (runs, total)
+        }
+        Method::Spd => {
+            let total = cfg.spd.as_ref().map_or(0, |s| s.plan().total_steps());
+            let runs = pollster::block_on(Run::spd_together(name, cfg, &seeds, targets, dev, |stats| {
+                step += 1;
+                let mean = stats.iter().map(|s| s.stochastic).sum::<f32>() / stats.len() as f32;
+                bar.draw(&label, step, total, &format!("mean L_stoch {mean:.2e}"));
+            }))?;
+            (runs, total)
+        }
+    };
     let wall = t.elapsed().as_secs_f64();
     for (seed, run) in seeds.iter().zip(&runs) {
-        let report = pollster::block_on(run.report(wall, kind.name()))?.expect("APD ran");
+        let report = pollster::block_on(run.report(wall, kind.name()))?.expect("the decomposition ran");
         let path = instance_path(out, *seed);
         print_metrics(&format!("seed {seed:>3}: "), &report);
         print_details("           ", run);

@@ -1,11 +1,13 @@
 //! `apd sweep`: many seeds, their targets trained in groups of N in one
 //! batched step, their decompositions J at a time on threads (with
-//! `--instances`, APD's in groups of N in one batched step as well).
+//! `--instances`, the decompositions in groups of N in one batched step as
+//! well; by default APD's of the small TMS models on the CPU).
 
 use crate::cli::{backend_of, config_of, run_to_end, start_target, train_targets, Args};
 use crate::files::norms_note;
 use crate::output::{details_text, metrics_text, succeeded};
 use apd_playground::backend::{device, BackendKind};
+use apd_playground::config::Method;
 use apd_playground::models::Target;
 use apd_playground::run::Run;
 use apd_playground::ApdError;
@@ -75,15 +77,15 @@ pub fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
     // cores), as many per group as spread the seeds evenly over the jobs;
     // larger steps measured slower batched (tms-40-10 at N = 3: 0.6x).
     let batch = match args.instances {
-        _ if cfg.method != apd_playground::config::Method::Apd || args.target.is_some() => 1,
+        _ if args.target.is_some() => 1,
         Some(n) => n,
-        None if kind == BackendKind::Cpu && !cfg.model.is_resid() && cfg.estimated_step_floats() * 4 <= SMALL_STEP_BYTES => {
+        None if cfg.method == Method::Apd && kind == BackendKind::Cpu && !cfg.model.is_resid() && cfg.estimated_step_floats() * 4 <= SMALL_STEP_BYTES => {
             queue.len().div_ceil(jobs).clamp(1, 12)
         }
         None => 1,
     };
     let lines_of = |seed: u64, run: &Run, wall: f64| -> SeedResult {
-        let report = pollster::block_on(run.report(wall, kind.name()))?.expect("APD ran");
+        let report = pollster::block_on(run.report(wall, kind.name()))?.expect("the decomposition ran");
         let mut text = metrics_text(&format!("seed {seed:>3}: "), &report);
         if let Some(d) = details_text("           ", run) {
             text = format!("{text}\n{d}");
@@ -100,7 +102,10 @@ pub fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
         let targets: Option<Vec<Target>> = group.iter().map(|(_, t)| t.clone()).collect();
         if let (true, Some(targets)) = (group.len() > 1, targets) {
             let t = Instant::now();
-            let together = pollster::block_on(Run::apd_together(&name, &cfg, &seeds, targets, &dev, |_| {}));
+            let together = match cfg.method {
+                Method::Apd => pollster::block_on(Run::apd_together(&name, &cfg, &seeds, targets, &dev, |_| {})),
+                Method::Spd => pollster::block_on(Run::spd_together(&name, &cfg, &seeds, targets, &dev, |_| {})),
+            };
             match together {
                 Ok(runs) => {
                     let wall = t.elapsed().as_secs_f64();

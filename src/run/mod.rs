@@ -1,6 +1,9 @@
 //! A whole run, step by step: train the target (unless one is given), then
 //! decompose it. The CLI drives it in a loop; the web worker drives it a few
-//! steps per message so the page stays responsive.
+//! steps per message so the page stays responsive. `together`: several
+//! seeds' decompositions in one batched step, ending as runs of their own.
+
+mod together;
 
 use crate::apd::{ApdTrainer, StepStats};
 use crate::config::{ExperimentConfig, Method};
@@ -84,20 +87,7 @@ impl Run {
     /// target phase is skipped.
     pub fn new(preset: &str, config: ExperimentConfig, seed: u64, device: &Device, target: Option<Target>) -> Result<Self, ApdError> {
         config.validate()?;
-        let mut run = Run {
-            preset: preset.to_string(),
-            config,
-            seed,
-            device: device.clone(),
-            target_trainer: None,
-            target: None,
-            apd: None,
-            spd: None,
-            spd_history: Vec::new(),
-            target_history: Vec::new(),
-            history: Vec::new(),
-            saved_starts: None,
-        };
+        let mut run = Run::bare(preset, config, seed, device);
         match target {
             Some(t) => run.start_apd(t)?,
             None => run.target_trainer = Some(TargetTrainer::new(&run.config, seed, device)?),
@@ -146,34 +136,6 @@ impl Run {
         Ok(Run::holding(report, device, target, apd))
     }
 
-    /// APD of `targets[i]` with `seeds[i]`, all in one batched step, to the
-    /// end; `on_step` sees each step's losses. One finished run per seed,
-    /// as it would have ended alone (its report's timing is the batch's).
-    pub async fn apd_together(
-        preset: &str,
-        config: &ExperimentConfig,
-        seeds: &[u64],
-        targets: Vec<Target>,
-        device: &Device,
-        mut on_step: impl FnMut(&[StepStats]),
-    ) -> Result<Vec<Run>, ApdError> {
-        config.validate()?;
-        if config.method != Method::Apd {
-            return Err(ApdError::Mismatch("only APD decomposes several seeds in one batched step; SPD runs one seed at a time".into()));
-        }
-        let mut apd = ApdTrainer::with_seeds(config, &targets, seeds, device)?;
-        let mut histories = vec![Vec::new(); seeds.len()];
-        while !apd.done() {
-            let stats = apd.step_all().await?;
-            on_step(&stats);
-            for (h, s) in histories.iter_mut().zip(stats) {
-                h.push(s);
-            }
-        }
-        let parts = apd.into_instances().into_iter().zip(targets).zip(seeds).zip(histories);
-        Ok(parts.map(|(((apd, target), &seed), history)| Run::decomposing(preset, config, seed, device, target, apd, history)).collect())
-    }
-
     /// A run in its decomposition phase with `report`'s settings and history.
     fn holding(report: &Report, device: &Device, target: Target, apd: ApdTrainer) -> Run {
         let run = Run::decomposing(&report.model, &report.config, report.seed, device, target, apd, report.history.clone());
@@ -182,18 +144,28 @@ impl Run {
 
     /// A run in its APD phase: `apd` on `target`, with the steps of `history` behind it.
     fn decomposing(preset: &str, config: &ExperimentConfig, seed: u64, device: &Device, target: Target, apd: ApdTrainer, history: Vec<StepStats>) -> Run {
+        Run { apd: Some(apd), history, ..Run::past_target(preset, config, seed, device, target) }
+    }
+
+    /// A run past its target phase, holding `target`, with no decomposition yet.
+    fn past_target(preset: &str, config: &ExperimentConfig, seed: u64, device: &Device, target: Target) -> Run {
+        Run { target: Some(target), ..Run::bare(preset, config.clone(), seed, device) }
+    }
+
+    /// A run with nothing in it yet: no target, no trainer, no history.
+    fn bare(preset: &str, config: ExperimentConfig, seed: u64, device: &Device) -> Run {
         Run {
             preset: preset.to_string(),
-            config: config.clone(),
+            config,
             seed,
             device: device.clone(),
             target_trainer: None,
-            target: Some(target),
-            apd: Some(apd),
+            target: None,
+            apd: None,
             spd: None,
             spd_history: Vec::new(),
             target_history: Vec::new(),
-            history,
+            history: Vec::new(),
             saved_starts: None,
         }
     }
