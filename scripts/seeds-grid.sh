@@ -3,7 +3,7 @@
 # decomposed with one set of settings on consecutive seeds, each seed a
 # gallery entry (the format of scripts/gallery.sh, checked the same way by
 # tests/gallery.rs), so that the page shows seed sensitivity before the
-# engine has loaded. Each grid below takes 10 to 15 minutes on one core.
+# engine has loaded. Each grid below takes 10 to 25 minutes on one core.
 # Usage: scripts/seeds-grid.sh [NAME...]   (default: every grid below)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -17,6 +17,8 @@ grids() {
   cat <<'GRIDS'
 tms-5-2-apd-paper|tms-5-2|apd|0..12|apd.extra_components=0 apd.restarts=0 scale.rescale=false|APD as in the paper, twelve seeds|The paper's settings, without this project's restarts, spare component or scale: some seeds end with two features in one component.
 tms-5-2-apd|tms-5-2|apd|0..12||APD with this project's additions, the same twelve seeds|The preset (restarts, a spare component, the target at the scale the settings were measured at) on the same seeds and targets as the grid above.
+tms-5-2-id-apd|tms-5-2-id|apd|20..32||APD on tms-5-2-id (an identity layer between W and W^T), twelve seeds|The preset, on seeds no setting was chosen on. APD fails on the identity variants (spec section 5): the components of W come out short (ML2R far below 0.85) or two features share one.
+tms-5-2-id-spd|tms-5-2-id|spd|20..32||SPD on tms-5-2-id, the same twelve seeds|SPD's preset (batch 256, the reference code's later additions, four starts) on the same seeds and targets as the APD grid: what replaced APD, where APD fails. No setting was chosen on these seeds.
 GRIDS
 }
 wanted=("$@")
@@ -32,9 +34,14 @@ while IFS='|' read -r name model method seeds sets title note; do
     "$APD" views "$tmp/$s.json" --gallery --out "$tmp/cell-$s.json"
     cells+=("$tmp/cell-$s.json")
   done
+  # A grid ships a dozen entries: each keeps at most 100 points of its loss
+  # history (evenly spaced, the last kept, as the gallery thins to 500), so
+  # that an SPD grid stays under the 2 MiB a shipped file may weigh.
   node -e '
 const fs=require("fs");const [out,name,title,note,...cells]=process.argv.slice(1);
+const thin=(h)=>{const k=Math.max(1,Math.ceil(h.length/100));const o=h.filter((_,i)=>i%k===0);if(h.length&&o[o.length-1]!==h[h.length-1])o.push(h[h.length-1]);return o;};
 const entries=cells.map((f)=>JSON.parse(fs.readFileSync(f)));
+for(const e of entries){e.report.history=thin(e.report.history);if(e.report.spd)e.report.spd.history=thin(e.report.spd.history);}
 const {model,method}=entries[0];
 fs.writeFileSync(out,JSON.stringify({name,title,note,model,method,cells:entries}));' \
     "www/gallery/seeds/$name.json" "$name" "$title" "$note" "${cells[@]}"

@@ -185,6 +185,25 @@ test('the seeds grid shows a shipped grid without the engine, and marks failed s
   // The other grid: this project's additions on the same seeds.
   await page.getByTestId('seeds-pick').selectOption('tms-5-2-apd');
   await grid.locator('[data-testid="seed-cell"][data-ok="true"]').first().waitFor({ timeout: 10_000 });
+  // tms-5-2-id by each method on the same seeds: every cell drawn with its figures, and an SPD seed opens in the views.
+  for (const name of ['tms-5-2-id-apd', 'tms-5-2-id-spd']) {
+    await page.getByTestId('seeds-pick').selectOption(name);
+    await grid.locator('#seeds-cells[data-source="' + name + '"]').waitFor({ timeout: 10_000 });
+    const idCells = grid.getByTestId('seed-cell');
+    assert.ok(await idCells.count() >= 10, `${name}: seeds shown`);
+    for (let i = 0; i < await idCells.count(); i++) {
+      const c = idCells.nth(i);
+      assert.equal(await c.getAttribute('data-state'), 'done', `${name}, cell ${i}`);
+      assert.ok(Number(await c.locator('canvas').getAttribute('data-points')) >= 5, `${name}, cell ${i}: the polygon is drawn`);
+      assert.match(await c.locator('.seed-figures').textContent(), /MMCS \d\.\d{3}, ML2R \d/);
+    }
+    assert.match(await page.getByTestId('seeds-summary').textContent(), /\d+ of \d+ seeds recovered.*\(tms-5-2-id, computed in advance\)/);
+    await grid.screenshot({ path: path.join(SHOTS, `seeds-grid-${name}.png`) });
+  }
+  const spdSeed = grid.getByTestId('seed-cell').first();
+  const which = await spdSeed.getAttribute('data-seed');
+  await spdSeed.click();
+  await page.getByTestId('first-view').filter({ hasText: new RegExp(`seed ${which},`) }).waitFor({ timeout: 10_000 });
   await page.close();
 });
 
