@@ -179,13 +179,16 @@ function runLive({ preset, config, first, n }, open) {
   live = run;
   $('seeds-stop').disabled = false;
   $('seeds-run').disabled = true;
-  const progress = () => summarize(`Running ${n} seeds of ${preset} here on the CPU, ${at} at a time: ${run.done} done, ${run.ok} recovered`
+  // Which method, said where it is not APD (the grid's cells look alike either way).
+  let what = preset;
+  try { if (JSON.parse(config).method === 'spd') what = `${preset} (SPD)`; } catch { /* the worker reports a bad configuration */ }
+  const progress = () => summarize(`Running ${n} seeds of ${what} here on the CPU, ${at} at a time: ${run.done} done, ${run.ok} recovered`
     + `${run.failed ? `, ${run.failed} failed to run` : ''}.`);
   progress();
   const finish = () => {
     if (run.done + run.failed < n || live !== run) return;
     const s = Math.round((performance.now() - run.t0) / 1000);
-    summarize(`${run.ok} of ${run.done} seeds of ${preset} recovered${run.failed ? ` (${run.failed} more could not run)` : ''}, run here in ${s} s (${at} at a time on the CPU). Click a seed to open it.`);
+    summarize(`${run.ok} of ${run.done} seeds of ${what} recovered${run.failed ? ` (${run.failed} more could not run)` : ''}, run here in ${s} s (${at} at a time on the CPU). Click a seed to open it.`);
     stopLive();
   };
   const next = (w) => {

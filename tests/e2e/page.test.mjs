@@ -230,6 +230,24 @@ test('the seeds grid decomposes seeds live in the page, side by side', { timeout
   await page.close();
 });
 
+test('the seeds grid runs SPD seeds live too, and says so', { timeout: 120_000 }, async () => {
+  const { page, problems } = await open('#model=tms-5-2&method=spd&seed=40&target.steps=300&spd.steps=100&spd.batch_size=64');
+  await page.getByTestId('seeds-n').fill('2');
+  await page.getByTestId('seeds-run').click();
+  const grid = page.getByTestId('seeds-grid');
+  await page.getByTestId('seeds-summary').filter({ hasText: /of 2 seeds of tms-5-2 \(SPD\) recovered, run here/ }).waitFor({ timeout: 90_000 });
+  for (const s of [40, 41]) {
+    const c = grid.locator(`[data-testid="seed-cell"][data-seed="${s}"]`);
+    assert.equal(await c.getAttribute('data-state'), 'done');
+    assert.match(await c.locator('.seed-figures').textContent(), /^MMCS \d\.\d{3}, ML2R \d/);
+  }
+  await grid.locator('[data-testid="seed-cell"][data-seed="40"]').click();
+  await page.locator('#import-status').filter({ hasText: /seed 40 of the seeds grid/ }).waitFor({ timeout: 10_000 });
+  assert.equal(await page.getByTestId('method').inputValue(), 'spd');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test('"Run it yourself" runs the shown result\'s model, method, seed and settings', { timeout: 120_000 }, async () => {
   const { page, problems } = await open();
   await page.locator('[data-testid="gallery-item"][data-name="tms-5-2-id-spd"]').click();
