@@ -34,7 +34,7 @@ while IFS='|' read -r name model method seeds sets title note; do
     "$APD" views "$tmp/$s.json" --gallery --out "$tmp/cell-$s.json"
     cells+=("$tmp/cell-$s.json")
   done
-  # A grid ships a dozen entries: each keeps at most 100 points of its loss
+  # A grid ships a dozen entries: each keeps about 100 points of its loss
   # history (evenly spaced, the last kept, as the gallery thins to 500), so
   # that an SPD grid stays under the 2 MiB a shipped file may weigh.
   node -e '

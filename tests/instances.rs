@@ -203,6 +203,46 @@ fn spd_decompositions_run_as_they_do_alone() {
 }
 
 #[test]
+fn a_batch_split_while_starts_are_compared_goes_on_as_alone() {
+    // Split after 25 steps: two starts of 10 steps finished and set aside,
+    // the third under way. Each seed then goes on alone and must end as its
+    // run alone from the beginning ends, APD and SPD.
+    let sets = [("target.steps", "200"), ("spd.steps", "40"), ("spd.batch_size", "64"), ("spd.faithfulness_warmup_steps", "5")];
+    let cfg = spd_of("tms-5-2", &sets);
+    let seeds = [3, 4, 5];
+    let (_, targets) = train(&cfg, &seeds);
+    let mut t = SpdTrainer::with_seeds(&cfg, &targets, &seeds, &Device::flex()).unwrap();
+    for _ in 0..25 {
+        pollster::block_on(t.step_all()).unwrap();
+    }
+    for ((mut one, &seed), target) in t.into_instances().into_iter().zip(&seeds).zip(&targets) {
+        while !one.done() {
+            pollster::block_on(one.step()).unwrap();
+        }
+        let alone = decompose_spd(&cfg, std::slice::from_ref(target), &[seed]).remove(0);
+        assert_eq!(pollster::block_on(one.decomposition()).unwrap(), alone.1, "SPD seed {seed}: split mid-restarts, the subcomponents differ");
+        assert_eq!((one.start_scores().to_vec(), one.chosen_start()), alone.3, "SPD seed {seed}: the restarts went otherwise");
+    }
+    let mut cfg = preset("tms-5-2").unwrap();
+    for (k, v) in [("target.steps", "200"), ("apd.steps", "40"), ("apd.batch_size", "64"), ("apd.restart_pct", "0.25")] {
+        cfg.set(k, v).unwrap();
+    }
+    let (_, targets) = train(&cfg, &seeds);
+    let mut t = ApdTrainer::with_seeds(&cfg, &targets, &seeds, &Device::flex()).unwrap();
+    for _ in 0..25 {
+        pollster::block_on(t.step_all()).unwrap();
+    }
+    for ((mut one, &seed), target) in t.into_instances().into_iter().zip(&seeds).zip(&targets) {
+        while !one.done() {
+            pollster::block_on(one.step()).unwrap();
+        }
+        let alone = decompose(&cfg, std::slice::from_ref(target), &[seed]).remove(0);
+        assert_eq!(pollster::block_on(one.decomposition()).unwrap(), alone.1, "APD seed {seed}: split mid-restarts, the components differ");
+        assert_eq!((one.start_scores().to_vec(), one.chosen_start()), (alone.2, alone.3), "APD seed {seed}: the restarts went otherwise");
+    }
+}
+
+#[test]
 fn residual_mlp_spd_decompositions_run_as_they_do_alone() {
     let sets = [
         ("model.n_features", "6"),

@@ -1,9 +1,8 @@
 //! What every decomposition method shares: how components are stored
 //! ([`factors`]), the target network and its forward passes ([`network`]),
 //! the evaluation probes that the metrics and the page's views run on any
-//! method ([`probes`]), and the restarts' bookkeeping ([`restarts`]). A
-//! method ([`adam`] is the optimiser both use, sliceable per instance). A
-//! method (APD in `crate::apd`, SPD in `crate::spd`) owns its losses and
+//! method ([`probes`]), the restarts' bookkeeping ([`restarts`]) and Adam
+//! ([`adam`]), both sliceable per instance. A method (APD in `crate::apd`, SPD in `crate::spd`) owns its losses and
 //! its step, and implements [`Decomposer`] so that everything above it
 //! works unchanged.
 pub mod adam;

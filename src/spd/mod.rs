@@ -334,9 +334,11 @@ impl SpdTrainer {
 
     /// One SPD step of every instance: causal importances, stochastic
     /// masks, the four losses, Adam; the losses of each, in instance order.
-    /// As in APD, the state changes only once every instance's losses are
-    /// known to be finite; [`ApdError::Diverged`] says why otherwise (and
-    /// for which seed, if several).
+    /// As in APD, the step changes the state only once every instance's
+    /// losses are known to be finite; [`ApdError::Diverged`] says why
+    /// otherwise (and for which seed, if several). A start's faithfulness
+    /// warmup, which comes before its first step and reads no data, stays
+    /// done.
     ///
     /// With `lower_sigmoid = revive` the gradient reaching `z <= 0` depends
     /// on the sign of the gradient arriving at the mask, which no chain of
@@ -394,6 +396,7 @@ impl SpdTrainer {
     /// state is unchanged. For tests of the gradient itself, which the
     /// optimiser's first step (about lr times its sign) would hide.
     pub async fn next_gradient(&self) -> Result<Vec<Vec<f32>>, ApdError> {
+        self.only_one();
         let mut out = Vec::new();
         for g in self.forward_backward().await?.grads {
             out.push(read_vec(g).await?);

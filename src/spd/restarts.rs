@@ -104,13 +104,15 @@ impl SpdTrainer {
 
     /// Each finished start's count of features without a subcomponent of
     /// their own in the first matrix (`spd.restarts`); the fewest went on.
-    /// One instance's: the first's.
+    /// For one decomposition; [`SpdTrainer::starts_all`] gives every instance's.
     pub fn start_scores(&self) -> &[f64] {
+        self.only_one();
         &self.restarts.each[0].scores
     }
 
-    /// The start that won the comparison, once it has been made (the first instance's).
+    /// The start that won the comparison, once it has been made (one decomposition).
     pub fn chosen_start(&self) -> Option<usize> {
+        self.only_one();
         self.restarts.each[0].chosen
     }
 
