@@ -37,6 +37,16 @@ pub fn resid_batch(rng: &mut Rng, batch: usize, n: usize, p: f64) -> Vec<f32> {
         .collect()
 }
 
+/// `batch` training inputs of `model`, row-major `batch x n`, drawn from
+/// `rng` as every decomposition method draws them.
+pub fn training_batch(model: &crate::config::ModelConfig, rng: &mut Rng, batch: usize) -> Vec<f32> {
+    let (n, p) = (model.n_features(), model.feature_prob());
+    match model {
+        crate::config::ModelConfig::Tms(_) => tms_batch(rng, batch, n, p),
+        crate::config::ModelConfig::ResidMlp(_) => resid_batch(rng, batch, n, p),
+    }
+}
+
 /// Inputs with exactly one feature on, row-major `len(features) * len(values) x n`:
 /// for each feature of `features` in turn, one row per entry of `values`.
 pub fn one_feature_rows(n: usize, features: std::ops::Range<usize>, values: &[f32]) -> Vec<f32> {

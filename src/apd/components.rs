@@ -2,10 +2,9 @@
 //! their initialisation, and the optimiser that moves them.
 
 use crate::config::ExperimentConfig;
-use crate::data::read_vec;
 use crate::decomp::network::stacked;
-use crate::decomp::factors::normal_factors;
-use crate::decomp::{Decomposition, FactorPair};
+use crate::decomp::factors::{normal_factors, read_stacked};
+use crate::decomp::Decomposition;
 use crate::error::ApdError;
 use crate::rng::Rng;
 use burn::module::{Module, Param};
@@ -130,18 +129,8 @@ impl ApdModel {
     /// The factors read back to the host, one decomposition per instance,
     /// named after the matrices.
     pub async fn read(&self, names: &[String], n_components: usize, rank: usize) -> Result<Vec<Decomposition>, ApdError> {
-        let n = self.a[0].val().dims()[0];
-        let mut out: Vec<Decomposition> = (0..n).map(|_| Decomposition { n_components, rank, layers: Vec::new() }).collect();
-        for (l, name) in names.iter().enumerate() {
-            let [_, d_in, _] = self.a[l].val().dims();
-            let [_, _, d_out] = self.b[l].val().dims();
-            let a = read_vec(self.a[l].val().inner()).await?;
-            let b = read_vec(self.b[l].val().inner()).await?;
-            for (d, (a, b)) in out.iter_mut().zip(a.chunks(a.len() / n).zip(b.chunks(b.len() / n))) {
-                d.layers.push(FactorPair { name: name.clone(), d_in, d_out, a: a.to_vec(), b: b.to_vec() });
-            }
-        }
-        Ok(out)
+        let (a, b) = self.factors();
+        read_stacked(a, b, names, n_components, rank).await
     }
 }
 

@@ -24,8 +24,8 @@ mod instances;
 pub mod losses;
 pub mod topk;
 
-use crate::config::{lr_at, AttributionSource, ExperimentConfig, ModelConfig};
-use crate::data::{matrix, read_vec, resid_batch, tms_batch};
+use crate::config::{lr_at, AttributionSource, ExperimentConfig};
+use crate::data::{matrix, read_vec, training_batch};
 use crate::decomp::factors::over_rank;
 use crate::decomp::network::masked_product;
 use crate::decomp::scale::Rescale;
@@ -257,12 +257,7 @@ impl ApdTrainer {
 
     /// A fresh training batch drawn from `rng`, row-major `B x n`.
     fn draw(&self, rng: &mut Rng) -> Vec<f32> {
-        let bsz = self.config.apd.batch_size;
-        let (n, p) = (self.config.model.n_features(), self.config.model.feature_prob());
-        match &self.config.model {
-            ModelConfig::Tms(_) => tms_batch(rng, bsz, n, p),
-            ModelConfig::ResidMlp(_) => resid_batch(rng, bsz, n, p),
-        }
+        training_batch(&self.config.model, rng, self.config.apd.batch_size)
     }
 
     /// One APD step of every instance (spec section 2): attributions,

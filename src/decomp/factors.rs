@@ -160,3 +160,26 @@ mod tests {
         assert_eq!(kept.components()[0][1], vec![1., 0., 4., 0.]);
     }
 }
+
+/// Factors of N instances side by side (per matrix `A`: `N x d_in x C*m`,
+/// `B`: `N x C*m x d_out`) read back to the host: one decomposition per
+/// instance, its matrices named `names`.
+pub async fn read_stacked(
+    a: Vec<Tensor<3>>,
+    b: Vec<Tensor<3>>,
+    names: &[String],
+    n_components: usize,
+    rank: usize,
+) -> Result<Vec<Decomposition>, crate::error::ApdError> {
+    let n = a[0].dims()[0];
+    let mut out: Vec<Decomposition> = (0..n).map(|_| Decomposition { n_components, rank, layers: Vec::new() }).collect();
+    for ((name, a), b) in names.iter().zip(a).zip(b) {
+        let [_, d_in, _] = a.dims();
+        let [_, _, d_out] = b.dims();
+        let (a, b) = (crate::data::read_vec(a).await?, crate::data::read_vec(b).await?);
+        for (d, (a, b)) in out.iter_mut().zip(a.chunks(a.len() / n).zip(b.chunks(b.len() / n))) {
+            d.layers.push(FactorPair { name: name.clone(), d_in, d_out, a: a.to_vec(), b: b.to_vec() });
+        }
+    }
+    Ok(out)
+}

@@ -29,8 +29,8 @@ mod restarts;
 pub mod subcomponents;
 pub mod view;
 
-use crate::config::{lr_at, ChainLayer, ExperimentConfig, LowerSigmoid, ModelConfig, SpdConfig};
-use crate::data::{matrix, read_vec, resid_batch, tms_batch};
+use crate::config::{lr_at, ChainLayer, ExperimentConfig, LowerSigmoid, SpdConfig};
+use crate::data::{matrix, read_vec, training_batch};
 use crate::decomp::adam::Adam;
 use crate::decomp::network::{chain_weight, stacked, Arch, Forward};
 use crate::decomp::scale::Rescale;
@@ -145,7 +145,7 @@ impl SpdTrainer {
             network,
             rescales,
             matrices,
-            model: SpdModel { v: Vec::new(), u: Vec::new(), gates: Vec::new() },
+            model: SpdModel::empty(),
             rngs: seeds.iter().map(|&s| Rng::stream(s, "spd-data")).collect(),
             noises: seeds.iter().map(|&s| Rng::stream(s, "spd-masks")).collect(),
             device: ad,
@@ -224,18 +224,9 @@ impl SpdTrainer {
         self.matrices.iter().position(|&m| m == layer).expect("every chain entry is decomposed")
     }
 
-    /// `bsz` inputs drawn as training draws them, from `rng`, on the host.
-    fn draw(&self, rng: &mut Rng, bsz: usize) -> Vec<f32> {
-        let (n, p) = (self.config.model.n_features(), self.config.model.feature_prob());
-        match &self.config.model {
-            ModelConfig::Tms(_) => tms_batch(rng, bsz, n, p),
-            ModelConfig::ResidMlp(_) => resid_batch(rng, bsz, n, p),
-        }
-    }
-
     /// `bsz` inputs drawn as training draws them, from `rng` (`bsz x n`).
     fn batch_of(&self, rng: &mut Rng, bsz: usize) -> Tensor<2> {
-        matrix(self.draw(rng, bsz), bsz, self.config.model.n_features(), self.network.device())
+        matrix(training_batch(&self.config.model, rng, bsz), bsz, self.config.model.n_features(), self.network.device())
     }
 
     /// The pre-sigmoid importances `z` of every matrix from the target's
@@ -327,7 +318,7 @@ impl SpdTrainer {
         for _ in 0..self.spd.faithfulness_warmup_steps {
             let (v, u) = self.model.tracked();
             let grads = GradientsParams::from_grads(losses::faithfulness_loss(&ws, &v, &u).sum().backward(), &self.model);
-            let taken = std::mem::replace(&mut self.model, SpdModel { v: Vec::new(), u: Vec::new(), gates: Vec::new() });
+            let taken = std::mem::replace(&mut self.model, SpdModel::empty());
             self.model = optim.step(WARMUP_LR, taken, grads);
         }
     }
@@ -421,7 +412,7 @@ impl SpdTrainer {
         let cfg = self.spd.clone();
         let (inst, bsz, nf) = (self.seeds.len(), cfg.batch_size, self.config.model.n_features());
         let (mut rngs, mut noises) = (self.rngs.clone(), self.noises.clone());
-        let x: Vec<f32> = rngs.iter_mut().flat_map(|r| self.draw(r, bsz)).collect();
+        let x: Vec<f32> = rngs.iter_mut().flat_map(|r| training_batch(&self.config.model, r, bsz)).collect();
         let x = stacked(x, inst, bsz, nf, self.network.device());
         let target = self.network.target_forward(x.clone());
         let (v, u) = self.model.tracked();

@@ -7,7 +7,8 @@ use super::SpdTrainer;
 use crate::config::ChainLayer;
 use crate::data::read_vec;
 use crate::decomp::network::stacked;
-use crate::decomp::{Decomposition, FactorPair};
+use crate::decomp::factors::read_stacked;
+use crate::decomp::Decomposition;
 use crate::error::ApdError;
 use burn::tensor::Tensor;
 
@@ -95,18 +96,8 @@ impl SpdTrainer {
     /// The factors at the working scale, read back, one decomposition per
     /// instance: one rank-one subcomponent per column of `V` and row of `U`.
     pub(super) async fn decompositions_now(&self) -> Result<Vec<Decomposition>, ApdError> {
-        let inst = self.seeds.len();
         let (v, u) = self.model.factors();
-        let mut out: Vec<Decomposition> = (0..inst).map(|_| Decomposition { n_components: self.spd.n_components, rank: 1, layers: Vec::new() }).collect();
-        for ((name, v), u) in self.matrix_names().into_iter().zip(v).zip(u) {
-            let [_, d_in, _] = v.dims();
-            let [_, _, d_out] = u.dims();
-            let (a, b) = (read_vec(v).await?, read_vec(u).await?);
-            for (d, (a, b)) in out.iter_mut().zip(a.chunks(a.len() / inst).zip(b.chunks(b.len() / inst))) {
-                d.layers.push(FactorPair { name: name.clone(), d_in, d_out, a: a.to_vec(), b: b.to_vec() });
-            }
-        }
-        Ok(out)
+        read_stacked(v, u, &self.matrix_names(), self.spd.n_components, 1).await
     }
 
     /// Each instance's subcomponents at its target's own scale, in seed order.

@@ -49,6 +49,11 @@ impl SpdValues {
 }
 
 impl SpdModel {
+    /// No parameters: a placeholder while they are swapped.
+    pub fn empty() -> Self {
+        SpdModel { v: Vec::new(), u: Vec::new(), gates: Vec::new() }
+    }
+
     /// The parameters of `parts`, one instance each, side by side on
     /// `device` (with autodiff) for matrices of `shapes`.
     pub fn stacked(parts: &[SpdValues], shapes: &[(usize, usize)], c: usize, d_gate: usize, device: &Device) -> Self {
