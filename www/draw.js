@@ -6,6 +6,7 @@ import { drawSpd, clearSpd } from './spd.js';
 
 const $ = (id) => document.getElementById(id);
 const MAX_POINTS = 3000;
+const MAX_MULTIPLES = 48; // components drawn per matrix
 // APD's loss terms, then SPD's (a run has one set or the other).
 const APD_SERIES = ['total', 'faithfulness', 'minimality', 'simplicity', 'activation', 'stochastic', 'layerwise', 'importance'];
 const NUMBERS = ['mmcs', 'ml2r', 'mean-active', 'dedicated', 'mean-share', 'topk-loss', 'target-loss'];
@@ -13,6 +14,11 @@ const NUMBERS = ['mmcs', 'ml2r', 'mean-active', 'dedicated', 'mean-share', 'topk
 const curves = { target: [], ...Object.fromEntries(APD_SERIES.map((k) => [k, []])) };
 let marks = []; // [[step, label]] where the APD loss chart marks the restarts (from the engine's plan)
 let snapshot = null;
+let snapshotDirty = false; // a snapshot came (or what it is drawn with changed) since it was last drawn
+// A snapshot of a large model takes long to draw (hundreds of small
+// heatmaps): it is drawn at most once per five times its drawing took, the
+// latest one only, so that the page keeps answering while a run goes on.
+let snapshotDrawnAt = 0, snapshotDrawMs = 0, snapshotTimer = null;
 let pending = false;
 let saved = false; // drawing a saved result: it keeps no target training and no last batch
 
@@ -54,6 +60,7 @@ export function setMarks(m) {
 /** The view data to draw next. */
 export function setSnapshot(s) {
   snapshot = s;
+  snapshotDirty = true;
   schedule();
 }
 
@@ -63,6 +70,7 @@ export const currentSnapshot = () => snapshot;
 /** Says whether what is drawn is a saved result (imported, kept, shipped) rather than a run. */
 export function setSaved(on) {
   saved = on;
+  snapshotDirty = true;
   schedule();
 }
 
@@ -90,7 +98,18 @@ function schedule() {
     if (saved && !target.length) message($('target-chart'), 'a saved result does not keep the target\'s training curve');
     else lossChart($('target-chart'), { target });
     lossChart($('loss-chart'), apdSeries, marks);
-    if (snapshot) drawSnapshot(snapshot);
+    if (snapshot && snapshotDirty) {
+      const wait = snapshotDrawnAt + 4 * snapshotDrawMs - performance.now();
+      if (wait <= 0) {
+        snapshotDirty = false;
+        const t0 = performance.now();
+        drawSnapshot(snapshot);
+        snapshotDrawnAt = performance.now();
+        snapshotDrawMs = snapshotDrawnAt - t0;
+      } else if (!snapshotTimer) {
+        snapshotTimer = setTimeout(() => { snapshotTimer = null; schedule(); }, wait);
+      }
+    }
   });
 }
 
@@ -198,8 +217,14 @@ function drawTms(s) {
     // A compact gallery entry ships SPD's dead subcomponents empty.
     const dead = layer.filter((p) => !p.length).length;
     if (dead) h.textContent += `: ${layer.length - dead} subcomponents shown; ${dead} dead ones (no feature alone needs them) are not shipped with this result`;
+    // A live SPD run of a large model has hundreds of subcomponents, most of
+    // them near zero: the largest MAX_MULTIPLES are drawn, in their order.
+    const norm = (p) => p.reduce((a, v) => a + v * v, 0);
+    const shown = layer.map((p, c) => [c, p.length ? norm(p) : -1]).filter(([, v]) => v >= 0);
+    const keep = new Set(shown.sort((a, b) => b[1] - a[1]).slice(0, MAX_MULTIPLES).map(([c]) => c));
+    if (shown.length > MAX_MULTIPLES) h.textContent += `: the ${MAX_MULTIPLES} largest of ${shown.length} ${s.spd ? 'subcomponents' : 'components'} shown`;
     layer.forEach((p, c) => {
-      if (!p.length) return;
+      if (!keep.has(c)) return;
       // The component's singular values: how many ranks it uses.
       const sv = s.singular?.[l]?.[c] ?? [];
       const used = sv.filter((x) => x > 0.01 * (sv[0] || 1));
