@@ -78,6 +78,9 @@ export function setSaved(on) {
 export function clearAll() {
   for (const k of Object.keys(curves)) curves[k] = [];
   snapshot = null; marks = []; saved = false;
+  // What comes next (a result opened, a new run) is drawn at once.
+  snapshotDrawnAt = 0; snapshotDrawMs = 0;
+  clearTimeout(snapshotTimer); snapshotTimer = null;
   for (const id of NUMBERS) $(id).textContent = '-';
   $('scale-note').textContent = '';
   $('starts-note').textContent = '';
