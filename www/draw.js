@@ -225,7 +225,7 @@ function drawTms(s) {
     const norm = (p) => p.reduce((a, v) => a + v * v, 0);
     const shown = layer.map((p, c) => [c, p.length ? norm(p) : -1]).filter(([, v]) => v >= 0);
     const keep = new Set(shown.sort((a, b) => b[1] - a[1]).slice(0, MAX_MULTIPLES).map(([c]) => c));
-    if (shown.length > MAX_MULTIPLES) h.textContent += `: the ${MAX_MULTIPLES} largest of ${shown.length} ${s.spd ? 'subcomponents' : 'components'} shown`;
+    if (shown.length > MAX_MULTIPLES) h.textContent += `${dead ? ';' : ':'} the ${MAX_MULTIPLES} largest of ${shown.length} ${s.spd ? 'subcomponents' : 'components'} shown`;
     layer.forEach((p, c) => {
       if (!keep.has(c)) return;
       // The component's singular values: how many ranks it uses.
