@@ -6,6 +6,8 @@
 //! burn 0.22) measured neither faster nor slower across our models
 //! (docs/performance.md); it is only compiled with the `ndarray` feature,
 //! to repeat that measurement.
+//! `cpu` needs the `cpu` feature (on by default; the page's WebGPU
+//! package leaves it out).
 //! `wgpu` is burn's wgpu backend: Vulkan/Metal/DX12 natively, WebGPU in a
 //! browser; only in builds with the `webgpu` feature (the default; the
 //! page's CPU-only package leaves it out).
@@ -49,11 +51,22 @@ impl BackendKind {
     }
 }
 
+/// The CPU device, for work that reads results on the host (a saved
+/// report's views, say). Builds without the `cpu` feature (the page's
+/// WebGPU package, whose worker hands all such work to the CPU package)
+/// say so instead.
+pub fn host() -> Result<Device, ApdError> {
+    #[cfg(feature = "cpu")]
+    return Ok(Device::flex());
+    #[cfg(not(feature = "cpu"))]
+    Err(ApdError::Backend("this build has no CPU backend (built without the `cpu` feature)".into()))
+}
+
 /// The device for `kind`. For wgpu, fails with a clear error when no
 /// adapter is available rather than panicking.
 pub async fn device(kind: BackendKind) -> Result<Device, ApdError> {
     match kind {
-        BackendKind::Cpu => Ok(Device::flex()),
+        BackendKind::Cpu => host(),
         #[cfg(feature = "webgpu")]
         BackendKind::Wgpu => Device::wgpu_options()
             .init_async()

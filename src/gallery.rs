@@ -10,7 +10,6 @@ use crate::config::{ExperimentConfig, Method};
 use crate::error::ApdError;
 use crate::report::Report;
 use crate::run::{Run, Snapshot};
-use burn::tensor::Device;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -93,7 +92,7 @@ pub async fn entry(mut report: Report, curve_feature: usize, trim: bool) -> Resu
     if let Some(spd) = report.spd.as_mut() {
         spd.history = thin(&spd.history);
     }
-    let run = Run::of_report(&report, &Device::flex())?;
+    let run = Run::of_report(&report, &crate::backend::host()?)?;
     let views = run.snapshot(curve_feature).await?;
     let size = serde_json::to_string(&report).map_err(|e| ApdError::Format(e.to_string()))?.len();
     let trimmed = trim || size > FULL_REPORT_BYTES;

@@ -6,7 +6,7 @@
 use crate::apd::{check_fits, StepStats};
 use crate::config::{ExperimentConfig, Method, ModelConfig, TargetTrainConfig};
 use crate::decomp::scale::ScaleSummary;
-use crate::decomp::{Decomposition, Network};
+use crate::decomp::Decomposition;
 use crate::spd::ci::GateValues;
 use crate::spd::SpdStepStats;
 use crate::error::ApdError;
@@ -322,10 +322,7 @@ impl Report {
         // Every number was checked finite above; these are the shapes.
         match (r.config.method, &r.spd) {
             (Method::Apd, None) => check_fits(&r.components, &r.config).map_err(bad)?,
-            (Method::Spd, Some(spd)) => {
-                let network = Network::new(&r.target()?, &burn::tensor::Device::flex());
-                crate::spd::check_fits(&r.components, &spd.gates, &r.config, &network).map_err(bad)?
-            }
+            (Method::Spd, Some(spd)) => crate::spd::check_fits(&r.components, &spd.gates, &r.config).map_err(bad)?,
             (m, _) => return Err(bad(format!("a report of method {} must hold {}", m.name(), if m == Method::Spd { "its `spd` part" } else { "no `spd` part" }))),
         }
         Ok(r)

@@ -7,15 +7,20 @@
 //! (`invalid`, `diverged`, `device-lost`, `busy`; a Rust panic is told
 //! apart by [`panic_message`]): the page decides on the kind, never on the
 //! message's text.
+//!
+//! The page's WebGPU package (built without the `cpu` feature) runs
+//! WebGPU runs and nothing else, so it leaves out the functions for
+//! settings and saved reports, which the worker asks of the CPU package.
 
 use crate::backend::{device, BackendKind};
 use crate::config::limits::{PAGE_CPU_BUDGET_BYTES, PAGE_WEBGPU_BUDGET_BYTES, WEBGPU_MAX_BUFFER_BYTES};
-use crate::config::{preset, ExperimentConfig, PRESET_NAMES};
+use crate::config::ExperimentConfig;
+#[cfg(feature = "cpu")]
+use crate::config::{preset, PRESET_NAMES};
 use crate::error::ApdError;
 use crate::gallery::Plan;
 use crate::report::{target_from_file, Report, TargetFile};
 use crate::run::{Phase, Progress, Run};
-use burn::tensor::Device;
 use serde::Serialize;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -82,24 +87,28 @@ pub fn panic_message() -> String {
 
 /// Panics on purpose: the end-to-end test of how the page survives a Rust
 /// panic calls it (through the worker's `simulate-panic` message).
+#[cfg(feature = "cpu")]
 #[wasm_bindgen(js_name = testPanic)]
 pub fn test_panic() {
     panic!("a panic requested by the page's test hook");
 }
 
 /// The preset names, as a JSON array.
+#[cfg(feature = "cpu")]
 #[wasm_bindgen(js_name = presetNames)]
 pub fn preset_names() -> String {
     serde_json::to_string(PRESET_NAMES).expect("names serialise")
 }
 
 /// A preset's configuration as JSON.
+#[cfg(feature = "cpu")]
 #[wasm_bindgen(js_name = presetConfig)]
 pub fn preset_config(name: &str) -> Result<String, JsValue> {
     to_json(&preset(name).map_err(invalid)?)
 }
 
 /// What every setting means (label, description, symbol, group, range), as JSON.
+#[cfg(feature = "cpu")]
 #[wasm_bindgen(js_name = settingsInfo)]
 pub fn settings_info() -> String {
     serde_json::to_string(crate::config::settings::SETTINGS).expect("settings serialise")
@@ -107,6 +116,7 @@ pub fn settings_info() -> String {
 
 /// The "as in the paper" variant of a configuration: this project's
 /// additions turned off.
+#[cfg(feature = "cpu")]
 #[wasm_bindgen(js_name = paperVariant)]
 pub fn paper_variant(config_json: &str) -> Result<String, JsValue> {
     to_json(&crate::config::paper_variant(&ExperimentConfig::from_json(config_json).map_err(invalid)?))
@@ -114,6 +124,7 @@ pub fn paper_variant(config_json: &str) -> Result<String, JsValue> {
 
 /// `config_json` (of preset `preset`) decomposed by `method` (`apd` or
 /// `spd`): SPD takes the preset's SPD settings unless it has some.
+#[cfg(feature = "cpu")]
 #[wasm_bindgen(js_name = withMethod)]
 pub fn with_method(config_json: &str, preset: &str, method: &str) -> Result<String, JsValue> {
     let cfg = ExperimentConfig::from_json(config_json).map_err(invalid)?;
@@ -123,6 +134,7 @@ pub fn with_method(config_json: &str, preset: &str, method: &str) -> Result<Stri
 
 /// Sets one field (dotted path) of a configuration; returns the new JSON or
 /// an error naming the field. The input is not modified on error.
+#[cfg(feature = "cpu")]
 #[wasm_bindgen(js_name = setField)]
 pub fn set_field(config_json: &str, path: &str, value: &str) -> Result<String, JsValue> {
     let mut cfg = ExperimentConfig::from_json(config_json).map_err(invalid)?;
@@ -131,18 +143,21 @@ pub fn set_field(config_json: &str, path: &str, value: &str) -> Result<String, J
 }
 
 /// Validates a configuration; returns it normalised.
+#[cfg(feature = "cpu")]
 #[wasm_bindgen(js_name = validateConfig)]
 pub fn validate_config(config_json: &str) -> Result<String, JsValue> {
     to_json(&ExperimentConfig::from_json(config_json).map_err(invalid)?)
 }
 
 /// Validates an imported report; returns it normalised.
+#[cfg(feature = "cpu")]
 #[wasm_bindgen(js_name = parseReport)]
 pub fn parse_report(text: &str) -> Result<String, JsValue> {
     to_json(&Report::parse(text).map_err(apd_err)?)
 }
 
 /// The step [`Plan`] of a configuration, as JSON.
+#[cfg(feature = "cpu")]
 #[wasm_bindgen(js_name = runPlan)]
 pub fn run_plan(config_json: &str) -> Result<String, JsValue> {
     to_json(&Plan::of(&ExperimentConfig::from_json(config_json).map_err(invalid)?))
@@ -152,6 +167,7 @@ pub fn run_plan(config_json: &str) -> Result<String, JsValue> {
 /// report) before a run of `config_json`: its feature norms, the scale the
 /// decomposition will work at, and a warning if it is far from what the
 /// settings were measured on.
+#[cfg(feature = "cpu")]
 #[wasm_bindgen(js_name = describeTarget)]
 pub fn describe_target(target_json: &str, config_json: &str) -> Result<String, JsValue> {
     let target = target_from_file(target_json).map_err(apd_err)?;
@@ -161,10 +177,11 @@ pub fn describe_target(target_json: &str, config_json: &str) -> Result<String, J
 
 /// The view data of a saved report (its components as they were saved), on
 /// the CPU: what the page draws for an imported or kept result.
+#[cfg(feature = "cpu")]
 #[wasm_bindgen(js_name = reportViews)]
 pub async fn report_views(report_json: String, curve_feature: u32) -> Result<String, JsValue> {
     let report = Report::parse(&report_json).map_err(apd_err)?;
-    let run = Run::of_report(&report, &Device::flex()).map_err(apd_err)?;
+    let run = Run::of_report(&report, &crate::backend::host().map_err(apd_err)?).map_err(apd_err)?;
     to_json(&run.snapshot(curve_feature as usize).await.map_err(apd_err)?)
 }
 

@@ -25,19 +25,24 @@ let lastCheckpointAt = 0;
 let simulateGpuLoss = false; // test hook: the next WebGPU tick fails as a lost device would
 const CHECKPOINT_MS = 10_000;
 
-// The engine: the CPU-only package at first (a fifth of the full one's
-// weight, so the page is ready sooner), the full one with WebGPU once a run
-// needs it; from then on every call goes to that one.
-let apd = cpuOnly;
+// Two engines: the CPU package (a fifth of the WebGPU one's weight, so the
+// page is ready sooner) does everything but WebGPU runs; the WebGPU package,
+// which has no CPU backend, is loaded once a run may use WebGPU and runs
+// only those.
+const apd = cpuOnly;
+let gpuApd = null; // the WebGPU package, once loaded
 let withGpu = null;
 function gpuEngine() {
   if (!withGpu) {
-    withGpu = import('./pkg/apd_playground.js').then(async (m) => { await m.default(); apd = m; return m; });
+    withGpu = import('./pkg/apd_playground.js').then(async (m) => { await m.default(); gpuApd = m; return m; });
     // A failed load is tried again by the next run that needs it, not remembered.
     withGpu.catch(() => { withGpu = null; });
   }
   return withGpu;
 }
+
+/** The engine that runs `backend` (chooseBackend has loaded the WebGPU one before it says 'webgpu'). */
+const engineFor = (backend) => (backend === 'webgpu' ? gpuApd : apd);
 
 let loaded = false; // the wasm module is there to ask (for a panic message, say)
 const ready = init().then(() => {
@@ -47,7 +52,7 @@ const ready = init().then(() => {
 
 const panicMessage = () => {
   if (!loaded) return '';
-  try { return apd.panicMessage(); } catch { return 'the engine is unusable'; }
+  try { return apd.panicMessage() || (gpuApd ? gpuApd.panicMessage() : ''); } catch { return 'the engine is unusable'; }
 };
 
 /** The kind of a failure: a Rust panic, else the name the engine gave its error. */
@@ -95,7 +100,7 @@ async function start(msg) {
   if (choice) post(msg.run, { type: 'backend-choice', ...choice });
   let created;
   try {
-    created = await apd.WebRun.create(msg.preset, config, msg.seed, backend, msg.target ?? undefined);
+    created = await engineFor(backend).WebRun.create(msg.preset, config, msg.seed, backend, msg.target ?? undefined);
   } catch (e) {
     if (backend !== 'webgpu' || kindOf(e) === 'invalid' || kindOf(e) === 'panic') throw e;
     // A failed WebGPU start falls back to the CPU, and says so.
@@ -287,7 +292,7 @@ async function handle(msg) {
       const { backend } = await chooseBackend({ cpu: apd, gpu: gpuEngine }, config, msg.backend);
       let created;
       try {
-        created = await apd.WebRun.resume(msg.report, backend);
+        created = await engineFor(backend).WebRun.resume(msg.report, backend);
       } catch (e) {
         if (backend !== 'webgpu' || kindOf(e) === 'invalid') throw e;
         created = await apd.WebRun.resume(msg.report, 'cpu');

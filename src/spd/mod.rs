@@ -41,7 +41,7 @@ use crate::rng::Rng;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};
 use ci::{lower_leaky, upper_leaky, GateValues, LEAK};
-pub use subcomponents::{alive_counts, check_fits, own_counts, own_in_any, own_in_some_w_in, own_subcomponents, SpdModel, SpdValues};
+pub use subcomponents::{alive_counts, check_fits, own_counts, own_in_any, own_in_some_w_in, own_subcomponents, spd_matrix_shapes, SpdModel, SpdValues};
 use serde::{Deserialize, Serialize};
 
 /// A loss term above this counts as divergence, as in APD.
@@ -173,7 +173,7 @@ impl SpdTrainer {
         step: usize,
     ) -> Result<Self, ApdError> {
         let mut t = Self::new(config, target, seed, device)?;
-        check_fits(d, gates, config, &t.network).map_err(ApdError::Mismatch)?;
+        check_fits(d, gates, config).map_err(ApdError::Mismatch)?;
         let working = t.rescales[0].to_working_of(d, &t.matrices);
         let values = SpdValues {
             v: working.layers.iter().map(|f| f.a.clone()).collect(),

@@ -3,10 +3,10 @@
 //! set must pass to belong to a run.
 
 use super::ci::{GateValues, Gates};
-use super::{spd_matrices, ALIVE_CI};
-use crate::config::{ExperimentConfig, SpdConfig};
-use crate::decomp::network::{chain_weight, stacked};
-use crate::decomp::{Decomposition, Network};
+use super::ALIVE_CI;
+use crate::config::{ChainLayer, ExperimentConfig, ModelConfig, SpdConfig};
+use crate::decomp::network::stacked;
+use crate::decomp::Decomposition;
 use crate::rng::Rng;
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
@@ -111,22 +111,21 @@ impl SpdModel {
     }
 }
 
-/// Checks that `d` and `gates` can be an SPD run of `config` on `network`:
-/// C rank-one subcomponents for each of its matrices, in order, and gates of
-/// the configured width.
-pub fn check_fits<const D: usize>(d: &Decomposition, gates: &[GateValues], config: &ExperimentConfig, network: &Network<D>) -> Result<(), String> {
+/// Checks that `d` and `gates` can be an SPD run of `config`: C rank-one
+/// subcomponents for each matrix its model decomposes, in order, and gates
+/// of the configured width. From the settings alone, so that it needs no
+/// device (the page's WebGPU package has no CPU backend).
+pub fn check_fits(d: &Decomposition, gates: &[GateValues], config: &ExperimentConfig) -> Result<(), String> {
     let spd = config.spd.as_ref().ok_or("an SPD report needs the spd settings")?;
     let c = spd.n_components;
-    let matrices = spd_matrices(network);
+    let shapes = spd_matrix_shapes(&config.model);
     if d.n_components != c || d.rank != 1 {
         return Err(format!("the subcomponents are {} of rank {}; the settings say {c} of rank 1", d.n_components, d.rank));
     }
-    if d.layers.len() != matrices.len() || gates.len() != matrices.len() {
-        return Err(format!("{} matrices and {} sets of gates; this model has {} matrices", d.layers.len(), gates.len(), matrices.len()));
+    if d.layers.len() != shapes.len() || gates.len() != shapes.len() {
+        return Err(format!("{} matrices and {} sets of gates; this model has {} matrices", d.layers.len(), gates.len(), shapes.len()));
     }
-    for ((f, s), g) in d.layers.iter().zip(&matrices).zip(gates) {
-        let dims = chain_weight(&network.weights, *s).dims();
-        let (r, k) = (dims[D - 2], dims[D - 1]);
+    for ((f, &(r, k)), g) in d.layers.iter().zip(&shapes).zip(gates) {
         if (f.d_in, f.d_out, f.a.len(), f.b.len()) != (r, k, r * c, c * k) {
             return Err(format!("matrix {} has the wrong shape for {r} x {k} with {c} subcomponents", f.name));
         }
@@ -136,6 +135,24 @@ pub fn check_fits<const D: usize>(d: &Decomposition, gates: &[GateValues], confi
         }
     }
     Ok(())
+}
+
+/// The shapes (`rows x columns`) of the matrices SPD decomposes, in the
+/// order of [`super::spd_matrices`]: a TMS's chain (its decoder `W^T` a matrix of
+/// its own), or a residual MLP's layers.
+pub fn spd_matrix_shapes(model: &ModelConfig) -> Vec<(usize, usize)> {
+    let layers = model.layer_shapes();
+    match model {
+        ModelConfig::Tms(_) => model
+            .chain()
+            .into_iter()
+            .map(|l| match l {
+                ChainLayer::Own(i) => (layers[i].1, layers[i].2),
+                ChainLayer::Tied(i) => (layers[i].2, layers[i].1),
+            })
+            .collect(),
+        ModelConfig::ResidMlp(_) => layers.into_iter().map(|(_, r, k)| (r, k)).collect(),
+    }
 }
 
 /// Per matrix, how many subcomponents are alive: causal importance above

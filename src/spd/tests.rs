@@ -41,3 +41,29 @@ fn subcomponents_plus_the_delta_component_are_the_target() {
     let plain = read(spd.masked_forward(x, &v, &u, &masks, None, None, false));
     assert_eq!(off, plain);
 }
+
+/// `check_fits` reads the matrices' shapes from the settings, without a
+/// device: they must be those of the network SPD decomposes, for every
+/// preset (the residual MLPs' embedding and the TMS decoder included).
+#[test]
+fn matrix_shapes_from_the_settings_are_the_networks() {
+    use crate::config::PRESET_NAMES;
+    for name in PRESET_NAMES {
+        let cfg = preset(name).unwrap();
+        let layers = cfg.model.layer_shapes().into_iter().map(|(name, d_in, d_out)| Matrix { name, d_in, d_out, values: vec![0.0; d_in * d_out] }).collect();
+        let (bias, embed) = match &cfg.model {
+            crate::config::ModelConfig::Tms(t) => (vec![0.0; t.n_features], Vec::new()),
+            crate::config::ModelConfig::ResidMlp(r) => (Vec::new(), vec![0.0; r.n_features * r.d_resid]),
+        };
+        let target = Target { model: cfg.model.clone(), layers, bias, embed };
+        let network = Network::new(&target, &Device::flex());
+        let want: Vec<(usize, usize)> = spd_matrices(&network)
+            .into_iter()
+            .map(|l| {
+                let d = chain_weight(&network.weights, l).dims();
+                (d[d.len() - 2], d[d.len() - 1])
+            })
+            .collect();
+        assert_eq!(spd_matrix_shapes(&cfg.model), want, "{name}");
+    }
+}

@@ -17,7 +17,7 @@ const ROOT = path.resolve(import.meta.dirname, '../../www');
 const quick = process.argv.includes('--quick');
 const spdAt = process.argv.indexOf('--spd');
 const spdExtra = spdAt >= 0 && process.argv[spdAt + 1] && !process.argv[spdAt + 1].startsWith('--') ? process.argv[spdAt + 1] : '';
-for (const [pkg, what] of [['pkg-cpu', 'CPU only, loaded first'], ['pkg', 'with WebGPU, loaded when a run needs it']]) {
+for (const [pkg, what] of [['pkg-cpu', 'the CPU backend, loaded first'], ['pkg', 'WebGPU alone, loaded when a run may use it']]) {
   const wasm = fs.readFileSync(path.join(ROOT, pkg, 'apd_playground_bg.wasm'));
   console.log(`wasm (${what}): ${(wasm.length / 1048576).toFixed(2)} MiB raw, ${(zlib.gzipSync(wasm, { level: 9 }).length / 1048576).toFixed(2)} MiB gzipped`);
 }
