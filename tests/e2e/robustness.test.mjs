@@ -72,6 +72,38 @@ test('a finished result and an unfinished run survive a reload', { timeout: 300_
   await page.close();
 });
 
+test('an unfinished WebGPU run resumes on WebGPU after a reload', { timeout: 400_000 }, async () => {
+  // The WebGPU engine has no CPU backend: this checks that it reads a
+  // checkpoint and goes on by itself. (APD: on the software adapter an SPD
+  // run's kernels take minutes to compile; the same parsing of an SPD
+  // report is tested natively, with the CPU backend out of the way of its
+  // shape checks: src/spd/tests.rs.)
+  const { page, problems } = await openPage(env, '#model=tms-5-2&backend=webgpu&target.steps=5&apd.steps=4&apd.restarts=0');
+  await page.locator('#speed').fill('1');
+  await page.locator('#speed').dispatchEvent('input');
+  await page.getByTestId('run').click();
+  await waitStatus(page, /decomposing/, 240_000);
+  if (await page.locator('#backend-active').textContent() !== 'webgpu') {
+    console.log('e2e: SKIPPED WebGPU resume: this Chromium has no WebGPU adapter');
+    await page.close();
+    return;
+  }
+  // The first checkpoint is taken after the first decomposition tick (its
+  // kernels compile on a software adapter for many seconds): wait for two.
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="step-count"]').textContent) >= 2, null, { timeout: 240_000 });
+  await page.waitForTimeout(500);
+  await page.reload();
+  await waitStatus(page, /^ready$/, 60_000);
+  await page.getByTestId('saved-resume').waitFor({ state: 'visible', timeout: 10_000 });
+  await page.getByTestId('saved-resume').click();
+  await waitStatus(page, /decomposing|^done$/, 240_000);
+  assert.equal(await page.locator('#backend-active').textContent(), 'webgpu');
+  await waitStatus(page, /^done$/, 300_000);
+  assert.equal(await page.getByTestId('step-count').textContent(), '4');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test('a WebGPU failure in the middle of a run continues on the CPU', { timeout: 400_000 }, async () => {
   // The preset's three starts of 6 steps are compared after step 18; the GPU
   // is lost long before, so the checkpoint holds a start that is not yet
