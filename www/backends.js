@@ -14,15 +14,15 @@ const PROBE_DEADLINE_MS = 1500, PROBE_DEADLINE_STEPS = 10;
 const LATE = Symbol('late');
 
 /**
- * Milliseconds per warm decomposition step of the current model on
- * `backend` in engine `apd` ({ms}; `setField` edits settings, which only the
- * CPU engine does), {late: true} if it was not through compiling, warming
+ * Milliseconds per warm decomposition step of `probeConfig` (the run's
+ * settings, its target cut to one step) on `backend` in engine `apd` ({ms}),
+ * {late: true} if it was not through compiling, warming
  * up and timing within `deadlineMs` (it cannot win then, and a software
  * adapter would keep the visitor waiting for many seconds), or null where
  * it cannot run. A call still in flight at the deadline is left to finish,
  * and its run freed then.
  */
-async function probe(apd, setField, config, msg, backend, deadlineMs = Infinity) {
+async function probe(apd, probeConfig, msg, backend, deadlineMs = Infinity) {
   const t0 = performance.now();
   let pending = null;
   // One call into the engine; throws LATE past the deadline, leaving it in flight as `pending`.
@@ -38,7 +38,6 @@ async function probe(apd, setField, config, msg, backend, deadlineMs = Infinity)
   };
   let r = null;
   try {
-    const probeConfig = msg.target ? config : setField(config, 'target.steps', '1');
     r = await call(() => apd.WebRun.create(msg.preset, probeConfig, msg.seed, backend, msg.target ?? undefined));
     // The target's one step, the first decomposition step (it compiles), then warm-up.
     for (let i = 0; i < 1 + PROBE_WARM; i++) await call(() => r.steps(1));
@@ -94,11 +93,13 @@ export async function chooseBackend(engines, config, pref, msg = null) {
   const kept = msg.remembered?.[key];
   if (kept?.backend === 'cpu') return { backend: 'cpu', note: '', choice: { ...kept, key, remembered: true } };
   if (kept?.backend === 'webgpu') return webgpu({ choice: { ...kept, key, remembered: true } });
+  // Settings are edited by the CPU engine only (the WebGPU one has no such functions).
+  const probeConfig = msg.target ? config : engines.cpu.setField(config, 'target.steps', '1');
   // The CPU first: its figure bounds how long WebGPU may take to show it is faster.
-  const cpu = await probe(engines.cpu, engines.cpu.setField, config, msg, 'cpu');
+  const cpu = await probe(engines.cpu, probeConfig, msg, 'cpu');
   const deadline = cpu ? Math.max(PROBE_DEADLINE_MS, PROBE_DEADLINE_STEPS * cpu.ms) : Infinity;
   if (!(await gpuReady())) return { backend: 'cpu', note: loadError };
-  const gpu = await probe(gpuApd, engines.cpu.setField, config, msg, 'webgpu', deadline);
+  const gpu = await probe(gpuApd, probeConfig, msg, 'webgpu', deadline);
   const backend = gpu?.ms !== undefined && (!cpu || gpu.ms < cpu.ms) ? 'webgpu' : 'cpu';
   const figure = (p) => (p === null ? null : p.late ? { over: deadline } : p.ms);
   return { backend, note: '', choice: { key, backend, cpu: figure(cpu), webgpu: figure(gpu), remembered: false } };

@@ -138,8 +138,8 @@ pub fn check_fits(d: &Decomposition, gates: &[GateValues], config: &ExperimentCo
 }
 
 /// The shapes (`rows x columns`) of the matrices SPD decomposes, in the
-/// order of [`super::spd_matrices`]: a TMS's chain (its decoder `W^T` a matrix of
-/// its own), or a residual MLP's layers.
+/// order of [`super::spd_matrices`]: a TMS's chain (its decoder `W^T` a
+/// matrix of its own), or a residual MLP's layers.
 pub fn spd_matrix_shapes(model: &ModelConfig) -> Vec<(usize, usize)> {
     let layers = model.layer_shapes();
     match model {

@@ -10,6 +10,27 @@ after(async () => { await env?.close(); });
 
 const waitStatus = (page, re, timeout = 120_000) => page.getByTestId('status').filter({ hasText: re }).waitFor({ timeout });
 
+/**
+ * Opens `hash` (a WebGPU run), runs it at `speed` steps per tick until it
+ * decomposes, and returns the page, or null (the page closed, `what`
+ * logged as skipped) where this Chromium has no WebGPU adapter at all.
+ */
+async function decomposingOnWebgpu(hash, speed, what) {
+  const opened = await openPage(env, hash);
+  const { page } = opened;
+  await page.locator('#speed').fill(String(speed));
+  await page.locator('#speed').dispatchEvent('input');
+  await page.getByTestId('run').click();
+  await waitStatus(page, /decomposing/, 240_000);
+  if (await page.locator('#backend-active').textContent() !== 'webgpu') {
+    // The start-up fallback is tested below.
+    console.log(`e2e: SKIPPED ${what}: this Chromium has no WebGPU adapter`);
+    await page.close();
+    return null;
+  }
+  return opened;
+}
+
 test('a huge learning rate pauses the run with an explanation, keeping the last good state', { timeout: 300_000 }, async () => {
   const { page, problems } = await openPage(env, '#model=tms-5-2&backend=cpu&target.steps=30&apd.lr=10000&apd.lr_warmup_pct=0&apd.steps=2000');
   await page.getByTestId('run').click();
@@ -78,16 +99,9 @@ test('an unfinished WebGPU run resumes on WebGPU after a reload', { timeout: 400
   // run's kernels take minutes to compile; the same parsing of an SPD
   // report is tested natively, with the CPU backend out of the way of its
   // shape checks: src/spd/tests.rs.)
-  const { page, problems } = await openPage(env, '#model=tms-5-2&backend=webgpu&target.steps=5&apd.steps=4&apd.restarts=0');
-  await page.locator('#speed').fill('1');
-  await page.locator('#speed').dispatchEvent('input');
-  await page.getByTestId('run').click();
-  await waitStatus(page, /decomposing/, 240_000);
-  if (await page.locator('#backend-active').textContent() !== 'webgpu') {
-    console.log('e2e: SKIPPED WebGPU resume: this Chromium has no WebGPU adapter');
-    await page.close();
-    return;
-  }
+  const opened = await decomposingOnWebgpu('#model=tms-5-2&backend=webgpu&target.steps=5&apd.steps=4&apd.restarts=0', 1, 'WebGPU resume');
+  if (!opened) return;
+  const { page, problems } = opened;
   // The first checkpoint is taken after the first decomposition tick (its
   // kernels compile on a software adapter for many seconds): wait for two.
   await page.waitForFunction(() => Number(document.querySelector('[data-testid="step-count"]').textContent) >= 2, null, { timeout: 240_000 });
@@ -108,18 +122,9 @@ test('a WebGPU failure in the middle of a run continues on the CPU', { timeout: 
   // The preset's three starts of 6 steps are compared after step 18; the GPU
   // is lost long before, so the checkpoint holds a start that is not yet
   // compared and the decomposition starts over (52 steps in all).
-  const { page, problems } = await openPage(env, '#model=tms-5-2&backend=webgpu&target.steps=20&apd.steps=40');
-  await page.locator('#speed').fill('2');
-  await page.locator('#speed').dispatchEvent('input');
-  await page.getByTestId('run').click();
-  await waitStatus(page, /decomposing/, 240_000);
-  const backend = await page.locator('#backend-active').textContent();
-  if (backend !== 'webgpu') {
-    // No WebGPU adapter in this browser at all: the start-up fallback is tested below.
-    console.log('e2e: SKIPPED mid-run GPU loss: this Chromium has no WebGPU adapter');
-    await page.close();
-    return;
-  }
+  const opened = await decomposingOnWebgpu('#model=tms-5-2&backend=webgpu&target.steps=20&apd.steps=40', 2, 'mid-run GPU loss');
+  if (!opened) return;
+  const { page, problems } = opened;
   await page.evaluate(() => window.apdTestHooks.simulateGpuLoss());
   await page.locator('#banner').filter({ hasText: /WebGPU failed.*started over on the CPU/ }).waitFor({ timeout: 120_000 });
   assert.equal(await page.locator('#backend-active').textContent(), 'cpu');
