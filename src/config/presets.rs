@@ -307,8 +307,8 @@ pub fn spd_settings(name: &str) -> Result<SpdConfig, ConfigError> {
         // a subcomponent of W, or one spread over two, more often: seeds 23
         // and 24 ended so without restarts (37 and 29 of 40 features with
         // one of their own), and recovered with three; seed 25, run after,
-        // did not (it recovers without): 2 of 3 against 1 of 3; seeds 26
-        // and 27, run after too, recover (4 of 5). Compared halfway
+        // did not (it recovers without): 2 of 3 against 1 of 3; of seeds
+        // 26 to 28, run after too, 26 and 27 recover (4 of 6). Compared halfway
         // (`restart_pct` 0.5) they recover 2 of 3 too, at 12,000 more
         // steps (docs/spd.md).
         "tms-40-10-id" => SpdConfig { restarts: 3, ..tms_large_short },
