@@ -4,9 +4,11 @@
 // backend, and the residual MLPs' figures. With --spd, SPD's instead: ms per
 // step and the time to recovery on tms-5-2 and tms-5-2-id (seed 23, the
 // SPD preset's settings, plus any settings given after --spd as a link
-// fragment, e.g. --spd '&spd.batch_size=1024'). Run after
-// scripts/build-web.sh:
-//   node tests/e2e/bench.mjs [--quick] [--spd [SETTINGS]]
+// fragment, e.g. --spd '&spd.batch_size=1024'). With --whole MODEL METHOD,
+// one whole run of that preset on the CPU backend (seed 23, or --seed S):
+// its wall time and final figures, for the README's reproduction table.
+// Run after scripts/build-web.sh:
+//   node tests/e2e/bench.mjs [--quick] [--spd [SETTINGS]] [--whole MODEL apd|spd [--seed S]]
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -81,6 +83,21 @@ async function runOn(backend, hash, untilMmcs, model = 'tms-5-2') {
 }
 
 const secs = (t) => (t === null ? 'never' : `${t.toFixed(1)} s`);
+const wholeAt = process.argv.indexOf('--whole');
+if (wholeAt >= 0) {
+  const [model, method] = process.argv.slice(wholeAt + 1, wholeAt + 3);
+  const seedAt = process.argv.indexOf('--seed');
+  const seed = seedAt >= 0 ? process.argv[seedAt + 1] : '23';
+  const r = await runOn('cpu', `&method=${method}&seed=${seed}`, 0.98, model);
+  const ms = (v) => v?.toFixed(v < 10 ? 2 : 0);
+  console.log(`cpu: ${method.toUpperCase()} on ${model} (seed ${seed}): whole run ${r.wall.toFixed(1)} s `
+    + `(${ms(r.msPerTargetStep)} ms per target step, ${ms(r.msPerStep)} ms per ${method.toUpperCase()} step); `
+    + `final MMCS ${r.mmcs}, ML2R ${r.ml2r}, own ${r.dedicated}; MMCS >= 0.98 shown after ${secs(r.reached)}, `
+    + `recovered (and ML2R >= 0.85) after ${secs(r.recovered)}`);
+  await browser.close();
+  server.close();
+  process.exit(0);
+}
 if (spdAt >= 0) {
   for (const model of ['tms-5-2', 'tms-5-2-id']) {
     const r = await runOn('cpu', `&method=spd&seed=23${spdExtra}`, 0.98, model);
