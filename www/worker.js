@@ -218,12 +218,20 @@ function carryOn(created, id) {
   loop(id);
 }
 
+// A message to ourselves, not setTimeout(0): the browser holds a chain of
+// nested timeouts back at least 4 ms each, which was a quarter of tms-5-2's
+// target training time in the page (docs/performance.md).
+const yieldChannel = new MessageChannel();
+const yielding = []; // one per message in flight, in order (a reset's new loop may overlap the old)
+yieldChannel.port1.onmessage = () => yielding.shift()();
+const yieldToMessages = () => new Promise((r) => { yielding.push(r); yieldChannel.port2.postMessage(null); });
+
 async function loop(id) {
   while (running && id === runId) {
     const n = msPerStep > 0 ? Math.max(1, Math.min(speed, Math.floor(TICK_MS / msPerStep))) : 1;
     if (!(await advance(id, n))) return;
     // Let pause and reset messages in between ticks.
-    await new Promise((r) => setTimeout(r, 0));
+    await yieldToMessages();
   }
 }
 
