@@ -10,7 +10,8 @@
 # seeds 40..88 here), and, where PyTorch is installed (Debian's
 # python3-torch), targets trained by the reference code's recipe in PyTorch
 # itself (scripts/reference-targets.py, seeds 40..100, the first ten whole).
-# Two sweeps at a time; about 70 minutes on 2 cores.
+# Two sweeps at a time; about 70 minutes on 2 cores with the earlier
+# 26,000-step tms-5-2 preset (today's runs 12,000).
 # Usage: scripts/scale-sweep.sh [A..B]   (default 40..50); logs in $OUT (default /tmp/scale-sweep)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"

@@ -226,6 +226,7 @@ fn a_checkpoint_resumes_where_it_stopped() {
     let mut cfg = preset("tms-5-2").unwrap();
     cfg.set("target.steps", "100").unwrap();
     cfg.set("apd.steps", "30").unwrap();
+    cfg.set("apd.restart_pct", "0.15").unwrap();
     // Three starts of 5 steps: 40 steps in all, compared after step 15.
     assert_eq!((cfg.apd.total_steps(), cfg.apd.selection_step()), (40, 15));
     let mut run = Run::new("tms-5-2", cfg, 2, &Device::flex(), None).unwrap();
@@ -280,6 +281,10 @@ fn restarts_keep_the_start_with_the_lowest_minimality_loss() {
     cfg.set("apd.steps", "200").unwrap();
     cfg.set("apd.restart_pct", "0.2").unwrap();
     cfg.set("apd.restarts", "2").unwrap();
+    // The warmup and the prune of the reference's schedule (5%, 75%), not
+    // the preset's short one: the starts end past the warmup, before the prune.
+    cfg.set("apd.lr_warmup_pct", "0.05").unwrap();
+    cfg.set("apd.prune_at_pct", "0.75").unwrap();
     // About the restarts alone: the target (500 steps, not yet at the
     // preset's feature norm) is decomposed as it is.
     cfg.set("scale.rescale", "false").unwrap();

@@ -19,6 +19,10 @@ fn batched_losses_on(dev: &burn::tensor::Device, method: Method) -> Vec<Vec<f32>
     let mut cfg = with_method(&preset("tms-5-2").unwrap(), "tms-5-2", method).unwrap();
     cfg.set("target.steps", "30").unwrap();
     cfg.set("apd.steps", "5").unwrap();
+    // Starts of one step each, and the prune after them, as with the
+    // reference's schedule (the preset's fractions are those of 6,000 steps).
+    cfg.set("apd.restart_pct", "0.15").unwrap();
+    cfg.set("apd.prune_at_pct", "0.75").unwrap();
     if method == Method::Spd {
         cfg.set("spd.steps", "5").unwrap();
         cfg.set("spd.batch_size", "512").unwrap();
@@ -48,6 +52,10 @@ fn losses_on(dev: &burn::tensor::Device, method: Method) -> Vec<Vec<f32>> {
     let mut cfg = with_method(&preset("tms-5-2").unwrap(), "tms-5-2", method).unwrap();
     cfg.set("target.steps", "30").unwrap();
     cfg.set("apd.steps", "5").unwrap();
+    // Starts of one step each, and the prune after them, as with the
+    // reference's schedule (the preset's fractions are those of 6,000 steps).
+    cfg.set("apd.restart_pct", "0.15").unwrap();
+    cfg.set("apd.prune_at_pct", "0.75").unwrap();
     if method == Method::Spd {
         cfg.set("spd.steps", "5").unwrap();
         cfg.set("spd.batch_size", "512").unwrap();

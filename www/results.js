@@ -51,8 +51,9 @@ export function showFirstView(on, entry = null) {
   if (!on || !entry) return;
   box.querySelector('h2').textContent = entry.title || 'A finished decomposition';
   document.getElementById('first-view-text').textContent = describeEntry(entry);
-  const minutes = Math.max(1, Math.round(entry.wall_s / 60));
-  document.getElementById('first-view-note').textContent = `trains a new target and decomposes it live in this page (this one took about ${minutes} minute${minutes > 1 ? 's' : ''} natively on one core; a tab's CPU backend is slower)`;
+  const minutes = Math.round(entry.wall_s / 60);
+  const took = entry.wall_s < 90 ? `${Math.round(entry.wall_s)} s` : `${minutes} minutes`;
+  document.getElementById('first-view-note').textContent = `trains a new target and decomposes it live in this page (this one took about ${took} natively on one core; a tab's CPU backend is slower)`;
 }
 
 /** The list of shipped results (`www/gallery/index.json`); `open(name)` shows one. */

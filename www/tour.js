@@ -97,7 +97,7 @@ export const CHAPTERS = [
       settings: the red cells failed, and where two features share one colour, that is the collapse.</p>
       <p>This playground adds three things, each a setting you can turn off ("As in the paper"): <b>restarts</b>
       (three short starts; the one whose top-k model reproduces the target best goes on), a <b>spare
-      component</b> pruned at 75% of the steps, and decomposing every target at the <b>scale</b> the settings were
+      component</b> pruned once the components have settled, and decomposing every target at the <b>scale</b> the settings were
       measured at. Together they recovered every seed of our sweeps (30 of them) whose target learned the
       pentagon, and targets of any scale: switch the grid to "with this project's additions" to see the same
       seeds again.</p>

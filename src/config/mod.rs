@@ -181,6 +181,12 @@ mod tests {
     #[test]
     fn restarts_add_their_losing_starts_to_the_steps() {
         let mut cfg = preset("tms-5-2").unwrap();
+        // The preset: three starts of 3,000 steps, the warmup's 1,000 and
+        // the prune at 2,000 in each, the start kept going on to 6,000.
+        let a = &cfg.apd;
+        let (warmup, prune) = ((a.lr_warmup_pct * a.steps as f64) as usize, (a.prune_at_pct * a.steps as f64) as usize);
+        assert_eq!((warmup, prune, a.restart_len(), a.total_steps(), a.selection_step()), (1000, 2000, 3000, 12_000, 9000));
+        cfg.set("apd.steps", "20000").unwrap();
         cfg.set("apd.restarts", "2").unwrap();
         cfg.set("apd.restart_pct", "0.15").unwrap();
         let a = &cfg.apd;

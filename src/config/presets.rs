@@ -80,7 +80,24 @@ pub fn preset(name: &str) -> Result<ExperimentConfig, ConfigError> {
     // right one (a cheaper Schatten term) but a minimality loss 1.5 to 2
     // times higher, and they are settled by a few thousand steps.
     let small_pruned = ApdConfig { extra_components: 1, prune_at_pct: 0.75, ..small.clone() };
-    let small_restarted = ApdConfig { restarts: 2, ..small_pruned.clone() };
+    // With the starts, the spare goes 2,000 steps into each start of 3,000:
+    // the components have settled by then, ML2R (capped near 0.82 while the
+    // spare holds a share of every feature) reaches its final value 100
+    // steps later, seconds after Run in the page, and the starts are
+    // compared as the five components they end with. And the start kept
+    // goes on to 6,000 steps, not the reference's 20,000: after the prune
+    // MMCS and ML2R no longer move (the same seeds recovered at 26,000 steps
+    // in all and at 12,000, docs/robustness.md). The warmup stays at 1,000
+    // steps (5% of 20,000); the decimals are those the sweeps ran with, so
+    // that the floors come out at 1,000, 2,000 and 3,000.
+    let small_restarted = ApdConfig {
+        steps: 6_000,
+        lr_warmup_pct: 0.16667,
+        restarts: 2,
+        restart_pct: 0.5,
+        prune_at_pct: 0.33334,
+        ..small_pruned.clone()
+    };
     // Every preset decomposes at the scale it was measured on: the root
     // mean square feature norm of this project's targets of that model
     // (docs/scale.md).

@@ -48,7 +48,7 @@ test('a huge learning rate pauses the run with an explanation, keeping the last 
 });
 
 test('a finished result and an unfinished run survive a reload', { timeout: 300_000 }, async () => {
-  const { page, problems } = await openPage(env, '#model=tms-5-2&backend=cpu&target.steps=100&apd.steps=100');
+  const { page, problems } = await openPage(env, '#model=tms-5-2&backend=cpu&target.steps=100&apd.steps=100&apd.restart_pct=0.15');
   assert.equal(await page.getByTestId('saved').isVisible(), false, 'a fresh browser has nothing saved');
   await page.getByTestId('run').click();
   await waitStatus(page, /^done$/);
@@ -122,7 +122,7 @@ test('a WebGPU failure in the middle of a run continues on the CPU', { timeout: 
   // The preset's three starts of 6 steps are compared after step 18; the GPU
   // is lost long before, so the checkpoint holds a start that is not yet
   // compared and the decomposition starts over (52 steps in all).
-  const opened = await decomposingOnWebgpu('#model=tms-5-2&backend=webgpu&target.steps=20&apd.steps=40', 2, 'mid-run GPU loss');
+  const opened = await decomposingOnWebgpu('#model=tms-5-2&backend=webgpu&target.steps=20&apd.steps=40&apd.restart_pct=0.15', 2, 'mid-run GPU loss');
   if (!opened) return;
   const { page, problems } = opened;
   await page.evaluate(() => window.apdTestHooks.simulateGpuLoss());
