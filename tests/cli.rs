@@ -43,7 +43,9 @@ fn train_with_instances_writes_each_seed_as_alone() {
 #[test]
 fn sweep_groups_and_jobs_give_the_same_seed_lines() {
     let run = |n: &str, jobs: &str| {
-        let text = ok(apd(&["sweep", "--model", "tms-5-2", "--seeds", "0..3", "--instances", n, "--jobs", jobs, "--steps", "30", "--set", "target.steps=150"]));
+        // "-": no --instances, the default groups (spread over the jobs).
+        let instances = if n == "-" { vec![] } else { vec!["--instances", n] };
+        let text = ok(apd(&[&["sweep", "--model", "tms-5-2", "--seeds", "0..3", "--jobs", jobs, "--steps", "30", "--set", "target.steps=150"][..], &instances].concat()));
         // The last line holds the wall time.
         text.lines().filter(|l| !l.starts_with("tms-5-2:")).map(str::to_string).collect::<Vec<_>>()
     };
@@ -53,6 +55,7 @@ fn sweep_groups_and_jobs_give_the_same_seed_lines() {
     assert_eq!(alone, run("2", "1"), "targets trained and decomposed two at a time");
     assert_eq!(alone, run("1", "3"), "three seeds decomposed at once");
     assert_eq!(alone, run("2", "2"), "two batches on two threads");
+    assert_eq!(alone, run("-", "2"), "the default groups, targets too, on two threads");
 }
 
 #[test]

@@ -36,7 +36,8 @@ MODELS: tms-5-2, tms-5-2-id, tms-40-10, tms-40-10-id, tms-custom,
 --paper turns this project's additions off (spare components, restarts, scale), and SPD's
   later reference additions (delta component, warmup, revive sigmoid): APD and SPD as published
   (SPD's shorter schedule of the small TMS models stays; the paper's: --set spd.batch_size=4096
-  --set spd.lr=0.001 --steps 40000)
+  --set spd.lr=0.001 --steps 40000; so does APD's of tms-5-2: --steps 20000 --set
+  apd.lr_warmup_pct=0.05)
 --recipe trains the target with this project's recipe (project, the default) or the SPD
   reference code's train_tms (reference: constant lr, 10,000 steps)
 --whole-targets (sweep, TMS) skips seeds whose target does not reproduce every feature alone
@@ -44,7 +45,8 @@ MODELS: tms-5-2, tms-5-2-id, tms-40-10, tms-40-10-id, tms-custom,
 --instances N runs N seeds (S..S+N) in one batched step, each exactly as alone: train writes
   one target per seed (target.json becomes target-seedS.json when N > 1); decompose (APD or
   SPD) trains N targets, or takes --target for all, and writes one report per seed the same way;
-  sweep trains its targets in groups of N (default: 12 for TMS, 1 for the residual MLPs) and
+  sweep trains its targets in groups of N (default: up to 12 for TMS, spread over the jobs,
+  each group on a thread; 1 for the residual MLPs) and
   decomposes them in groups of N too (default: APD on the CPU, the small TMS models' seeds
   spread evenly over the jobs, where it measured 1.2x faster; otherwise 1: larger steps
   measured slower batched); bench times the decomposition and target training at N and at 1.

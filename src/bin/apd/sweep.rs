@@ -51,16 +51,34 @@ pub fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
         None if cfg.model.is_resid() || kind != BackendKind::Cpu => 1,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let mut trained: Vec<Target> = Vec::new();
+    // `group` is 1 with `--target`: nothing to train then. Without
+    // `--instances` the groups are also spread over the jobs, each on a
+    // thread of its own (twelve tms-5-2 targets in one group kept one core
+    // busy for 18 s while the other waited). A seed's target is the same in
+    // any group (tests/instances.rs).
+    let mut trained: BTreeMap<u64, Target> = BTreeMap::new();
+    let seeds: Vec<u64> = (a..b).collect();
+    let per = match args.instances {
+        Some(_) => group as usize,
+        None => (group as usize).min(seeds.len().div_ceil(jobs.max(1))),
+    };
+    let target_threads = jobs.clamp(1, seeds.len().div_ceil(per));
+    if group > 1 {
+        let chunks: Vec<&[u64]> = seeds.chunks(per).collect();
+        for wave in chunks.chunks(jobs.max(1)) {
+            let results: Vec<_> = std::thread::scope(|scope| {
+                let handles: Vec<_> = wave.iter().map(|&c| scope.spawn(|| train_targets(&cfg, c, &dev, true))).collect();
+                handles.into_iter().map(|h| h.join().expect("a target-training thread panicked")).collect()
+            });
+            for (c, r) in wave.iter().zip(results) {
+                trained.extend(c.iter().copied().zip(r?.into_iter().map(|t| t.target)));
+            }
+        }
+    }
     let mut queue = Vec::new();
     let mut lines = BTreeMap::new();
     for seed in a..b {
-        // `group` is 1 with `--target`: nothing to train then.
-        if group > 1 && (seed - a) % group == 0 {
-            let seeds: Vec<u64> = (seed..(seed + group).min(b)).collect();
-            trained = train_targets(&cfg, &seeds, &dev, true)?.into_iter().rev().map(|t| t.target).collect();
-        }
-        let target = start_target(args, &cfg, seed, &dev, trained.pop())?;
+        let target = start_target(args, &cfg, seed, &dev, trained.remove(&seed))?;
         if let Some(t) = target.as_ref().filter(|_| args.whole_targets) {
             let (kept, n) = t.reproduced_count();
             if kept < n {
@@ -129,8 +147,10 @@ pub fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
     let criterion = if cfg.model.is_resid() { ">= 90% of features with a dedicated component" } else { "MMCS >= 0.98 and ML2R >= 0.85" };
     let skip_note = if skipped > 0 { format!("; {skipped} seeds skipped: their target does not reproduce every feature alone") } else { String::new() };
     let mut how = String::new();
-    if group.min(b - a) > 1 {
-        how.push_str(&format!(", targets {} at a time", group.min(b - a)));
+    match (per > 1, target_threads) {
+        (true, 1) => how.push_str(&format!(", targets {per} per batched step")),
+        (true, t) => how.push_str(&format!(", targets {per} per batched step, {t} batches at once")),
+        (false, _) => {}
     }
     match (batches, threads) {
         (true, 1) => how.push_str(&format!(", decompositions up to {batch} per batched step")),
