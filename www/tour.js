@@ -98,7 +98,7 @@ export const CHAPTERS = [
       <p>This playground adds three things, each a setting you can turn off ("As in the paper"): <b>restarts</b>
       (three short starts; the one whose top-k model reproduces the target best goes on), a <b>spare
       component</b> pruned once the components have settled, and decomposing every target at the <b>scale</b> the settings were
-      measured at. Together they recovered every seed of our sweeps (30 of them) whose target learned the
+      measured at. Together they recovered every seed of our sweeps (50 of them) whose target learned the
       pentagon, and targets of any scale: switch the grid to "with this project's additions" to see the same
       seeds again.</p>
       <p>Click a red cell to open it, and look at "Drop one component": one column breaks two features' rows at
