@@ -281,8 +281,8 @@ fn restarts_keep_the_start_with_the_lowest_minimality_loss() {
     cfg.set("apd.steps", "200").unwrap();
     cfg.set("apd.restart_pct", "0.2").unwrap();
     cfg.set("apd.restarts", "2").unwrap();
-    // The warmup and the prune of the reference's schedule (5%, 75%), not
-    // the preset's short one: the starts end past the warmup, before the prune.
+    // The earlier preset's warmup and prune (5%, 75%), not today's short
+    // schedule's: the starts end past the warmup, before the prune.
     cfg.set("apd.lr_warmup_pct", "0.05").unwrap();
     cfg.set("apd.prune_at_pct", "0.75").unwrap();
     // About the restarts alone: the target (500 steps, not yet at the

@@ -7,26 +7,32 @@
 
 use apd_playground::backend::{device, BackendKind};
 use apd_playground::apd::ApdTrainer;
-use apd_playground::config::{preset, with_method, Method};
+use apd_playground::config::{preset, with_method, ExperimentConfig, Method};
 use apd_playground::models::TargetTrainer;
 use apd_playground::run::{Progress, Run};
 use apd_playground::spd::SpdTrainer;
 
-/// APD or SPD of three seeds in one batched step (the targets trained on
-/// the CPU, so both backends decompose the same ones): each step's
-/// minimality (APD) or stochastic reconstruction (SPD) losses.
-fn batched_losses_on(dev: &burn::tensor::Device, method: Method) -> Vec<Vec<f32>> {
+/// The preset of tms-5-2 cut to a few steps of `method`: APD's three starts
+/// of one step each and the prune after them, as with the earlier preset's
+/// fractions (today's are those of 6,000 steps).
+fn short_config(method: Method) -> ExperimentConfig {
     let mut cfg = with_method(&preset("tms-5-2").unwrap(), "tms-5-2", method).unwrap();
     cfg.set("target.steps", "30").unwrap();
     cfg.set("apd.steps", "5").unwrap();
-    // Starts of one step each, and the prune after them, as with the
-    // reference's schedule (the preset's fractions are those of 6,000 steps).
     cfg.set("apd.restart_pct", "0.15").unwrap();
     cfg.set("apd.prune_at_pct", "0.75").unwrap();
     if method == Method::Spd {
         cfg.set("spd.steps", "5").unwrap();
         cfg.set("spd.batch_size", "512").unwrap();
     }
+    cfg
+}
+
+/// APD or SPD of three seeds in one batched step (the targets trained on
+/// the CPU, so both backends decompose the same ones): each step's
+/// minimality (APD) or stochastic reconstruction (SPD) losses.
+fn batched_losses_on(dev: &burn::tensor::Device, method: Method) -> Vec<Vec<f32>> {
+    let cfg = short_config(method);
     let seeds = [1, 2, 3];
     let mut targets = TargetTrainer::with_seeds(&cfg, &seeds, &burn::tensor::Device::flex()).unwrap();
     while !targets.done() {
@@ -49,17 +55,7 @@ fn batched_losses_on(dev: &burn::tensor::Device, method: Method) -> Vec<Vec<f32>
 }
 
 fn losses_on(dev: &burn::tensor::Device, method: Method) -> Vec<Vec<f32>> {
-    let mut cfg = with_method(&preset("tms-5-2").unwrap(), "tms-5-2", method).unwrap();
-    cfg.set("target.steps", "30").unwrap();
-    cfg.set("apd.steps", "5").unwrap();
-    // Starts of one step each, and the prune after them, as with the
-    // reference's schedule (the preset's fractions are those of 6,000 steps).
-    cfg.set("apd.restart_pct", "0.15").unwrap();
-    cfg.set("apd.prune_at_pct", "0.75").unwrap();
-    if method == Method::Spd {
-        cfg.set("spd.steps", "5").unwrap();
-        cfg.set("spd.batch_size", "512").unwrap();
-    }
+    let cfg = short_config(method);
     let mut run = Run::new("tms-5-2", cfg, 1, dev, None).unwrap();
     let mut out = Vec::new();
     loop {

@@ -467,7 +467,7 @@ $('paper').addEventListener('click', async () => {
   banner($('method').value === 'spd'
     ? 'SPD as in its paper: no delta component, warmup or revive sigmoid, no restarts, the faithfulness loss back, the target decomposed at its own scale (the shorter schedule stays).'
     : `APD as in the paper: no spare components, no restarts, the target decomposed at its own scale${state.preset === 'tms-5-2'
-      ? ' (the preset\'s shorter schedule stays: 6,000 steps, the paper\'s 20,000 with a warmup of 5%)' : ''}.`);
+      ? ` (the preset's shorter schedule stays: ${JSON.parse(state.config).apd.steps.toLocaleString('en-US')} steps, the paper's 20,000 with a warmup of 5%)` : ''}.`);
 });
 $('export-report').addEventListener('click', () => send({ type: 'export', kind: 'report' }));
 $('export-target').addEventListener('click', () => send({ type: 'export', kind: 'target' }));

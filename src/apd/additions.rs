@@ -90,7 +90,7 @@ impl ApdTrainer {
     /// Whether the spare components are due to be pruned before this step.
     pub(super) fn prune_due(&self) -> bool {
         let a = &self.config.apd;
-        self.n_now > a.n_components && self.schedule_step() >= (a.prune_at_pct * a.steps as f64) as usize
+        self.n_now > a.n_components && self.schedule_step() >= a.prune_step()
     }
 
     /// The start without its extra components: in each instance the ones

@@ -269,6 +269,12 @@ impl ApdConfig {
         self.plan().restart_marks()
     }
 
+    /// The step of a start's schedule from which the spare components are
+    /// pruned (`extra_components` > 0).
+    pub fn prune_step(&self) -> usize {
+        (self.prune_at_pct * self.steps as f64) as usize
+    }
+
     /// Checks every field, naming the first one out of range.
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_count("apd.n_components", self.n_components, 1, 4096)?;

@@ -184,8 +184,9 @@ mod tests {
         // The preset: three starts of 3,000 steps, the warmup's 1,000 and
         // the prune at 2,000 in each, the start kept going on to 6,000.
         let a = &cfg.apd;
-        let (warmup, prune) = ((a.lr_warmup_pct * a.steps as f64) as usize, (a.prune_at_pct * a.steps as f64) as usize);
-        assert_eq!((warmup, prune, a.restart_len(), a.total_steps(), a.selection_step()), (1000, 2000, 3000, 12_000, 9000));
+        let lr = |step| lr_at(step, a.steps, a.lr, a.lr_warmup_pct, a.lr_schedule);
+        assert!(lr(999) < a.lr && lr(1000) == a.lr, "the warmup ends at step 1,000");
+        assert_eq!((a.prune_step(), a.restart_len(), a.total_steps(), a.selection_step()), (2000, 3000, 12_000, 9000));
         cfg.set("apd.steps", "20000").unwrap();
         cfg.set("apd.restarts", "2").unwrap();
         cfg.set("apd.restart_pct", "0.15").unwrap();
