@@ -66,6 +66,76 @@ fn the_importance_mlps_match_a_loop() {
     }
 }
 
+/// Values in [-2, 2) from a seed, without a pattern a mistake could hide in.
+fn values(len: usize, seed: u64) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0
+        })
+        .collect()
+}
+
+#[test]
+fn the_fused_gates_normal_cdf_is_within_3e_7_of_libms() {
+    // flex's GELU is `0.5 p (1 + erff(p / sqrt 2))` with libm's erff.
+    let mut worst = 0f32;
+    for i in -12_000..=12_000 {
+        let p = i as f32 * 1e-3;
+        let want = 0.5 * (1.0 + libm::erff(p * std::f32::consts::FRAC_1_SQRT_2));
+        worst = worst.max((apd_playground::spd::fused::normal_cdf(p) - want).abs());
+    }
+    // Abramowitz and Stegun is within 1.5e-7 of erf, so 0.75e-7 of the CDF,
+    // plus f32 rounding (6e-8 a step near 1): measured 2.4e-7.
+    assert!(worst < 3e-7, "largest difference {worst}");
+    for p in [-200.0, -40.0, 40.0, 200.0] {
+        let got = apd_playground::spd::fused::normal_cdf(p);
+        assert!(got.is_finite() && (got - if p > 0.0 { 1.0 } else { 0.0 }).abs() < 1e-7, "cdf({p}) = {got}");
+    }
+}
+
+#[test]
+fn the_fused_importance_mlps_give_the_tensor_operations_values_and_gradients() {
+    use apd_playground::spd::ci::gate_mlp_ops;
+    use apd_playground::spd::fused;
+    use burn::tensor::TensorData;
+    // Two instances, so that a mix-up between them shows; a gradient of 0
+    // on some outputs, as the hard sigmoids leave them (the fused backward
+    // skips those).
+    let (n, b, c, g) = (2, 7, 3, 5);
+    let device = Device::flex().autodiff();
+    let t = |v: Vec<f32>, shape: [usize; 3]| Tensor::<3>::from_data(TensorData::new(v, shape), &device).require_grad();
+    let mut upstream = values(n * b * c, 6);
+    for k in (0..upstream.len()).step_by(4) {
+        upstream[k] = 0.0;
+    }
+    let mut results = Vec::new();
+    for use_fused in [true, false] {
+        let (h, w1, b1, w2) = (t(values(n * b * c, 1), [n, b, c]), t(values(n * c * g, 2), [n, c, g]), t(values(n * c * g, 3), [n, c, g]), t(values(n * c * g, 4), [n, c, g]));
+        assert!(fused::applies(&h));
+        let z = if use_fused {
+            fused::gate_mlp(h.clone(), w1.clone(), b1.clone(), w2.clone())
+        } else {
+            gate_mlp_ops(h.clone(), [w1.clone(), b1.clone(), w2.clone(), Tensor::zeros([n, 1, c], &device)])
+        };
+        let loss = (z.clone() * Tensor::<3>::from_data(TensorData::new(upstream.clone(), [n, b, c]), &device)).sum();
+        let grads = loss.backward();
+        let read = |x: Tensor<3>| x.into_data().to_vec::<f32>().unwrap();
+        results.push([read(z.inner()), read(h.grad(&grads).unwrap()), read(w1.grad(&grads).unwrap()), read(b1.grad(&grads).unwrap()), read(w2.grad(&grads).unwrap())]);
+    }
+    for (k, what) in ["z", "h's gradient", "w1's", "b1's", "w2's"].iter().enumerate() {
+        let (got, want) = (&results[0][k], &results[1][k]);
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (i, (x, y)) in got.iter().zip(want).enumerate() {
+            assert!((x - y).abs() <= 1e-5 * (1.0 + y.abs()), "{what} [{i}]: fused {x}, tensor operations {y}");
+        }
+        assert!(want.iter().any(|v| v.abs() > 0.1), "{what} is not trivially 0");
+    }
+}
+
 #[test]
 fn each_loss_matches_a_loop() {
     let device = Device::flex();

@@ -117,6 +117,16 @@ impl Gates {
 }
 
 fn gate_mlp(h: Tensor<3>, [w1, b1, w2, b2]: [Tensor<3>; 4]) -> Tensor<3> {
+    #[cfg(feature = "cpu")]
+    if super::fused::applies(&h) {
+        return super::fused::gate_mlp(h, w1, b1, w2) + b2;
+    }
+    gate_mlp_ops(h, [w1, b1, w2, b2])
+}
+
+/// The same from burn's tensor operations, for every backend (the CPU one
+/// takes `fused`: the same numbers, summed in another order).
+pub fn gate_mlp_ops(h: Tensor<3>, [w1, b1, w2, b2]: [Tensor<3>; 4]) -> Tensor<3> {
     let [n, bsz, c] = h.dims();
     let hidden = h.reshape([n, bsz, c, 1]) * w1.unsqueeze_dim::<4>(1) + b1.unsqueeze_dim::<4>(1);
     let z = (gelu(hidden) * w2.unsqueeze_dim::<4>(1)).sum_dim(3).reshape([n, bsz, c]);

@@ -6,6 +6,7 @@
 //! unimportant subcomponents randomly masked.
 //!
 //! - [`ci`]: the hard sigmoids and the causal-importance MLPs.
+//! - [`fused`]: those MLPs in one pass on the CPU backend, with their backward pass.
 //! - [`losses`]: the loss terms, one function each.
 //! - [`subcomponents`]: the parameters, their initialisation, and checks.
 //! - `decomposer`: SPD as a [`crate::decomp::Decomposer`].
@@ -22,6 +23,8 @@
 
 pub mod ci;
 mod decomposer;
+#[cfg(feature = "cpu")]
+pub mod fused;
 mod instances;
 pub mod losses;
 mod readback;
@@ -253,7 +256,10 @@ impl SpdTrainer {
         let n = noises.len();
         (0..self.matrices.len())
             .map(|_| {
-                let values: Vec<f32> = noises.iter_mut().flat_map(|r| (0..bsz * width).map(|_| r.uniform()).collect::<Vec<_>>()).collect();
+                let mut values = Vec::with_capacity(n * bsz * width);
+                for r in noises.iter_mut() {
+                    values.extend((0..bsz * width).map(|_| r.uniform()));
+                }
                 stacked(values, n, bsz, width, &self.device)
             })
             .collect()

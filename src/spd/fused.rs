@@ -1,0 +1,266 @@
+//! The causal-importance MLPs in one pass over their hidden layer, on the
+//! CPU backend.
+//!
+//! Built from tensor operations (`ci::gate_mlp`), the gates' hidden layer
+//! (`N x B x C x d_gate`, 13 million values per matrix at the reference's
+//! batch on tms-40-10) is written and read again by about ten kernels
+//! forward and backward, each with its own allocation: an SPD step's time
+//! was theirs, not the arithmetic's (docs/performance.md). Here a loop over
+//! the inputs computes each gate's output from its hidden units, and the
+//! backward pass recomputes them for all four gradients at once (b2's is
+//! autodiff's), so the hidden layer is never stored.
+//!
+//! It is a burn backend extension for `flex` (and its autodiff), with a
+//! backward pass of its own; other backends (WebGPU) keep the tensor
+//! operations, which is what a GPU wants. The exact GELU and its
+//! derivative, as flex's own `gelu` and `gelu_backward` compute them, with
+//! erf and exp from arithmetic alone (within about 1e-7), so that the loops
+//! vectorise: libm's `erff` and `expf`, called per hidden unit, took a
+//! third of the time left.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{backend_extension, Autodiff, Backend, DispatchDevice, Flex};
+use burn::tensor::{Tensor, TensorData};
+
+const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
+/// `1 / sqrt(2 pi)`.
+const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
+
+#[backend_extension(Flex, Autodiff)]
+pub trait GateOps: Backend {
+    /// `z[n, b, c] = sum_j w2[n, c, j] gelu(h[n, b, c] w1[n, c, j] + b1[n, c, j])`
+    /// for `h` of `N x B x C` and the weights of `N x C x d_gate`.
+    fn spd_gate_mlp(h: FloatTensor<Self>, w1: FloatTensor<Self>, b1: FloatTensor<Self>, w2: FloatTensor<Self>) -> FloatTensor<Self>;
+}
+
+/// Whether `h` lives on the CPU backend, where [`gate_mlp`] applies.
+pub fn applies(h: &Tensor<3>) -> bool {
+    matches!(h.device().inner().as_dispatch(), DispatchDevice::Flex(_))
+}
+
+/// The gates' output without `b2`, tracked for gradients where the inputs
+/// are. Only for tensors on the CPU backend ([`applies`]).
+pub fn gate_mlp(h: Tensor<3>, w1: Tensor<3>, b1: Tensor<3>, w2: Tensor<3>) -> Tensor<3> {
+    Tensor::from_dispatch(<burn::backend::Dispatch as GateOps>::spd_gate_mlp(
+        h.into_dispatch(),
+        w1.into_dispatch(),
+        b1.into_dispatch(),
+        w2.into_dispatch(),
+    ))
+}
+
+type Flat = FloatTensor<Flex>;
+
+/// A tensor's values in row-major order, and its shape.
+fn host(t: Flat) -> (Vec<f32>, Vec<usize>) {
+    let data = t.into_data();
+    let shape = data.shape().to_vec();
+    let values = data.try_into_vec::<f32>().expect("the gates are f32");
+    (values, shape)
+}
+
+fn flat(values: Vec<f32>, shape: Vec<usize>) -> Flat {
+    Flat::from_data(TensorData::new(values, shape))
+}
+
+/// The sizes `[N, B, C, d_gate]` of a gate call, checked.
+fn dims(h: &[usize], w: &[usize]) -> [usize; 4] {
+    assert!(h.len() == 3 && w.len() == 3 && h[0] == w[0] && h[2] == w[1], "gate shapes {h:?} and {w:?}");
+    [h[0], h[1], h[2], w[2]]
+}
+
+/// `e^y` for `y <= 0`, within about 1e-7 relative (flushed to `e^-87` below
+/// that, where the gates use it only next to 1): arithmetic alone, so that
+/// the gates' loops vectorise, where a call to libm's `expf` would not.
+#[inline(always)]
+fn exp_neg(y: f32) -> f32 {
+    let y = if y < -87.0 { -87.0 } else { y };
+    // y = k ln 2 + r with |r| <= ln 2 / 2: k rounded by adding 1.5 * 2^23,
+    // which leaves it in the low bits of the sum (read as bits, not cast:
+    // a float-to-int cast does not vectorise); ln 2 split so that k ln2_hi
+    // is exact.
+    let shifted = y * std::f32::consts::LOG2_E + 12_582_912.0;
+    let k = shifted - 12_582_912.0;
+    let r = (y - k * 0.693_359_4) + k * 2.121_944_4e-4;
+    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    // 2^k, k in [-126, 0]: its exponent field is k + 127.
+    p * f32::from_bits(shifted.to_bits().wrapping_sub(0x4B40_0000).wrapping_add(127) << 23)
+}
+
+/// The standard normal's CDF at `p` and `e^(-p^2 / 2)` (its density times
+/// `sqrt(2 pi)`). GELU is `p cdf(p)`. The CDF is taken from erf by
+/// Abramowitz and Stegun 7.1.26 (within 1.5e-7 of erf; tests/spd_numerics.rs
+/// finds it within 3e-7 of the CDF from libm's `erff`, which flex's own
+/// GELU uses, rounding included); below 0 it is the
+/// small tail itself, not `1 - erf` (no cancellation).
+#[inline(always)]
+fn cdf_and_gauss(p: f32) -> (f32, f32) {
+    let t = 1.0 / (1.0 + 0.327_591_1 * FRAC_1_SQRT_2 * p.abs());
+    let poly = t * (0.254_829_6 + t * (-0.284_496_74 + t * (1.421_413_8 + t * (-1.453_152 + t * 1.061_405_4))));
+    let e = exp_neg(-0.5 * p * p);
+    let tail = 0.5 * poly * e;
+    (if p >= 0.0 { 1.0 - tail } else { tail }, e)
+}
+
+/// The standard normal's CDF (for the tests: [`cdf_and_gauss`]'s first half).
+pub fn normal_cdf(p: f32) -> f32 {
+    cdf_and_gauss(p).0
+}
+
+/// Runs `$body` compiled for AVX2 where the CPU has it (twice the lanes
+/// of x86-64's baseline SSE2; the same operations, so the same bits), as
+/// it is otherwise.
+macro_rules! widest {
+    ($name:ident, $ret:ty, $body:ident($($arg:ident: $ty:ty),*)) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        unsafe fn $name($($arg: $ty),*) -> $ret {
+            $body($($arg),*)
+        }
+    };
+}
+
+widest!(forward_avx2, Vec<f32>, forward_body(h: &[f32], w1: &[f32], b1: &[f32], w2: &[f32], d: [usize; 4]));
+widest!(backward_avx2, [Vec<f32>; 4], backward_body(h: &[f32], w1: &[f32], b1: &[f32], w2: &[f32], gz: &[f32], d: [usize; 4]));
+
+#[cfg(target_arch = "x86_64")]
+fn avx2() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+}
+
+/// The forward pass on host values (see [`GateOps::spd_gate_mlp`]).
+pub fn forward_values(h: &[f32], w1: &[f32], b1: &[f32], w2: &[f32], d: [usize; 4]) -> Vec<f32> {
+    #[cfg(target_arch = "x86_64")]
+    if avx2() {
+        // SAFETY: the CPU has AVX2 (checked just now).
+        return unsafe { forward_avx2(h, w1, b1, w2, d) };
+    }
+    forward_body(h, w1, b1, w2, d)
+}
+
+/// The backward pass on host values: from the output's gradient `gz`, the
+/// gradients of `h`, `w1`, `b1` and `w2`, in that order.
+pub fn backward_values(h: &[f32], w1: &[f32], b1: &[f32], w2: &[f32], gz: &[f32], d: [usize; 4]) -> [Vec<f32>; 4] {
+    #[cfg(target_arch = "x86_64")]
+    if avx2() {
+        // SAFETY: as in `forward_values`.
+        return unsafe { backward_avx2(h, w1, b1, w2, gz, d) };
+    }
+    backward_body(h, w1, b1, w2, gz, d)
+}
+
+#[inline(always)]
+fn forward_body(h: &[f32], w1: &[f32], b1: &[f32], w2: &[f32], [n, bsz, c, g]: [usize; 4]) -> Vec<f32> {
+    let mut z = vec![0.0f32; n * bsz * c];
+    // One gate at a time over the whole batch: its inputs gathered into a
+    // row, each hidden unit's term added to the row's sums in turn, so the
+    // loop runs over inputs, vectorised, with no sum across lanes (float
+    // sums are not reordered). Each output is still its units' terms added
+    // in order.
+    let (mut xs, mut zs) = (vec![0.0f32; bsz], vec![0.0f32; bsz]);
+    for i in 0..n {
+        for k in 0..c {
+            for (b, x) in xs.iter_mut().enumerate() {
+                *x = h[(i * bsz + b) * c + k];
+            }
+            zs.fill(0.0);
+            let row = (i * c + k) * g..(i * c + k + 1) * g;
+            for ((&w1, &b1), &w2) in w1[row.clone()].iter().zip(&b1[row.clone()]).zip(&w2[row]) {
+                for (z, &x) in zs.iter_mut().zip(&xs) {
+                    let p = x * w1 + b1;
+                    *z += w2 * p * cdf_and_gauss(p).0;
+                }
+            }
+            for (b, &s) in zs.iter().enumerate() {
+                z[(i * bsz + b) * c + k] = s;
+            }
+        }
+    }
+    z
+}
+
+#[inline(always)]
+fn backward_body(h: &[f32], w1: &[f32], b1: &[f32], w2: &[f32], gz: &[f32], [n, bsz, c, g]: [usize; 4]) -> [Vec<f32>; 4] {
+    let mut gh = vec![0.0f32; n * bsz * c];
+    let (mut gw1, mut gb1, mut gw2) = (vec![0.0f32; n * c * g], vec![0.0f32; n * c * g], vec![0.0f32; n * c * g]);
+    let mut terms = vec![0.0f32; g];
+    for i in 0..n {
+        for b in 0..bsz {
+            for k in 0..c {
+                let at = (i * bsz + b) * c + k;
+                let d = gz[at];
+                // The hard sigmoids leave many gates without a gradient.
+                if d == 0.0 {
+                    continue;
+                }
+                let x = h[at];
+                let row = (i * c + k) * g..(i * c + k + 1) * g;
+                let weights = w1[row.clone()].iter().zip(&b1[row.clone()]).zip(&w2[row.clone()]);
+                let grads = gw1[row.clone()].iter_mut().zip(gb1[row.clone()].iter_mut()).zip(gw2[row].iter_mut());
+                for ((((&w1, &b1), &w2), ((gw1, gb1), gw2)), term) in weights.zip(grads).zip(terms.iter_mut()) {
+                    let p = x * w1 + b1;
+                    let (phi, e) = cdf_and_gauss(p);
+                    *gw2 += d * p * phi;
+                    // GELU's derivative: cdf(p) + p * density(p).
+                    let t = d * w2 * (phi + p * FRAC_1_SQRT_2PI * e);
+                    *gb1 += t;
+                    *gw1 += t * x;
+                    *term = t * w1;
+                }
+                gh[at] = terms.iter().sum();
+            }
+        }
+    }
+    [gh, gw1, gb1, gw2]
+}
+
+impl GateOps for Flex {
+    fn spd_gate_mlp(h: Flat, w1: Flat, b1: Flat, w2: Flat) -> Flat {
+        let (h, hs) = host(h);
+        let ((w1, ws), (b1, _), (w2, _)) = (host(w1), host(b1), host(w2));
+        let d = dims(&hs, &ws);
+        flat(forward_values(&h, &w1, &b1, &w2, d), hs)
+    }
+}
+
+#[derive(Debug)]
+struct GateBackward;
+
+impl Backward<Flex, 4> for GateBackward {
+    /// The four inputs (flex tensors share their storage: no copy).
+    type State = [Flat; 4];
+
+    fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let gz = grads.consume::<Flex>(&ops.node);
+        let [h, w1, b1, w2] = ops.state;
+        let ((h, hs), (w1, ws), (b1, _), (w2, _), (gz, _)) = (host(h), host(w1), host(b1), host(w2), host(gz));
+        let d = dims(&hs, &ws);
+        let shapes = [hs, ws.clone(), ws.clone(), ws];
+        let got = backward_values(&h, &w1, &b1, &w2, &gz, d);
+        for ((parent, values), shape) in ops.parents.into_iter().zip(got).zip(shapes) {
+            if let Some(node) = parent {
+                grads.register::<Flex>(node.id, flat(values, shape));
+            }
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> GateOps for Autodiff<Flex, C> {
+    fn spd_gate_mlp(h: FloatTensor<Self>, w1: FloatTensor<Self>, b1: FloatTensor<Self>, w2: FloatTensor<Self>) -> FloatTensor<Self> {
+        let (h, gh) = h.into_parts();
+        let (w1, g1) = w1.into_parts();
+        let (b1, gb) = b1.into_parts();
+        let (w2, g2) = w2.into_parts();
+        match GateBackward.prepare::<C>([gh, g1, gb, g2]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let state = [h.clone(), w1.clone(), b1.clone(), w2.clone()];
+                prep.finish(state, Flex::spd_gate_mlp(h, w1, b1, w2))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::spd_gate_mlp(h, w1, b1, w2)),
+        }
+    }
+}
