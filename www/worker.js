@@ -17,6 +17,10 @@ let msPerStep = 0; // measured by the last tick; 0 until one has run
 const TICK_MS = 250;
 let lastSnapshot = 0;
 let snapshotMs = 0; // how long the last snapshot took: the bigger models space them out
+// ... to this many times that, so that the views take about a tenth of a
+// run at most. At 5 times, tms-40-10's SPD run in the page spent about 120
+// of its 630 s outside its steps and its target's (docs/performance.md).
+const SNAPSHOT_SPACING = 10;
 let curveFeature = 0;
 let plan = null; // the current run's step plan, from Rust
 let lastStart = null; // the start message, to restart on the CPU if the GPU fails before a checkpoint
@@ -146,7 +150,7 @@ async function tick(n, id) {
     running = false;
     await snapshot(r, id);
     post(id, { type: 'done', entry: entry(await r.report()) });
-  } else if (batch.phase !== 'target' && now - lastSnapshot > Math.max(300, 5 * snapshotMs)) {
+  } else if (batch.phase !== 'target' && now - lastSnapshot > Math.max(300, SNAPSHOT_SPACING * snapshotMs)) {
     lastSnapshot = now;
     await snapshot(r, id);
   }
