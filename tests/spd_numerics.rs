@@ -66,17 +66,10 @@ fn the_importance_mlps_match_a_loop() {
     }
 }
 
-/// Values in [-2, 2) from a seed, without a pattern a mistake could hide in.
+/// `len` values in [-2, 2) from the project's seeded generator.
 fn values(len: usize, seed: u64) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0
-        })
-        .collect()
+    let mut rng = apd_playground::rng::Rng::new(seed);
+    (0..len).map(|_| rng.uniform_range(-2.0, 2.0)).collect()
 }
 
 #[test]
@@ -123,7 +116,7 @@ fn the_fused_importance_mlps_give_the_tensor_operations_values_and_gradients() {
         };
         let loss = (z.clone() * Tensor::<3>::from_data(TensorData::new(upstream.clone(), [n, b, c]), &device)).sum();
         let grads = loss.backward();
-        let read = |x: Tensor<3>| x.into_data().to_vec::<f32>().unwrap();
+        let read = |x: Tensor<3>| x.into_data().try_to_vec::<f32>().unwrap();
         results.push([read(z.inner()), read(h.grad(&grads).unwrap()), read(w1.grad(&grads).unwrap()), read(b1.grad(&grads).unwrap()), read(w2.grad(&grads).unwrap())]);
     }
     for (k, what) in ["z", "h's gradient", "w1's", "b1's", "w2's"].iter().enumerate() {

@@ -131,7 +131,6 @@ widened!(backward_avx2, "avx2", [Vec<f32>; 4], backward_body(h: &[f32], w1: &[f3
 /// The widest vectors the CPU has: 16 lanes with AVX-512 (these machines:
 /// up to a fifth faster than AVX2 on tms-5-2-id), 8 with AVX2, else the
 /// baseline's 4 (SSE2; SIMD128 in the page).
-#[derive(Clone, Copy, PartialEq)]
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 enum Lanes {
     Sixteen,
