@@ -130,6 +130,47 @@ fn the_fused_importance_mlps_give_the_tensor_operations_values_and_gradients() {
 }
 
 #[test]
+fn the_fused_hard_sigmoids_give_the_tensor_operations_bits() {
+    use apd_playground::spd::ci::{clamped, hard_sigmoid_ops, revive_term, revive_term_ops, LEAK};
+    use burn::tensor::TensorData;
+    let (n, b, c) = (2, 9, 4);
+    let device = Device::flex().autodiff();
+    // Both sides, the corners exactly (where each clamp's gradient passes)
+    // and a negative zero among random values.
+    let mut z = values(n * b * c, 7).iter().map(|v| v * 1.5).collect::<Vec<f32>>();
+    z[..6].copy_from_slice(&[0.0, -0.0, 1.0, -1.0, 0.5, 2.0]);
+    let mut upstream = values(n * b * c, 8);
+    upstream[3] = 0.0;
+    let t = |v: &[f32]| Tensor::<3>::from_data(TensorData::new(v.to_vec(), [n, b, c]), &device);
+    let bits = |x: Tensor<3>| x.into_data().try_to_vec::<f32>().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+    let run = |f: &dyn Fn(Tensor<3>) -> Tensor<3>| {
+        let zt = t(&z).require_grad();
+        let y = f(zt.clone());
+        let grads = (y.clone() * t(&upstream)).sum().backward();
+        (bits(y.inner()), bits(zt.grad(&grads).unwrap()))
+    };
+    let cases: [(&str, fn(Tensor<3>) -> Tensor<3>, f32, f32); 3] =
+        [("lower", lower_leaky, LEAK, 0.0), ("upper", upper_leaky, 0.0, LEAK), ("clamp", clamped, 0.0, 0.0)];
+    for (name, fused, low, high) in cases {
+        let (got, want) = (run(&fused), run(&|z| hard_sigmoid_ops(z, low, high)));
+        assert_eq!(got.0, want.0, "{name}: values");
+        assert_eq!(got.1, want.1, "{name}: gradients");
+    }
+    // The revive sigmoid's backward term: the same gradient of z.
+    let dg = t(&upstream).inner();
+    let grad_of = |f: &dyn Fn(&Tensor<3>) -> Tensor<1>| {
+        let zt = t(&z).require_grad();
+        bits(zt.grad(&f(&zt).backward()).unwrap())
+    };
+    let fused = grad_of(&|z| revive_term(z, dg.clone()));
+    assert_eq!(fused, grad_of(&|z| revive_term_ops(z, dg.clone())), "revive's gradient");
+    // Below 0 it passes 0.01 dg where dg < 0 only.
+    let g = |i: usize| f32::from_bits(fused[i]);
+    assert_eq!(g(3), if upstream[3] < 0.0 { 0.01 * upstream[3] } else { 0.0 });
+    assert!(z.iter().zip(&upstream).enumerate().any(|(i, (&z, &d))| z < 0.0 && d < 0.0 && g(i) != 0.0), "a raise is tested");
+}
+
+#[test]
 fn each_loss_matches_a_loop() {
     let device = Device::flex();
     // Two matrices of different shapes, C = 3.

@@ -34,13 +34,62 @@ pub const LEAK: f32 = 0.01;
 /// The lower-leaky hard sigmoid, for the masks: `0.01 z` for z <= 0, `z` on
 /// [0, 1], 1 above (gradient 0.01, 1 and 0 there).
 pub fn lower_leaky<const D: usize>(z: Tensor<D>) -> Tensor<D> {
-    z.clone().clamp(0.0, 1.0) + z.clamp_max(0.0).mul_scalar(LEAK)
+    hard_sigmoid(z, LEAK, 0.0)
 }
 
 /// The upper-leaky hard sigmoid, for the penalty: 0 for z <= 0, `z` on
 /// [0, 1], `1 + 0.01 (z - 1)` above (gradient 0, 1 and 0.01 there).
 pub fn upper_leaky<const D: usize>(z: Tensor<D>) -> Tensor<D> {
-    z.clone().clamp(0.0, 1.0) + z.sub_scalar(1.0).clamp_min(0.0).mul_scalar(LEAK)
+    hard_sigmoid(z, 0.0, LEAK)
+}
+
+/// `clamp(z, 0, 1)`: the revive sigmoid's value.
+pub fn clamped<const D: usize>(z: Tensor<D>) -> Tensor<D> {
+    hard_sigmoid(z, 0.0, 0.0)
+}
+
+/// `clamp(z, 0, 1)` with slope `low` below 0 or `high` above 1 (at most
+/// one of them not 0). On the CPU backend one pass over `z` forward and
+/// one backward (`fused`, the same numbers), where the tensor operations
+/// take five or six kernels each way.
+fn hard_sigmoid<const D: usize>(z: Tensor<D>, low: f32, high: f32) -> Tensor<D> {
+    #[cfg(feature = "cpu")]
+    if super::fused::applies(&z) {
+        return super::fused::hard_sigmoid(z, low, high);
+    }
+    hard_sigmoid_ops(z, low, high)
+}
+
+/// The same from burn's tensor operations, for every backend.
+pub fn hard_sigmoid_ops<const D: usize>(z: Tensor<D>, low: f32, high: f32) -> Tensor<D> {
+    let clamped = z.clone().clamp(0.0, 1.0);
+    if low != 0.0 {
+        clamped + z.clamp_max(0.0).mul_scalar(low)
+    } else if high != 0.0 {
+        clamped + z.sub_scalar(1.0).clamp_min(0.0).mul_scalar(high)
+    } else {
+        clamped
+    }
+}
+
+/// A scalar whose gradient with respect to `z` (tracked) is what the
+/// revive sigmoid passes back from `dg` (without autodiff), the gradient
+/// arriving at its output: `dg` on [0, 1], below 0 `0.01 dg` where that
+/// raises the importance (`dg < 0`) and 0 where it would lower it.
+pub fn revive_term(z: &Tensor<3>, dg: Tensor<3>) -> Tensor<1> {
+    #[cfg(feature = "cpu")]
+    if super::fused::applies(&dg) {
+        let dz = super::fused::revive_grad(z.clone().inner(), dg);
+        return (z.clone() * dz.autodiff()).sum();
+    }
+    revive_term_ops(z, dg)
+}
+
+/// The same from burn's tensor operations, for every backend.
+pub fn revive_term_ops(z: &Tensor<3>, dg: Tensor<3>) -> Tensor<1> {
+    let raise = dg.clone().lower_elem(0.0).float().autodiff();
+    let g = z.clone().clamp(0.0, 1.0) + z.clone().clamp_max(0.0).mul_scalar(LEAK) * raise;
+    (g * dg.autodiff()).sum()
 }
 
 /// The causal-importance MLPs of one matrix's C subcomponents ("mlp"

@@ -23,7 +23,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{backend_extension, Autodiff, Backend, DispatchDevice, Flex};
+use burn::backend::{backend_extension, Autodiff, AutodiffBackend, Backend, DispatchDevice, Flex};
 use burn::tensor::{Tensor, TensorData};
 
 const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
@@ -35,11 +35,32 @@ pub trait GateOps: Backend {
     /// `z[n, b, c] = sum_j w2[n, c, j] gelu(h[n, b, c] w1[n, c, j] + b1[n, c, j])`
     /// for `h` of `N x B x C` and the weights of `N x C x d_gate`.
     fn spd_gate_mlp(h: FloatTensor<Self>, w1: FloatTensor<Self>, b1: FloatTensor<Self>, w2: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// The hard sigmoid `clamp(z, 0, 1)` with slope `low` below 0 or
+    /// `high` above 1 (at most one of them not 0), element by element.
+    fn spd_hard_sigmoid(z: FloatTensor<Self>, low: f32, high: f32) -> FloatTensor<Self>;
+
+    /// The gradient the revive sigmoid passes to `z` from `dg`, the
+    /// gradient arriving at its output: `dg` on [0, 1], `0.01 dg` below 0
+    /// where `dg < 0` (it raises the importance), else 0. Not tracked.
+    fn spd_revive_grad(z: FloatTensor<Self>, dg: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
-/// Whether `h` lives on the CPU backend, where [`gate_mlp`] applies.
-pub fn applies(h: &Tensor<3>) -> bool {
+/// Whether `h` lives on the CPU backend, where this module's operations apply.
+pub fn applies<const D: usize>(h: &Tensor<D>) -> bool {
     matches!(h.device().inner().as_dispatch(), DispatchDevice::Flex(_))
+}
+
+/// [`GateOps::spd_hard_sigmoid`], tracked for gradients where `z` is. Only
+/// for tensors on the CPU backend ([`applies`]).
+pub fn hard_sigmoid<const D: usize>(z: Tensor<D>, low: f32, high: f32) -> Tensor<D> {
+    assert!(low == 0.0 || high == 0.0, "a hard sigmoid leaks on one side at most");
+    Tensor::from_dispatch(<burn::backend::Dispatch as GateOps>::spd_hard_sigmoid(z.into_dispatch(), low, high))
+}
+
+/// [`GateOps::spd_revive_grad`] (tensors without autodiff on the CPU backend).
+pub fn revive_grad<const D: usize>(z: Tensor<D>, dg: Tensor<D>) -> Tensor<D> {
+    Tensor::from_dispatch(<burn::backend::Dispatch as GateOps>::spd_revive_grad(z.into_dispatch(), dg.into_dispatch()))
 }
 
 /// The gates' output without `b2`, tracked for gradients where the inputs
@@ -241,12 +262,99 @@ fn backward_body(h: &[f32], w1: &[f32], b1: &[f32], w2: &[f32], gz: &[f32], [n, 
     [gh, gw1, gb1, gw2]
 }
 
+// The hard sigmoids as ci's tensor operations compute them, value for
+// value and gradient for gradient (so the same bits): `clamp` is burn's
+// `clamp_max(1)` then `clamp_min(0)`, each a `mask_fill`, whose gradient
+// is 0 where the mask filled; the leaky side is `clamp_max(z, 0) * low` or
+// `clamp_min(z - 1, 0) * high`, added; the gradients of the two terms add.
+
+#[inline(always)]
+fn clamped(z: f32) -> f32 {
+    let top = if z > 1.0 { 1.0 } else { z };
+    if top < 0.0 { 0.0 } else { top }
+}
+
+#[inline(always)]
+fn below(z: f32) -> f32 {
+    if z > 0.0 { 0.0 } else { z }
+}
+
+#[inline(always)]
+fn above(z: f32) -> f32 {
+    let s = z - 1.0;
+    if s < 0.0 { 0.0 } else { s }
+}
+
+/// The clamp's share of the gradient `d` at `z`.
+#[inline(always)]
+fn through_clamp(z: f32, d: f32) -> f32 {
+    if z > 1.0 || z < 0.0 { 0.0 } else { d }
+}
+
+fn sigmoid_values(z: &[f32], low: f32, high: f32) -> Vec<f32> {
+    if low != 0.0 {
+        z.iter().map(|&z| clamped(z) + below(z) * low).collect()
+    } else if high != 0.0 {
+        z.iter().map(|&z| clamped(z) + above(z) * high).collect()
+    } else {
+        z.iter().map(|&z| clamped(z)).collect()
+    }
+}
+
+fn sigmoid_grads(z: &[f32], d: &[f32], low: f32, high: f32) -> Vec<f32> {
+    let pairs = z.iter().zip(d);
+    if low != 0.0 {
+        pairs.map(|(&z, &d)| through_clamp(z, d) + if z > 0.0 { 0.0 } else { d * low }).collect()
+    } else if high != 0.0 {
+        pairs.map(|(&z, &d)| through_clamp(z, d) + if z - 1.0 < 0.0 { 0.0 } else { d * high }).collect()
+    } else {
+        pairs.map(|(&z, &d)| through_clamp(z, d)).collect()
+    }
+}
+
 impl GateOps for Flex {
     fn spd_gate_mlp(h: Flat, w1: Flat, b1: Flat, w2: Flat) -> Flat {
         let (h, hs) = host(h);
         let ((w1, ws), (b1, _), (w2, _)) = (host(w1), host(b1), host(w2));
         let d = dims(&hs, &ws);
         flat(forward_values(&h, &w1, &b1, &w2, d), hs)
+    }
+
+    fn spd_hard_sigmoid(z: Flat, low: f32, high: f32) -> Flat {
+        let (z, shape) = host(z);
+        flat(sigmoid_values(&z, low, high), shape)
+    }
+
+    fn spd_revive_grad(z: Flat, dg: Flat) -> Flat {
+        let ((z, shape), (dg, _)) = (host(z), host(dg));
+        // As `clamp(z, 0, 1) + clamp_max(z, 0) * 0.01 * raise` with
+        // `raise = (dg < 0)` differentiates.
+        let dz = z
+            .iter()
+            .zip(&dg)
+            .map(|(&z, &d)| {
+                let raise = if d < 0.0 { 1.0 } else { 0.0 };
+                through_clamp(z, d) + if z > 0.0 { 0.0 } else { d * raise * super::ci::LEAK }
+            })
+            .collect();
+        flat(dz, shape)
+    }
+}
+
+#[derive(Debug)]
+struct SigmoidBackward;
+
+impl Backward<Flex, 1> for SigmoidBackward {
+    /// The input and the two slopes.
+    type State = (Flat, f32, f32);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let d = grads.consume::<Flex>(&ops.node);
+        let (z, low, high) = ops.state;
+        let ((z, shape), (d, _)) = (host(z), host(d));
+        if let [Some(node)] = ops.parents {
+            grads.register::<Flex>(node.id, flat(sigmoid_grads(&z, &d, low, high), shape));
+        }
     }
 }
 
@@ -285,5 +393,17 @@ impl<C: CheckpointStrategy> GateOps for Autodiff<Flex, C> {
             }
             OpsKind::UnTracked(prep) => prep.finish(Flex::spd_gate_mlp(h, w1, b1, w2)),
         }
+    }
+
+    fn spd_hard_sigmoid(z: FloatTensor<Self>, low: f32, high: f32) -> FloatTensor<Self> {
+        let (z, node) = z.into_parts();
+        match SigmoidBackward.prepare::<C>([node]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish((z.clone(), low, high), Flex::spd_hard_sigmoid(z, low, high)),
+            OpsKind::UnTracked(prep) => prep.finish(Flex::spd_hard_sigmoid(z, low, high)),
+        }
+    }
+
+    fn spd_revive_grad(z: FloatTensor<Self>, dg: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::from_inner(Flex::spd_revive_grad(Self::inner(z), Self::inner(dg)))
     }
 }

@@ -43,7 +43,7 @@ use crate::models::Target;
 use crate::rng::Rng;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};
-use ci::{lower_leaky, upper_leaky, GateValues, LEAK};
+use ci::{lower_leaky, upper_leaky, GateValues};
 pub use subcomponents::{alive_counts, check_fits, own_counts, own_in_any, own_in_some_w_in, own_subcomponents, spd_matrix_shapes, SpdModel, SpdValues};
 use serde::{Deserialize, Serialize};
 
@@ -294,7 +294,7 @@ impl SpdTrainer {
     fn lower<const D: usize>(&self, z: Tensor<D>) -> Tensor<D> {
         match self.spd.lower_sigmoid {
             LowerSigmoid::Leaky => lower_leaky(z),
-            LowerSigmoid::Revive => z.clamp(0.0, 1.0),
+            LowerSigmoid::Revive => ci::clamped(z),
         }
     }
 
@@ -424,7 +424,9 @@ impl SpdTrainer {
         let (v, u) = self.model.tracked();
         let z = self.gate_logits(&target, &v, true);
         let revive = cfg.lower_sigmoid == LowerSigmoid::Revive;
-        let g: Vec<Tensor<3>> = z.iter().map(|z| self.lower(z.clone())).collect();
+        // With revive the masks are leaves of their own (below), so their
+        // importances are computed without autodiff.
+        let g: Vec<Tensor<3>> = z.iter().map(|z| self.lower(if revive { z.clone().inner() } else { z.clone() })).collect();
         let g_up: Vec<Tensor<3>> = z.iter().cloned().map(upper_leaky).collect();
         let c = cfg.n_components;
         let (u_all, u_one) = (self.uniform(&mut noises, bsz, c), self.uniform(&mut noises, bsz, c));
@@ -433,8 +435,12 @@ impl SpdTrainer {
             g.iter()
                 .zip(r)
                 .map(|(g, r)| {
-                    let m = g.clone() + (g.clone().neg().add_scalar(1.0)) * r.clone();
-                    if revive { m.detach().require_grad() } else { m }
+                    if revive {
+                        let r = r.clone().inner();
+                        (g.clone() + (g.clone().neg().add_scalar(1.0)) * r).autodiff().require_grad()
+                    } else {
+                        g.clone() + (g.clone().neg().add_scalar(1.0)) * r.clone()
+                    }
                 })
                 .collect()
         };
@@ -457,7 +463,7 @@ impl SpdTrainer {
             + l_rl.clone().mul_scalar(cfg.coeff_layerwise);
         let penalty = l_i.clone().mul_scalar(cfg.coeff_importance);
         let total = recon.clone().inner() + penalty.clone().inner();
-        let alive = g[0].clone().inner().greater_elem(ALIVE_CI).float().sum_dim(2).reshape([inst * bsz]);
+        let alive = if revive { g[0].clone() } else { g[0].clone().inner() }.greater_elem(ALIVE_CI).float().sum_dim(2).reshape([inst * bsz]);
         // One read per step (each term's instances, then each sample's alive
         // count): on a GPU each read waits for the queue.
         let parts = Tensor::cat(vec![l_f.inner(), l_r.inner(), l_rl.inner(), l_i.inner(), total, alive], 0);
@@ -483,9 +489,7 @@ impl SpdTrainer {
                 .collect();
             let mut second = penalty.sum();
             for (z, dg) in z.iter().zip(dg) {
-                let raise = dg.clone().lower_elem(0.0).float().autodiff();
-                let g = z.clone().clamp(0.0, 1.0) + z.clone().clamp_max(0.0).mul_scalar(LEAK) * raise;
-                second = second + (g * dg.autodiff()).sum();
+                second = second + ci::revive_term(z, dg);
             }
             let second = second.backward();
             params
