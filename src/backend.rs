@@ -62,6 +62,18 @@ pub fn host() -> Result<Device, ApdError> {
     Err(ApdError::Backend("this build has no CPU backend (built without the `cpu` feature)".into()))
 }
 
+/// Whether `device` (with or without autodiff) is the CPU backend, where
+/// some of a step runs as loops of its own (`apd::host`, `spd::fused`).
+pub fn is_cpu(device: &Device) -> bool {
+    #[cfg(feature = "cpu")]
+    return matches!(device.clone().inner().as_dispatch(), burn::backend::DispatchDevice::Flex(_));
+    #[cfg(not(feature = "cpu"))]
+    {
+        let _ = device;
+        false
+    }
+}
+
 /// The device for `kind`. For wgpu, fails with a clear error when no
 /// adapter is available rather than panicking.
 pub async fn device(kind: BackendKind) -> Result<Device, ApdError> {

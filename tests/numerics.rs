@@ -181,3 +181,61 @@ fn losses_match_hand_computation() {
         assert_rel(got_s, want_s, 1e-5, &format!("simplicity p={p}"));
     }
 }
+
+/// The host's attributions (`apd::host`, what the CPU backend's APD step
+/// uses on TMS models) against the tensor operations', within rounding:
+/// the host sums each product's terms in order with fused multiply-adds,
+/// which is most of what flex's kernels do but not all (about one in a
+/// few attributions is an ulp or two apart).
+#[test]
+fn host_attributions_match_the_tensor_operations() {
+    use apd_playground::apd::host::{product, tms_attributions, TmsMatrices};
+    use burn::tensor::{Tensor, TensorData};
+    let device = Device::flex();
+    let mut rng = apd_playground::rng::Rng::new(31);
+    for (n, d, hidden, c, m, bsz) in [(5, 2, 0, 6, 3, 37), (5, 2, 1, 5, 2, 48), (40, 10, 0, 40, 2, 33)] {
+        let mut draw = |len: usize| (0..len).map(|_| rng.uniform_range(-1.0, 1.0)).collect::<Vec<f32>>();
+        let mut shapes = vec![(n, d)];
+        shapes.extend(std::iter::repeat_n((d, d), hidden));
+        let chain: Vec<ChainLayer> = (0..=hidden).map(ChainLayer::Own).chain([ChainLayer::Tied(0)]).collect();
+        let a: Vec<Vec<f32>> = shapes.iter().map(|&(i, _)| draw(i * c * m)).collect();
+        let b: Vec<Vec<f32>> = shapes.iter().map(|&(_, o)| draw(c * m * o)).collect();
+        // Attributions through the components' sum, as APD's default source.
+        let ws: Vec<Vec<f32>> = shapes.iter().enumerate().map(|(l, &(i, o))| product(&a[l], &b[l], i, c * m, o)).collect();
+        let (bias, x) = (draw(n), draw(bsz * n).iter().map(|v| v.max(0.0)).collect::<Vec<f32>>());
+        let t = |v: &[f32], r: usize, k: usize| Tensor::<3>::from_data(TensorData::new(v.to_vec(), [1, r, k]), &device);
+        let (ta, tb): (Vec<_>, Vec<_>) = shapes.iter().enumerate().map(|(l, &(i, o))| (t(&a[l], i, c * m), t(&b[l], c * m, o))).unzip();
+        let tw: Vec<_> = shapes.iter().enumerate().map(|(l, &(i, o))| t(&ws[l], i, o)).collect();
+        // The sum of components, as the tensor operations compute it, first.
+        for (l, w) in tw.iter().enumerate() {
+            let sum = ta[l].clone().matmul(tb[l].clone()).into_data().try_to_vec::<f32>().unwrap();
+            assert_eq!(sum, ws[l], "A_{l} B_{l}");
+        }
+        let mut inputs = vec![t(&x, bsz, n)];
+        for &layer in &chain[..chain.len() - 1] {
+            let w = match layer {
+                ChainLayer::Own(l) => tw[l].clone(),
+                ChainLayer::Tied(l) => tw[l].clone().transpose(),
+            };
+            inputs.push(inputs.last().unwrap().clone().matmul(w));
+        }
+        let pre = inputs.last().unwrap().clone().matmul(tw[0].clone().transpose()) + t(&bias, 1, n);
+        let want = attributions(&inputs, pre, &tw, &chain, &ta, &tb, c, m).into_data().try_to_vec::<f32>().unwrap();
+        let net = TmsMatrices {
+            chain: &chain,
+            shapes: &shapes,
+            ws: ws.iter().map(|v| v.as_slice()).collect(),
+            a: a.iter().map(|v| v.as_slice()).collect(),
+            b: b.iter().map(|v| v.as_slice()).collect(),
+            bias: &bias,
+            c,
+            m,
+        };
+        let got = tms_attributions(&x, bsz, &net);
+        assert_eq!(got.len(), want.len());
+        assert!(want.iter().filter(|&&v| v > 1e-3).count() > want.len() / 4, "attributions not trivially 0");
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!((g - w).abs() <= 2e-6 * (1.0 + w.abs()), "n = {n}, hidden {hidden}: [{i}] host {g}, tensor operations {w}");
+        }
+    }
+}

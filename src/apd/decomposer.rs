@@ -63,7 +63,8 @@ impl Decomposer for ApdTrainer {
 
     async fn masked_output(&self, x: Tensor<2>, mask: Vec<f32>) -> Result<Tensor<2>, ApdError> {
         let bsz = x.dims()[0];
-        let mask_m = over_rank(matrix(mask, bsz, self.n_now, self.network.device()), self.config.apd.rank).unsqueeze::<3>();
+        let m = self.config.apd.rank;
+        let mask_m = matrix(over_rank(&mask, m), bsz, self.n_now * m, self.network.device()).unsqueeze::<3>();
         let (a, b) = self.model.factors();
         let out = self.network.forward_by(self.one_instance(x), false, |layer, h| masked_product(h, layer, &a, &b, &mask_m)).out;
         let [_, _, n_out] = out.dims();

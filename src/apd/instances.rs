@@ -26,6 +26,8 @@ impl ApdTrainer {
                 usage: vec![self.usage[i].clone()],
                 restarts: restarts.next().expect("one per instance"),
                 seeds: vec![self.seeds[i]],
+                // Read again from its own network when needed.
+                host_target: None,
             })
             .collect()
     }

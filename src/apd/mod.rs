@@ -20,6 +20,7 @@ pub mod additions;
 pub mod attributions;
 pub mod components;
 mod decomposer;
+pub mod host;
 mod instances;
 pub mod losses;
 pub mod topk;
@@ -108,6 +109,9 @@ pub struct ApdTrainer {
     /// instance may keep a different one).
     restarts: Restarts,
     seeds: Vec<u64>,
+    /// The targets' matrices (each with every instance's) and output bias
+    /// on the host, read once, for [`host`]'s attributions.
+    host_target: Option<(Vec<Vec<f32>>, Vec<f32>)>,
 }
 
 impl ApdTrainer {
@@ -142,6 +146,7 @@ impl ApdTrainer {
             usage: Vec::new(),
             restarts: Restarts::new(seeds.len()),
             seeds: seeds.to_vec(),
+            host_target: None,
         };
         let start = fresh_start(&t, 0);
         t.swap_start(start);
@@ -255,6 +260,74 @@ impl ApdTrainer {
         }
     }
 
+    /// [`ApdTrainer::attributions_of`] computed on the host by [`host`],
+    /// where that applies (a TMS model on the CPU backend; `None`
+    /// elsewhere), from the batch `x` (`N*B x n`, row-major): one read of
+    /// the factors instead of one of the attributions.
+    async fn host_attributions(&mut self, model: &ApdModel, c: usize, x: &[f32]) -> Result<Option<Vec<f32>>, ApdError> {
+        let crate::decomp::network::Arch::Tms { chain, bias } = &self.network.arch else {
+            return Ok(None);
+        };
+        if !crate::backend::is_cpu(self.network.device()) {
+            return Ok(None);
+        }
+        let (chain, bias) = (chain.clone(), bias.clone());
+        if self.host_target.is_none() {
+            let mut ws = Vec::new();
+            for w in &self.network.weights {
+                ws.push(read_vec(w.clone()).await?);
+            }
+            self.host_target = Some((ws, read_vec(bias).await?));
+        }
+        let (a, b) = model.factors();
+        let flat = |t: &Tensor<3>| {
+            let len: usize = t.dims().iter().product();
+            t.clone().reshape([len])
+        };
+        let mut read = read_vec(Tensor::cat(a.iter().chain(&b).map(flat).collect(), 0)).await?;
+        let (inst, m, bsz) = (self.seeds.len(), self.config.apd.rank, self.config.apd.batch_size);
+        let shapes = self.network.shapes();
+        // Each factor's values, every instance's one after the other.
+        let mut factors = Vec::new();
+        for t in a.iter().chain(&b) {
+            let len: usize = t.dims().iter().product();
+            let rest = read.split_off(len);
+            factors.push(std::mem::replace(&mut read, rest));
+        }
+        let (fa, fb) = factors.split_at(a.len());
+        let (target_ws, target_bias) = self.host_target.as_ref().expect("read above");
+        let n = self.config.model.n_features();
+        let mut attr = Vec::with_capacity(inst * bsz * c);
+        for i in 0..inst {
+            let part = |v: &[f32]| -> std::ops::Range<usize> {
+                let each = v.len() / inst;
+                i * each..(i + 1) * each
+            };
+            let a_i: Vec<&[f32]> = fa.iter().map(|v| &v[part(v)]).collect();
+            let b_i: Vec<&[f32]> = fb.iter().map(|v| &v[part(v)]).collect();
+            let sums: Vec<Vec<f32>>;
+            let ws: Vec<&[f32]> = match self.config.apd.attribution_source {
+                AttributionSource::Target => target_ws.iter().map(|v| &v[part(v)]).collect(),
+                AttributionSource::Apd => {
+                    sums = shapes.iter().enumerate().map(|(l, &(d_in, d_out))| host::product(a_i[l], b_i[l], d_in, c * m, d_out)).collect();
+                    sums.iter().map(|v| v.as_slice()).collect()
+                }
+            };
+            let net = host::TmsMatrices {
+                chain: &chain,
+                shapes: &shapes,
+                ws,
+                a: a_i,
+                b: b_i,
+                bias: &target_bias[part(target_bias)],
+                c,
+                m,
+            };
+            attr.extend(host::tms_attributions(&x[i * bsz * n..(i + 1) * bsz * n], bsz, &net));
+        }
+        Ok(Some(attr))
+    }
+
     /// A fresh training batch drawn from `rng`, row-major `B x n`.
     fn draw(&self, rng: &mut Rng) -> Vec<f32> {
         training_batch(&self.config.model, rng, self.config.apd.batch_size)
@@ -278,19 +351,24 @@ impl ApdTrainer {
         let lr = lr_at(self.schedule_step(), cfg.steps, cfg.lr, cfg.lr_warmup_pct, cfg.lr_schedule);
         let (m, bsz, inst, n) = (cfg.rank, cfg.batch_size, self.seeds.len(), self.config.model.n_features());
         let mut rngs = self.rngs.clone();
-        let x: Vec<f32> = rngs.iter_mut().flat_map(|r| self.draw(r)).collect();
-        let x = matrix(x, inst * bsz, n, self.network.device()).reshape([inst, bsz, n]);
+        let mut x_host = Vec::with_capacity(inst * bsz * n);
+        for r in rngs.iter_mut() {
+            x_host.extend(self.draw(r));
+        }
+        let x = matrix(x_host.clone(), inst * bsz, n, self.network.device()).reshape([inst, bsz, n]);
         let target = self.network.target_forward(x.clone());
 
-        let attr = read_vec(self.attributions_of(&model, c, x.clone(), &target)).await?;
+        let attr = match self.host_attributions(&model, c, &x_host).await? {
+            Some(attr) => attr,
+            None => read_vec(self.attributions_of(&model, c, x.clone(), &target)).await?,
+        };
         if let Some((i, bad)) = attr.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(self.diverged(i / (bsz * c), format!("an attribution became {bad}")));
         }
         let k = topk::batch_k(cfg.topk, bsz);
         let mask_host: Vec<f32> = attr.chunks(bsz * c).flat_map(|a| topk::batch_topk_mask(a, k)).collect();
-        let mask_2d = matrix(mask_host.clone(), inst * bsz, c, &self.device);
-        let mask_m = over_rank(mask_2d.clone(), m).reshape([inst, bsz, c * m]);
-        let mask = mask_2d.reshape([inst, bsz, c]);
+        let mask = matrix(mask_host.clone(), inst * bsz, c, &self.device).reshape([inst, bsz, c]);
+        let mask_m = matrix(over_rank(&mask_host, m), inst * bsz, c * m, &self.device).reshape([inst, bsz, c * m]);
 
         let (a, b) = model.tracked();
         let target_ws: Vec<Tensor<3>> = self.network.weights.iter().map(|w| w.clone().autodiff()).collect();

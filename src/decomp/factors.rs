@@ -136,11 +136,17 @@ pub fn normal_factors(
         .collect()
 }
 
-/// A `B x C` mask (or weighting) of components repeated over each
-/// component's rank, `B x C*m`: the layout of the factors' inner dimension.
-pub fn over_rank(mask: Tensor<2>, rank: usize) -> Tensor<2> {
-    let [bsz, c] = mask.dims();
-    mask.reshape([bsz, c, 1]).repeat_dim(2, rank).reshape([bsz, c * rank])
+/// A row-major `B x C` mask (or weighting) of components with each value
+/// repeated over its component's rank, `B x C*m`: the layout of the
+/// factors' inner dimension. On the host, where the masks are made: as a
+/// tensor operation (`repeat_dim`) it was a seventh of an APD step on
+/// tms-5-2.
+pub fn over_rank(mask: &[f32], rank: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(mask.len() * rank);
+    for &v in mask {
+        out.extend(std::iter::repeat_n(v, rank));
+    }
+    out
 }
 
 #[cfg(test)]
