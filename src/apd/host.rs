@@ -12,7 +12,12 @@
 //! top-k set, which that rarely changes (the golden runs did not change).
 //! Other backends, and the residual MLPs, keep the tensor operations.
 
-use crate::config::ChainLayer;
+use super::components::ApdModel;
+use super::ApdTrainer;
+use crate::config::{AttributionSource, ChainLayer};
+use crate::data::read_vec;
+use crate::error::ApdError;
+use burn::tensor::Tensor;
 
 /// Samples per block: one AVX-512 vector.
 const BLOCK: usize = 16;
@@ -228,4 +233,75 @@ fn attributions_body<const FMA: bool>(x: &[f32], bsz: usize, net: &TmsMatrices) 
         }
     }
     attr
+}
+
+impl ApdTrainer {
+    /// [`ApdTrainer::attributions_of`] computed on the host by [`tms_attributions`],
+    /// where that applies (a TMS model on the CPU backend; `None`
+    /// elsewhere), from the batch `x` (`N*B x n`, row-major): one read of
+    /// the factors instead of one of the attributions.
+    pub(super) async fn host_attributions(&mut self, model: &ApdModel, c: usize, x: &[f32]) -> Result<Option<Vec<f32>>, ApdError> {
+        let crate::decomp::network::Arch::Tms { chain, bias } = &self.network.arch else {
+            return Ok(None);
+        };
+        if !crate::backend::is_cpu(self.network.device()) {
+            return Ok(None);
+        }
+        let (chain, bias) = (chain.clone(), bias.clone());
+        if self.host_target.is_none() {
+            let mut ws = Vec::new();
+            for w in &self.network.weights {
+                ws.push(read_vec(w.clone()).await?);
+            }
+            self.host_target = Some((ws, read_vec(bias).await?));
+        }
+        let (a, b) = model.factors();
+        let flat = |t: &Tensor<3>| {
+            let len: usize = t.dims().iter().product();
+            t.clone().reshape([len])
+        };
+        let mut read = read_vec(Tensor::cat(a.iter().chain(&b).map(flat).collect(), 0)).await?;
+        let (inst, m, bsz) = (self.seeds.len(), self.config.apd.rank, self.config.apd.batch_size);
+        let shapes = self.network.shapes();
+        // Each factor's values, every instance's one after the other.
+        let mut factors = Vec::new();
+        for t in a.iter().chain(&b) {
+            let len: usize = t.dims().iter().product();
+            let rest = read.split_off(len);
+            factors.push(std::mem::replace(&mut read, rest));
+        }
+        let (fa, fb) = factors.split_at(a.len());
+        let (target_ws, target_bias) = self.host_target.as_ref().expect("read above");
+        let n = self.config.model.n_features();
+        let mut attr = Vec::with_capacity(inst * bsz * c);
+        for i in 0..inst {
+            let part = |v: &[f32]| -> std::ops::Range<usize> {
+                let each = v.len() / inst;
+                i * each..(i + 1) * each
+            };
+            let a_i: Vec<&[f32]> = fa.iter().map(|v| &v[part(v)]).collect();
+            let b_i: Vec<&[f32]> = fb.iter().map(|v| &v[part(v)]).collect();
+            let sums: Vec<Vec<f32>>;
+            let ws: Vec<&[f32]> = match self.config.apd.attribution_source {
+                AttributionSource::Target => target_ws.iter().map(|v| &v[part(v)]).collect(),
+                AttributionSource::Apd => {
+                    sums = shapes.iter().enumerate().map(|(l, &(d_in, d_out))| product(a_i[l], b_i[l], d_in, c * m, d_out)).collect();
+                    sums.iter().map(|v| v.as_slice()).collect()
+                }
+            };
+            let net = TmsMatrices {
+                chain: &chain,
+                shapes: &shapes,
+                ws,
+                a: a_i,
+                b: b_i,
+                bias: &target_bias[part(target_bias)],
+                c,
+                m,
+            };
+            attr.extend(tms_attributions(&x[i * bsz * n..(i + 1) * bsz * n], bsz, &net));
+        }
+        Ok(Some(attr))
+    }
+
 }

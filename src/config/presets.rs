@@ -325,8 +325,8 @@ pub fn spd_settings(name: &str) -> Result<SpdConfig, ConfigError> {
         // and 24 ended so without restarts (37 and 29 of 40 features with
         // one of their own), and recovered with three; seed 25, run after,
         // did not (it recovers without): 2 of 3 against 1 of 3; of seeds
-        // 26 to 28, run after too, 26 and 27 recover and 28 does not (4 of
-        // 6). Compared halfway (`restart_pct` 0.5) seeds 23 to 25 recover
+        // 26 to 32, run after too, 26, 27, 29, 30 and 32 recover, 28 and
+        // 31 do not (7 of 10). Compared halfway (`restart_pct` 0.5) seeds 23 to 25 recover
         // 2 of 3 too, at 12,000 more steps (docs/spd.md).
         "tms-40-10-id" => SpdConfig { restarts: 3, ..tms_large_short },
         "resid-mlp-1" => resid(100, 16, 1e-5, 2e-3, 30_000),

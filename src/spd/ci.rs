@@ -79,7 +79,7 @@ pub fn hard_sigmoid_ops<const D: usize>(z: Tensor<D>, low: f32, high: f32) -> Te
 pub fn revive_term(z: &Tensor<3>, dg: Tensor<3>) -> Tensor<1> {
     #[cfg(feature = "cpu")]
     if super::fused::applies(&dg) {
-        let dz = super::fused::revive_grad(z.clone().inner(), dg);
+        let dz = super::fused::revive_grad(z.clone().inner(), dg, LEAK);
         return (z.clone() * dz.autodiff()).sum();
     }
     revive_term_ops(z, dg)

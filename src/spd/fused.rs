@@ -1,5 +1,10 @@
-//! The causal-importance MLPs in one pass over their hidden layer, on the
-//! CPU backend.
+//! The causal-importance MLPs in one pass over their hidden layer, and the
+//! hard sigmoids in one pass over their input, on the CPU backend.
+//!
+//! Size: about 410 lines, because each operation needs its forward loop,
+//! its backward loop and the burn backend extension's plumbing (the flex
+//! and autodiff implementations) beside each other; split, the backward
+//! passes would sit away from the loops they must mirror.
 //!
 //! Built from tensor operations (`ci::gate_mlp`), the gates' hidden layer
 //! (`N x B x C x d_gate`, 13 million values per matrix at the reference's
@@ -41,9 +46,9 @@ pub trait GateOps: Backend {
     fn spd_hard_sigmoid(z: FloatTensor<Self>, low: f32, high: f32) -> FloatTensor<Self>;
 
     /// The gradient the revive sigmoid passes to `z` from `dg`, the
-    /// gradient arriving at its output: `dg` on [0, 1], `0.01 dg` below 0
+    /// gradient arriving at its output: `dg` on [0, 1], `leak dg` below 0
     /// where `dg < 0` (it raises the importance), else 0. Not tracked.
-    fn spd_revive_grad(z: FloatTensor<Self>, dg: FloatTensor<Self>) -> FloatTensor<Self>;
+    fn spd_revive_grad(z: FloatTensor<Self>, dg: FloatTensor<Self>, leak: f32) -> FloatTensor<Self>;
 }
 
 /// Whether `h` lives on the CPU backend, where this module's operations apply.
@@ -59,8 +64,8 @@ pub fn hard_sigmoid<const D: usize>(z: Tensor<D>, low: f32, high: f32) -> Tensor
 }
 
 /// [`GateOps::spd_revive_grad`] (tensors without autodiff on the CPU backend).
-pub fn revive_grad<const D: usize>(z: Tensor<D>, dg: Tensor<D>) -> Tensor<D> {
-    Tensor::from_dispatch(<burn::backend::Dispatch as GateOps>::spd_revive_grad(z.into_dispatch(), dg.into_dispatch()))
+pub fn revive_grad<const D: usize>(z: Tensor<D>, dg: Tensor<D>, leak: f32) -> Tensor<D> {
+    Tensor::from_dispatch(<burn::backend::Dispatch as GateOps>::spd_revive_grad(z.into_dispatch(), dg.into_dispatch(), leak))
 }
 
 /// The gates' output without `b2`, tracked for gradients where the inputs
@@ -325,7 +330,7 @@ impl GateOps for Flex {
         flat(sigmoid_values(&z, low, high), shape)
     }
 
-    fn spd_revive_grad(z: Flat, dg: Flat) -> Flat {
+    fn spd_revive_grad(z: Flat, dg: Flat, leak: f32) -> Flat {
         let ((z, shape), (dg, _)) = (host(z), host(dg));
         // As `clamp(z, 0, 1) + clamp_max(z, 0) * 0.01 * raise` with
         // `raise = (dg < 0)` differentiates.
@@ -334,7 +339,7 @@ impl GateOps for Flex {
             .zip(&dg)
             .map(|(&z, &d)| {
                 let raise = if d < 0.0 { 1.0 } else { 0.0 };
-                through_clamp(z, d) + if z > 0.0 { 0.0 } else { d * raise * super::ci::LEAK }
+                through_clamp(z, d) + if z > 0.0 { 0.0 } else { d * raise * leak }
             })
             .collect();
         flat(dz, shape)
@@ -403,7 +408,7 @@ impl<C: CheckpointStrategy> GateOps for Autodiff<Flex, C> {
         }
     }
 
-    fn spd_revive_grad(z: FloatTensor<Self>, dg: FloatTensor<Self>) -> FloatTensor<Self> {
-        Self::from_inner(Flex::spd_revive_grad(Self::inner(z), Self::inner(dg)))
+    fn spd_revive_grad(z: FloatTensor<Self>, dg: FloatTensor<Self>, leak: f32) -> FloatTensor<Self> {
+        Self::from_inner(Flex::spd_revive_grad(Self::inner(z), Self::inner(dg), leak))
     }
 }
