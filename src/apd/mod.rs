@@ -298,7 +298,10 @@ impl ApdTrainer {
             return Err(self.diverged(i / (bsz * c), format!("an attribution became {bad}")));
         }
         let k = topk::batch_k(cfg.topk, bsz);
-        let mask_host: Vec<f32> = attr.chunks(bsz * c).flat_map(|a| topk::batch_topk_mask(a, k)).collect();
+        let mut mask_host = Vec::with_capacity(attr.len());
+        for a in attr.chunks(bsz * c) {
+            mask_host.extend(topk::batch_topk_mask(a, k));
+        }
         let mask = matrix(mask_host.clone(), inst * bsz, c, &self.device).reshape([inst, bsz, c]);
         let mask_m = matrix(over_rank(&mask_host, m), inst * bsz, c * m, &self.device).reshape([inst, bsz, c * m]);
 

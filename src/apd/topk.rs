@@ -16,14 +16,25 @@ pub fn batch_topk_mask(attr: &[f32], k: usize) -> Vec<f32> {
     if k == 0 {
         return mask;
     }
-    let mut idx: Vec<u32> = (0..n as u32).collect();
-    // Larger value first; equal values: lower index first.
-    let order = |i: &u32, j: &u32| attr[*j as usize].total_cmp(&attr[*i as usize]).then(i.cmp(j));
+    // Larger value first (in `total_cmp`'s order); equal values: lower
+    // index first. As one integer per entry, smallest first: the value's
+    // bits mapped so that unsigned order is `total_cmp`'s, then the index,
+    // all inverted. Integers select about twice as fast as a comparison
+    // closure, a twentieth of an APD step on tms-5-2 at 12 instances.
+    let mut keys: Vec<u64> = attr
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let b = v.to_bits();
+            let ordered = if b >> 31 == 1 { !b } else { b | 0x8000_0000 };
+            !((u64::from(ordered) << 32) | u64::from(!(i as u32)))
+        })
+        .collect();
     if k < n {
-        idx.select_nth_unstable_by(k - 1, order);
+        keys.select_nth_unstable(k - 1);
     }
-    for &i in &idx[..k] {
-        mask[i as usize] = 1.0;
+    for &key in &keys[..k] {
+        mask[!(!key as u32) as usize] = 1.0;
     }
     mask
 }
