@@ -303,5 +303,4 @@ impl ApdTrainer {
         }
         Ok(Some(attr))
     }
-
 }
