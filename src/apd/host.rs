@@ -185,22 +185,22 @@ fn attributions_body<const FMA: bool>(x: &[f32], bsz: usize, net: &TmsMatrices) 
                 ChainLayer::Own(_) => block_product::<FMA>(&acts[k], k_len, net.a[l], cm, 1, cm, &mut inner),
                 ChainLayer::Tied(_) => block_product::<FMA>(&acts[k], k_len, net.b[l], 1, d_out, cm, &mut inner),
             }
+            // The direction: sum over the component's rank of inner times
+            // B_l's row (own use) or A_l's column (tied use).
+            let (factor, f_row, f_col) = match layer {
+                ChainLayer::Own(_) => (net.b[l], d_out, 1),
+                ChainLayer::Tied(_) => (net.a[l], 1, cm),
+            };
             for comp in 0..c {
                 let t = &mut tangent[comp * widest * BLOCK..(comp + 1) * widest * BLOCK];
                 if k > 0 {
                     block_product::<FMA>(&t[..k_len * BLOCK], k_len, net.ws[l], row, col, width, &mut moved);
                 }
                 let rows = &inner[comp * m * BLOCK..(comp + 1) * m * BLOCK];
-                // The direction: sum over the component's rank of inner
-                // times B_l's row (own) or A_l's column (tied).
-                let (factor, row, col) = match layer {
-                    ChainLayer::Own(_) => (net.b[l], d_out, 1),
-                    ChainLayer::Tied(_) => (net.a[l], 1, cm),
-                };
                 for o in 0..width {
                     let mut s = [0.0f32; BLOCK];
                     for (r, lane) in rows.chunks_exact(BLOCK).enumerate() {
-                        let f = factor[(comp * m + r) * row + o * col];
+                        let f = factor[(comp * m + r) * f_row + o * f_col];
                         for (acc, &v) in s.iter_mut().zip(lane) {
                             *acc = if FMA { v.mul_add(f, *acc) } else { v * f + *acc };
                         }

@@ -28,7 +28,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{backend_extension, Autodiff, AutodiffBackend, Backend, DispatchDevice, Flex};
+use burn::backend::{backend_extension, Autodiff, AutodiffBackend, Backend, Flex};
 use burn::tensor::{Tensor, TensorData};
 
 const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
@@ -53,7 +53,7 @@ pub trait GateOps: Backend {
 
 /// Whether `h` lives on the CPU backend, where this module's operations apply.
 pub fn applies<const D: usize>(h: &Tensor<D>) -> bool {
-    matches!(h.device().inner().as_dispatch(), DispatchDevice::Flex(_))
+    crate::backend::is_cpu(&h.device())
 }
 
 /// [`GateOps::spd_hard_sigmoid`], tracked for gradients where `z` is. Only
