@@ -76,18 +76,126 @@ pub fn is_cpu(device: &Device) -> bool {
 
 /// The device for `kind`. For wgpu, fails with a clear error when no
 /// adapter is available rather than panicking.
+///
+/// The wgpu device is made once per process (per page: the worker holds
+/// one engine) and handed out again to every later run: burn registers a
+/// device's runtime once and refuses a second registration, so a second
+/// `init_async` would fail and a page's second WebGPU run would land on
+/// the CPU. After [`forget_gpu`] (a lost device) the next call asks the
+/// browser for a fresh adapter and device instead.
 pub async fn device(kind: BackendKind) -> Result<Device, ApdError> {
     match kind {
         BackendKind::Cpu => host(),
         #[cfg(feature = "webgpu")]
-        BackendKind::Wgpu => Device::wgpu_options()
-            .init_async()
-            .await
-            .map_err(|e| ApdError::Backend(format!("no usable WebGPU/wgpu adapter: {e}"))),
+        BackendKind::Wgpu => gpu::device().await,
         #[cfg(not(feature = "webgpu"))]
         BackendKind::Wgpu => Err(ApdError::Backend("this build has no WebGPU backend (built without the `webgpu` feature)".into())),
         #[cfg(feature = "ndarray")]
         #[allow(deprecated)]
         BackendKind::Ndarray => Ok(Device::ndarray()),
+    }
+}
+
+/// Drops the wgpu device [`device`] hands out, after it was lost: the next
+/// WebGPU run gets a fresh one (or a clear error where the browser has none
+/// to give). Runs still holding the old device fail on their next call.
+pub fn forget_gpu() {
+    #[cfg(feature = "webgpu")]
+    gpu::forget();
+}
+
+/// How many wgpu devices this process has made (for tests: two runs in a
+/// row must share one).
+pub fn gpu_devices_made() -> usize {
+    #[cfg(feature = "webgpu")]
+    return gpu::made();
+    #[cfg(not(feature = "webgpu"))]
+    0
+}
+
+#[cfg(feature = "webgpu")]
+mod gpu {
+    use crate::error::ApdError;
+    use burn::tensor::wgpu::{wgpu, WgpuSetup};
+    use burn::tensor::Device;
+    use std::sync::Mutex;
+
+    struct Held {
+        /// The device runs get; `None` once forgotten.
+        device: Option<Device>,
+        /// The instance of the first setup, which fresh devices come from.
+        instance: Option<wgpu::Instance>,
+        made: usize,
+    }
+
+    // Not a thread-local: the native tests ask from several threads, and
+    // burn's registry is process-wide too. Never held across an await.
+    static HELD: Mutex<Held> = Mutex::new(Held { device: None, instance: None, made: 0 });
+
+    fn held() -> std::sync::MutexGuard<'static, Held> {
+        HELD.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn made() -> usize {
+        held().made
+    }
+
+    pub(super) fn forget() {
+        held().device = None;
+    }
+
+    fn no_adapter(e: impl std::fmt::Display) -> ApdError {
+        ApdError::Backend(format!("no usable WebGPU/wgpu adapter: {e}"))
+    }
+
+    pub(super) async fn device() -> Result<Device, ApdError> {
+        let instance = {
+            let h = held();
+            if let Some(d) = &h.device {
+                return Ok(d.clone());
+            }
+            h.instance.clone()
+        };
+        let device = match instance {
+            // The first: burn acquires the adapter and registers the default device.
+            None => {
+                let (device, setup) = Device::wgpu_options().init_with_setup_async().await.map_err(no_adapter)?;
+                held().instance = Some(setup.instance);
+                device
+            }
+            // After a loss the default device's registration stays taken:
+            // a fresh adapter and device are registered under a new identity.
+            Some(instance) => fresh(instance).await?,
+        };
+        let mut h = held();
+        if let Some(d) = &h.device {
+            // Another thread made one meanwhile (natively only); use that.
+            return Ok(d.clone());
+        }
+        h.device = Some(device.clone());
+        h.made += 1;
+        Ok(device)
+    }
+
+    async fn fresh(instance: wgpu::Instance) -> Result<Device, ApdError> {
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(no_adapter)?;
+        // What burn asks for on WebGPU (cubecl-wgpu's WGSL device request).
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                required_features: adapter.features().difference(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS),
+                required_limits: adapter.limits(),
+                memory_hints: wgpu::MemoryHints::MemoryUsage,
+                ..Default::default()
+            })
+            .await
+            .map_err(no_adapter)?;
+        let backend = adapter.get_info().backend;
+        Device::wgpu_options().setup(WgpuSetup { instance, adapter, device, queue, backend }).init().map_err(no_adapter)
     }
 }

@@ -69,6 +69,13 @@ thread_local! {
     static PANIC: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
+/// After a lost device: the next WebGPU run asks the browser for a fresh
+/// one instead of reusing the page's.
+#[wasm_bindgen(js_name = forgetDevice)]
+pub fn forget_device() {
+    crate::backend::forget_gpu();
+}
+
 /// Keeps the message of a Rust panic for the page (the worker shows it when
 /// a call fails) and logs it to the console.
 #[wasm_bindgen(start)]
@@ -359,7 +366,7 @@ async fn steps_inner(run: &mut Run, n: u32, apd_ms: &RefCell<f64>) -> Result<Bat
     Ok(Batch {
         phase: run.phase(),
         target_step: run.target_history.len(),
-        apd_step: run.history.len() + run.spd_history.len(),
+        apd_step: run.decomp_step(),
         apd_start: run.apd().and_then(|a| a.start()).or_else(|| run.spd().and_then(|s| s.start())),
         target_losses,
         apd,

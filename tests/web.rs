@@ -4,9 +4,11 @@
 //! the runs are kept small.
 #![cfg(target_arch = "wasm32")]
 
-use apd_playground::backend::{device, BackendKind};
+use apd_playground::backend::{device, forget_gpu, gpu_devices_made, BackendKind};
 use apd_playground::config::{preset, with_method, Method};
 use apd_playground::run::{Progress, Run};
+use apd_playground::web::WebRun;
+use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -46,7 +48,7 @@ async fn apd_steps_run_on_the_cpu_backend() {
 
 #[wasm_bindgen_test]
 async fn webgpu_and_cpu_agree() {
-    // One WebGPU device per page: a second request for it fails.
+    // The page's one WebGPU device, the same that every other run gets.
     let (cpu_dev, gpu_dev) = (device(BackendKind::Cpu).await.expect("device"), device(BackendKind::Wgpu).await.expect("device"));
     for (method, steps) in [(Method::Apd, 4), (Method::Spd, 2)] {
         let cpu = losses_on(&cpu_dev, method).await;
@@ -67,4 +69,38 @@ async fn bad_configuration_is_an_error_value() {
     let e = cfg.set("apd.topk", "99").unwrap_err();
     assert_eq!(e.field, "apd.topk");
     assert_eq!(cfg, before);
+}
+
+/// The page's runs as the worker makes them: through `WebRun`, on WebGPU.
+async fn webgpu_run() -> WebRun {
+    let mut cfg = preset("tms-5-2").unwrap();
+    cfg.set("target.steps", "3").unwrap();
+    cfg.set("apd.steps", "3").unwrap();
+    cfg.set("apd.batch_size", "64").unwrap();
+    cfg.set("apd.restarts", "0").unwrap();
+    let json = serde_json::to_string(&cfg).unwrap();
+    let run = WebRun::create("tms-5-2".into(), json, 1, "webgpu".into(), None).await.map_err(|e| format!("{e:?}")).expect("a WebGPU run");
+    assert_eq!(run.backend(), "webgpu");
+    // The target's steps, then a decomposition step: the device really runs.
+    for _ in 0..2 {
+        JsFuture::from(run.steps(4)).await.map_err(|e| format!("{e:?}")).expect("steps on WebGPU");
+    }
+    run
+}
+
+#[wasm_bindgen_test]
+async fn webgpu_runs_one_after_another_share_the_device_and_a_lost_one_is_replaced() {
+    // burn registers a WebGPU device once per page: a second run that asked
+    // for its own would fail (and the page would fall back to the CPU).
+    drop(webgpu_run().await);
+    let made = gpu_devices_made();
+    assert!(made >= 1);
+    drop(webgpu_run().await);
+    assert_eq!(gpu_devices_made(), made, "the second run reuses the first one's device");
+    // After a lost device, the next run gets a fresh one, and runs on it.
+    forget_gpu();
+    drop(webgpu_run().await);
+    assert_eq!(gpu_devices_made(), made + 1, "a fresh device after the loss");
+    drop(webgpu_run().await);
+    assert_eq!(gpu_devices_made(), made + 1);
 }

@@ -1,12 +1,13 @@
 //! The same APD and SPD steps on the CPU and on wgpu give the same losses,
 //! and so do APD and SPD steps of several seeds batched in one step.
-//! Runs only where a wgpu adapter exists (CI installs Mesa's lavapipe for
-//! this); otherwise it says so on stderr and in the test name's output.
+//! Needs a wgpu adapter: `scripts/setup.sh` installs Mesa's lavapipe for
+//! this, and where lavapipe is installed a missing adapter fails the test.
+//! Only a machine without lavapipe (and without a GPU) skips it, saying so.
 // Native only: `wasm-pack test` builds every test target for wasm32, where these do not apply.
 #![cfg(not(target_arch = "wasm32"))]
 
-use apd_playground::backend::{device, BackendKind};
 use apd_playground::apd::ApdTrainer;
+use apd_playground::backend::{device, forget_gpu, gpu_devices_made, BackendKind};
 use apd_playground::config::{preset, with_method, ExperimentConfig, Method};
 use apd_playground::models::TargetTrainer;
 use apd_playground::run::{Progress, Run};
@@ -68,6 +69,17 @@ fn losses_on(dev: &burn::tensor::Device, method: Method) -> Vec<Vec<f32>> {
     }
 }
 
+/// Mesa's lavapipe Vulkan driver, where it is installed (its ICD file).
+fn lavapipe() -> Option<std::path::PathBuf> {
+    let dirs = ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d", "/usr/local/share/vulkan/icd.d"];
+    dirs.iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("lvp_icd")))
+}
+
 #[test]
 fn cpu_and_wgpu_agree() {
     let gpu = match std::panic::catch_unwind(|| pollster::block_on(device(BackendKind::Wgpu))) {
@@ -77,7 +89,11 @@ fn cpu_and_wgpu_agree() {
                 Ok(Err(e)) => e.to_string(),
                 _ => "wgpu initialisation panicked".to_string(),
             };
-            eprintln!("SKIPPED cpu_and_wgpu_agree: no wgpu adapter ({why})");
+            if let Some(icd) = lavapipe() {
+                panic!("lavapipe is installed ({}) but wgpu found no adapter: {why}", icd.display());
+            }
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "no wgpu adapter under CI, where setup installs lavapipe: {why}");
+            eprintln!("SKIPPED cpu_and_wgpu_agree: no wgpu adapter and no lavapipe ({why})");
             println!("SKIPPED cpu_and_wgpu_agree: no wgpu adapter");
             return;
         }
@@ -101,6 +117,20 @@ fn cpu_and_wgpu_agree() {
             for (x, y) in c.iter().zip(g) {
                 assert!((x - y).abs() <= 1e-3 * x.abs().max(1e-4), "batched {method:?} step {i}: cpu {c:?} wgpu {g:?}");
             }
+        }
+    }
+    // One device per process, handed out again (burn registers a device
+    // once); after a loss, a fresh one that computes the same.
+    let made = gpu_devices_made();
+    pollster::block_on(device(BackendKind::Wgpu)).unwrap();
+    assert_eq!(gpu_devices_made(), made, "a second request reuses the device");
+    forget_gpu();
+    let fresh = pollster::block_on(device(BackendKind::Wgpu)).expect("a fresh device after a loss");
+    assert_eq!(gpu_devices_made(), made + 1);
+    let (cpu, again) = (losses_on(&burn::tensor::Device::flex(), Method::Apd), losses_on(&fresh, Method::Apd));
+    for (c, g) in cpu.iter().zip(&again) {
+        for (x, y) in c.iter().zip(g) {
+            assert!((x - y).abs() <= 1e-3 * x.abs().max(1e-4), "fresh device: cpu {c:?} wgpu {g:?}");
         }
     }
 }
