@@ -6,8 +6,8 @@
 use apd_playground::config::preset;
 use apd_playground::decomp::Decomposer;
 use apd_playground::metrics::{resid_success, success};
-use apd_playground::report::{Report, TargetFile};
 use apd_playground::models::TargetTrainer;
+use apd_playground::report::{Report, TargetFile};
 use apd_playground::run::{Progress, Run};
 use burn::tensor::Device;
 
@@ -141,7 +141,10 @@ fn tms_5_2_targets_of_another_scale_are_recovered() {
         let run = run_to_end(Run::new("tms-5-2", cfg.clone(), UNTUNED_TMS_SEED, &Device::flex(), Some(target.scaled(k))).unwrap());
         let r = pollster::block_on(run.report(0.0, "cpu")).unwrap().unwrap();
         let (m, s) = (&r.metrics, r.scale.clone().unwrap());
-        eprintln!("tms-5-2 seed {UNTUNED_TMS_SEED} target x{k}: feature norm {:.3} decomposed at {:.3}: MMCS {:.4} ML2R {:.4}", s.feature_norm, s.working_norm, m.mmcs, m.ml2r);
+        eprintln!(
+            "tms-5-2 seed {UNTUNED_TMS_SEED} target x{k}: feature norm {:.3} decomposed at {:.3}: MMCS {:.4} ML2R {:.4}",
+            s.feature_norm, s.working_norm, m.mmcs, m.ml2r
+        );
         assert!((s.working_norm - 1.13).abs() < 1e-6 && s.rescaled);
         assert!(success(m.mmcs, m.ml2r), "x{k}: MMCS {} ML2R {}", m.mmcs, m.ml2r);
     }
@@ -207,10 +210,7 @@ fn extra_components_are_pruned_and_the_kept_ones_carry_on() {
     let kept: Vec<Vec<f32>> = (0..5).map(|c| after.layers[0].component(c, 5, 3)).collect();
     let old: Vec<Vec<f32>> = (0..7).map(|c| before.layers[0].component(c, 7, 3)).collect();
     for k in &kept {
-        let best = old
-            .iter()
-            .map(|o| o.iter().zip(k).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max))
-            .fold(f32::INFINITY, f32::min);
+        let best = old.iter().map(|o| o.iter().zip(k).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max)).fold(f32::INFINITY, f32::min);
         assert!(best < 0.1, "a kept component matches none of the old ones ({best})");
     }
     let run = run_to_end(run);
@@ -303,9 +303,8 @@ fn restarts_keep_the_start_with_the_lowest_minimality_loss() {
     // Each score is the mean minimality loss of its start's last quarter, as
     // the history recorded it, and the lowest one won.
     let h = &run.history;
-    let recomputed: Vec<f64> = (0..3)
-        .map(|t| h[t * len + 30..(t + 1) * len].iter().map(|s| s.minimality as f64).sum::<f64>() / 10.0)
-        .collect();
+    let recomputed: Vec<f64> =
+        (0..3).map(|t| h[t * len + 30..(t + 1) * len].iter().map(|s| s.minimality as f64).sum::<f64>() / 10.0).collect();
     for (got, want) in apd.start_scores().iter().zip(&recomputed) {
         assert!((got - want).abs() <= 1e-9 * want.abs(), "score {got} vs {want} from the history");
     }
@@ -355,11 +354,21 @@ fn a_small_residual_mlp_gives_every_feature_its_own_component() {
 fn a_small_two_layer_residual_mlp_gives_every_feature_its_own_component() {
     // Two layers of 5 neurons, with resid-mlp-2's coefficients.
     let mut cfg = preset("resid-mlp-custom").unwrap();
-    for (k, v) in [("model.n_layers", "2"), ("model.d_mlp", "5"), ("apd.coeff_minimality", "2"), ("apd.coeff_simplicity", "7"), ("apd.unit_norm_a", "false")] {
+    for (k, v) in [
+        ("model.n_layers", "2"),
+        ("model.d_mlp", "5"),
+        ("apd.coeff_minimality", "2"),
+        ("apd.coeff_simplicity", "7"),
+        ("apd.unit_norm_a", "false"),
+    ] {
         cfg.set(k, v).unwrap();
     }
     let rm = resid_figures(cfg, UNTUNED_RESID_SEED);
-    eprintln!("two-layer resid-mlp-custom seed {UNTUNED_RESID_SEED}: {}/20 dedicated, layer mass {:?}", rm.n_dedicated, &rm.layer_mass[..3]);
+    eprintln!(
+        "two-layer resid-mlp-custom seed {UNTUNED_RESID_SEED}: {}/20 dedicated, layer mass {:?}",
+        rm.n_dedicated,
+        &rm.layer_mass[..3]
+    );
     // On seeds it was not chosen on, this variant gives 18 to 20 of 20 its
     // own component (docs/residual-mlps.md): the project's bar of 90%.
     assert!(resid_success(&rm), "{}/20 dedicated: {:?}", rm.n_dedicated, rm.dedicated);
@@ -368,4 +377,29 @@ fn a_small_two_layer_residual_mlp_gives_every_feature_its_own_component() {
         assert_eq!(mass.len(), 2);
         assert!((mass.iter().sum::<f32>() - 1.0).abs() < 1e-4, "{mass:?}");
     }
+}
+
+#[test]
+fn a_resumed_run_counts_its_steps_from_the_trainer_not_the_thinned_history() {
+    // Past MAX_HISTORY steps a checkpoint's history is thinned, so its
+    // length is no step count: the page showed 2,704 for a run at 3,721.
+    let mut cfg = preset("tms-5-2").unwrap();
+    cfg.set("target.steps", "20").unwrap();
+    cfg.set("apd.steps", "4300").unwrap();
+    cfg.set("apd.restarts", "0").unwrap();
+    cfg.set("apd.batch_size", "16").unwrap();
+    let mut run = Run::new("tms-5-2", cfg, 3, &Device::flex(), None).unwrap();
+    while run.decomp_step() < 4100 {
+        pollster::block_on(run.step()).unwrap();
+    }
+    let checkpoint = pollster::block_on(run.report(2.0, "cpu")).unwrap().unwrap();
+    assert!(checkpoint.history.len() < 4100, "the history is thinned");
+    assert!((checkpoint.timing.steps_per_sec - 4100.0 / 2.0).abs() < 1.0, "{}", checkpoint.timing.steps_per_sec);
+    let mut resumed = Run::resume(&Report::parse(&serde_json::to_string(&checkpoint).unwrap()).unwrap(), &Device::flex()).unwrap();
+    assert_eq!(resumed.decomp_step(), 4100);
+    match pollster::block_on(resumed.step()).unwrap() {
+        Progress::Apd(s) => assert_eq!(s.step, 4100),
+        other => panic!("expected an APD step, got {other:?}"),
+    }
+    assert_eq!(resumed.decomp_step(), 4101);
 }

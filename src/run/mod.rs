@@ -143,7 +143,15 @@ impl Run {
     }
 
     /// A run in its APD phase: `apd` on `target`, with the steps of `history` behind it.
-    fn decomposing(preset: &str, config: &ExperimentConfig, seed: u64, device: &Device, target: Target, apd: ApdTrainer, history: Vec<StepStats>) -> Run {
+    fn decomposing(
+        preset: &str,
+        config: &ExperimentConfig,
+        seed: u64,
+        device: &Device,
+        target: Target,
+        apd: ApdTrainer,
+        history: Vec<StepStats>,
+    ) -> Run {
         Run { apd: Some(apd), history, ..Run::past_target(preset, config, seed, device, target) }
     }
 
@@ -219,6 +227,17 @@ impl Run {
         self.apd.as_ref()
     }
 
+    /// Decomposition steps taken, as the trainer counts them: a resumed
+    /// run's history is its report's, thinned to a few thousand entries, so
+    /// its length is no step count.
+    pub fn decomp_step(&self) -> usize {
+        match (&self.apd, &self.spd) {
+            (Some(a), _) => a.step_count(),
+            (_, Some(s)) => s.step_count(),
+            _ => 0,
+        }
+    }
+
     /// One step of the current phase.
     pub async fn step(&mut self) -> Result<Progress, ApdError> {
         if let Some(tt) = self.target_trainer.as_mut() {
@@ -254,7 +273,9 @@ impl Run {
     pub async fn snapshot(&self, curve_feature: usize) -> Result<Snapshot, ApdError> {
         let views = match (&self.apd, &self.spd, &self.target) {
             (Some(apd), _, Some(target)) => views(apd, target, self.mean_active(), curve_feature).await?,
-            (_, Some(spd), Some(target)) => Views { spd: Some(spd.view().await?), ..views(spd, target, self.mean_active(), curve_feature).await? },
+            (_, Some(spd), Some(target)) => {
+                Views { spd: Some(spd.view().await?), ..views(spd, target, self.mean_active(), curve_feature).await? }
+            }
             _ => Views::default(),
         };
         Ok(Snapshot { phase: self.phase(), starts: self.starts(), views })
@@ -310,7 +331,7 @@ impl Run {
             components,
             target: params_json(target),
             timing: Timing {
-                steps_per_sec: if wall_s > 0.0 { (self.spd_history.len() as f64 / wall_s) as f32 } else { 0.0 },
+                steps_per_sec: if wall_s > 0.0 { (spd.step_count() as f64 / wall_s) as f32 } else { 0.0 },
                 wall_s: wall_s as f32,
                 backend: backend.to_string(),
             },
@@ -319,7 +340,13 @@ impl Run {
             spd: Some({
                 let (ci_one_hot, ci_upper_one_hot) = spd.one_hot_ci(crate::spd::view::ONE_HOT_VALUE).await?;
                 let alive = crate::spd::alive_counts(&ci_one_hot, spd.n_components());
-                SpdRecord { history: subsample_history(&self.spd_history), gates: spd.gate_values().await?, ci_one_hot, ci_upper_one_hot, alive }
+                SpdRecord {
+                    history: subsample_history(&self.spd_history),
+                    gates: spd.gate_values().await?,
+                    ci_one_hot,
+                    ci_upper_one_hot,
+                    alive,
+                }
             }),
         })
     }
@@ -350,7 +377,7 @@ impl Run {
             components,
             target: params_json(target),
             timing: Timing {
-                steps_per_sec: if wall_s > 0.0 { (self.history.len() as f64 / wall_s) as f32 } else { 0.0 },
+                steps_per_sec: if wall_s > 0.0 { (apd.step_count() as f64 / wall_s) as f32 } else { 0.0 },
                 wall_s: wall_s as f32,
                 backend: backend.to_string(),
             },
