@@ -5,7 +5,10 @@
 //! reproduces; the properties:
 //! - no input panics;
 //! - a rejection is an error value with a message, and changes nothing;
-//! - an accepted input round-trips (what we write back parses to the same).
+//! - an accepted input round-trips (what we write back parses to the same);
+//! - an accepted input goes on as far as the page takes it (a report shown
+//!   or resumed as a run, a target file as a run's target) and gives a
+//!   snapshot, or an error value, never a panic.
 //!
 //! We use our own generator rather than proptest: proptest shares `rand`
 //! with burn under other features, and would make the test build compile
@@ -13,7 +16,7 @@
 // Native only: `wasm-pack test` builds every test target for wasm32, where these do not apply.
 #![cfg(not(target_arch = "wasm32"))]
 
-use apd_playground::config::{preset, ExperimentConfig};
+use apd_playground::config::{preset, ExperimentConfig, ModelConfig};
 use apd_playground::report::{Report, TargetFile};
 use apd_playground::rng::Rng;
 use apd_playground::run::{Progress, Run};
@@ -55,8 +58,29 @@ fn corpus() -> Vec<String> {
 }
 
 const JUNK: &[&str] = &[
-    "NaN", "Infinity", "-1", "0", "1e999", "-1e999", "1e38", "3.5e38", "99999999999999999999", "\"x\"", "\"\"",
-    "null", "true", "[]", "{}", "[[]]", "[1,2]", "{\"a\":1}", "-0", "0.5", "4096", "4097", "1e-45",
+    "NaN",
+    "Infinity",
+    "-1",
+    "0",
+    "1e999",
+    "-1e999",
+    "1e38",
+    "3.5e38",
+    "99999999999999999999",
+    "\"x\"",
+    "\"\"",
+    "null",
+    "true",
+    "[]",
+    "{}",
+    "[[]]",
+    "[1,2]",
+    "{\"a\":1}",
+    "-0",
+    "0.5",
+    "4096",
+    "4097",
+    "1e-45",
 ];
 
 /// Replaces one JSON value somewhere in the tree (chosen by a random walk) by junk.
@@ -132,7 +156,7 @@ fn mutate_text(seed: &str, rng: &mut Rng) -> String {
 fn imported_json_never_panics_and_accepted_files_round_trip() {
     let seeds = corpus();
     let mut rng = Rng::new(2024);
-    let (mut accepted, mut rejected) = (0, 0);
+    let (mut accepted, mut rejected, mut ran) = (0, 0, 0);
     for round in 0..1500 {
         let seed = &seeds[round % seeds.len()];
         let text = mutate_text(seed, &mut rng);
@@ -142,12 +166,22 @@ fn imported_json_never_panics_and_accepted_files_round_trip() {
             (report, target)
         }));
         let (report, target) = outcome.unwrap_or_else(|_| panic!("a parser panicked on: {text}"));
+        let tf = serde_json::from_str::<TargetFile>(&text);
         match report {
             Ok(r) => {
                 accepted += 1;
                 let again = serde_json::to_string(&r).unwrap();
                 let back = Report::parse(&again).unwrap_or_else(|e| panic!("an accepted report does not re-parse: {e}"));
                 assert_eq!(serde_json::to_string(&back).unwrap(), again);
+                ran += as_the_page_does(&text, || {
+                    // Shown (the page's reportViews), and resumed as a checkpoint.
+                    let shown = Run::of_report(&r, &Device::flex())?;
+                    pollster::block_on(shown.snapshot(1))?;
+                    let mut resumed = Run::resume(&r, &Device::flex())?;
+                    pollster::block_on(resumed.snapshot(0))?;
+                    pollster::block_on(resumed.step())?;
+                    Ok(())
+                });
             }
             Err(e) => {
                 rejected += 1;
@@ -156,23 +190,53 @@ fn imported_json_never_panics_and_accepted_files_round_trip() {
         }
         match target {
             Ok((name, t)) => {
-                let tf = serde_json::from_str::<TargetFile>(&text).unwrap();
-                let cfg = tf.config;
+                let tf = tf.unwrap();
                 let again = serde_json::to_string(&TargetFile {
                     model: name.clone(),
-                    config: cfg,
+                    config: tf.config.clone(),
                     seed: tf.seed,
                     params: apd_playground::report::params_json(&t),
                 })
                 .unwrap();
                 let (name2, t2) = TargetFile::parse(&again).expect("an accepted target re-parses");
-                assert_eq!((name2, t2), (name, t));
+                assert_eq!((name2, t2), (name.clone(), t.clone()));
+                ran += as_the_page_does(&text, || {
+                    // The page's describeTarget, then a run of the file's model with a preset's settings.
+                    let mut cfg = preset(match tf.config.model {
+                        ModelConfig::Tms(_) => "tms-5-2",
+                        ModelConfig::ResidMlp(_) => "resid-mlp-custom",
+                    })
+                    .unwrap();
+                    cfg.model = tf.config.model.clone();
+                    cfg.target = tf.config.target.clone();
+                    cfg.validate()?;
+                    let target = apd_playground::report::target_from_file(&text)?;
+                    let _ = apd_playground::decomp::scale::note(&target, &cfg.scale);
+                    let mut run = Run::new(&name, cfg, tf.seed.unwrap_or(0), &Device::flex(), Some(target))?;
+                    pollster::block_on(run.snapshot(0))?;
+                    pollster::block_on(run.step())?;
+                    Ok(())
+                });
             }
             Err(e) => assert!(!e.to_string().is_empty()),
         }
     }
     // The mutations must exercise both outcomes, or the test proves little.
     assert!(accepted > 20 && rejected > 500, "accepted {accepted}, rejected {rejected}");
+    assert!(ran > 20, "only {ran} accepted files gave a run and a snapshot");
+}
+
+/// Runs `f` (what the page does with an accepted file) and counts 1 where
+/// it went through; an error value is fine, a panic fails the test.
+fn as_the_page_does(text: &str, f: impl FnOnce() -> Result<(), apd_playground::ApdError>) -> usize {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => 1,
+        Ok(Err(e)) => {
+            assert!(!e.to_string().is_empty());
+            0
+        }
+        Err(_) => panic!("an accepted file panicked on its way to a run and a snapshot: {text}"),
+    }
 }
 
 /// Every settable path of a configuration.
@@ -196,9 +260,42 @@ fn paths(cfg: &ExperimentConfig) -> Vec<String> {
 fn settings_by_name_never_panic_and_rejections_change_nothing() {
     let mut rng = Rng::new(7);
     let values = [
-        "0", "1", "-1", "2", "0.5", "1e-9", "1e9", "1e309", "-1e309", "NaN", "nan", "inf", "-inf", "Infinity",
-        "99999999999999999999999", "4096", "65536", "3.7", "true", "false", "cosine", "constant", "apd", "target",
-        "\"cosine\"", "", " ", "[1]", "{}", "null", "0x10", "1,5", "tms", "resid_mlp", "%20", "1e-320",
+        "0",
+        "1",
+        "-1",
+        "2",
+        "0.5",
+        "1e-9",
+        "1e9",
+        "1e309",
+        "-1e309",
+        "NaN",
+        "nan",
+        "inf",
+        "-inf",
+        "Infinity",
+        "99999999999999999999999",
+        "4096",
+        "65536",
+        "3.7",
+        "true",
+        "false",
+        "cosine",
+        "constant",
+        "apd",
+        "target",
+        "\"cosine\"",
+        "",
+        " ",
+        "[1]",
+        "{}",
+        "null",
+        "0x10",
+        "1,5",
+        "tms",
+        "resid_mlp",
+        "%20",
+        "1e-320",
     ];
     let mut changed = 0;
     for name in ["tms-5-2", "tms-40-10", "resid-mlp-1", "resid-mlp-custom"] {
@@ -214,8 +311,8 @@ fn settings_by_name_never_panic_and_rejections_change_nothing() {
                 format!("{}", (rng.uniform() as f64 - 0.3) * 10f64.powi((rng.next_u64() % 24) as i32 - 6))
             };
             let mut cfg = base.clone();
-            let result = catch_unwind(AssertUnwindSafe(|| cfg.set(key, &value)))
-                .unwrap_or_else(|_| panic!("set({key:?}, {value:?}) panicked"));
+            let result =
+                catch_unwind(AssertUnwindSafe(|| cfg.set(key, &value))).unwrap_or_else(|_| panic!("set({key:?}, {value:?}) panicked"));
             match result {
                 Ok(()) => {
                     changed += (cfg != base) as usize;
