@@ -19,7 +19,11 @@ pub fn tms_batch(rng: &mut Rng, batch: usize, n: usize, p: f64) -> Vec<f32> {
             // Draw both numbers always, so the stream position does not depend on p.
             let on = rng.uniform() < p;
             let v = rng.uniform();
-            if on { v } else { 0.0 }
+            if on {
+                v
+            } else {
+                0.0
+            }
         })
         .collect()
 }
@@ -32,7 +36,11 @@ pub fn resid_batch(rng: &mut Rng, batch: usize, n: usize, p: f64) -> Vec<f32> {
         .map(|_| {
             let on = rng.uniform() < p;
             let v = rng.uniform_range(-1.0, 1.0);
-            if on { v } else { 0.0 }
+            if on {
+                v
+            } else {
+                0.0
+            }
         })
         .collect()
 }

@@ -30,7 +30,9 @@ impl Plan {
     /// The plan of a run of `cfg`.
     pub fn of(cfg: &ExperimentConfig) -> Plan {
         match &cfg.spd {
-            Some(spd) if cfg.method == Method::Spd => Plan { target_steps: cfg.target.steps, apd_steps: spd.plan().total_steps(), marks: spd.plan().restart_marks() },
+            Some(spd) if cfg.method == Method::Spd => {
+                Plan { target_steps: cfg.target.steps, apd_steps: spd.plan().total_steps(), marks: spd.plan().restart_marks() }
+            }
             _ => Plan { target_steps: cfg.target.steps, apd_steps: cfg.apd.total_steps(), marks: cfg.apd.restart_marks() },
         }
     }
@@ -174,11 +176,8 @@ pub fn dead_subcomponents(views: &crate::views::Views) -> Vec<Vec<usize>> {
         .enumerate()
         .map(|(m, ci)| {
             let c = views.components.get(m).map_or(0, Vec::len);
-            let n = if c == 0 { 0 } else { ci.len() / c };
-            (0..c)
-                .filter(|&k| (0..n).all(|i| ci[i * c + k] <= crate::spd::ALIVE_CI))
-                .filter(|k| m != 0 || !matched.contains(k))
-                .collect()
+            let n = ci.len().checked_div(c).unwrap_or(0);
+            (0..c).filter(|&k| (0..n).all(|i| ci[i * c + k] <= crate::spd::ALIVE_CI)).filter(|k| m != 0 || !matched.contains(k)).collect()
         })
         .collect()
 }

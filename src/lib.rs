@@ -27,7 +27,6 @@
 //! on WebGPU in a browser.
 
 pub mod apd;
-pub mod spd;
 pub mod backend;
 pub mod config;
 pub mod data;
@@ -39,6 +38,7 @@ pub mod models;
 pub mod report;
 pub mod rng;
 pub mod run;
+pub mod spd;
 pub mod views;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

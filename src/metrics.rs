@@ -103,10 +103,7 @@ pub fn dedicated_components(attr: &[f32], n_components: usize) -> (Vec<usize>, V
         dedicated.push(best);
         shares.push(if total > 0.0 { (best_v as f64 / total) as f32 } else { 0.0 });
     }
-    let n_dedicated = dedicated
-        .iter()
-        .filter(|&&c| dedicated.iter().filter(|&&o| o == c).count() == 1)
-        .count();
+    let n_dedicated = dedicated.iter().filter(|&&c| dedicated.iter().filter(|&&o| o == c).count() == 1).count();
     let mean_share = if shares.is_empty() { 0.0 } else { shares.iter().sum::<f32>() / shares.len() as f32 };
     (dedicated, shares, n_dedicated, mean_share)
 }
@@ -133,11 +130,8 @@ pub fn layer_mass(d: &Decomposition, components: &[usize]) -> Vec<Vec<f32>> {
     components
         .iter()
         .map(|&c| {
-            let per_layer: Vec<f64> = d
-                .layers
-                .chunks(2)
-                .map(|pair| pair.iter().map(|f| component_norm_sq(f, c, d.n_components, d.rank)).sum())
-                .collect();
+            let per_layer: Vec<f64> =
+                d.layers.chunks(2).map(|pair| pair.iter().map(|f| component_norm_sq(f, c, d.n_components, d.rank)).sum()).collect();
             let total: f64 = per_layer.iter().sum();
             per_layer.iter().map(|&v| if total > 0.0 { (v / total) as f32 } else { 0.0 }).collect()
         })
@@ -158,9 +152,8 @@ pub fn neuron_contributions(target: &Target, d: &Decomposition, dedicated: &[usi
     let mut tgt = Vec::new();
     let mut comp = Vec::new();
     let e = |i: usize| &embed[i * d_resid..(i + 1) * d_resid];
-    for i in 0..n {
+    for (i, &c) in dedicated.iter().enumerate().take(n) {
         let ei = e(i);
-        let c = dedicated[i];
         for (pair_w, pair_f) in target.layers.chunks(2).zip(d.layers.chunks(2)) {
             let (w_in, w_out) = (&pair_w[0], &pair_w[1]);
             let (f_in, f_out) = (&pair_f[0], &pair_f[1]);
@@ -185,9 +178,9 @@ pub fn neuron_contributions(target: &Target, d: &Decomposition, dedicated: &[usi
                 let row = &f_out.b[(c * m + r) * d_resid..(c * m + r + 1) * d_resid];
                 *v = row.iter().zip(ei).map(|(&x, &y)| x as f64 * y as f64).sum();
             }
-            for j in 0..h {
+            for (j, &xj) in x_in.iter().enumerate() {
                 let out_t: f64 = w_out.row(j).iter().zip(ei).map(|(&x, &y)| x as f64 * y as f64).sum();
-                tgt.push((x_in[j] * out_t) as f32);
+                tgt.push((xj * out_t) as f32);
                 let in_c: f64 = (0..m).map(|r| ea[r] * f_in.b[(c * m + r) * h + j] as f64).sum();
                 let out_c: f64 = (0..m).map(|r| f_out.a[j * cm + c * m + r] as f64 * be[r]).sum();
                 comp.push((in_c * out_c) as f32);
@@ -344,13 +337,7 @@ mod tests {
         let d = Decomposition {
             n_components: 2,
             rank: 1,
-            layers: vec![FactorPair {
-                name: "W".into(),
-                d_in: 2,
-                d_out: 2,
-                a: vec![1.0, 0.0, 0.0, 1.0],
-                b: vec![0.5, 0.0, 1.0, 1.0],
-            }],
+            layers: vec![FactorPair { name: "W".into(), d_in: 2, d_out: 2, a: vec![1.0, 0.0, 0.0, 1.0], b: vec![0.5, 0.0, 1.0, 1.0] }],
         };
         let m = tms_metrics(&target, &d, 1.0);
         // Feature 0: best is P_0 with cos 1, ratio 0.5.

@@ -7,11 +7,11 @@ use crate::apd::{check_fits, StepStats};
 use crate::config::{ExperimentConfig, Method, ModelConfig, TargetTrainConfig};
 use crate::decomp::scale::ScaleSummary;
 use crate::decomp::Decomposition;
-use crate::spd::ci::GateValues;
-use crate::spd::SpdStepStats;
 use crate::error::ApdError;
 use crate::metrics::Metrics;
 use crate::models::{Matrix, Target};
+use crate::spd::ci::GateValues;
+use crate::spd::SpdStepStats;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -162,11 +162,7 @@ pub fn subsample_history<T: Clone + PartialEq>(h: &[T]) -> Vec<T> {
 }
 
 fn rows(m: &Matrix) -> Value {
-    Value::Array(
-        (0..m.d_in)
-            .map(|i| Value::Array(m.row(i).iter().map(|&v| num(v)).collect()))
-            .collect(),
-    )
+    Value::Array((0..m.d_in).map(|i| Value::Array(m.row(i).iter().map(|&v| num(v)).collect())).collect())
 }
 
 fn num(v: f32) -> Value {
@@ -323,7 +319,13 @@ impl Report {
         match (r.config.method, &r.spd) {
             (Method::Apd, None) => check_fits(&r.components, &r.config).map_err(bad)?,
             (Method::Spd, Some(spd)) => crate::spd::check_fits(&r.components, &spd.gates, &r.config).map_err(bad)?,
-            (m, _) => return Err(bad(format!("a report of method {} must hold {}", m.name(), if m == Method::Spd { "its `spd` part" } else { "no `spd` part" }))),
+            (m, _) => {
+                return Err(bad(format!(
+                    "a report of method {} must hold {}",
+                    m.name(),
+                    if m == Method::Spd { "its `spd` part" } else { "no `spd` part" }
+                )))
+            }
         }
         Ok(r)
     }

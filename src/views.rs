@@ -195,7 +195,8 @@ pub fn singular_values(p: &[f32], rows: usize, cols: usize) -> Vec<f32> {
         }
     }
     for _sweep in 0..60 {
-        let off: f64 = (0..cols).flat_map(|i| (0..cols).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| g[i * cols + j].powi(2)).sum();
+        let off: f64 =
+            (0..cols).flat_map(|i| (0..cols).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| g[i * cols + j].powi(2)).sum();
         if off < 1e-24 {
             break;
         }

@@ -28,10 +28,32 @@ fn ok(out: Output) -> String {
 fn train_with_instances_writes_each_seed_as_alone() {
     let dir = scratch("train");
     let together = dir.join("t.json");
-    ok(apd(&["train", "--model", "tms-5-2", "--seed", "4", "--instances", "3", "--set", "target.steps=80", "--out", together.to_str().unwrap()]));
+    ok(apd(&[
+        "train",
+        "--model",
+        "tms-5-2",
+        "--seed",
+        "4",
+        "--instances",
+        "3",
+        "--set",
+        "target.steps=80",
+        "--out",
+        together.to_str().unwrap(),
+    ]));
     for seed in [4, 5, 6] {
         let alone = dir.join(format!("alone-{seed}.json"));
-        ok(apd(&["train", "--model", "tms-5-2", "--seed", &seed.to_string(), "--set", "target.steps=80", "--out", alone.to_str().unwrap()]));
+        ok(apd(&[
+            "train",
+            "--model",
+            "tms-5-2",
+            "--seed",
+            &seed.to_string(),
+            "--set",
+            "target.steps=80",
+            "--out",
+            alone.to_str().unwrap(),
+        ]));
         let a = std::fs::read_to_string(dir.join(format!("t-seed{seed}.json"))).expect("one file per seed");
         let b = std::fs::read_to_string(&alone).unwrap();
         assert_eq!(a, b, "seed {seed}: trained with two others, its file differs from its own run's");
@@ -45,7 +67,11 @@ fn sweep_groups_and_jobs_give_the_same_seed_lines() {
     let run = |n: &str, jobs: &str| {
         // "-": no --instances, the default groups (spread over the jobs).
         let instances = if n == "-" { vec![] } else { vec!["--instances", n] };
-        let text = ok(apd(&[&["sweep", "--model", "tms-5-2", "--seeds", "0..3", "--jobs", jobs, "--steps", "30", "--set", "target.steps=150"][..], &instances].concat()));
+        let text = ok(apd(&[
+            &["sweep", "--model", "tms-5-2", "--seeds", "0..3", "--jobs", jobs, "--steps", "30", "--set", "target.steps=150"][..],
+            &instances,
+        ]
+        .concat()));
         // The last line holds the wall time.
         text.lines().filter(|l| !l.starts_with("tms-5-2:")).map(str::to_string).collect::<Vec<_>>()
     };
@@ -79,7 +105,11 @@ fn decompose_each_as_alone(name: &str, common: &[&str]) {
     for seed in ["7", "8"] {
         let alone = dir.join(format!("alone-{seed}.json"));
         ok(apd(&[&["decompose", "--seed", seed, "--out", alone.to_str().unwrap()][..], common].concat()));
-        assert_eq!(without_timing(dir.join(format!("r-seed{seed}.json"))), without_timing(alone), "seed {seed}: decomposed beside another, its report differs");
+        assert_eq!(
+            without_timing(dir.join(format!("r-seed{seed}.json"))),
+            without_timing(alone),
+            "seed {seed}: decomposed beside another, its report differs"
+        );
     }
     assert!(!together.exists(), "with several instances the plain name is not written");
     std::fs::remove_dir_all(dir).unwrap();

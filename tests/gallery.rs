@@ -160,7 +160,12 @@ fn check_trimmed_spd_record(stored: &Value, name: &str) {
     // A residual MLP's count of features owning a subcomponent in some W_in
     // follows from the same importances.
     if let Some(shipped) = views["own_in_some_w_in"].as_u64() {
-        let ci: Vec<Vec<f32>> = views["ci_lower"].as_array().unwrap().iter().map(|m| m.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()).collect();
+        let ci: Vec<Vec<f32>> = views["ci_lower"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect())
+            .collect();
         assert_eq!(own_in_some_w_in(&ci, c) as u64, shipped, "{name}: features owning a subcomponent in some W_in");
     }
 }

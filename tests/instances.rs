@@ -53,7 +53,9 @@ fn tms_instances_train_as_they_do_alone() {
 #[test]
 fn residual_mlp_instances_train_as_they_do_alone() {
     let mut cfg = preset("resid-mlp-custom").unwrap();
-    for (k, v) in [("model.n_features", "6"), ("model.d_resid", "24"), ("model.d_mlp", "3"), ("model.n_layers", "2"), ("target.steps", "40")] {
+    for (k, v) in
+        [("model.n_features", "6"), ("model.d_resid", "24"), ("model.d_mlp", "3"), ("model.n_layers", "2"), ("target.steps", "40")]
+    {
         cfg.set(k, v).unwrap();
     }
     together_as_alone(&cfg, &[3, 9]);
@@ -198,7 +200,15 @@ fn spd_decompositions_run_as_they_do_alone() {
     let kept = spd_together_as_alone(&spd_of("tms-5-2", &sets), &[3, 4, 5, 6]);
     assert!(kept.iter().any(|k| *k != kept[0]), "the seeds all kept start {:?}: pick seeds that differ", kept[0]);
     // The paper's SPD (leaky sigmoid, no additions) with an identity layer.
-    let paper = [("target.steps", "100"), ("spd.steps", "15"), ("spd.batch_size", "64"), ("spd.lower_sigmoid", "leaky"), ("spd.delta_component", "false"), ("spd.restarts", "0"), ("spd.coeff_faithfulness", "1")];
+    let paper = [
+        ("target.steps", "100"),
+        ("spd.steps", "15"),
+        ("spd.batch_size", "64"),
+        ("spd.lower_sigmoid", "leaky"),
+        ("spd.delta_component", "false"),
+        ("spd.restarts", "0"),
+        ("spd.coeff_faithfulness", "1"),
+    ];
     spd_together_as_alone(&spd_of("tms-5-2-id", &paper), &[7, 8]);
 }
 
@@ -220,7 +230,11 @@ fn a_batch_split_while_starts_are_compared_goes_on_as_alone() {
             pollster::block_on(one.step()).unwrap();
         }
         let alone = decompose_spd(&cfg, std::slice::from_ref(target), &[seed]).remove(0);
-        assert_eq!(pollster::block_on(one.decomposition()).unwrap(), alone.1, "SPD seed {seed}: split mid-restarts, the subcomponents differ");
+        assert_eq!(
+            pollster::block_on(one.decomposition()).unwrap(),
+            alone.1,
+            "SPD seed {seed}: split mid-restarts, the subcomponents differ"
+        );
         assert_eq!((one.start_scores().to_vec(), one.chosen_start()), alone.3, "SPD seed {seed}: the restarts went otherwise");
     }
     let mut cfg = preset("tms-5-2").unwrap();

@@ -2,6 +2,8 @@
 //! differences, on a tiny TMS with one hidden layer and fixed weights.
 // Native only: `wasm-pack test` builds every test target for wasm32, where these do not apply.
 #![cfg(not(target_arch = "wasm32"))]
+// The reference loops index as the formulas do (sum over c, over b): kept so.
+#![allow(clippy::needless_range_loop)]
 
 mod common;
 use apd_playground::apd::attributions::attributions;
@@ -52,7 +54,7 @@ fn dev() -> Device {
 /// The fixture's target (W, one hidden layer H, bias b) on the device; its
 /// chain is [`CHAIN`].
 fn network(f: &Fixture, d: &Device) -> Network {
-    let net = Network::new(&tms_target(&f.w, &[f.h.clone()], &f.b), d);
+    let net = Network::new(&tms_target(&f.w, std::slice::from_ref(&f.h), &f.b), d);
     assert_eq!(net.model.chain(), CHAIN);
     net
 }
@@ -76,10 +78,10 @@ fn finite_difference_attr(f: &Fixture, w: &Mat, h: &Mat) -> Mat {
 fn check_attributions(w: &Mat, h: &Mat, f: &Fixture) {
     let d = dev();
     // No pre-activation near zero, so the finite difference sees no kink.
-    let pre = tms(&f.x, w, &[h.clone()], &f.b, true);
+    let pre = tms(&f.x, w, std::slice::from_ref(h), &f.b, true);
     assert!(pre.iter().flatten().all(|v| v.abs() > 1e-3));
     let ws = [to_tensor3(w, &d), to_tensor3(h, &d)];
-    let net = Network::<3>::stacked(&[tms_target(&f.w, &[f.h.clone()], &f.b)], &d);
+    let net = Network::<3>::stacked(&[tms_target(&f.w, std::slice::from_ref(&f.h), &f.b)], &d);
     let fwd = net.forward(to_tensor3(&f.x, &d), &ws);
     let a = [to_tensor3(&f.aw, &d), to_tensor3(&f.ah, &d)];
     let b = [to_tensor3(&f.bw, &d), to_tensor3(&f.bh, &d)];
@@ -207,9 +209,9 @@ fn host_attributions_match_the_tensor_operations() {
         let (ta, tb): (Vec<_>, Vec<_>) = shapes.iter().enumerate().map(|(l, &(i, o))| (t(&a[l], i, c * m), t(&b[l], c * m, o))).unzip();
         let tw: Vec<_> = shapes.iter().enumerate().map(|(l, &(i, o))| t(&ws[l], i, o)).collect();
         // The sum of components, as the tensor operations compute it, first.
-        for (l, w) in tw.iter().enumerate() {
+        for (l, want) in ws.iter().enumerate() {
             let sum = ta[l].clone().matmul(tb[l].clone()).into_data().try_to_vec::<f32>().unwrap();
-            assert_eq!(sum, ws[l], "A_{l} B_{l}");
+            assert_eq!(&sum, want, "A_{l} B_{l}");
         }
         let mut inputs = vec![t(&x, bsz, n)];
         for &layer in &chain[..chain.len() - 1] {

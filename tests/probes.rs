@@ -22,7 +22,11 @@ const N: usize = 5;
 fn pentagon() -> (Mat, Target) {
     let w = mat(N, 2, |i, j| {
         let a = 2.0 * std::f64::consts::PI * i as f64 / N as f64;
-        if j == 0 { a.cos() } else { a.sin() }
+        if j == 0 {
+            a.cos()
+        } else {
+            a.sin()
+        }
     });
     let t = tms_target(&w, &[], &[-0.4; N]);
     (w, t)
@@ -51,7 +55,11 @@ fn masked_output_is_the_network_with_the_masked_sum_of_components() {
     let (c, m) = (N, 1);
     let (a, b) = (fill(N, c * m, 3), fill(c * m, 2, 4));
     let flat = |m: &Mat| m.iter().flatten().map(|&v| v as f32).collect();
-    let d = Decomposition { n_components: c, rank: m, layers: vec![FactorPair { name: "W".into(), d_in: N, d_out: 2, a: flat(&a), b: flat(&b) }] };
+    let d = Decomposition {
+        n_components: c,
+        rank: m,
+        layers: vec![FactorPair { name: "W".into(), d_in: N, d_out: 2, a: flat(&a), b: flat(&b) }],
+    };
     let t = trainer(&target, &d);
     let x = fill(4, N, 9);
     let masks: Mat = vec![vec![1.0, 0.0, 1.0, 0.0, 0.0], vec![0.0; 5], vec![1.0; 5], vec![0.0, 0.0, 0.0, 1.0, 1.0]];
@@ -115,9 +123,10 @@ fn a_feature_alone_keeps_its_own_component_and_gives_the_target_s_output() {
             x[0][i] = v as f64;
         }
         let want = tms(&x, &wk, &[], &[-0.4; N], false);
-        for j in 0..N {
-            assert!((s.sparse[j] as f64 - want[0][j]).abs() < 1e-5);
+        for (got, want) in s.sparse.iter().zip(&want[0]) {
+            assert!((*got as f64 - want).abs() < 1e-5);
         }
+        assert_eq!(s.sparse.len(), N);
     }
 }
 

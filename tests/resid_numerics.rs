@@ -2,6 +2,8 @@
 //! differences, on a tiny two-layer model with fixed weights.
 // Native only: `wasm-pack test` builds every test target for wasm32, where these do not apply.
 #![cfg(not(target_arch = "wasm32"))]
+// The reference loops index as the formulas do (sum over c, over b): kept so.
+#![allow(clippy::needless_range_loop)]
 
 mod common;
 use apd_playground::apd::attributions::resid_attributions;
@@ -51,12 +53,8 @@ fn network(f: &Fixture, d: &Device) -> Network {
 fn target(f: &Fixture) -> Target {
     let model = ModelConfig::ResidMlp(ResidMlpConfig { n_features: N, d_resid: R, d_mlp: H, n_layers: L, feature_prob: 0.1 });
     let flat = |m: &Mat| m.iter().flatten().map(|&v| v as f32).collect::<Vec<f32>>();
-    let layers = model
-        .layer_shapes()
-        .into_iter()
-        .zip(&f.ws)
-        .map(|((name, d_in, d_out), w)| Matrix { name, d_in, d_out, values: flat(w) })
-        .collect();
+    let layers =
+        model.layer_shapes().into_iter().zip(&f.ws).map(|((name, d_in, d_out), w)| Matrix { name, d_in, d_out, values: flat(w) }).collect();
     Target { model, layers, bias: Vec::new(), embed: flat(&f.embed) }
 }
 
@@ -70,9 +68,7 @@ fn finite_difference_attr(f: &Fixture, ws: &[Mat]) -> Mat {
     let eps = 1e-5;
     let mut attr = mat(B, C, |_, _| 0.0);
     for c in 0..C {
-        let moved = |s: f64| -> Vec<Mat> {
-            ws.iter().enumerate().map(|(l, w)| add(w, &component(&f.a[l], &f.b[l], c, M), s)).collect()
-        };
+        let moved = |s: f64| -> Vec<Mat> { ws.iter().enumerate().map(|(l, w)| add(w, &component(&f.a[l], &f.b[l], c, M), s)).collect() };
         let (plus, _) = resid(&f.x, &f.embed, &moved(eps));
         let (minus, _) = resid(&f.x, &f.embed, &moved(-eps));
         for bi in 0..B {

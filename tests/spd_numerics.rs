@@ -107,7 +107,12 @@ fn the_fused_importance_mlps_give_the_tensor_operations_values_and_gradients() {
     }
     let mut results = Vec::new();
     for use_fused in [true, false] {
-        let (h, w1, b1, w2) = (t(values(n * b * c, 1), [n, b, c]), t(values(n * c * g, 2), [n, c, g]), t(values(n * c * g, 3), [n, c, g]), t(values(n * c * g, 4), [n, c, g]));
+        let (h, w1, b1, w2) = (
+            t(values(n * b * c, 1), [n, b, c]),
+            t(values(n * c * g, 2), [n, c, g]),
+            t(values(n * c * g, 3), [n, c, g]),
+            t(values(n * c * g, 4), [n, c, g]),
+        );
         assert!(fused::applies(&h));
         let z = if use_fused {
             fused::gate_mlp(h.clone(), w1.clone(), b1.clone(), w2.clone())
@@ -117,7 +122,13 @@ fn the_fused_importance_mlps_give_the_tensor_operations_values_and_gradients() {
         let loss = (z.clone() * Tensor::<3>::from_data(TensorData::new(upstream.clone(), [n, b, c]), &device)).sum();
         let grads = loss.backward();
         let read = |x: Tensor<3>| x.into_data().try_to_vec::<f32>().unwrap();
-        results.push([read(z.inner()), read(h.grad(&grads).unwrap()), read(w1.grad(&grads).unwrap()), read(b1.grad(&grads).unwrap()), read(w2.grad(&grads).unwrap())]);
+        results.push([
+            read(z.inner()),
+            read(h.grad(&grads).unwrap()),
+            read(w1.grad(&grads).unwrap()),
+            read(b1.grad(&grads).unwrap()),
+            read(w2.grad(&grads).unwrap()),
+        ]);
     }
     for (k, what) in ["z", "h's gradient", "w1's", "b1's", "w2's"].iter().enumerate() {
         let (got, want) = (&results[0][k], &results[1][k]);
@@ -149,7 +160,8 @@ fn the_fused_hard_sigmoids_give_the_tensor_operations_bits() {
         let grads = (y.clone() * t(&upstream)).sum().backward();
         (bits(y.inner()), bits(zt.grad(&grads).unwrap()))
     };
-    let cases: [(&str, fn(Tensor<3>) -> Tensor<3>, f32, f32); 3] =
+    type Gate = fn(Tensor<3>) -> Tensor<3>;
+    let cases: [(&str, Gate, f32, f32); 3] =
         [("lower", lower_leaky, LEAK, 0.0), ("upper", upper_leaky, 0.0, LEAK), ("clamp", clamped, 0.0, 0.0)];
     for (name, fused, low, high) in cases {
         let (got, want) = (run(&fused), run(&|z| hard_sigmoid_ops(z, low, high)));
@@ -187,7 +199,8 @@ fn each_loss_matches_a_loop() {
     let abs = |m: Mat| m.into_iter().map(|r| r.into_iter().map(f64::abs).collect()).collect::<Mat>();
     let (g0, g1) = (abs(fill(5, 3, 18)), abs(fill(5, 3, 19)));
     for p in [1.0, 2.0, 0.9] {
-        let want: f64 = (0..5).map(|b| (0..3).map(|c| (g0[b][c] + 1e-12).powf(p) + (g1[b][c] + 1e-12).powf(p)).sum::<f64>()).sum::<f64>() / 5.0;
+        let want: f64 =
+            (0..5).map(|b| (0..3).map(|c| (g0[b][c] + 1e-12).powf(p) + (g1[b][c] + 1e-12).powf(p)).sum::<f64>()).sum::<f64>() / 5.0;
         assert_rel(scalar(importance_minimality_loss(&[t(&g0), t(&g1)], p)), want, 1e-5, &format!("importance minimality, p = {p}"));
     }
 }

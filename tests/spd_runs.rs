@@ -82,7 +82,14 @@ fn an_spd_report_round_trips_and_shows_the_same_figures() {
 #[test]
 fn spd_settings_are_validated_by_name() {
     let base = with_method(&preset("tms-5-2").unwrap(), "tms-5-2", Method::Spd).unwrap();
-    for (field, value) in [("spd.n_components", "0"), ("spd.d_gate", "0"), ("spd.importance_p", "3"), ("spd.lr", "-1"), ("spd.batch_size", "0"), ("spd.coeff_importance", "-1")] {
+    for (field, value) in [
+        ("spd.n_components", "0"),
+        ("spd.d_gate", "0"),
+        ("spd.importance_p", "3"),
+        ("spd.lr", "-1"),
+        ("spd.batch_size", "0"),
+        ("spd.coeff_importance", "-1"),
+    ] {
         let mut cfg = base.clone();
         let e = cfg.set(field, value).unwrap_err();
         assert_eq!(e.field, field, "{field}={value}: {e}");
@@ -156,7 +163,11 @@ fn spd_restarts_compare_starts_and_the_first_is_the_plain_run() {
     let scores = spd.start_scores().to_vec();
     assert_eq!(scores.len(), 3);
     let kept = spd.chosen_start().unwrap();
-    assert_eq!(scores[kept], scores.iter().cloned().fold(f64::INFINITY, f64::min), "the fewest features without their own subcomponent: {scores:?}");
+    assert_eq!(
+        scores[kept],
+        scores.iter().cloned().fold(f64::INFINITY, f64::min),
+        "the fewest features without their own subcomponent: {scores:?}"
+    );
     let report = pollster::block_on(run.report(1.0, "cpu")).unwrap().unwrap();
     let starts = report.starts.clone().unwrap();
     assert_eq!((starts.scores.len(), starts.kept), (3, Some(kept)));

@@ -28,14 +28,7 @@ use burn::tensor::Tensor;
 /// matrix kernel by the operands' layout, and these are the layouts one
 /// instance always had (a contiguous copy of the transposed A would round
 /// differently).
-pub fn component_acts(
-    x: Tensor<3>,
-    layer: ChainLayer,
-    a: &[Tensor<3>],
-    b: &[Tensor<3>],
-    n_components: usize,
-    rank: usize,
-) -> Tensor<3> {
+pub fn component_acts(x: Tensor<3>, layer: ChainLayer, a: &[Tensor<3>], b: &[Tensor<3>], n_components: usize, rank: usize) -> Tensor<3> {
     let [n, batch, _] = x.dims();
     let (c, m) = (n_components, rank);
     let (inner, right, d_out) = match layer {
@@ -122,8 +115,7 @@ pub fn resid_attributions(
     let n_layers = ws.len() / 2;
     let [n, batch, _] = fwd.out.dims();
     let (c, m) = (n_components, rank);
-    let readers: Vec<Tensor<3>> =
-        (0..n_layers).map(|l| ws[2 * l].clone()).chain([embed.clone().transpose()]).collect();
+    let readers: Vec<Tensor<3>> = (0..n_layers).map(|l| ws[2 * l].clone()).chain([embed.clone().transpose()]).collect();
     let mut proj: Vec<Option<Tensor<3>>> = vec![None; n_layers + 1];
     for l in 0..n_layers {
         let (li, lo) = (2 * l, 2 * l + 1);

@@ -2,8 +2,8 @@
 //! their initialisation, and the optimiser that moves them.
 
 use crate::config::ExperimentConfig;
-use crate::decomp::network::stacked;
 use crate::decomp::factors::{normal_factors, read_stacked};
+use crate::decomp::network::stacked;
 use crate::decomp::Decomposition;
 use crate::error::ApdError;
 use crate::rng::Rng;

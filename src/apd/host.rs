@@ -289,16 +289,7 @@ impl ApdTrainer {
                     sums.iter().map(|v| v.as_slice()).collect()
                 }
             };
-            let net = TmsMatrices {
-                chain: &chain,
-                shapes: &shapes,
-                ws,
-                a: a_i,
-                b: b_i,
-                bias: &target_bias[part(target_bias)],
-                c,
-                m,
-            };
+            let net = TmsMatrices { chain: &chain, shapes: &shapes, ws, a: a_i, b: b_i, bias: &target_bias[part(target_bias)], c, m };
             attr.extend(tms_attributions(&x[i * bsz * n..(i + 1) * bsz * n], bsz, &net));
         }
         Ok(Some(attr))

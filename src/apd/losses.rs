@@ -27,13 +27,7 @@ fn total(terms: impl Iterator<Item = Tensor<1>>) -> Tensor<1> {
 
 /// Faithfulness:
 /// `L_f = sum_l ||W^l - sum_c P_c^l||_F^2 / n_params`.
-pub fn faithfulness_loss(
-    target: &[Tensor<3>],
-    a: &[Tensor<3>],
-    b: &[Tensor<3>],
-    times: &[usize],
-    n_params: usize,
-) -> Tensor<1> {
+pub fn faithfulness_loss(target: &[Tensor<3>], a: &[Tensor<3>], b: &[Tensor<3>], times: &[usize], n_params: usize) -> Tensor<1> {
     let terms = (0..target.len()).map(|l| {
         let diff = target[l].clone() - a[l].clone().matmul(b[l].clone());
         per_instance_sum(diff.powi_scalar(2)).mul_scalar(times[l] as f64)

@@ -253,9 +253,7 @@ impl ApdTrainer {
             }
         };
         match &self.network.arch {
-            crate::decomp::network::Arch::Tms { chain, .. } => {
-                attributions(&fwd.inputs, fwd.pre[0].clone(), ws, chain, &a, &b, c, m)
-            }
+            crate::decomp::network::Arch::Tms { chain, .. } => attributions(&fwd.inputs, fwd.pre[0].clone(), ws, chain, &a, &b, c, m),
             crate::decomp::network::Arch::Resid { embed } => resid_attributions(fwd, ws, embed, &a, &b, c, m),
         }
     }

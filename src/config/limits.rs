@@ -54,10 +54,8 @@ impl ExperimentConfig {
         let c = a.n_components.saturating_add(a.extra_components);
         let cm = c.saturating_mul(a.rank);
         let shapes = self.model.layer_shapes();
-        let factor_floats: usize = shapes
-            .iter()
-            .map(|(_, d_in, d_out)| cm.saturating_mul(d_in.saturating_add(*d_out)))
-            .fold(0usize, |s, v| s.saturating_add(v));
+        let factor_floats: usize =
+            shapes.iter().map(|(_, d_in, d_out)| cm.saturating_mul(d_in.saturating_add(*d_out))).fold(0usize, |s, v| s.saturating_add(v));
         let per_layer_acts = a.batch_size.saturating_mul(cm.saturating_add(self.model.max_width()));
         let acts = per_layer_acts.saturating_mul(shapes.len().saturating_add(2)).saturating_mul(3);
         // Factors, gradients, Adam's two moments and a spare; while restarts
@@ -73,7 +71,11 @@ impl ExperimentConfig {
 
     /// The batch-size setting of the method: what to lower when a run is too big.
     fn batch_field(&self) -> &'static str {
-        if self.spd_settings().is_some() { "spd.batch_size" } else { "apd.batch_size" }
+        if self.spd_settings().is_some() {
+            "spd.batch_size"
+        } else {
+            "apd.batch_size"
+        }
     }
 
     /// SPD's largest tensor: the causal-importance MLPs' hidden layer
@@ -98,7 +100,10 @@ impl ExperimentConfig {
             .iter()
             .map(|(i, o)| c.saturating_mul(i.saturating_add(*o)).saturating_add(c.saturating_mul(3 * g + 1)))
             .fold(0usize, |a, v| a.saturating_add(v));
-        let per_matrix = self.spd_largest(s).saturating_mul(4).saturating_add(b.saturating_mul(c.saturating_add(self.model.max_width())).saturating_mul(8));
+        let per_matrix = self
+            .spd_largest(s)
+            .saturating_mul(4)
+            .saturating_add(b.saturating_mul(c.saturating_add(self.model.max_width())).saturating_mul(8));
         per_matrix.saturating_mul(shapes.len()).saturating_add(params.saturating_mul(5))
     }
 
@@ -107,12 +112,15 @@ impl ExperimentConfig {
     pub fn check_memory(&self, budget_bytes: f64) -> Result<(), ConfigError> {
         let need = self.estimated_step_floats() as f64 * 4.0;
         if need > budget_bytes {
-            return err(self.batch_field(), format!(
-                "this configuration needs about {:.0} MiB, over this device's budget of {:.0} MiB: \
+            return err(
+                self.batch_field(),
+                format!(
+                    "this configuration needs about {:.0} MiB, over this device's budget of {:.0} MiB: \
                  lower the batch size, the number of components, the rank or the model size",
-                need / 1048576.0,
-                budget_bytes / 1048576.0
-            ));
+                    need / 1048576.0,
+                    budget_bytes / 1048576.0
+                ),
+            );
         }
         Ok(())
     }
@@ -122,12 +130,15 @@ impl ExperimentConfig {
     pub fn check_buffer(&self, max_buffer_bytes: f64) -> Result<(), ConfigError> {
         let largest = self.largest_tensor_elements() as f64 * 4.0;
         if largest > max_buffer_bytes {
-            return err(self.batch_field(), format!(
-                "this configuration needs a {:.0} MiB buffer, over WebGPU's guaranteed {:.0} MiB: \
+            return err(
+                self.batch_field(),
+                format!(
+                    "this configuration needs a {:.0} MiB buffer, over WebGPU's guaranteed {:.0} MiB: \
                  lower the batch size, the number of components or the model size, or use the CPU",
-                largest / 1048576.0,
-                max_buffer_bytes / 1048576.0
-            ));
+                    largest / 1048576.0,
+                    max_buffer_bytes / 1048576.0
+                ),
+            );
         }
         Ok(())
     }
@@ -136,10 +147,13 @@ impl ExperimentConfig {
     pub(super) fn validate_size(&self) -> Result<(), ConfigError> {
         let largest = self.largest_tensor_elements();
         if largest > MAX_TENSOR_ELEMENTS {
-            return err(self.batch_field(), format!(
-                "this configuration needs a tensor of {largest} floats, over the limit of {MAX_TENSOR_ELEMENTS}: \
+            return err(
+                self.batch_field(),
+                format!(
+                    "this configuration needs a tensor of {largest} floats, over the limit of {MAX_TENSOR_ELEMENTS}: \
                  lower the batch size, the number of components or the model size"
-            ));
+                ),
+            );
         }
         Ok(())
     }

@@ -295,10 +295,10 @@ impl ApdConfig {
         check_range("apd.coeff_activation", self.coeff_activation, 0.0, 1e6, false)?;
         validate_schedule("apd", self.lr, self.lr_warmup_pct, self.batch_size, self.steps)?;
         if (self.topk * self.batch_size as f64).floor() < 1.0 {
-            return err("apd.topk", format!(
-                "topk * batch_size must be at least 1, so that one component is active (got {} * {})",
-                self.topk, self.batch_size
-            ));
+            return err(
+                "apd.topk",
+                format!("topk * batch_size must be at least 1, so that one component is active (got {} * {})", self.topk, self.batch_size),
+            );
         }
         Ok(())
     }

@@ -115,13 +115,11 @@ impl ExperimentConfig {
                 _ => return err(path, "no such setting"),
             };
         }
-        let parsed: serde_json::Value = serde_json::from_str(value.trim())
-            .unwrap_or_else(|_| serde_json::Value::String(value.trim().to_string()));
+        let parsed: serde_json::Value =
+            serde_json::from_str(value.trim()).unwrap_or_else(|_| serde_json::Value::String(value.trim().to_string()));
         *node = parsed;
-        let updated: ExperimentConfig = serde_json::from_value(root).map_err(|e| ConfigError {
-            field: path.to_string(),
-            message: format!("cannot use {value:?}: {e}"),
-        })?;
+        let updated: ExperimentConfig = serde_json::from_value(root)
+            .map_err(|e| ConfigError { field: path.to_string(), message: format!("cannot use {value:?}: {e}") })?;
         updated.validate()?;
         *self = updated;
         Ok(())
@@ -129,10 +127,8 @@ impl ExperimentConfig {
 
     /// Parses and validates a configuration given as JSON.
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
-        let cfg: ExperimentConfig = serde_json::from_str(text).map_err(|e| ConfigError {
-            field: "config".into(),
-            message: e.to_string(),
-        })?;
+        let cfg: ExperimentConfig =
+            serde_json::from_str(text).map_err(|e| ConfigError { field: "config".into(), message: e.to_string() })?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -209,14 +205,35 @@ mod tests {
         }
         // Every setting the registry calls an addition is one of those three switches or their parameters.
         let additions: Vec<&str> = settings::SETTINGS.iter().filter(|s| s.group == settings::Group::Addition).map(|s| s.path).collect();
-        assert_eq!(additions, ["apd.extra_components", "apd.prune_at_pct", "apd.restarts", "apd.restart_pct", "spd.restarts", "spd.restart_pct", "scale.rescale", "scale.feature_norm"]);
+        assert_eq!(
+            additions,
+            [
+                "apd.extra_components",
+                "apd.prune_at_pct",
+                "apd.restarts",
+                "apd.restart_pct",
+                "spd.restarts",
+                "spd.restart_pct",
+                "scale.rescale",
+                "scale.feature_norm"
+            ]
+        );
         // And SPD's later additions, with the faithfulness loss the delta component replaced.
         let mut spd = with_method(&preset("tms-5-2").unwrap(), "tms-5-2", Method::Spd).unwrap();
-        for (k, v) in [("spd.delta_component", "true"), ("spd.coeff_faithfulness", "0"), ("spd.faithfulness_warmup_steps", "200"), ("spd.lower_sigmoid", "revive"), ("spd.restarts", "3")] {
+        for (k, v) in [
+            ("spd.delta_component", "true"),
+            ("spd.coeff_faithfulness", "0"),
+            ("spd.faithfulness_warmup_steps", "200"),
+            ("spd.lower_sigmoid", "revive"),
+            ("spd.restarts", "3"),
+        ] {
             spd.set(k, v).unwrap();
         }
         let p = paper_variant(&spd).spd.unwrap();
-        assert_eq!((p.delta_component, p.coeff_faithfulness, p.faithfulness_warmup_steps, p.lower_sigmoid, p.restarts), (false, 1.0, 0, LowerSigmoid::Leaky, 0));
+        assert_eq!(
+            (p.delta_component, p.coeff_faithfulness, p.faithfulness_warmup_steps, p.lower_sigmoid, p.restarts),
+            (false, 1.0, 0, LowerSigmoid::Leaky, 0)
+        );
         let later: Vec<&str> = settings::SETTINGS.iter().filter(|s| s.group == settings::Group::SpdLater).map(|s| s.path).collect();
         assert_eq!(later, ["spd.delta_component", "spd.faithfulness_warmup_steps", "spd.lower_sigmoid"]);
     }

@@ -7,17 +7,8 @@ use super::schedule::LrSchedule;
 use super::{err, ConfigError, ExperimentConfig};
 
 /// The names [`preset`] accepts.
-pub const PRESET_NAMES: &[&str] = &[
-    "tms-5-2",
-    "tms-5-2-id",
-    "tms-40-10",
-    "tms-40-10-id",
-    "tms-custom",
-    "resid-mlp-1",
-    "resid-mlp-2",
-    "resid-mlp-3",
-    "resid-mlp-custom",
-];
+pub const PRESET_NAMES: &[&str] =
+    &["tms-5-2", "tms-5-2-id", "tms-40-10", "tms-40-10-id", "tms-custom", "resid-mlp-1", "resid-mlp-2", "resid-mlp-3", "resid-mlp-custom"];
 
 fn tms(n: usize, d: usize, hidden: usize) -> ModelConfig {
     ModelConfig::Tms(TmsConfig { n_features: n, n_hidden: d, n_hidden_layers: hidden, feature_prob: 0.05 })
@@ -90,14 +81,8 @@ pub fn preset(name: &str) -> Result<ExperimentConfig, ConfigError> {
     // in all and at 12,000, docs/robustness.md). The warmup stays at 1,000
     // steps (5% of 20,000); the decimals are those the sweeps ran with, so
     // that the floors come out at 1,000, 2,000 and 3,000.
-    let small_restarted = ApdConfig {
-        steps: 6_000,
-        lr_warmup_pct: 0.16667,
-        restarts: 2,
-        restart_pct: 0.5,
-        prune_at_pct: 0.33334,
-        ..small_pruned.clone()
-    };
+    let small_restarted =
+        ApdConfig { steps: 6_000, lr_warmup_pct: 0.16667, restarts: 2, restart_pct: 0.5, prune_at_pct: 0.33334, ..small_pruned.clone() };
     // Every preset decomposes at the scale it was measured on: the root
     // mean square feature norm of this project's targets of that model
     // (docs/scale.md).
@@ -222,7 +207,14 @@ const TMS_40_10_NORM: f64 = 1.12;
 const TMS_40_10_ID_NORM: f64 = 1.12;
 
 fn tms_preset(model: ModelConfig, apd: ApdConfig, feature_norm: f64) -> ExperimentConfig {
-    ExperimentConfig { model, target: tms_target(), apd, scale: ScaleConfig { rescale: true, feature_norm }, method: Method::Apd, spd: None }
+    ExperimentConfig {
+        model,
+        target: tms_target(),
+        apd,
+        scale: ScaleConfig { rescale: true, feature_norm },
+        method: Method::Apd,
+        spd: None,
+    }
 }
 
 /// Rank of the residual MLP presets' components.
@@ -251,7 +243,6 @@ fn resid_preset(model: ResidMlpConfig, apd: ApdConfig) -> ExperimentConfig {
         spd: None,
     }
 }
-
 
 /// SPD's settings for the model preset `name` (spec section 5's table, but
 /// for the small TMS models, below; the custom models take the nearest

@@ -44,7 +44,14 @@ pub struct Setting {
     pub range: &'static str,
 }
 
-const fn s(path: &'static str, label: &'static str, symbol: &'static str, group: Group, range: &'static str, description: &'static str) -> Setting {
+const fn s(
+    path: &'static str,
+    label: &'static str,
+    symbol: &'static str,
+    group: Group,
+    range: &'static str,
+    description: &'static str,
+) -> Setting {
     Setting { path, label, description, symbol, group, range }
 }
 
@@ -156,7 +163,11 @@ mod tests {
             let (Ok(lo), Ok(hi)) = (lo.parse::<usize>(), hi.parse::<usize>()) else { continue };
             let name = if s.path.starts_with("model.d_") || s.path == "model.n_layers" { "resid-mlp-custom" } else { "tms-5-2" };
             let base = preset(name).unwrap();
-            let base = if s.path.starts_with("spd.") { crate::config::with_method(&base, name, crate::config::Method::Spd).unwrap() } else { base };
+            let base = if s.path.starts_with("spd.") {
+                crate::config::with_method(&base, name, crate::config::Method::Spd).unwrap()
+            } else {
+                base
+            };
             for (v, ok) in [(lo, true), (hi, true), (hi + 1, false)].into_iter().chain((lo > 0).then_some((lo - 1, false))) {
                 let mut cfg = base.clone();
                 match cfg.set(s.path, &v.to_string()) {

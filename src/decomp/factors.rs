@@ -57,10 +57,7 @@ impl Decomposition {
     /// Every component of every layer as a row-major `d_in x d_out` matrix,
     /// indexed `[layer][component]`.
     pub fn components(&self) -> Vec<Vec<Vec<f32>>> {
-        self.layers
-            .iter()
-            .map(|f| (0..self.n_components).map(|c| f.component(c, self.n_components, self.rank)).collect())
-            .collect()
+        self.layers.iter().map(|f| (0..self.n_components).map(|c| f.component(c, self.n_components, self.rank)).collect()).collect()
     }
 
     /// The same factors with only the components in `keep` (in that order).
@@ -149,24 +146,6 @@ pub fn over_rank(mask: &[f32], rank: usize) -> Vec<f32> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn select_keeps_the_chosen_components() {
-        // Three rank-1 components of a 2 x 2 matrix: A = [[1, 2, 3], [4, 5, 6]], B rows [1, 0], [0, 1], [1, 1].
-        let f = FactorPair { name: "W".into(), d_in: 2, d_out: 2, a: vec![1., 2., 3., 4., 5., 6.], b: vec![1., 0., 0., 1., 1., 1.] };
-        let d = Decomposition { n_components: 3, rank: 1, layers: vec![f] };
-        let kept = d.select(&[2, 0]);
-        assert_eq!(kept.n_components, 2);
-        assert_eq!(kept.layers[0].a, vec![3., 1., 6., 4.]);
-        assert_eq!(kept.layers[0].b, vec![1., 1., 1., 0.]);
-        assert_eq!(kept.layers[0].component(0, 2, 1), d.layers[0].component(2, 3, 1));
-        assert_eq!(kept.components()[0][1], vec![1., 0., 4., 0.]);
-    }
-}
-
 /// Factors of N instances side by side (per matrix `A`: `N x d_in x C*m`,
 /// `B`: `N x C*m x d_out`) read back to the host: one decomposition per
 /// instance, its matrices named `names`.
@@ -188,4 +167,22 @@ pub async fn read_stacked(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn select_keeps_the_chosen_components() {
+        // Three rank-1 components of a 2 x 2 matrix: A = [[1, 2, 3], [4, 5, 6]], B rows [1, 0], [0, 1], [1, 1].
+        let f = FactorPair { name: "W".into(), d_in: 2, d_out: 2, a: vec![1., 2., 3., 4., 5., 6.], b: vec![1., 0., 0., 1., 1., 1.] };
+        let d = Decomposition { n_components: 3, rank: 1, layers: vec![f] };
+        let kept = d.select(&[2, 0]);
+        assert_eq!(kept.n_components, 2);
+        assert_eq!(kept.layers[0].a, vec![3., 1., 6., 4.]);
+        assert_eq!(kept.layers[0].b, vec![1., 1., 1., 0.]);
+        assert_eq!(kept.layers[0].component(0, 2, 1), d.layers[0].component(2, 3, 1));
+        assert_eq!(kept.components()[0][1], vec![1., 0., 4., 0.]);
+    }
 }

@@ -91,7 +91,11 @@ pub async fn samples(d: &impl Decomposer) -> Result<Vec<Sample>, ApdError> {
         }
         let mut value = || {
             let v = rng.uniform_range(0.3, 1.0);
-            if net.model.is_resid() && rng.uniform() < 0.5 { -v } else { v }
+            if net.model.is_resid() && rng.uniform() < 0.5 {
+                -v
+            } else {
+                v
+            }
         };
         let (vi, vj) = (value(), value());
         let (i, j, vi, vj) = if i < j { (i, j, vi, vj) } else { (j, i, vj, vi) };

@@ -141,10 +141,7 @@ pub(crate) struct Training {
 
 impl Training {
     pub(crate) fn new(config: &crate::config::ExperimentConfig, seeds: &[u64], device: &burn::tensor::Device) -> Self {
-        let optim = burn::optim::AdamWConfig::new()
-            .with_weight_decay(config.target.weight_decay as f32)
-            .with_epsilon(1e-8)
-            .init();
+        let optim = burn::optim::AdamWConfig::new().with_weight_decay(config.target.weight_decay as f32).with_epsilon(1e-8).init();
         Training {
             train: config.target.clone(),
             optim,
@@ -167,7 +164,12 @@ impl Training {
 
     /// This step's learning rate and every instance's batch of `n`
     /// features, `N x B x n`, each drawn by `draw` from its own stream.
-    pub(crate) fn batch(&mut self, n: usize, p: f64, draw: fn(&mut crate::rng::Rng, usize, usize, f64) -> Vec<f32>) -> (f64, burn::tensor::Tensor<3>) {
+    pub(crate) fn batch(
+        &mut self,
+        n: usize,
+        p: f64,
+        draw: fn(&mut crate::rng::Rng, usize, usize, f64) -> Vec<f32>,
+    ) -> (f64, burn::tensor::Tensor<3>) {
         let t = &self.train;
         let lr = crate::config::lr_at(self.step, t.steps, t.lr, t.lr_warmup_pct, t.lr_schedule);
         let (b, inst) = (t.batch_size, self.rngs.len());
@@ -180,15 +182,17 @@ impl Training {
     /// without touching any instance's weights, and otherwise updates `net`
     /// on their sum (each instance's parameters get only their own loss's
     /// gradient). Returns the losses before the step.
-    pub(crate) async fn apply<M: burn::module::Module + Clone>(&mut self, losses: burn::tensor::Tensor<1>, net: &mut M, lr: f64) -> Result<Vec<f32>, ApdError> {
+    pub(crate) async fn apply<M: burn::module::Module + Clone>(
+        &mut self,
+        losses: burn::tensor::Tensor<1>,
+        net: &mut M,
+        lr: f64,
+    ) -> Result<Vec<f32>, ApdError> {
         let (values, step) = (read_vec(losses.clone()).await?, self.step);
         if let Some((i, value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             // Several seeds train together: say whose loss it was.
             let which = if values.len() > 1 { format!(" of seed {}", self.seeds[i]) } else { String::new() };
-            return Err(ApdError::Diverged {
-                step,
-                message: format!("target loss{which} became {value} at step {step}; lower target.lr"),
-            });
+            return Err(ApdError::Diverged { step, message: format!("target loss{which} became {value} at step {step}; lower target.lr") });
         }
         let grads = burn::optim::GradientsParams::from_grads(losses.sum().backward(), &*net);
         *net = self.optim.step(lr, net.clone(), grads);
@@ -210,6 +214,8 @@ impl Training {
 /// Trains whichever target the configuration describes, step by step: one
 /// per seed, all seeds in one batched step (the instance dimension; one
 /// seed trains exactly as it does alone, and so does each of several).
+// One per run, held for its target phase: boxing the larger variant buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum TargetTrainer {
     /// Toy models of superposition.
     Tms(tms::TmsTrainer),

@@ -5,8 +5,8 @@
 use super::{Matrix, Target, Training};
 use crate::config::{ExperimentConfig, ModelConfig, ResidMlpConfig};
 use crate::data::{matrix, read_vec, resid_batch};
-use crate::rng::Rng;
 use crate::error::ApdError;
+use crate::rng::Rng;
 use burn::module::{Module, Param};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};

@@ -4,8 +4,8 @@
 use super::{Matrix, Target, Training};
 use crate::config::{ExperimentConfig, ModelConfig, TargetInit, TmsConfig};
 use crate::data::{matrix, read_vec, tms_batch};
-use crate::rng::Rng;
 use crate::error::ApdError;
+use crate::rng::Rng;
 use burn::module::{Module, Param};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};

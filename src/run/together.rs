@@ -66,7 +66,11 @@ impl Run {
         }
         let parts = spd.into_instances().into_iter().zip(targets).zip(seeds).zip(histories);
         Ok(parts
-            .map(|(((spd, target), &seed), history)| Run { spd: Some(spd), spd_history: history, ..Run::past_target(preset, config, seed, device, target) })
+            .map(|(((spd, target), &seed), history)| Run {
+                spd: Some(spd),
+                spd_history: history,
+                ..Run::past_target(preset, config, seed, device, target)
+            })
             .collect())
     }
 }

@@ -276,24 +276,42 @@ fn backward_body(h: &[f32], w1: &[f32], b1: &[f32], w2: &[f32], gz: &[f32], [n, 
 #[inline(always)]
 fn clamped(z: f32) -> f32 {
     let top = if z > 1.0 { 1.0 } else { z };
-    if top < 0.0 { 0.0 } else { top }
+    if top < 0.0 {
+        0.0
+    } else {
+        top
+    }
 }
 
 #[inline(always)]
 fn below(z: f32) -> f32 {
-    if z > 0.0 { 0.0 } else { z }
+    if z > 0.0 {
+        0.0
+    } else {
+        z
+    }
 }
 
 #[inline(always)]
 fn above(z: f32) -> f32 {
     let s = z - 1.0;
-    if s < 0.0 { 0.0 } else { s }
+    if s < 0.0 {
+        0.0
+    } else {
+        s
+    }
 }
 
 /// The clamp's share of the gradient `d` at `z`.
 #[inline(always)]
+// Not `!(0.0..=1.0).contains(&z)`: a NaN `z` passes `d` on, as burn's clamp does.
+#[allow(clippy::manual_range_contains)]
 fn through_clamp(z: f32, d: f32) -> f32 {
-    if z > 1.0 || z < 0.0 { 0.0 } else { d }
+    if z > 1.0 || z < 0.0 {
+        0.0
+    } else {
+        d
+    }
 }
 
 fn sigmoid_values(z: &[f32], low: f32, high: f32) -> Vec<f32> {

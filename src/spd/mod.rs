@@ -44,8 +44,10 @@ use crate::rng::Rng;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};
 use ci::{lower_leaky, upper_leaky, GateValues};
-pub use subcomponents::{alive_counts, check_fits, own_counts, own_in_any, own_in_some_w_in, own_subcomponents, spd_matrix_shapes, SpdModel, SpdValues};
 use serde::{Deserialize, Serialize};
+pub use subcomponents::{
+    alive_counts, check_fits, own_counts, own_in_any, own_in_some_w_in, own_subcomponents, spd_matrix_shapes, SpdModel, SpdValues,
+};
 
 /// A loss term above this counts as divergence, as in APD.
 pub const EXPLODED_LOSS: f32 = 1e10;
@@ -240,13 +242,15 @@ impl SpdTrainer {
             .iter()
             .zip(v)
             .zip(&self.model.gates)
-            .map(|((a, v), g)| {
-                if autodiff {
-                    g.forward(a.clone().autodiff().matmul(v.clone()))
-                } else {
-                    g.forward_inner(a.clone().matmul(v.clone()))
-                }
-            })
+            .map(
+                |((a, v), g)| {
+                    if autodiff {
+                        g.forward(a.clone().autodiff().matmul(v.clone()))
+                    } else {
+                        g.forward_inner(a.clone().matmul(v.clone()))
+                    }
+                },
+            )
             .collect()
     }
 
@@ -270,7 +274,16 @@ impl SpdTrainer {
     /// With `delta` (`W_l - V_l U_l` and a `N x B x 1` mask per matrix), a
     /// masked matrix also adds `(h delta_l) * mask`.
     #[allow(clippy::too_many_arguments)]
-    fn masked_forward(&self, x: Tensor<3>, v: &[Tensor<3>], u: &[Tensor<3>], masks: &[Tensor<3>], delta: Option<(&[Tensor<3>], &[Tensor<3>])>, only: Option<usize>, autodiff: bool) -> Tensor<3> {
+    fn masked_forward(
+        &self,
+        x: Tensor<3>,
+        v: &[Tensor<3>],
+        u: &[Tensor<3>],
+        masks: &[Tensor<3>],
+        delta: Option<(&[Tensor<3>], &[Tensor<3>])>,
+        only: Option<usize>,
+        autodiff: bool,
+    ) -> Tensor<3> {
         let lift = |t: Tensor<3>| if autodiff { t.autodiff() } else { t };
         self.network
             .forward_by(lift(x), autodiff, |layer, h| {
@@ -305,7 +318,11 @@ impl SpdTrainer {
             .iter()
             .map(|&s| {
                 let w = chain_weight(&self.network.weights, s);
-                if autodiff { w.autodiff() } else { w }
+                if autodiff {
+                    w.autodiff()
+                } else {
+                    w
+                }
             })
             .collect()
     }
@@ -447,13 +464,23 @@ impl SpdTrainer {
         let (all, one) = (masks(&u_all), masks(&u_one));
         let ws = self.target_weights(true);
         let deltas = cfg.delta_component.then(|| Self::deltas(&ws, &v, &u));
-        let with_delta = |k: usize| deltas.as_ref().zip(delta_masks.as_ref()).map(|(d, (ma, mo))| (d.as_slice(), if k == 0 { ma.as_slice() } else { mo.as_slice() }));
+        let with_delta = |k: usize| {
+            deltas
+                .as_ref()
+                .zip(delta_masks.as_ref())
+                .map(|(d, (ma, mo))| (d.as_slice(), if k == 0 { ma.as_slice() } else { mo.as_slice() }))
+        };
         let target_out = target.out.clone().autodiff();
         let l_r = losses::reconstruction_loss(self.masked_forward(x.clone(), &v, &u, &all, with_delta(0), None, true), target_out.clone());
         let n = self.matrices.len();
-        let mut l_rl = losses::reconstruction_loss(self.masked_forward(x.clone(), &v, &u, &one, with_delta(1), Some(0), true), target_out.clone());
+        let mut l_rl =
+            losses::reconstruction_loss(self.masked_forward(x.clone(), &v, &u, &one, with_delta(1), Some(0), true), target_out.clone());
         for l in 1..n {
-            l_rl = l_rl + losses::reconstruction_loss(self.masked_forward(x.clone(), &v, &u, &one, with_delta(1), Some(l), true), target_out.clone());
+            l_rl = l_rl
+                + losses::reconstruction_loss(
+                    self.masked_forward(x.clone(), &v, &u, &one, with_delta(1), Some(l), true),
+                    target_out.clone(),
+                );
         }
         let l_rl = l_rl.div_scalar(n as f32);
         let l_f = losses::faithfulness_loss(&ws, &v, &u);
@@ -463,7 +490,8 @@ impl SpdTrainer {
             + l_rl.clone().mul_scalar(cfg.coeff_layerwise);
         let penalty = l_i.clone().mul_scalar(cfg.coeff_importance);
         let total = recon.clone().inner() + penalty.clone().inner();
-        let alive = if revive { g[0].clone() } else { g[0].clone().inner() }.greater_elem(ALIVE_CI).float().sum_dim(2).reshape([inst * bsz]);
+        let alive =
+            if revive { g[0].clone() } else { g[0].clone().inner() }.greater_elem(ALIVE_CI).float().sum_dim(2).reshape([inst * bsz]);
         // One read per step (each term's instances, then each sample's alive
         // count): on a GPU each read waits for the queue.
         let parts = Tensor::cat(vec![l_f.inner(), l_r.inner(), l_rl.inner(), l_i.inner(), total, alive], 0);

@@ -6,8 +6,8 @@ use super::ci::{upper_leaky, GateValues};
 use super::SpdTrainer;
 use crate::config::ChainLayer;
 use crate::data::read_vec;
-use crate::decomp::network::stacked;
 use crate::decomp::factors::read_stacked;
+use crate::decomp::network::stacked;
 use crate::decomp::Decomposition;
 use crate::error::ApdError;
 use burn::tensor::Tensor;
@@ -60,7 +60,12 @@ impl SpdTrainer {
     /// importances of the first `matrices` matrices on the one-hot inputs
     /// at `value`, `n x C` row-major each.
     #[allow(clippy::type_complexity)]
-    pub(super) async fn one_hot_ci_of(&self, value: f32, matrices: usize, upper: bool) -> Result<(Vec<Vec<Vec<f32>>>, Vec<Vec<Vec<f32>>>), ApdError> {
+    pub(super) async fn one_hot_ci_of(
+        &self,
+        value: f32,
+        matrices: usize,
+        upper: bool,
+    ) -> Result<(Vec<Vec<Vec<f32>>>, Vec<Vec<Vec<f32>>>), ApdError> {
         let (inst, n) = (self.seeds.len(), self.network.model.n_features());
         let one: Vec<f32> = crate::data::one_feature_rows(n, 0..n, &[value]);
         let x = stacked(one.repeat(inst), inst, n, n, self.network.device());

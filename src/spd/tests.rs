@@ -36,7 +36,10 @@ fn subcomponents_plus_the_delta_component_are_the_target() {
         assert!((g - w).abs() < 1e-5, "{g} vs {w}");
     }
     // The delta at strength 0 is no delta at all.
-    let masks = vec![matrix(vec![1.0, 0.0, 0.5, 0.2, 1.0, 0.0, 0.0, 0.3, 1.0, 1.0, 1.0, 1.0], 4, 3, &device).unsqueeze(), Tensor::ones([1, 4, 3], &device)];
+    let masks = vec![
+        matrix(vec![1.0, 0.0, 0.5, 0.2, 1.0, 0.0, 0.0, 0.3, 1.0, 1.0, 1.0, 1.0], 4, 3, &device).unsqueeze(),
+        Tensor::ones([1, 4, 3], &device),
+    ];
     let off = read(spd.masked_forward(x.clone(), &v, &u, &masks, Some((&d, &zeros(1))), None, false));
     let plain = read(spd.masked_forward(x, &v, &u, &masks, None, None, false));
     assert_eq!(off, plain);
@@ -50,7 +53,12 @@ fn matrix_shapes_from_the_settings_are_the_networks() {
     use crate::config::PRESET_NAMES;
     for name in PRESET_NAMES {
         let cfg = preset(name).unwrap();
-        let layers = cfg.model.layer_shapes().into_iter().map(|(name, d_in, d_out)| Matrix { name, d_in, d_out, values: vec![0.0; d_in * d_out] }).collect();
+        let layers = cfg
+            .model
+            .layer_shapes()
+            .into_iter()
+            .map(|(name, d_in, d_out)| Matrix { name, d_in, d_out, values: vec![0.0; d_in * d_out] })
+            .collect();
         let (bias, embed) = match &cfg.model {
             crate::config::ModelConfig::Tms(t) => (vec![0.0; t.n_features], Vec::new()),
             crate::config::ModelConfig::ResidMlp(r) => (Vec::new(), vec![0.0; r.n_features * r.d_resid]),

@@ -35,7 +35,11 @@ pub fn tms(x: &Mat, w: &Mat, hidden: &[Mat], b: &[f64], pre: bool) -> Mat {
     let o = matmul(&h, &transpose(w));
     mat(o.len(), o[0].len(), |i, j| {
         let v = o[i][j] + b[j];
-        if pre { v } else { v.max(0.0) }
+        if pre {
+            v
+        } else {
+            v.max(0.0)
+        }
     })
 }
 

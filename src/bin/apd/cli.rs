@@ -1,5 +1,7 @@
 //! The command line proper (native only).
 
+use crate::files::{cmd_inspect, cmd_views, norms_note, read_text, write_json};
+use crate::output::Bar;
 use apd_playground::backend::{device, BackendKind};
 use apd_playground::config::settings::{Group, SETTINGS};
 use apd_playground::config::{apply_recipe, paper_variant, preset, with_method, ExperimentConfig, Method, PRESET_NAMES, RECIPES};
@@ -7,8 +9,6 @@ use apd_playground::models::{Target, TargetTrainer};
 use apd_playground::report::{target_from_file, TargetFile};
 use apd_playground::run::{Phase, Progress, Run};
 use apd_playground::ApdError;
-use crate::files::{cmd_inspect, cmd_views, norms_note, read_text, write_json};
-use crate::output::Bar;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -147,9 +147,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
 }
 
 pub(crate) fn config_of(args: &Args) -> Result<(String, ExperimentConfig), ApdError> {
-    let name = args.model.clone().ok_or_else(|| {
-        ApdError::Format(format!("--model is required (one of {})", PRESET_NAMES.join(", ")))
-    })?;
+    let name = args.model.clone().ok_or_else(|| ApdError::Format(format!("--model is required (one of {})", PRESET_NAMES.join(", "))))?;
     let mut cfg = preset(&name)?;
     if let Some(m) = &args.method {
         cfg = with_method(&cfg, &name, Method::parse(m)?)?;
@@ -180,7 +178,12 @@ pub(crate) struct Trained {
 }
 
 /// Trains one target per seed, all in one batched step.
-pub(crate) fn train_targets(cfg: &ExperimentConfig, seeds: &[u64], dev: &burn::tensor::Device, quiet: bool) -> Result<Vec<Trained>, ApdError> {
+pub(crate) fn train_targets(
+    cfg: &ExperimentConfig,
+    seeds: &[u64],
+    dev: &burn::tensor::Device,
+    quiet: bool,
+) -> Result<Vec<Trained>, ApdError> {
     let mut trainer = TargetTrainer::with_seeds(cfg, seeds, dev)?;
     let mut last = vec![f32::NAN; seeds.len()];
     let mut bar = Bar::new(quiet);
@@ -198,7 +201,13 @@ pub(crate) fn train_targets(cfg: &ExperimentConfig, seeds: &[u64], dev: &burn::t
 /// one `trained` here for its seed (by `sweep`, in a group), or one trained
 /// here when `--target-scale` or `--whole-targets` needs it before the run
 /// (otherwise the run trains its own); scaled by `--target-scale`.
-pub(crate) fn start_target(args: &Args, cfg: &ExperimentConfig, seed: u64, dev: &burn::tensor::Device, trained: Option<Target>) -> Result<Option<Target>, ApdError> {
+pub(crate) fn start_target(
+    args: &Args,
+    cfg: &ExperimentConfig,
+    seed: u64,
+    dev: &burn::tensor::Device,
+    trained: Option<Target>,
+) -> Result<Option<Target>, ApdError> {
     let target = match (&args.target, trained) {
         (Some(path), _) => load_target(path, cfg)?,
         (None, Some(t)) => t,
@@ -224,9 +233,7 @@ pub(crate) fn run_to_end(mut run: Run, quiet: bool) -> Result<(Run, f64), ApdErr
     loop {
         let was_target = run.phase() == Phase::Target;
         match pollster::block_on(run.step())? {
-            Progress::Target { step, loss } => {
-                bar.draw("target", step + 1, cfg.target.steps, &format!("loss {loss:.3e}"))
-            }
+            Progress::Target { step, loss } => bar.draw("target", step + 1, cfg.target.steps, &format!("loss {loss:.3e}")),
             Progress::Apd(s) => {
                 if apd_start.is_none() {
                     if was_target {
@@ -234,10 +241,7 @@ pub(crate) fn run_to_end(mut run: Run, quiet: bool) -> Result<(Run, f64), ApdErr
                     }
                     apd_start = Some(Instant::now());
                 }
-                let mut detail = format!(
-                    "L_f {:.2e} L_m {:.2e} L_s {:.2e}",
-                    s.faithfulness, s.minimality, s.simplicity
-                );
+                let mut detail = format!("L_f {:.2e} L_m {:.2e} L_s {:.2e}", s.faithfulness, s.minimality, s.simplicity);
                 if let Some(a) = s.activation {
                     detail.push_str(&format!(" L_a {a:.2e}"));
                 }
@@ -253,7 +257,8 @@ pub(crate) fn run_to_end(mut run: Run, quiet: bool) -> Result<(Run, f64), ApdErr
                     }
                     apd_start = Some(Instant::now());
                 }
-                let mut detail = format!("L_f {:.2e} L_r {:.2e} L_rl {:.2e} L_i {:.2e}", s.faithfulness, s.stochastic, s.layerwise, s.importance);
+                let mut detail =
+                    format!("L_f {:.2e} L_r {:.2e} L_rl {:.2e} L_i {:.2e}", s.faithfulness, s.stochastic, s.layerwise, s.importance);
                 if let Some((i, n)) = run.spd().and_then(|a| a.start()) {
                     detail.push_str(&format!(" (start {} of {n})", i + 1));
                 }
@@ -270,10 +275,7 @@ fn load_target(path: &str, cfg: &ExperimentConfig) -> Result<Target, ApdError> {
     let text = read_text(path)?;
     let target = target_from_file(&text)?;
     if target.model != cfg.model {
-        return Err(ApdError::Mismatch(format!(
-            "{path} holds a target for {:?}, but the chosen model is {:?}",
-            target.model, cfg.model
-        )));
+        return Err(ApdError::Mismatch(format!("{path} holds a target for {:?}, but the chosen model is {:?}", target.model, cfg.model)));
     }
     Ok(target)
 }

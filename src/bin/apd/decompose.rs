@@ -39,7 +39,15 @@ pub(crate) fn cmd_decompose(args: &Args) -> Result<(), ApdError> {
 }
 
 /// `decompose --instances N`: seeds S..S+N decomposed in one batched step.
-fn decompose_together(args: &Args, name: &str, cfg: &ExperimentConfig, n: usize, out: &str, dev: &burn::tensor::Device, kind: BackendKind) -> Result<(), ApdError> {
+fn decompose_together(
+    args: &Args,
+    name: &str,
+    cfg: &ExperimentConfig,
+    n: usize,
+    out: &str,
+    dev: &burn::tensor::Device,
+    kind: BackendKind,
+) -> Result<(), ApdError> {
     let seeds: Vec<u64> = (args.seed..args.seed + n as u64).collect();
     let mut trained: Vec<Target> = match &args.target {
         Some(_) => Vec::new(),
@@ -85,4 +93,3 @@ fn decompose_together(args: &Args, name: &str, cfg: &ExperimentConfig, n: usize,
     println!("{n} seeds decomposed in one batched step in {wall:.1} s ({:.1} steps/s)", total as f64 / wall);
     Ok(())
 }
-

@@ -46,9 +46,9 @@ pub fn cmd_inspect(args: &Args) -> Result<(), ApdError> {
                 }
                 Ok(())
             }
-            Err(report_err) => Err(ApdError::Format(format!(
-                "{path} is neither a valid target file ({target_err}) nor a valid report ({report_err})"
-            ))),
+            Err(report_err) => {
+                Err(ApdError::Format(format!("{path} is neither a valid target file ({target_err}) nor a valid report ({report_err})")))
+            }
         },
     }
 }

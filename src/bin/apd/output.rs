@@ -1,8 +1,8 @@
 //! What the CLI prints: the progress line, and a report's figures.
 
+use apd_playground::decomp::Decomposer;
 use apd_playground::metrics::{resid_success, success};
 use apd_playground::report::Report;
-use apd_playground::decomp::Decomposer;
 use apd_playground::run::Run;
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
@@ -36,11 +36,7 @@ impl Bar {
             let width = 30;
             let filled = (frac * width as f64) as usize;
             let rate = done as f64 / self.start.elapsed().as_secs_f64().max(1e-9);
-            eprint!(
-                "\r{label:>9} [{}{}] {done}/{total} {rate:.0} steps/s {detail}\x1b[K",
-                "#".repeat(filled),
-                "-".repeat(width - filled)
-            );
+            eprint!("\r{label:>9} [{}{}] {done}/{total} {rate:.0} steps/s {detail}\x1b[K", "#".repeat(filled), "-".repeat(width - filled));
             if done >= total {
                 eprintln!();
             }
@@ -109,7 +105,8 @@ pub fn metrics_text(prefix: &str, r: &Report) -> String {
 pub fn loss_text(r: &Report) -> String {
     if let Some(rec) = &r.spd {
         let alive: Vec<String> = rec.alive.iter().map(|a| a.to_string()).collect();
-        let own: Vec<String> = apd_playground::spd::own_counts(&rec.ci_one_hot, r.components.n_components).iter().map(|a| a.to_string()).collect();
+        let own: Vec<String> =
+            apd_playground::spd::own_counts(&rec.ci_one_hot, r.components.n_components).iter().map(|a| a.to_string()).collect();
         let Some(s) = rec.history.last() else { return String::new() };
         // Several layers: a feature computed by a later one owns a subcomponent of its W_in.
         let some_w_in = match r.config.model.is_resid() && rec.ci_one_hot.len() > 2 {
@@ -174,4 +171,3 @@ pub fn details_text(prefix: &str, run: &Run) -> Option<String> {
     }
     (!parts.is_empty()).then(|| format!("{prefix}{}", parts.join("; ")))
 }
-

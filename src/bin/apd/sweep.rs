@@ -97,7 +97,11 @@ pub fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
     let batch = match args.instances {
         _ if args.target.is_some() => 1,
         Some(n) => n,
-        None if cfg.method == Method::Apd && kind == BackendKind::Cpu && !cfg.model.is_resid() && cfg.estimated_step_floats() * 4 <= SMALL_STEP_BYTES => {
+        None if cfg.method == Method::Apd
+            && kind == BackendKind::Cpu
+            && !cfg.model.is_resid()
+            && cfg.estimated_step_floats() * 4 <= SMALL_STEP_BYTES =>
+        {
             queue.len().div_ceil(jobs).clamp(1, 12)
         }
         None => 1,
@@ -145,7 +149,8 @@ pub fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
     let batches = groups.iter().any(|g| g.len() > 1);
     ok += for_each_in_order(groups, jobs, lines, decompose)?;
     let criterion = if cfg.model.is_resid() { ">= 90% of features with a dedicated component" } else { "MMCS >= 0.98 and ML2R >= 0.85" };
-    let skip_note = if skipped > 0 { format!("; {skipped} seeds skipped: their target does not reproduce every feature alone") } else { String::new() };
+    let skip_note =
+        if skipped > 0 { format!("; {skipped} seeds skipped: their target does not reproduce every feature alone") } else { String::new() };
     let mut how = String::new();
     match (per > 1, target_threads) {
         (true, 1) => how.push_str(&format!(", targets {per} per batched step")),
@@ -170,7 +175,12 @@ type SeedResult = Result<(String, bool), ApdError>;
 /// soon as every seed before it is done (the seeds in `done`, already
 /// decided, among them); returns how many succeeded. The first error stops
 /// the queue and is returned once the groups under way have finished.
-fn for_each_in_order<F>(queue: Vec<Vec<(u64, Option<Target>)>>, jobs: usize, mut done: BTreeMap<u64, SeedResult>, work: F) -> Result<usize, ApdError>
+fn for_each_in_order<F>(
+    queue: Vec<Vec<(u64, Option<Target>)>>,
+    jobs: usize,
+    mut done: BTreeMap<u64, SeedResult>,
+    work: F,
+) -> Result<usize, ApdError>
 where
     F: Fn(Vec<(u64, Option<Target>)>) -> Vec<(u64, SeedResult)> + Sync,
 {
