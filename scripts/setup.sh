@@ -37,6 +37,6 @@ if [ "$have" != "$WASM_PACK_VERSION" ]; then
   cargo install -q wasm-pack --version "$WASM_PACK_VERSION" --root "$APD_TOOLS"
 fi
 
-if [ -f "$ROOT/package.json" ] && [ ! -d "$ROOT/node_modules/playwright-core" ]; then
+if [ -f "$ROOT/package.json" ] && { [ ! -d "$ROOT/node_modules/playwright-core" ] || [ ! -d "$ROOT/node_modules/typescript" ]; }; then
   (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
 fi

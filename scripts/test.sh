@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
-# Every test: native (CPU, and wgpu where an adapter exists), wasm in headless
-# Chromium (CPU and WebGPU), and the end-to-end page test.
+# Every test: the fast checks first (formatting, the page's types, lints),
+# then native (CPU, and wgpu on lavapipe), wasm in headless Chromium (CPU
+# and WebGPU), and the end-to-end page tests.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 "$ROOT/scripts/setup.sh"
 cd "$ROOT"
+
+echo "== types (tsc --noEmit)"
+npx --no-install tsc --noEmit -p .
+
+echo "== format (cargo fmt --check)"
+cargo fmt --check
+
+echo "== lints (cargo clippy --all-targets -- -D warnings)"
+cargo clippy --all-targets -- -D warnings
 
 echo "== native tests (cargo test --release)"
 cargo test --release -- --nocapture 2>&1 | grep -v '^\s*$'

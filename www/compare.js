@@ -1,33 +1,58 @@
+// @ts-check
 // Side by side (`data-testid="compare"`): one target decomposed by APD and
 // by SPD, the same figures and views in two columns. It opens on the pair
 // shipped with the page (tms-5-2-id, where APD fails and SPD does not); a
 // run finished in this page takes its method's column.
-import { heatmap, polygon, figure, color, message, diagonalOrder, permuteColumns } from './views.js';
+import { heatmap, polygon, figure, color, message, diagonalOrder, permuteColumns, maxOf } from './views.js';
 import { shipped, recovered } from './results.js';
+/** @typedef {import('./protocol.js').Method} Method */
+/** @typedef {import('./protocol.js').Metrics} Metrics */
+/** @typedef {import('./protocol.js').Snapshot} Snapshot */
+/** @typedef {import('./protocol.js').ShippedEntry} ShippedEntry */
+/**
+ * A result in a column: `target` is the JSON text of the target's weights
+ * (two columns hold one target when they are equal).
+ * @typedef {{ model: string, seed: number, target: string, views: Snapshot, wall_s: number, source: string }} Column
+ */
 
+/** @param {string} id */
 const $ = (id) => document.getElementById(id);
+/** @type {Method[]} */
 const METHODS = ['apd', 'spd'];
-/** Per method: { model, seed, target (JSON text of the target's weights), views, wall_s, source } or null. */
+/** @type {Record<Method, Column | null>} */
 const cols = { apd: null, spd: null };
+/** @type {Method | null} */
 let latest = null; // the column filled last: the other method is the one to run
 
-/** A shipped gallery entry as a column. */
+/**
+ * A shipped gallery entry as a column.
+ * @param {ShippedEntry} e
+ * @returns {Column}
+ */
 export const ofEntry = (e) => ({ model: e.model, seed: e.seed, target: JSON.stringify(e.report.target), views: e.views, wall_s: e.wall_s, source: 'shipped with the page' });
 
-/** Puts `result` in `method`'s column and redraws. */
+/**
+ * Puts `result` in `method`'s column and redraws.
+ * @param {Method} method
+ * @param {Column} result
+ */
 export function setColumn(method, result) {
   cols[method] = result;
   latest = method;
   drawCompare();
 }
 
-/** The method to run for a pair on one target: none when the columns hold one, else the other of the latest. */
+/**
+ * The method to run for a pair on one target: none when the columns hold one, else the other of the latest.
+ * @returns {Method | null}
+ */
 export function missing() {
   const [a, s] = [cols.apd, cols.spd];
   if (a && s && a.target === s.target) return null;
   return latest === 'apd' ? 'spd' : 'apd';
 }
 
+/** @param {Metrics | null} m */
 function figuresText(m) {
   if (!m) return 'no figures';
   if (m.resid) return `${m.resid.n_dedicated} of ${m.resid.dedicated.length} features with a component of their own`;
@@ -35,10 +60,11 @@ function figuresText(m) {
   return `MMCS ${m.mmcs.toFixed(3)}, ML2R ${m.ml2r.toFixed(3)}: ${ok ? 'recovered' : 'not recovered'}`;
 }
 
+/** @param {Method} method */
 function drawColumn(method) {
   const box = $(`compare-${method}`);
   const r = cols[method];
-  const body = box.querySelector('.compare-body');
+  const body = /** @type {HTMLElement} */ (box.querySelector('.compare-body'));
   body.innerHTML = '';
   box.dataset.filled = String(!!r);
   const fig = box.querySelector('[data-testid="compare-figures"]');
@@ -52,8 +78,9 @@ function drawColumn(method) {
   if (v.target?.length && v.target[0][2] === 2 && v.components?.length) {
     // The matched components of W, as polygons on the target's scale.
     const [, n, , w] = v.target[0];
+    /** @type {(vals: number[]) => Array<[number, number]>} */
     const rows = (vals) => Array.from({ length: n }, (_, i) => [vals[2 * i], vals[2 * i + 1]]);
-    const scale = Math.max(...rows(w).map(([x, y]) => Math.hypot(x, y)));
+    const scale = maxOf(rows(w).map(([x, y]) => Math.hypot(x, y)));
     const row = document.createElement('div'); row.className = 'multiples'; body.append(row);
     polygon(figure(row, 'target W', 110, 110), rows(w), { scale, colorOf: color });
     const matched = [...new Set((m?.features ?? []).map((f) => f.component))];
@@ -82,7 +109,7 @@ export function drawCompare() {
     : a || s ? `The two columns hold ${a && s ? 'different targets' : 'one result'}: decompose ${(a || s).model} (seed ${(a || s).seed}) with ${other.toUpperCase()} too to compare.` : '';
   $('compare-other').textContent = other ? `Decompose the same target with ${other.toUpperCase()}` : 'Both methods are shown';
   $('compare-other').dataset.method = other ?? '';
-  $('compare-other').disabled = !other;
+  /** @type {HTMLButtonElement} */ ($('compare-other')).disabled = !other;
 }
 
 /** Opens on the shipped pair where the methods differ most (tms-5-2-id, seed 23); a run finished meanwhile keeps its column. */

@@ -1,27 +1,46 @@
+// @ts-check
 // What each card of the page shows: the loss curves, kept here as they
 // arrive, and the view data of a snapshot (computed by the engine).
-import { lossChart, lineChart, heatmap, bars, polygon, figure, color, legendCanvas, clear, message, diagonalOrder, permuteColumns } from './views.js';
+import { lossChart, lineChart, heatmap, bars, polygon, figure, color, legendCanvas, clear, message, diagonalOrder, permuteColumns, maxOf, maxAbsOf } from './views.js';
 import { drawSamples, drawAblation, clearExplore } from './explore.js';
 import { drawSpd, clearSpd } from './spd.js';
+/** @typedef {import('./protocol.js').Snapshot} Snapshot */
+/** @typedef {import('./protocol.js').Starts} Starts */
+/** @typedef {import('./protocol.js').StepStats} StepStats */
+/** @typedef {import('./protocol.js').SpdStepStats} SpdStepStats */
+/** @typedef {import('./views.js').Chart} Chart */
 
+/** @param {string} id */
 const $ = (id) => document.getElementById(id);
+/** @param {string} id */
+const chart = (id) => /** @type {Chart} */ (document.getElementById(id));
 const MAX_POINTS = 3000;
 const MAX_MULTIPLES = 48; // components drawn per matrix
 // APD's loss terms, then SPD's (a run has one set or the other).
 const APD_SERIES = ['total', 'faithfulness', 'minimality', 'simplicity', 'activation', 'stochastic', 'layerwise', 'importance'];
 const NUMBERS = ['mmcs', 'ml2r', 'mean-active', 'dedicated', 'mean-share', 'topk-loss', 'target-loss'];
 
+/** @type {Record<string, Array<[number, number]>>} */
 const curves = { target: [], ...Object.fromEntries(APD_SERIES.map((k) => [k, []])) };
+/** @type {Array<[number, string]>} */
 let marks = []; // [[step, label]] where the APD loss chart marks the restarts (from the engine's plan)
+/** @type {Snapshot | null} */
 let snapshot = null;
 let snapshotDirty = false; // a snapshot came (or what it is drawn with changed) since it was last drawn
 // A snapshot of a large model takes long to draw (hundreds of small
 // heatmaps): it is drawn at most once per five times its drawing took, the
 // latest one only, so that the page keeps answering while a run goes on.
-let snapshotDrawnAt = 0, snapshotDrawMs = 0, snapshotTimer = null;
+let snapshotDrawnAt = 0, snapshotDrawMs = 0;
+/** @type {ReturnType<typeof setTimeout> | null} */
+let snapshotTimer = null;
 let pending = false;
 let saved = false; // drawing a saved result: it keeps no target training and no last batch
 
+/**
+ * @param {Array<[number, number]>} series
+ * @param {number} x
+ * @param {number} y
+ */
 function push(series, x, y) {
   series.push([x, y]);
   if (series.length > MAX_POINTS) {
@@ -32,16 +51,26 @@ function push(series, x, y) {
   }
 }
 
-/** Target losses, the last of which belongs to step `lastStep - 1`. */
+/**
+ * Target losses, the last of which belongs to step `lastStep - 1`.
+ * @param {number[]} losses
+ * @param {number} lastStep
+ */
 export function addTargetLosses(losses, lastStep) {
   let t = lastStep - losses.length;
   for (const l of losses) push(curves.target, t++, l);
   schedule();
 }
 
-/** APD or SPD step records (a batch's, or a report's history). */
+/**
+ * APD or SPD step records (a batch's, or a report's history).
+ * @param {Array<StepStats | SpdStepStats>} steps
+ */
 export function addApdSteps(steps) {
-  for (const s of steps) for (const k of APD_SERIES) if (s[k] != null) push(curves[k], s.step, s[k]);
+  for (const s of steps) {
+    const losses = /** @type {Record<string, number | undefined>} */ (s);
+    for (const k of APD_SERIES) if (losses[k] != null) push(curves[k], s.step, losses[k]);
+  }
   schedule();
 }
 
@@ -51,13 +80,19 @@ export function clearApdCurves() {
   schedule();
 }
 
-/** Where the APD loss chart marks each restart. */
+/**
+ * Where the APD loss chart marks each restart.
+ * @param {Array<[number, string]>} m
+ */
 export function setMarks(m) {
   marks = m || [];
   schedule();
 }
 
-/** The view data to draw next. */
+/**
+ * The view data to draw next.
+ * @param {Snapshot} s
+ */
 export function setSnapshot(s) {
   snapshot = s;
   snapshotDirty = true;
@@ -67,7 +102,10 @@ export function setSnapshot(s) {
 /** The view data drawn now (null before any). */
 export const currentSnapshot = () => snapshot;
 
-/** Says whether what is drawn is a saved result (imported, kept, shipped) rather than a run. */
+/**
+ * Says whether what is drawn is a saved result (imported, kept, shipped) rather than a run.
+ * @param {boolean} on
+ */
 export function setSaved(on) {
   saved = on;
   snapshotDirty = true;
@@ -85,7 +123,7 @@ export function clearAll() {
   $('scale-note').textContent = '';
   $('starts-note').textContent = '';
   for (const id of ['geometry', 'components', 'neurons', 'residual']) $(id).innerHTML = '';
-  for (const id of ['cos-chart', 'hist-chart', 'attr-chart', 'target-chart', 'loss-chart', 'curve-chart', 'mass-chart', 'cos-matrix']) clear($(id));
+  for (const id of ['cos-chart', 'hist-chart', 'attr-chart', 'target-chart', 'loss-chart', 'curve-chart', 'mass-chart', 'cos-matrix']) clear(chart(id));
   clearExplore();
   clearSpd();
   schedule();
@@ -98,9 +136,9 @@ function schedule() {
   requestAnimationFrame(() => {
     pending = false;
     const { target, ...apdSeries } = curves;
-    if (saved && !target.length) message($('target-chart'), 'a saved result does not keep the target\'s training curve');
-    else lossChart($('target-chart'), { target });
-    lossChart($('loss-chart'), apdSeries, marks);
+    if (saved && !target.length) message(chart('target-chart'), 'a saved result does not keep the target\'s training curve');
+    else lossChart(chart('target-chart'), { target });
+    lossChart(chart('loss-chart'), apdSeries, marks);
     if (snapshot && snapshotDirty) {
       const wait = snapshotDrawnAt + 4 * snapshotDrawMs - performance.now();
       if (wait <= 0) {
@@ -116,6 +154,7 @@ function schedule() {
   });
 }
 
+/** @param {Snapshot} s */
 function drawResid(s) {
   const r = s.metrics.resid;
   const n = r.dedicated.length, C = r.n_components;
@@ -125,30 +164,31 @@ function drawResid(s) {
   $('target-loss').textContent = r.target_loss.toExponential(2);
   const count = new Map();
   for (const c of r.dedicated) count.set(c, (count.get(c) || 0) + 1);
-  bars($('cos-chart'), r.shares, { colors: r.dedicated.map((c) => (count.get(c) > 1 ? '#b8b8bc' : color(c))), labels: r.shares.map((_, i) => i) });
+  bars(chart('cos-chart'), r.shares, { colors: r.dedicated.map((c) => (count.get(c) > 1 ? '#b8b8bc' : color(c))), labels: r.shares.map((_, i) => i) });
   const order = diagonalOrder(r.dedicated, C);
+  /** @type {number[]} */
   const shares = [];
   for (let i = 0; i < n; i++) {
     const row = r.attributions.slice(i * C, (i + 1) * C);
     const total = row.reduce((a, b) => a + b, 0) || 1;
     for (const c of order) shares.push(row[c] / total);
   }
-  heatmap($('attr-chart'), shares, n, C, { signed: false, scale: 1, rowLabel: 'feature', colLabel: 'component (permuted)', colNames: order.map((c) => `component ${c}`) });
+  heatmap(chart('attr-chart'), shares, n, C, { signed: false, scale: 1, rowLabel: 'feature', colLabel: 'component (permuted)', colNames: order.map((c) => `component ${c}`) });
   drawAblation(s.ablation, n, C, order);
   if (s.spd) {
     // Subcomponent k of one matrix has nothing to do with subcomponent k of another.
-    message($('mass-chart'), 'SPD: each subcomponent belongs to one matrix, so there is no split across layers');
+    message(chart('mass-chart'), 'SPD: each subcomponent belongs to one matrix, so there is no split across layers');
   } else if (r.layer_mass.length && r.layer_mass[0].length > 1) {
-    bars($('mass-chart'), r.layer_mass.map((m) => m[0]), { labels: r.layer_mass.map((_, i) => i) });
+    bars(chart('mass-chart'), r.layer_mass.map((m) => m[0]), { labels: r.layer_mass.map((_, i) => i) });
     $('mass-chart').title = 'fraction of each dedicated component\'s weight mass in layer 1 (the rest is in the later layers)';
   } else {
-    message($('mass-chart'), 'one layer: nothing to split');
+    message(chart('mass-chart'), 'one layer: nothing to split');
   }
   const v = s.resid;
   if (!v) return;
   const neurons = $('neurons');
   neurons.innerHTML = '';
-  const scale = Math.max(1e-9, ...v.neurons_target.map(Math.abs), ...v.neurons_component.map(Math.abs));
+  const scale = Math.max(maxAbsOf(v.neurons_target, 1e-9), maxAbsOf(v.neurons_component));
   const h = Math.max(160, Math.min(400, 20 + v.n * 6)), w = Math.max(240, Math.min(560, 40 + v.neurons * 10));
   heatmap(figure(neurons, 'target', w, h), v.neurons_target, v.n, v.neurons, { scale, legend: false });
   $('neurons-howto').textContent = s.spd
@@ -171,7 +211,7 @@ function drawResid(s) {
   }
   legendCanvas(neurons, scale);
   const c = v.curve;
-  lineChart($('curve-chart'), c.xs, [
+  lineChart(chart('curve-chart'), c.xs, [
     { name: 'x + relu(x)', color: '#b8b8bc', ys: c.labels },
     { name: 'target', color: '#1d1d1f', ys: c.target },
     { name: s.spd ? 'SPD' : 'top-k APD', color: '#d6453d', dashed: true, ys: c.topk },
@@ -179,11 +219,12 @@ function drawResid(s) {
   ], { xLabel: `x_${c.feature}` });
 }
 
+/** @param {Snapshot} s */
 function drawTms(s) {
   const m = s.metrics;
   $('mmcs').textContent = m.mmcs.toFixed(4);
   $('ml2r').textContent = m.ml2r.toFixed(4);
-  bars($('cos-chart'), m.features.map((f) => f.cos), { threshold: 0.98, colors: m.features.map((f) => color(f.component)), labels: m.features.map((_, i) => i) });
+  bars(chart('cos-chart'), m.features.map((f) => f.cos), { threshold: 0.98, colors: m.features.map((f) => color(f.component)), labels: m.features.map((_, i) => i) });
   if (!s.target || !s.target.length) return;
   const [, n, d, w] = s.target[0];
   const C = s.components[0].length;
@@ -196,14 +237,15 @@ function drawTms(s) {
   const sumName = s.components[0].every((p) => p.length) ? 'sum of components' : 'sum of the alive subcomponents';
   if (d === 2) {
     $('geometry-note').textContent = 'each line is one feature\'s vector W[i,:]; colour = feature';
+    /** @type {(vals: number[]) => Array<[number, number]>} */
     const rows = (vals) => Array.from({ length: n }, (_, i) => [vals[2 * i], vals[2 * i + 1]]);
-    const scale = Math.max(...rows(w).map(([x, y]) => Math.hypot(x, y)));
+    const scale = maxOf(rows(w).map(([x, y]) => Math.hypot(x, y)));
     polygon(figure(row, 'target W', 170, 170), rows(w), { scale, colorOf: color });
     polygon(figure(row, sumName, 170, 170), rows(sum), { scale, colorOf: color });
     s.components[0].forEach((p, c) => { if (p.length) polygon(figure(row, `component ${c}`, 130, 130), rows(p), { scale, colorOf: color }); });
   } else {
     $('geometry-note').textContent = 'd > 2: W and the sum of components as heatmaps (rows = features)';
-    const scale = Math.max(...w.map(Math.abs));
+    const scale = maxAbsOf(w);
     heatmap(figure(row, 'target W', 220, Math.min(420, 20 + n * 8)), w, n, d, { scale, legend: false });
     heatmap(figure(row, sumName, 220, Math.min(420, 20 + n * 8)), sum, n, d, { scale, legend: false });
     legendCanvas(geo, scale);
@@ -215,13 +257,14 @@ function drawTms(s) {
     const h = document.createElement('p'); h.className = 'note'; h.textContent = `${name} (${rows} x ${cols})`;
     const mult = document.createElement('div'); mult.className = 'multiples';
     comps.append(h, mult);
-    const scale = Math.max(1e-9, ...layer.flatMap((p) => p.map(Math.abs)));
+    const scale = maxOf(layer.map((p) => maxAbsOf(p)), 1e-9);
     const size = C > 12 ? 60 : 110;
     // A compact gallery entry ships SPD's dead subcomponents empty.
     const dead = layer.filter((p) => !p.length).length;
     if (dead) h.textContent += `: ${layer.length - dead} subcomponents shown; ${dead} dead ones (no feature alone needs them) are not shipped with this result`;
     // A live SPD run of a large model has hundreds of subcomponents, most of
     // them near zero: the largest MAX_MULTIPLES are drawn, in their order.
+    /** @param {number[]} p */
     const norm = (p) => p.reduce((a, v) => a + v * v, 0);
     const shown = layer.map((p, c) => [c, p.length ? norm(p) : -1]).filter(([, v]) => v >= 0);
     const keep = new Set(shown.sort((a, b) => b[1] - a[1]).slice(0, MAX_MULTIPLES).map(([c]) => c));
@@ -237,13 +280,13 @@ function drawTms(s) {
     legendCanvas(comps, scale);
   });
   if (s.cos_matrix && s.cos_matrix.length) {
-    heatmap($('cos-matrix'), s.cos_matrix, n, C, { signed: false, scale: 1, rowLabel: 'feature', colLabel: 'component' });
+    heatmap(chart('cos-matrix'), s.cos_matrix, n, C, { signed: false, scale: 1, rowLabel: 'feature', colLabel: 'component' });
   }
   const res = $('residual');
   res.innerHTML = '';
   (s.residual || []).forEach((r, l) => {
     const [name, rows, cols, w] = s.target[l];
-    const scale = Math.max(1e-9, ...w.map(Math.abs));
+    const scale = maxAbsOf(w, 1e-9);
     const max = r.reduce((a, b) => Math.max(a, Math.abs(b)), 0);
     heatmap(figure(res, `${name}: largest ${max.toExponential(1)}`, 140, Math.round(140 * Math.min(2, rows / cols))), r, rows, cols, { scale, legend: false });
   });
@@ -251,12 +294,16 @@ function drawTms(s) {
     // Each feature's best-matching component in column i where it can be
     // (SPD has many more subcomponents than features).
     const order = diagonalOrder(m.features.map((f) => f.component), C);
-    heatmap($('attr-chart'), permuteColumns(s.attributions, n, order), n, C, { signed: false, rowLabel: 'feature', colLabel: 'component (matched to features first)', colNames: order.map((c) => `component ${c}`) });
+    heatmap(chart('attr-chart'), permuteColumns(s.attributions, n, order), n, C, { signed: false, rowLabel: 'feature', colLabel: 'component (matched to features first)', colNames: order.map((c) => `component ${c}`) });
   }
   drawAblation(s.ablation, n, C);
 }
 
-/** The restarts' comparison, as the CLI prints it (SPD's when `spd`). */
+/**
+ * The restarts' comparison, as the CLI prints it (SPD's when `spd`).
+ * @param {Starts | undefined} st
+ * @param {boolean} spd
+ */
 function startsText(st, spd) {
   if (!st || !st.scores.length) return '';
   if (spd) {
@@ -271,6 +318,7 @@ function startsText(st, spd) {
     : `Restarts: each start's minimality loss (mean over its last quarter): ${scores}; start ${st.kept + 1}, the lowest, went on.`;
 }
 
+/** @param {Snapshot} s */
 function drawSnapshot(s) {
   const m = s.metrics;
   $('starts-note').textContent = startsText(s.starts, !!s.spd);
@@ -285,6 +333,6 @@ function drawSnapshot(s) {
   drawSamples(s.samples);
   drawSpd(s.spd);
   const total = (s.active_histogram || []).reduce((a, b) => a + b, 0);
-  if (total) bars($('hist-chart'), s.active_histogram.map((v) => v / total), { max: null, labels: s.active_histogram.map((_, i) => i) });
-  else if (saved) message($('hist-chart'), 'a saved result does not keep the last training batch');
+  if (total) bars(chart('hist-chart'), s.active_histogram.map((v) => v / total), { max: null, labels: s.active_histogram.map((_, i) => i) });
+  else if (saved) message(chart('hist-chart'), 'a saved result does not keep the last training batch');
 }

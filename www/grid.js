@@ -1,3 +1,4 @@
+// @ts-check
 // Seeds side by side (`data-testid="seeds-grid"`): one model and one set of
 // settings on many seeds, each seed a small polygon with its figures, failed
 // seeds marked with the reason where it is the known collapse (two features
@@ -7,10 +8,32 @@
 // own (a worker is one engine; on the CPU a worker per core beats batching
 // the seeds into one step: docs/page.md), and a click on a seed opens it in
 // the full views.
-import { vectors, color } from './views.js';
+import { vectors, color, maxOf } from './views.js';
 import { BAR, recovered } from './results.js';
+/** @typedef {import('./protocol.js').Snapshot} Snapshot */
+/** @typedef {import('./protocol.js').ShippedEntry} ShippedEntry */
+/** @typedef {import('./protocol.js').Plan} Plan */
+/** @typedef {import('./protocol.js').PageMessage} PageMessage */
+/** @typedef {import('./protocol.js').WorkerMessage} WorkerMessage */
+/** @typedef {import('./views.js').Chart} Chart */
+/** @typedef {{ ok: boolean, figures: string, reason: string, collapse?: boolean }} Verdict */
+/** @typedef {HTMLButtonElement & { result?: ShippedEntry }} SeedCell  a seed's cell; `result` once it has one to open */
+/** A shipped grid (www/gallery/seeds/<name>.json). @typedef {{ name: string, title: string, note: string, model: string, method: string, cells: ShippedEntry[] }} SeedsGrid */
 
+/** @param {string} id */
 const $ = (id) => document.getElementById(id);
+/** @param {string} id */
+const input = (id) => /** @type {HTMLInputElement} */ (document.getElementById(id));
+/** @param {string} id */
+const select = (id) => /** @type {HTMLSelectElement} */ (document.getElementById(id));
+/** @param {string} id */
+const button = (id) => /** @type {HTMLButtonElement} */ (document.getElementById(id));
+/**
+ * Sends a seeds worker a message of the protocol.
+ * @param {Worker} w
+ * @param {PageMessage} msg
+ */
+const send = (w, msg) => w.postMessage(msg);
 /** A share (|cos| times length, capped at 1) at least this large counts as a component holding a feature. */
 const HOLDS = 0.3;
 
@@ -20,9 +43,13 @@ const HOLDS = 0.3;
  * (row-major, `nFeatures` rows). Each feature's holder is the component
  * with its largest share, when that share is at least HOLDS; returns
  * [{ component, features }] for every component holding two or more.
+ * @param {number[]} cos
+ * @param {number} nFeatures
+ * @returns {Array<{ component: number, features: number[] }>}
  */
 export function collapses(cos, nFeatures) {
   const nC = cos.length / nFeatures;
+  /** @type {Map<number, number[]>} */
   const held = new Map();
   for (let f = 0; f < nFeatures; f++) {
     let best = -1, share = HOLDS;
@@ -32,7 +59,11 @@ export function collapses(cos, nFeatures) {
   return [...held].filter(([, fs]) => fs.length > 1).map(([component, features]) => ({ component, features }));
 }
 
-/** Whether a seed's views meet the success bar, and if not, why in words. */
+/**
+ * Whether a seed's views meet the success bar, and if not, why in words.
+ * @param {Snapshot} views
+ * @returns {Verdict}
+ */
 export function verdict(views) {
   const m = views.metrics;
   if (m.resid) {
@@ -50,14 +81,19 @@ export function verdict(views) {
   return { ok, figures, reason: m.mmcs < BAR.mmcs ? 'a feature without a component along it' : 'components shorter than their features' };
 }
 
-/** Draws one seed's polygon: the target's features (dashed grey) and each component's part, coloured by component. */
+/**
+ * Draws one seed's polygon: the target's features (dashed grey) and each component's part, coloured by component.
+ * @param {Chart} canvas
+ * @param {Snapshot} views
+ */
 function drawPolygon(canvas, views) {
   const t = views.target?.[0];
   if (!t || t[2] !== 2 || !views.components?.length) return false;
   const [, n, , w] = t;
+  /** @type {(vals: number[]) => Array<[number, number]>} */
   const rows = (vals) => Array.from({ length: n }, (_, i) => [vals[2 * i], vals[2 * i + 1]]);
   const target = rows(w);
-  const scale = Math.max(...target.map(([x, y]) => Math.hypot(x, y)));
+  const scale = maxOf(target.map(([x, y]) => Math.hypot(x, y)));
   // Only the rows a component really holds: the rest are near zero and would only clutter.
   // A component holding two features is drawn thicker: the collapse, seen.
   const both = new Set(collapses(views.cos_matrix ?? [], n).map((x) => x.component));
@@ -72,8 +108,13 @@ function drawPolygon(canvas, views) {
   return true;
 }
 
-/** A cell for `seed`; `onOpen` is called when it is clicked with a result in it. */
+/**
+ * A cell for `seed`; `onOpen` is called when it is clicked with a result in it.
+ * @param {number} seed
+ * @param {(entry: ShippedEntry) => void} onOpen
+ */
 function makeCell(seed, onOpen) {
+  /** @type {SeedCell} */
   const b = document.createElement('button');
   b.className = 'seed-cell';
   b.dataset.testid = 'seed-cell';
@@ -87,11 +128,16 @@ function makeCell(seed, onOpen) {
   return b;
 }
 
-/** Fills `cell` with a finished (or, with `live`, running) result `{ views, ... }`; returns its verdict. */
+/**
+ * Fills `cell` with a finished result (or, with `live`, a running one: its seed and views); returns its verdict.
+ * @param {SeedCell} cell
+ * @param {ShippedEntry | { seed: number, views: Snapshot }} result
+ * @param {boolean} [live]
+ */
 function fillCell(cell, result, live = false) {
   const v = verdict(result.views);
   cell.dataset.state = live ? 'running' : 'done';
-  if (!live) { cell.dataset.ok = String(v.ok); cell.result = result; cell.removeAttribute('aria-disabled'); }
+  if (!live) { cell.dataset.ok = String(v.ok); cell.result = /** @type {ShippedEntry} */ (result); cell.removeAttribute('aria-disabled'); }
   cell.classList.toggle('failed', !live && !v.ok);
   cell.classList.toggle('collapsed', !live && !!v.collapse);
   drawPolygon(cell.querySelector('canvas'), result.views);
@@ -102,19 +148,27 @@ function fillCell(cell, result, live = false) {
   return v;
 }
 
-/** The summary line under the grid. */
+/**
+ * The summary line under the grid.
+ * @param {string} text
+ */
 function summarize(text) { $('seeds-summary').textContent = text; }
 
 /** Bumped by every change of what the grid shows: a shipped grid that loads after a later change is dropped. */
 let shown = 0;
 
-/** Shows the shipped grid `name`; `open(entry)` opens a seed in the full views. */
+/**
+ * Shows the shipped grid `name`; `open(entry)` opens a seed in the full views.
+ * @param {string} name
+ * @param {(entry: ShippedEntry) => void} open
+ */
 async function showShippedGrid(name, open) {
   stopLive();
   const mine = ++shown;
   const box = $('seeds-cells');
   box.innerHTML = '';
   summarize('loading ...');
+  /** @type {SeedsGrid | null} */
   let grid = null;
   try {
     const res = await fetch(`gallery/seeds/${name}.json`);
@@ -138,22 +192,25 @@ async function showShippedGrid(name, open) {
 
 // ---- live: seeds decomposed in this page ----
 
-/** Workers running a live grid, and what they still have to do. */
+/**
+ * Workers running a live grid, and what they still have to do.
+ * @type {{ workers: Worker[], done: number, ok: number, failed: number, t0: number } | null}
+ */
 let live = null;
 
 function stopLive() {
   if (!live) return;
   for (const w of live.workers) { w.onmessage = null; w.terminate(); }
   // Seeds that had not finished say so, rather than looking busy.
-  for (const cell of document.querySelectorAll('#seeds-cells [data-testid="seed-cell"]')) {
+  for (const cell of /** @type {NodeListOf<SeedCell>} */ (document.querySelectorAll('#seeds-cells [data-testid="seed-cell"]'))) {
     if (cell.dataset.state === 'running' || cell.dataset.state === 'waiting') {
       cell.dataset.state = 'stopped';
       cell.querySelector('.seed-figures').textContent = 'not run';
     }
   }
   live = null;
-  $('seeds-stop').disabled = true;
-  $('seeds-run').disabled = false;
+  button('seeds-stop').disabled = true;
+  button('seeds-run').disabled = false;
 }
 
 /** How many seeds run at once: one per core the browser reports, at most four. */
@@ -162,6 +219,8 @@ export const parallelism = () => Math.max(1, Math.min(4, navigator.hardwareConcu
 /**
  * Decomposes seeds `first .. first + n - 1` of `preset` with `config` (JSON
  * text) in this page, `parallelism()` at a time, each in a worker of its own.
+ * @param {{ preset: string, config: string, first: number, n: number }} what
+ * @param {(entry: ShippedEntry) => void} open
  */
 function runLive({ preset, config, first, n }, open) {
   stopLive();
@@ -169,7 +228,7 @@ function runLive({ preset, config, first, n }, open) {
   const box = $('seeds-cells');
   box.innerHTML = '';
   box.dataset.source = 'live';
-  $('seeds-pick').value = 'live';
+  select('seeds-pick').value = 'live';
   const seeds = Array.from({ length: n }, (_, i) => first + i);
   const cells = new Map(seeds.map((s) => [s, makeCell(s, open)]));
   for (const c of cells.values()) box.append(c);
@@ -177,8 +236,8 @@ function runLive({ preset, config, first, n }, open) {
   const at = parallelism();
   const run = { workers: [], done: 0, ok: 0, failed: 0, t0: performance.now() };
   live = run;
-  $('seeds-stop').disabled = false;
-  $('seeds-run').disabled = true;
+  button('seeds-stop').disabled = false;
+  button('seeds-run').disabled = true;
   // Which method, said where it is not APD (the grid's cells look alike either way).
   let what = preset;
   try { if (JSON.parse(config).method === 'spd') what = `${preset} (SPD)`; } catch { /* the worker reports a bad configuration */ }
@@ -191,14 +250,18 @@ function runLive({ preset, config, first, n }, open) {
     summarize(`${run.ok} of ${run.done} seeds of ${what} recovered${run.failed ? ` (${run.failed} more could not run)` : ''}, run here in ${s} s (${at} at a time on the CPU). Click a seed to open it.`);
     stopLive();
   };
+  /** @param {Worker} w */
   const next = (w) => {
     const seed = queue.shift();
     if (seed === undefined) { w.onmessage = null; w.terminate(); return; }
     const cell = cells.get(seed);
     cell.dataset.state = 'running';
     cell.querySelector('.seed-figures').textContent = 'starting';
-    let snap = null, plan = null;
-    w.onmessage = ({ data: msg }) => {
+    /** @type {Snapshot | null} */
+    let snap = null;
+    /** @type {Plan | null} */
+    let plan = null;
+    w.onmessage = (/** @type {MessageEvent<WorkerMessage>} */ { data: msg }) => {
       if (live !== run || ('run' in msg && msg.run !== seed && msg.run != null)) return;
       switch (msg.type) {
         case 'started': plan = msg.plan; break;
@@ -235,9 +298,9 @@ function runLive({ preset, config, first, n }, open) {
         default: break; // checkpoints, notices: the grid keeps only the result
       }
     };
-    w.postMessage({ type: 'use-config', preset, config });
-    w.postMessage({ type: 'speed', value: 1000 });
-    w.postMessage({ type: 'start', run: seed, preset, seed, backend: 'cpu', paused: false });
+    send(w, { type: 'use-config', preset, config });
+    send(w, { type: 'speed', value: 1000 });
+    send(w, { type: 'start', run: seed, preset, seed, backend: 'cpu', paused: false });
   };
   function spawn() {
     if (!queue.length) return;
@@ -253,24 +316,30 @@ function runLive({ preset, config, first, n }, open) {
  * Wires the card: `open(entry)` shows a seed in the full views; `current()`
  * gives { preset, config, seed } of the page's settings, or null while the
  * engine is not there.
+ * @param {(entry: ShippedEntry) => void} open
+ * @param {() => ({ preset: string, config: string, seed: number } | null)} current
  */
 export function setupGrid(open, current) {
-  $('seeds-pick').addEventListener('change', () => showShippedGrid($('seeds-pick').value, open));
+  $('seeds-pick').addEventListener('change', () => showShippedGrid(select('seeds-pick').value, open));
   $('seeds-stop').addEventListener('click', () => { stopLive(); summarize('Stopped: the seeds that had finished stay.'); });
   $('seeds-run').addEventListener('click', () => {
     const c = current();
     if (!c) { summarize('The engine is still loading: the seeds can run once it is there.'); return; }
-    const n = Number($('seeds-n').value);
-    if (!Number.isInteger(n) || n < 1 || n > 24) { summarize(`The number of seeds must be an integer from 1 to 24; "${$('seeds-n').value}" is not.`); return; }
+    const n = Number(input('seeds-n').value);
+    if (!Number.isInteger(n) || n < 1 || n > 24) { summarize(`The number of seeds must be an integer from 1 to 24; "${input('seeds-n').value}" is not.`); return; }
     if (c.seed + n - 1 > 4294967295) { summarize(`Seeds run up to 4294967295: from seed ${c.seed}, at most ${4294967296 - c.seed}.`); return; }
     runLive({ ...c, first: c.seed, n }, open);
   });
-  showShippedGrid($('seeds-pick').value, open);
+  showShippedGrid(select('seeds-pick').value, open);
 }
 
-/** Shows shipped grid `name` (the tour's action), scrolled into view. */
+/**
+ * Shows shipped grid `name` (the tour's action), scrolled into view.
+ * @param {string} name
+ * @param {(entry: ShippedEntry) => void} open
+ */
 export function showGrid(name, open) {
-  $('seeds-pick').value = name;
+  select('seeds-pick').value = name;
   $('card-seeds').scrollIntoView({ block: 'start' });
   return showShippedGrid(name, open);
 }

@@ -1,9 +1,10 @@
+// @ts-check
 // The page controller: the buttons, the run's state, and the messages to
 // and from the worker that owns the engine (protocol.js). What the cards
 // draw is in draw.js, the settings and the URL hash in settings.js, the
 // results kept across reloads in saved.js, shipped results in results.js,
 // the tour in tour.js, the seeds grid in grid.js.
-// Size: about 530 lines, because every state the page can be in and every
+// Size: about 660 lines (JSDoc types included), because every state the page can be in and every
 // worker message that moves it are kept in this one file, so that the
 // transitions can be read together.
 import * as draw from './draw.js';
@@ -14,11 +15,48 @@ import { pickPair } from './explore.js';
 import { shipped, showFirstView, scaleText, showGallery, duration } from './results.js';
 import * as compare from './compare.js';
 import { setupGrid, showGrid } from './grid.js';
+import { historyOf } from './protocol.js';
+/** @typedef {import('./protocol.js').Method} Method */
+/** @typedef {import('./protocol.js').BackendPref} BackendPref */
+/** @typedef {import('./protocol.js').Config} Config */
+/** @typedef {import('./protocol.js').Report} Report */
+/** @typedef {import('./protocol.js').Snapshot} Snapshot */
+/** @typedef {import('./protocol.js').Plan} Plan */
+/** @typedef {import('./protocol.js').SettingInfo} SettingInfo */
+/** @typedef {import('./protocol.js').ShippedEntry} ShippedEntry */
+/** @typedef {import('./protocol.js').KeptChoice} KeptChoice */
+/** @typedef {import('./protocol.js').Measured} Measured */
+/** @typedef {import('./protocol.js').PageMessage} PageMessage */
+/** @typedef {import('./protocol.js').PageRequest} PageRequest */
+/** @typedef {import('./protocol.js').Replies} Replies */
+/** @typedef {import('./protocol.js').Reply} Reply */
+/** @typedef {import('./protocol.js').WorkerMessage} WorkerMessage */
+/** @typedef {import('./protocol.js').FailedMessage} FailedMessage */
+/** @typedef {import('./protocol.js').ReportViewsMessage} ReportViewsMessage */
+/** @typedef {Extract<WorkerMessage, { type: 'backend-choice' }>} BackendChoiceMessage */
+/** @typedef {{ [T in PageRequest['type']]: Omit<Extract<PageRequest, { type: T }>, 'seq'> }[PageRequest['type']]} RequestBody  a request, but its seq */
 
+/** @param {string} id */
 const $ = (id) => document.getElementById(id);
+/** @param {string} id */
+const input = (id) => /** @type {HTMLInputElement} */ (document.getElementById(id));
+/** @param {string} id */
+const select = (id) => /** @type {HTMLSelectElement} */ (document.getElementById(id));
+/** @param {string} id */
+const button = (id) => /** @type {HTMLButtonElement} */ (document.getElementById(id));
 /** States of the page; the status line shows the state (or the error). */
 const RUNNING = ['starting', 'training target', 'decomposing'];
 
+/**
+ * The page's state. `config` mirrors the worker's configuration (JSON),
+ * `presetConfig` is the preset's for the method chosen (what the link lists
+ * differences from).
+ * @type {{
+ *   presets: string[], settings: SettingInfo[], preset: string | null, presetConfig: string | null, config: string | null,
+ *   status: string, run: number | null, runs: number, canContinue: boolean, plan: Plan | null,
+ *   importedTarget: string | null, applyingHash: boolean, seq: number, reportShown: boolean, chapter: number,
+ * }}
+ */
 const state = {
   presets: [], settings: [], preset: null, presetConfig: null, config: null,
   status: 'loading',
@@ -31,36 +69,47 @@ const state = {
   chapter: 0, // the open tour chapter (0: none), kept in the link
 };
 
+/** @type {Worker | null} */
 let worker = null;
+/** @param {PageMessage} msg */
 const send = (msg) => worker.postMessage(msg);
 /** Starts (or, after a Rust panic, restarts) the worker that owns the wasm engine. */
 function spawnWorker() {
   worker?.terminate();
   worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   worker.onerror = (e) => fail(`the worker failed (${e.message || 'unknown error'})`);
-  worker.onmessage = ({ data }) => onWorkerMessage(data);
+  worker.onmessage = (/** @type {MessageEvent<WorkerMessage>} */ { data }) => onWorkerMessage(data);
 }
 
-/** Moves the page to `status` ('loading', 'ready', 'starting', 'training target', 'decomposing', 'paused', 'done', 'error'). */
+/**
+ * Moves the page to `status` ('loading', 'ready', 'starting', 'training target', 'decomposing', 'paused', 'done', 'error').
+ * @param {string} status
+ * @param {string} [detail]
+ */
 function setStatus(status, detail = '') {
   state.status = status;
   const el = $('status');
   el.textContent = status === 'error' ? `error: ${detail}` : status;
   el.dataset.status = status;
   const running = RUNNING.includes(status);
-  $('run').disabled = !state.config || running || status === 'loading';
-  $('pause').disabled = !running;
-  $('step').disabled = !state.config || running || status === 'loading';
-  $('reset').disabled = status === 'loading';
-  $('paper').disabled = !state.config || running || status === 'loading';
-  $('first-view-run').disabled = $('run').disabled;
+  button('run').disabled = !state.config || running || status === 'loading';
+  button('pause').disabled = !running;
+  button('step').disabled = !state.config || running || status === 'loading';
+  button('reset').disabled = status === 'loading';
+  button('paper').disabled = !state.config || running || status === 'loading';
+  button('first-view-run').disabled = button('run').disabled;
 }
 
+/** @param {string} message */
 function fail(message) {
   setStatus('error', message);
   banner(message, 'error');
 }
 
+/**
+ * @param {string} text
+ * @param {'info' | 'error'} [kind]
+ */
 function banner(text, kind = 'info') {
   const b = $('banner');
   if (!text) { b.hidden = true; return; }
@@ -69,11 +118,17 @@ function banner(text, kind = 'info') {
 
 // ---- configuration: the worker owns it; the page mirrors it ----
 
+/** @type {Map<number, (reply: Reply) => void>} */
 const pending = new Map();
-/** Sends `msg` and resolves with the worker's answer to it. */
+/**
+ * Sends `msg` and resolves with the worker's answer to it.
+ * @template {RequestBody} M
+ * @param {M} msg
+ * @returns {Promise<Replies[M['type']]>}
+ */
 function request(msg) {
-  msg.seq = ++state.seq;
-  return new Promise((resolve) => { pending.set(msg.seq, resolve); send(msg); });
+  const seq = ++state.seq;
+  return new Promise((resolve) => { pending.set(seq, /** @type {(reply: Reply) => void} */ (resolve)); send(/** @type {PageRequest} */ ({ ...msg, seq })); });
 }
 
 function writeHash() {
@@ -85,32 +140,42 @@ function writeHash() {
     history.replaceState(null, '', `#${params}`);
     return;
   }
-  history.replaceState(null, '', hashOf({ preset: state.preset, seed: $('seed').value, backend: $('backend').value, config: state.config, presetConfig: state.presetConfig, chapter: state.chapter }));
+  history.replaceState(null, '', hashOf({ preset: state.preset, seed: input('seed').value, backend: select('backend').value, config: state.config, presetConfig: state.presetConfig, chapter: state.chapter }));
 }
 
 /** The settings fields of the current configuration, explained by the engine's registry. */
 const showFields = () => renderFields(state.config, editSetting, state.settings);
 
-/** One edited setting, sent alone: the worker applies edits in the order they come, so none is lost. */
+/**
+ * One edited setting, sent alone: the worker applies edits in the order they come, so none is lost.
+ * @param {string} path
+ * @param {string} value
+ */
 const editSetting = (path, value) => send({ type: 'set', path, value, seq: ++state.seq });
 
+/** @param {string} name */
 async function choosePreset(name) {
   const reply = await request({ type: 'preset', name });
+  // A failure (or a panic, answered for the worker) is shown where it is handled.
+  if (reply.type !== 'config') return;
   state.preset = name; state.presetConfig = reply.config; state.config = reply.config;
-  $('model').value = name;
+  select('model').value = name;
   state.importedTarget = null;
   // A new model keeps the method chosen.
-  if ($('method').value !== 'apd') await chooseMethod($('method').value);
+  if (select('method').value !== 'apd') await chooseMethod(/** @type {Method} */ (select('method').value));
   showModelKind(state.config);
   showFields();
 }
 
-/** Decomposes with `method` (`apd` or `spd`), with the preset's settings for it. */
+/**
+ * Decomposes with `method` (`apd` or `spd`), with the preset's settings for it.
+ * @param {Method} method
+ */
 async function chooseMethod(method) {
   const reply = await request({ type: 'method', value: method });
-  if (reply.type === 'field-error') { banner(reply.message, 'error'); return; }
+  if (reply.type !== 'config') { if (reply.type === 'field-error') banner(reply.message, 'error'); return; }
   state.config = reply.config; state.presetConfig = reply.base;
-  $('method').value = method;
+  select('method').value = method;
 }
 
 /** Applies the URL hash: unknown keys and bad values are reported and skipped. */
@@ -120,10 +185,10 @@ async function applyHash() {
   state.applyingHash = true;
   try {
     const link = readHash(location.hash, state.presets);
-    $('method').value = link.method ?? 'apd';
+    select('method').value = link.method ?? 'apd';
     await choosePreset(link.model ?? state.presets[0]);
-    if (link.seed !== null) $('seed').value = link.seed;
-    if (link.backend !== null) $('backend').value = link.backend;
+    if (link.seed !== null) input('seed').value = link.seed;
+    if (link.backend !== null) select('backend').value = link.backend;
     const problems = [...link.problems];
     for (const [path, value] of link.settings) {
       const reply = await request({ type: 'set', path, value });
@@ -137,8 +202,12 @@ async function applyHash() {
   writeHash();
 }
 
-/** Shows the views of the configuration's architecture (TMS or residual MLP) only. */
+/**
+ * Shows the views of the configuration's architecture (TMS or residual MLP) only, and its method's.
+ * @param {string} configJson
+ */
 function showModelKind(configJson) {
+  /** @type {Config} */
   const config = JSON.parse(configJson);
   const resid = config.model.kind === 'resid_mlp';
   const spd = config.method === 'spd';
@@ -159,28 +228,38 @@ function showModelKind(configJson) {
 
 // ---- runs ----
 
+/**
+ * @param {boolean} paused
+ * @param {boolean} [stepOnce]
+ */
 function startRun(paused, stepOnce = false) {
   banner('');
   showFirstView(false);
   draw.clearAll();
   state.run = ++state.runs; state.canContinue = true; state.plan = null;
   $('eta').textContent = '-';
-  $('export-report').disabled = true; $('export-target').disabled = true;
+  button('export-report').disabled = true; button('export-target').disabled = true;
   $('backend-choice').hidden = true;
-  send({ type: 'start', run: state.run, preset: state.preset, seed: Number($('seed').value), backend: $('backend').value, target: state.importedTarget, paused, stepOnce, remembered: backendChoices() });
+  send({ type: 'start', run: state.run, preset: state.preset, seed: Number(input('seed').value), backend: /** @type {BackendPref} */ (select('backend').value), target: state.importedTarget, paused, stepOnce, remembered: backendChoices() });
   setStatus(paused ? 'paused' : 'starting');
 }
 
 // "auto" backend choices, measured by the worker, kept per method and model size.
 const CHOICES_KEY = 'apd-backend-choices';
+/** @returns {Record<string, KeptChoice>} */
 function backendChoices() {
   try { return JSON.parse(localStorage.getItem(CHOICES_KEY)) || {}; } catch { return {}; }
 }
 
-/** Shows what "auto" chose and the figures it chose by; keeps a new measurement. */
+/**
+ * Shows what "auto" chose and the figures it chose by; keeps a new measurement.
+ * @param {BackendChoiceMessage} c
+ */
 function showBackendChoice(c) {
+  /** @param {number} v */
   const num = (v) => (v < 10 ? v.toFixed(2) : v.toFixed(0));
-  const ms = (v) => (v === null || v === undefined ? 'could not run' : v.over ? `not through warm-up within ${(v.over / 1000).toFixed(1)} s` : `${num(v)} ms per step`);
+  /** @param {Measured | undefined} v */
+  const ms = (v) => (v === null || v === undefined ? 'could not run' : typeof v === 'object' ? `not through warm-up within ${(v.over / 1000).toFixed(1)} s` : `${num(v)} ms per step`);
   const figures = `warm steps of this model: CPU ${ms(c.cpu)}, WebGPU ${ms(c.webgpu)}`;
   const el = $('backend-choice');
   el.dataset.backend = c.backend;
@@ -194,12 +273,17 @@ function showBackendChoice(c) {
   try { localStorage.setItem(CHOICES_KEY, JSON.stringify({ ...backendChoices(), [key]: kept })); } catch { /* storage off: measured again next time */ }
 }
 
-/** A finished result drawn from the engine's view data: its report, snapshot and step plan. */
+/**
+ * A finished result drawn from the engine's view data: its report, snapshot and step plan.
+ * @param {Report} r
+ * @param {Snapshot} snap
+ * @param {Plan} plan
+ */
 function showResult(r, snap, plan) {
   state.run = null; state.canContinue = false;
   draw.clearAll();
   draw.setMarks(plan.marks);
-  const history = r.spd ? r.spd.history : r.history;
+  const history = historyOf(r);
   draw.addApdSteps(history);
   showModelKind(JSON.stringify(r.config));
   draw.setSnapshot(snap);
@@ -207,8 +291,12 @@ function showResult(r, snap, plan) {
   for (const [id, v] of [['step-count', String((history.at(-1)?.step ?? -1) + 1)], ['phase', 'done'], ['backend-active', r.timing.backend]]) $(id).textContent = v;
 }
 
-/** A report (imported, or kept from a last visit), drawn from the engine's view data. */
+/**
+ * A report (imported, or kept from a last visit), drawn from the engine's view data.
+ * @param {ReportViewsMessage} views
+ */
 function showReport({ report, snap, plan }) {
+  /** @type {Report} */
   const r = JSON.parse(report);
   state.reportShown = true;
   showFirstView(false);
@@ -218,16 +306,19 @@ function showReport({ report, snap, plan }) {
 }
 
 
-/** The shipped result drawn now, whose settings "Run it yourself" takes. */
+/**
+ * The shipped result drawn now, whose settings "Run it yourself" takes.
+ * @type {ShippedEntry | null}
+ */
 let shownEntry = null;
 
 /** Runs the shown shipped result's model, method, seed and settings in this page. */
 async function runShown() {
   const e = shownEntry;
-  if (!e || $('run').disabled) return;
+  if (!e || button('run').disabled) return;
   if (e.model !== state.preset) await choosePreset(e.model);
-  if (e.method !== $('method').value) await chooseMethod(e.method);
-  $('seed').value = String(e.seed);
+  if (e.method !== select('method').value) await chooseMethod(e.method);
+  input('seed').value = String(e.seed);
   const base = Object.fromEntries(flatten(JSON.parse(state.presetConfig)));
   for (const [path, value] of flatten(e.report.config)) {
     if (path === 'method' || base[path] === value) continue;
@@ -238,14 +329,20 @@ async function runShown() {
   startRun(false);
 }
 
-/** Opens a shipped result in the views. */
+/**
+ * Opens a shipped result in the views.
+ * @param {string} name
+ */
 async function showShipped(name) {
   const entry = await shipped(name);
   if (!entry) { banner(`The shipped result ${name} could not be loaded.`, 'error'); return; }
   showEntry(entry);
 }
 
-/** Opens a result in the views: shipped (a gallery entry, a seed of a shipped grid) or a seed run by the grid here. */
+/**
+ * Opens a result in the views: shipped (a gallery entry, a seed of a shipped grid) or a seed run by the grid here.
+ * @param {ShippedEntry} entry
+ */
 function showEntry(entry) {
   // A run in progress or paused gives way (its messages are dropped from here on).
   if (state.run !== null) send({ type: 'reset' });
@@ -274,7 +371,10 @@ async function loadFirstView() {
   showFirstView(true, entry);
 }
 
-/** The engine failed: the page decides by the failure's kind, never by its text. */
+/**
+ * The engine failed: the page decides by the failure's kind, never by its text.
+ * @param {FailedMessage} msg
+ */
 function onFailure(msg) {
   switch (msg.kind) {
     case 'panic':
@@ -292,7 +392,13 @@ function onFailure(msg) {
       state.canContinue = false;
       setStatus('paused');
       banner(`The decomposition diverged and was paused: ${msg.message}`, 'error');
-      $('export-report').disabled = false; $('export-target').disabled = false;
+      button('export-report').disabled = false; button('export-target').disabled = false;
+      break;
+    case 'internal':
+      // A bug in the page's or the worker's JavaScript, not the engine's:
+      // shown as the error it is. The engine is sound, so not restarted.
+      state.canContinue = false;
+      fail(`internal error: ${msg.message}`);
       break;
     default: // invalid, device-lost (the CPU could not take over), busy
       state.canContinue = false;
@@ -300,14 +406,16 @@ function onFailure(msg) {
   }
 }
 
+/** @param {WorkerMessage} msg */
 async function onWorkerMessage(msg) {
-  if (msg.seq && pending.has(msg.seq)) { const resolve = pending.get(msg.seq); pending.delete(msg.seq); resolve(msg); }
+  // Only requests' seqs are pending: the answer is a Reply.
+  if ('seq' in msg && msg.seq && pending.has(msg.seq)) { const resolve = pending.get(msg.seq); pending.delete(msg.seq); resolve(/** @type {Reply} */ (msg)); }
   // A message of a run that is no longer current (reset, or replaced) is dropped.
   if ('run' in msg && msg.run !== state.run && !(msg.type === 'failed' && msg.kind === 'panic')) return;
   switch (msg.type) {
     case 'ready':
       state.presets = msg.presets; state.settings = msg.settings;
-      if (!$('model').options.length) for (const p of msg.presets) { const o = document.createElement('option'); o.value = p; o.textContent = p; $('model').append(o); }
+      if (!select('model').options.length) for (const p of msg.presets) { const o = document.createElement('option'); o.value = p; o.textContent = p; $('model').append(o); }
       await applyHash();
       setStatus('ready');
       await saved.offer();
@@ -359,15 +467,17 @@ async function onWorkerMessage(msg) {
       break;
     }
     case 'done': {
+      /** @type {Report} */
       const r = JSON.parse(msg.entry.report);
       const views = draw.currentSnapshot();
-      if (views) compare.setColumn(r.config.method, { model: r.model, seed: r.seed, target: JSON.stringify(r.target), views, wall_s: r.timing.wall_s, source: `run in this page on ${r.timing.backend}` });
+      // An APD configuration leaves its method out.
+      if (views) compare.setColumn(r.config.method ?? 'apd', { model: r.model, seed: r.seed, target: JSON.stringify(r.target), views, wall_s: r.timing.wall_s, source: `run in this page on ${r.timing.backend}` });
       const problem = await saved.keep('result', msg.entry);
       if (problem) banner(problem, 'error');
       await saved.dropCheckpoint();
       saved.offer();
       state.canContinue = false;
-      $('export-report').disabled = false; $('export-target').disabled = false;
+      button('export-report').disabled = false; button('export-target').disabled = false;
       $('phase').textContent = 'done';
       $('eta').textContent = '-';
       setStatus('done');
@@ -383,7 +493,7 @@ async function onWorkerMessage(msg) {
       const blob = new Blob([msg.text], { type: 'application/json' });
       const a = document.createElement('a');
       a.href = URL.createObjectURL(blob);
-      a.download = `${state.preset}-seed${$('seed').value}-${msg.kind}.json`;
+      a.download = `${state.preset}-seed${input('seed').value}-${msg.kind}.json`;
       a.click(); setTimeout(() => URL.revokeObjectURL(a.href), 1000);
       break;
     }
@@ -400,7 +510,7 @@ async function onWorkerMessage(msg) {
       }
       showFields(); writeHash(); showModelKind(state.config);
       const described = await request({ type: 'describe-target', text: msg.text });
-      if (!described.note) { $('import-status').textContent = `import refused: ${described.message}`; return; }
+      if (described.type !== 'target-note' || !described.note) { $('import-status').textContent = `import refused: ${described.message}`; return; }
       state.importedTarget = msg.text;
       $('import-status').textContent = `target loaded (${msg.model}): the next run decomposes it instead of training one. ${scaleText(described.note.scale, described.note.feature_norms)}`;
       if (described.note.warning) banner(`Imported target: ${described.note.warning}`);
@@ -416,22 +526,22 @@ async function onWorkerMessage(msg) {
 
 // ---- controls ----
 
-$('model').addEventListener('change', async () => { await choosePreset($('model').value); writeHash(); });
+$('model').addEventListener('change', async () => { await choosePreset(select('model').value); writeHash(); });
 $('seed').addEventListener('change', () => {
-  const v = $('seed').value;
-  if (!/^\d+$/.test(v) || Number(v) > 4294967295) { banner(`The seed must be an integer in [0, 4294967295]; "${v}" is not.`, 'error'); $('seed').value = '0'; }
+  const v = input('seed').value;
+  if (!/^\d+$/.test(v) || Number(v) > 4294967295) { banner(`The seed must be an integer in [0, 4294967295]; "${v}" is not.`, 'error'); input('seed').value = '0'; }
   writeHash();
 });
 $('backend').addEventListener('change', writeHash);
 $('curve-feature').addEventListener('change', () => {
-  const n = JSON.parse(state.config).model.n_features;
-  const v = Number($('curve-feature').value);
+  const n = /** @type {Config} */ (JSON.parse(state.config)).model.n_features;
+  const v = Number(input('curve-feature').value);
   const f = Number.isInteger(v) && v >= 0 && v < n ? v : 0;
   if (f !== v) banner(`The feature must be an integer in [0, ${n - 1}].`, 'error');
-  $('curve-feature').value = String(f);
+  input('curve-feature').value = String(f);
   send({ type: 'curve', feature: f });
 });
-$('speed').addEventListener('input', () => { $('speed-value').textContent = $('speed').value; send({ type: 'speed', value: Number($('speed').value) }); });
+$('speed').addEventListener('input', () => { $('speed-value').textContent = input('speed').value; send({ type: 'speed', value: Number(input('speed').value) }); });
 
 $('run').addEventListener('click', () => {
   if (state.status === 'paused' && state.canContinue && state.run) {
@@ -458,13 +568,13 @@ $('reset').addEventListener('click', () => {
   setStatus('ready');
 });
 $('method').addEventListener('change', async () => {
-  await chooseMethod($('method').value);
+  await chooseMethod(/** @type {Method} */ (select('method').value));
   showModelKind(state.config); showFields(); writeHash();
 });
 $('paper').addEventListener('click', async () => {
   await request({ type: 'paper' });
   showFields(); writeHash();
-  banner($('method').value === 'spd'
+  banner(select('method').value === 'spd'
     ? 'SPD as in its paper: no delta component, warmup or revive sigmoid, no restarts, the faithfulness loss back, the target decomposed at its own scale (the shorter schedule stays).'
     : `APD as in the paper: no spare components, no restarts, the target decomposed at its own scale${state.preset === 'tms-5-2'
       ? ` (the preset's shorter schedule stays: ${JSON.parse(state.config).apd.steps.toLocaleString('en-US')} steps, the paper's 20,000 with a warmup of 5%)` : ''}.`);
@@ -472,11 +582,11 @@ $('paper').addEventListener('click', async () => {
 $('export-report').addEventListener('click', () => send({ type: 'export', kind: 'report' }));
 $('export-target').addEventListener('click', () => send({ type: 'export', kind: 'target' }));
 $('import').addEventListener('change', async () => {
-  const file = $('import').files[0];
+  const file = input('import').files[0];
   if (!file) return;
   if (file.size > 64 * 1024 * 1024) { $('import-status').textContent = 'import refused: the file is over 64 MB'; return; }
   send({ type: 'import', text: await file.text(), seq: ++state.seq });
-  $('import').value = '';
+  input('import').value = '';
 });
 $('saved-show').addEventListener('click', () => {
   const result = saved.entries().result;
@@ -486,28 +596,45 @@ $('saved-resume').addEventListener('click', () => {
   const cp = saved.entries().checkpoint;
   if (!cp) return;
   banner('');
+  showFirstView(false);
   draw.clearAll();
-  draw.addApdSteps(JSON.parse(cp.report).history);
+  /** @type {Report} */
+  const r = JSON.parse(cp.report);
+  // The cards of the checkpoint's model and method, as opening a result of another kind shows them.
+  showModelKind(JSON.stringify(r.config));
+  draw.addApdSteps(historyOf(r));
   state.run = ++state.runs; state.canContinue = true;
-  send({ type: 'resume-checkpoint', run: state.run, report: cp.report, backend: $('backend').value });
+  send({ type: 'resume-checkpoint', run: state.run, report: cp.report, backend: /** @type {BackendPref} */ (select('backend').value) });
   setStatus('starting');
 });
 $('saved-clear').addEventListener('click', () => saved.clearSaved());
 window.addEventListener('hashchange', () => { if (!RUNNING.includes(state.status)) applyHash(); });
-// For the end-to-end tests only: makes the next WebGPU step fail as a lost device would, or the engine panic.
-window.apdTestHooks = {
-  simulateGpuLoss: () => send({ type: 'simulate-gpu-loss' }),
+// For the end-to-end tests only: a lost GPU device (with or without a fresh one to be had), a
+// Rust panic, or a CPU that "auto" measures slower than it is.
+/** @type {Window & { apdTestHooks?: Record<string, (arg?: any) => void> }} */ (window).apdTestHooks = {
+  /** @param {{ fresh?: boolean }} [o]  fresh: false, the browser then gives no fresh device */
+  simulateGpuLoss: (o = {}) => send({ type: 'simulate-gpu-loss', fresh: o.fresh !== false }),
+  /** @param {number} ms */
+  slowCpuProbe: (ms) => send({ type: 'slow-cpu-probe', ms }),
   simulatePanic: () => send({ type: 'simulate-panic' }),
 };
-/** A setting changed for the user (by the tour): shown in its field, sent like an edit. */
+/**
+ * A setting changed for the user (by the tour): shown in its field, sent like an edit.
+ * @param {string} path
+ * @param {string} value
+ */
 function changeSetting(path, value) {
-  const input = document.querySelector(`[data-setting="${path}"]`);
-  if (input) { input.value = value; input.scrollIntoView({ block: 'center' }); }
+  const field = /** @type {HTMLInputElement | HTMLSelectElement | null} */ (document.querySelector(`[data-setting="${path}"]`));
+  if (field) { field.value = value; field.scrollIntoView({ block: 'center' }); }
   editSetting(path, value);
 }
-const pressRun = () => { if (!$('run').disabled) $('run').click(); };
+const pressRun = () => { if (!button('run').disabled) $('run').click(); };
+/** @param {Method} m */
 const tourMethod = async (m) => { await chooseMethod(m); showModelKind(state.config); showFields(); writeHash(); };
-/** A seed of the grid opened in the views, which are scrolled to (the grid sits below them). */
+/**
+ * A seed of the grid opened in the views, which are scrolled to (the grid sits below them).
+ * @param {ShippedEntry} entry
+ */
 const openSeed = (entry) => { showEntry(entry); $('views').scrollIntoView({ block: 'start' }); };
 setupTour({ show: showShipped, grid: (name) => showGrid(name, openSeed), set: changeSetting, run: pressRun, pair: pickPair, method: tourMethod }, (n) => { state.chapter = n; writeHash(); });
 $('tour-open').addEventListener('click', () => openChapter(state.chapter || 1));
@@ -520,10 +647,10 @@ showGallery(showShipped);
 if (chapterOf(location.hash)) openChapter(chapterOf(location.hash));
 $('first-view-run').addEventListener('click', runShown);
 $('compare-other').addEventListener('click', async () => {
-  const other = $('compare-other').dataset.method;
-  if (!other || $('run').disabled) return;
+  const other = /** @type {Method | ''} */ ($('compare-other').dataset.method);
+  if (!other || button('run').disabled) return;
   await tourMethod(other);
   startRun(false);
 });
 compare.openShippedPair();
-setupGrid(openSeed, () => (state.config ? { preset: state.preset, config: state.config, seed: Number($('seed').value) } : null));
+setupGrid(openSeed, () => (state.config ? { preset: state.preset, config: state.config, seed: Number(input('seed').value) } : null));

@@ -1,7 +1,16 @@
+// @ts-check
 // Saved and shipped results in words, and the shipped ones themselves
 // (`www/gallery/`, plain JSON the page can draw before the engine loads).
+/** @typedef {import('./protocol.js').ShippedEntry} ShippedEntry */
+/** @typedef {import('./protocol.js').Metrics} Metrics */
+/** @typedef {import('./protocol.js').ScaleSummary} ScaleSummary */
+/** An item of www/gallery/index.json. @typedef {{ name: string, model: string, method: string, seed: number, title: string, wall_s: number, figures: string }} GalleryItem */
 
-/** A result shipped with the page (`www/gallery/<name>.json`), or null. */
+/**
+ * A result shipped with the page (`www/gallery/<name>.json`), or null.
+ * @param {string} name
+ * @returns {Promise<ShippedEntry | null>}
+ */
 export async function shipped(name) {
   try {
     const res = await fetch(`gallery/${name}.json`);
@@ -14,12 +23,18 @@ export async function shipped(name) {
 /** This project's success bar for a TMS decomposition (docs/robustness.md). */
 export const BAR = { mmcs: 0.98, ml2r: 0.85 };
 
-/** Whether TMS metrics `m` meet the success bar. */
+/**
+ * Whether TMS metrics `m` meet the success bar.
+ * @param {Metrics} m
+ */
 export function recovered(m) {
   return m.mmcs >= BAR.mmcs && m.ml2r >= BAR.ml2r;
 }
 
-/** Two or three sentences on what a shipped result shows. */
+/**
+ * Two or three sentences on what a shipped result shows.
+ * @param {ShippedEntry} entry
+ */
 export function describeEntry(entry) {
   const m = entry.views.metrics;
   const when = `computed in advance (seed ${entry.seed}, ${Math.round(entry.wall_s)} s on one CPU core)`;
@@ -35,7 +50,11 @@ export function describeEntry(entry) {
     + note;
 }
 
-/** In words: a target's feature norms and the scale a decomposition works (or worked) at. */
+/**
+ * In words: a target's feature norms and the scale a decomposition works (or worked) at.
+ * @param {ScaleSummary | null | undefined} s
+ * @param {number[]} [norms]
+ */
 export function scaleText(s, norms = []) {
   if (!s || !s.feature_norm) return s?.rescaled ? 'Each neuron\'s weights are balanced before decomposing (it computes the same).' : '';
   const list = norms.length ? `feature norms ${norms.map((v) => v.toFixed(2)).join(', ')}; ` : '';
@@ -44,7 +63,11 @@ export function scaleText(s, norms = []) {
     : `${list}root mean square ${s.feature_norm.toFixed(3)}, decomposed as it is.`;
 }
 
-/** Marks the views as a shipped result, with its description (or not). */
+/**
+ * Marks the views as a shipped result, with its description (or not).
+ * @param {boolean} on
+ * @param {ShippedEntry | null} [entry]
+ */
 export function showFirstView(on, entry = null) {
   const box = document.getElementById('first-view');
   box.hidden = !on;
@@ -56,10 +79,13 @@ export function showFirstView(on, entry = null) {
   document.getElementById('first-view-note').textContent = `trains a new target and decomposes it live in this page (this one took about ${took} natively on one core; a tab's CPU backend is slower)`;
 }
 
-/** The list of shipped results (`www/gallery/index.json`); `open(name)` shows one. */
+/**
+ * The list of shipped results (`www/gallery/index.json`); `open(name)` shows one.
+ * @param {(name: string) => unknown} open
+ */
 export async function showGallery(open) {
   const list = document.getElementById('gallery-items');
-  const items = await shipped('index');
+  const items = /** @type {GalleryItem[] | null} */ (/** @type {unknown} */ (await shipped('index')));
   list.innerHTML = '';
   for (const it of items || []) {
     const li = document.createElement('li');
@@ -74,7 +100,10 @@ export async function showGallery(open) {
   }
 }
 
-/** Seconds in words, rounded as a person would say them. */
+/**
+ * Seconds in words, rounded as a person would say them.
+ * @param {number} s
+ */
 export function duration(s) {
   if (!(s > 0)) return '-';
   if (s < 60) return `about ${Math.max(1, Math.round(s))} s`;

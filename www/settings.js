@@ -1,19 +1,29 @@
+// @ts-check
 // The settings fields and the URL hash. The configuration itself lives in
 // the worker (it alone changes it, in the order edits arrive); this module
 // shows it and says what the user changed.
+/** @typedef {import('./protocol.js').SettingInfo} SettingInfo */
 
+/** @type {Record<string, string>} */
 const GROUPS = {
   model: 'target model', target: 'target training', paper: 'decomposition: APD as in the paper',
   addition: 'decomposition: this project\'s additions', spd: 'decomposition: SPD as in its paper',
   spd_later: 'decomposition: SPD, the reference code\'s later additions',
 };
+/** @type {Record<string, string>} */
 const GROUP_NOTES = {
   spd_later: 'Added to the SPD reference code after its paper. "As in the paper" turns them off.',
   addition: 'Not part of APD or SPD as published: they make them recover more seeds and targets of any scale. "As in the paper" turns them off.',
 };
+/** @param {string} id */
 const $ = (id) => document.getElementById(id);
 
-/** `[dotted path, value]` for every setting of a configuration object. */
+/**
+ * `[dotted path, value]` for every setting of a configuration object.
+ * @param {object} obj
+ * @param {string} [prefix]
+ * @param {Array<[string, unknown]>} [out]
+ */
 export function flatten(obj, prefix = '', out = []) {
   for (const [k, v] of Object.entries(obj)) {
     const path = prefix ? `${prefix}.${k}` : k;
@@ -23,7 +33,10 @@ export function flatten(obj, prefix = '', out = []) {
   return out;
 }
 
-/** The choices of a setting whose range reads like "constant, cosine or linear", or null. */
+/**
+ * The choices of a setting whose range reads like "constant, cosine or linear", or null.
+ * @param {string} range
+ */
 function choices(range) {
   const m = /^([a-z_]+(?:, [a-z_]+)*) or ([a-z_]+)$/.exec(range);
   return m ? [...m[1].split(', '), m[2]] : null;
@@ -35,6 +48,9 @@ function choices(range) {
  * paper's symbol, a one-line description and the range. Each input carries
  * `data-setting="<dotted name>"` (and `data-testid="field-<name>"`); a
  * change calls `onChange(path, value)`.
+ * @param {string} configJson
+ * @param {(path: string, value: string) => void} onChange
+ * @param {SettingInfo[]} info
  */
 export function renderFields(configJson, onChange, info) {
   const root = $('fields');
@@ -43,6 +59,7 @@ export function renderFields(configJson, onChange, info) {
   const values = Object.fromEntries(flatten(config));
   // Only the method's own settings: APD's top-k and restarts mean nothing to SPD.
   const other = config.method === 'spd' ? 'apd.' : 'spd.';
+  /** @type {Record<string, HTMLFieldSetElement>} */
   const groups = {};
   for (const s of info) {
     if (!(s.path in values) || s.path.startsWith(other)) continue;
@@ -60,6 +77,7 @@ export function renderFields(configJson, onChange, info) {
     const name = document.createElement('span'); name.className = 'name';
     name.textContent = s.label;
     if (s.symbol) { const i = document.createElement('i'); i.className = 'symbol'; i.textContent = s.symbol; name.append(' ', i); }
+    /** @type {HTMLInputElement | HTMLSelectElement} */
     let input;
     const options = choices(s.range);
     if (options) {
@@ -67,8 +85,9 @@ export function renderFields(configJson, onChange, info) {
       for (const o of options) { const opt = document.createElement('option'); opt.value = o; opt.textContent = o; input.append(opt); }
       input.value = String(value);
     } else {
-      input = document.createElement('input'); input.type = 'text'; input.value = String(value);
-      input.inputMode = 'decimal';
+      const text = document.createElement('input'); text.type = 'text'; text.value = String(value);
+      text.inputMode = 'decimal';
+      input = text;
     }
     input.dataset.setting = s.path;
     input.dataset.testid = `field-${s.path}`;
@@ -83,7 +102,11 @@ export function renderFields(configJson, onChange, info) {
   }
 }
 
-/** Shows `message` under `path`'s field (an empty message clears it). */
+/**
+ * Shows `message` under `path`'s field (an empty message clears it).
+ * @param {string} path
+ * @param {string} message
+ */
 export function fieldError(path, message) {
   const div = document.querySelector(`.field[data-path="${path}"]`);
   if (!div) return;
@@ -91,7 +114,10 @@ export function fieldError(path, message) {
   div.querySelector('.error').textContent = message;
 }
 
-/** The URL hash of a set-up: preset, seed, backend, and every setting that differs from the preset. */
+/**
+ * The URL hash of a set-up: preset, seed, backend, and every setting that differs from the preset.
+ * @param {{ preset: string, seed: string, backend: string, config: string, presetConfig: string, chapter?: number }} setup
+ */
 export function hashOf({ preset, seed, backend, config, presetConfig, chapter = 0 }) {
   const params = new URLSearchParams();
   if (chapter) params.set('chapter', String(chapter));
@@ -105,13 +131,20 @@ export function hashOf({ preset, seed, backend, config, presetConfig, chapter = 
   return `#${params}`;
 }
 
-/** The tour chapter a link opens (0: none). */
+/**
+ * The tour chapter a link opens (0: none).
+ * @param {string} hash
+ */
 export function chapterOf(hash) {
   const n = Number(new URLSearchParams(hash.replace(/^#/, '')).get('chapter'));
   return Number.isInteger(n) && n > 0 ? n : 0;
 }
 
-/** A link's parts: model, seed, backend and method as given (or null), checked, and the settings to apply in order. */
+/**
+ * A link's parts: model, seed, backend and method as given (or null), checked, and the settings to apply in order.
+ * @param {string} hash
+ * @param {string[]} presets
+ */
 export function readHash(hash, presets) {
   const params = new URLSearchParams(hash.replace(/^#/, ''));
   const problems = [];

@@ -1,8 +1,11 @@
+// @ts-check
 // SPD's own views (the engine's `views.spd`): causal importance of each
 // feature alone, lower and upper sigmoid side by side; its histogram over a
 // batch (log scale); the alive count; one input's importances and a mask.
 import { heatmap, bars, figure, permuteColumns } from './views.js';
+/** @typedef {import('./protocol.js').SpdView} SpdView */
 
+/** @param {string} id */
 const $ = (id) => document.getElementById(id);
 const IDS = ['spd-ci', 'spd-hist', 'spd-masks'];
 
@@ -13,7 +16,10 @@ export function clearSpd() {
   $('spd-sample-note').textContent = '';
 }
 
-/** Draws `v` (the engine's SPD view), or empties the card when there is none. */
+/**
+ * Draws `v` (the engine's SPD view), or empties the card when there is none.
+ * @param {SpdView | undefined} v
+ */
 export function drawSpd(v) {
   clearSpd();
   if (!v) return;
@@ -27,7 +33,7 @@ export function drawSpd(v) {
   v.names.forEach((name, l) => {
     const order = v.order[l];
     const colNames = order.map((c) => `subcomponent ${c}`);
-    for (const [kind, m] of [['lower', v.ci_lower[l]], ['upper', v.ci_upper[l]]]) {
+    for (const [kind, m] of /** @type {Array<[string, number[]]>} */ ([['lower', v.ci_lower[l]], ['upper', v.ci_upper[l]]])) {
       const c = figure($('spd-ci'), `${name}: ${kind} sigmoid`, w, h);
       c.dataset.matrix = name; c.dataset.kind = kind;
       heatmap(c, permuteColumns(m, n, order), n, C, { signed: false, scale: 1, rowLabel: 'feature', colNames, legend: false });

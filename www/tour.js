@@ -1,6 +1,19 @@
+// @ts-check
 // The guided tour: short chapters in plain words, each with the formula
 // where it helps, one highlighted view, and something to do. Optional and
 // linkable (`#chapter=N`). The texts are this project's own.
+
+/**
+ * What a chapter's action may do on the page.
+ * @typedef {object} TourContext
+ * @property {(name: string) => unknown} show  opens a shipped result
+ * @property {(name: string) => unknown} grid  shows a shipped seeds grid
+ * @property {(path: string, value: string) => void} set  changes a setting
+ * @property {() => void} run  presses Run
+ * @property {() => void} pair  opens an input with two features on in the one-input view
+ * @property {(method: import('./protocol.js').Method) => unknown} method  picks the method
+ */
+/** @typedef {{ title: string, view: string, html: string, action?: { label: string, run: (ctx: TourContext) => unknown } }} Chapter */
 
 /**
  * A chapter: its title, its text (HTML: a few paragraphs, `<code>` for
@@ -10,6 +23,7 @@
  * a setting, `ctx.run()` presses Run, `ctx.pair()` opens an input with two
  * features on in the one-input view, `ctx.method(name)` picks the method,
  * `ctx.grid(name)` shows a shipped seeds grid).
+ * @type {Chapter[]}
  */
 export const CHAPTERS = [
   {
@@ -143,11 +157,19 @@ export const CHAPTERS = [
 ];
 
 let current = -1;
+/** @type {(TourContext & { onChange: (n: number) => void }) | null} */
 let context = null;
 
+/** @param {string} id */
 const $ = (id) => document.getElementById(id);
+/** @param {string} id */
+const button = (id) => /** @type {HTMLButtonElement} */ (document.getElementById(id));
 
-/** Wires the tour to the page: `ctx` gives its actions the page's controls; `onChange(n)` hears which chapter is open (-1: none). */
+/**
+ * Wires the tour to the page: `ctx` gives its actions the page's controls; `onChange(n)` hears which chapter is open (0: none).
+ * @param {TourContext} ctx
+ * @param {(n: number) => void} onChange
+ */
 export function setupTour(ctx, onChange) {
   context = { ...ctx, onChange };
   const list = $('tour-chapters');
@@ -173,16 +195,19 @@ export function setupTour(ctx, onChange) {
   $('tour-close').addEventListener('click', () => openChapter(0));
 }
 
-/** Opens chapter `n` (1-based; 0 closes the tour), highlighting its view. */
+/**
+ * Opens chapter `n` (1-based; 0 closes the tour), highlighting its view.
+ * @param {number} n
+ */
 export function openChapter(n) {
   const idx = Number.isInteger(n) && n >= 1 && n <= CHAPTERS.length ? n - 1 : -1;
   for (const el of document.querySelectorAll('.highlight')) el.classList.remove('highlight');
-  document.querySelectorAll('[data-testid="tour-chapter"]').forEach((el, i) => { el.hidden = i !== idx; });
+  document.querySelectorAll('[data-testid="tour-chapter"]').forEach((el, i) => { /** @type {HTMLElement} */ (el).hidden = i !== idx; });
   $('tour').hidden = idx < 0;
   current = idx;
   if (idx >= 0) {
-    $('tour-prev').disabled = idx === 0;
-    $('tour-next').disabled = idx === CHAPTERS.length - 1;
+    button('tour-prev').disabled = idx === 0;
+    button('tour-next').disabled = idx === CHAPTERS.length - 1;
     $('tour-progress').textContent = `chapter ${idx + 1} of ${CHAPTERS.length}`;
     const view = $(CHAPTERS[idx].view);
     if (view) {

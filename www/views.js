@@ -1,11 +1,62 @@
+// @ts-check
 // Canvas views. Plain 2D canvas: every view here is a few dozen lines, less
 // than wiring a charting library for heatmaps and vector plots would be.
 // Each chart records how many data points it drew in `data-points`, so
 // that tests can tell an empty chart from a drawn one.
+// Size: about 450 lines: the chart kinds every card shares (heatmaps, bars,
+// polygons, curves, their tooltips and scales) and their JSDoc types, each
+// small; one module so that the cards draw alike.
+
+/**
+ * A canvas as the charts leave it: `tip(x, y)` names what is under the
+ * pointer, `cellAt(x, y)` is a heatmap's cell there (logical coordinates).
+ * @typedef {HTMLCanvasElement & {
+ *   tip?: ((x: number, y: number) => string) | null,
+ *   cellAt?: (x: number, y: number) => [number, number] | null,
+ * }} Chart
+ */
+/** @typedef {{ rows: Array<[number, number]>, colorOf?: (i: number) => string, dashed?: boolean, width?: number, name?: string }} VectorLayer */
+
+/**
+ * The largest of `values` and `floor`, NaNs skipped. A loop: spreading an
+ * array into Math.max passes every value as an argument, and engines cap
+ * how many (Safari at 65,536; tms-40-10's SPD views hold about 80,000).
+ * @param {Iterable<number>} values
+ * @param {number} [floor]
+ */
+export function maxOf(values, floor = -Infinity) {
+  let m = floor;
+  for (const v of values) if (v > m) m = v;
+  return m;
+}
+
+/**
+ * The smallest of `values` and `ceiling`, NaNs skipped (see maxOf).
+ * @param {Iterable<number>} values
+ * @param {number} [ceiling]
+ */
+export function minOf(values, ceiling = Infinity) {
+  let m = ceiling;
+  for (const v of values) if (v < m) m = v;
+  return m;
+}
+
+/**
+ * The largest magnitude in `values`, at least `floor` (see maxOf).
+ * @param {Iterable<number>} values
+ * @param {number} [floor]
+ */
+export function maxAbsOf(values, floor = 0) {
+  let m = floor;
+  for (const v of values) { const a = Math.abs(v); if (a > m) m = a; }
+  return m;
+}
 
 const PALETTE = ['#3558d6', '#d6453d', '#2a9d55', '#e09a1f', '#8a44c9', '#1fa3b8', '#c94495', '#6b8e23',
   '#a0522d', '#4b6584'];
+/** @param {number} i */
 export const color = (i) => PALETTE[i % PALETTE.length];
+/** @type {Record<string, string>} */
 const SERIES_COLORS = {
   total: '#1d1d1f', faithfulness: '#3558d6', minimality: '#d6453d', simplicity: '#2a9d55', activation: '#8a44c9', target: '#e09a1f',
   stochastic: '#d6453d', layerwise: '#e09a1f', importance: '#2a9d55',
@@ -16,9 +67,10 @@ const SERIES_COLORS = {
  * `height` attributes as first set, kept in `data-w`/`data-h`): the backing
  * store is scaled by devicePixelRatio so that lines and text stay sharp on
  * HiDPI screens. Returns the context, already scaled, and the logical size.
+ * @param {Chart} canvas
  */
 export function setup(canvas) {
-  if (!canvas.dataset.w) { canvas.dataset.w = canvas.width; canvas.dataset.h = canvas.height; }
+  if (!canvas.dataset.w) { canvas.dataset.w = String(canvas.width); canvas.dataset.h = String(canvas.height); }
   const W = Number(canvas.dataset.w), H = Number(canvas.dataset.h);
   const dpr = Math.max(1, Math.min(4, globalThis.devicePixelRatio || 1));
   if (canvas.width !== Math.round(W * dpr) || canvas.height !== Math.round(H * dpr)) {
@@ -40,7 +92,7 @@ export function setup(canvas) {
  * it into the canvas's title, which the browser shows as a tooltip.
  */
 document.addEventListener('mousemove', (e) => {
-  const c = e.target;
+  const c = /** @type {Chart} */ (e.target);
   if (!(c instanceof HTMLCanvasElement) || !c.tip) return;
   const r = c.getBoundingClientRect();
   const x = (e.clientX - r.left) * Number(c.dataset.w) / r.width, y = (e.clientY - r.top) * Number(c.dataset.h) / r.height;
@@ -48,15 +100,24 @@ document.addEventListener('mousemove', (e) => {
   if (c.title !== text) c.title = text;
 });
 
+/** @param {number} v */
 const fmt = (v) => (Math.abs(v) >= 1e-3 || v === 0 ? v.toFixed(3) : v.toExponential(2));
 
-/** Clears a canvas (at any devicePixelRatio). */
+/**
+ * Clears a canvas (at any devicePixelRatio).
+ * @param {Chart} canvas
+ */
 export function clear(canvas) {
   setup(canvas);
   canvas.dataset.points = '0';
 }
 
-/** Loss curves on a log axis. series: {name: [[step, value], ...]}; marks: [[step, label], ...] drawn as dashed lines where the data reaches them. */
+/**
+ * Loss curves on a log axis. series: {name: [[step, value], ...]}; marks: [[step, label], ...] drawn as dashed lines where the data reaches them.
+ * @param {Chart} canvas
+ * @param {Record<string, Array<[number, number]>>} series
+ * @param {Array<[number, string]>} [marks]
+ */
 export function lossChart(canvas, series, marks = []) {
   const { ctx, W, H } = setup(canvas);
   const L = 42, R = 96, T = 10, B = 24;
@@ -113,22 +174,37 @@ export function lossChart(canvas, series, marks = []) {
   }
 }
 
-/** Column order putting feature i's own component (`owner[i]`) in column i where it can, the rest after. */
+/**
+ * Column order putting feature i's own component (`owner[i]`) in column i where it can, the rest after.
+ * @param {number[]} owner
+ * @param {number} C
+ */
 export function diagonalOrder(owner, C) {
+  /** @type {number[]} */
   const order = [];
   for (const c of owner) if (!order.includes(c)) order.push(c);
   for (let c = 0; c < C; c++) if (!order.includes(c)) order.push(c);
   return order;
 }
 
-/** A row-major `rows x order.length` matrix with its columns taken in `order`. */
+/**
+ * A row-major `rows x order.length` matrix with its columns taken in `order`.
+ * @param {number[]} values
+ * @param {number} rows
+ * @param {number[]} order
+ */
 export function permuteColumns(values, rows, order) {
-  const C = order.length, out = [];
+  /** @type {number[]} */
+  const out = [];
+  const C = order.length;
   for (let i = 0; i < rows; i++) for (const c of order) out.push(values[i * C + c]);
   return out;
 }
 
-/** Diverging blue-white-red for signed values in [-1, 1]. */
+/**
+ * Diverging blue-white-red for signed values in [-1, 1].
+ * @param {number} t
+ */
 function diverging(t) {
   t = Math.max(-1, Math.min(1, t));
   const a = Math.abs(t);
@@ -136,12 +212,19 @@ function diverging(t) {
   return `rgb(${Math.round(255 + (r - 255) * a)},${Math.round(255 + (g - 255) * a)},${Math.round(255 + (b - 255) * a)})`;
 }
 
-/** Heatmap of a row-major matrix. `signed`: diverging scale symmetric around 0. */
+/**
+ * Heatmap of a row-major matrix. `signed`: diverging scale symmetric around 0.
+ * @param {Chart} canvas
+ * @param {number[]} values
+ * @param {number} rows
+ * @param {number} cols
+ * @param {{ signed?: boolean, scale?: number | null, rowLabel?: string, colLabel?: string, legend?: boolean, rowNames?: string[] | null, colNames?: string[] | null }} [options]
+ */
 export function heatmap(canvas, values, rows, cols, { signed = true, scale = null, rowLabel = '', colLabel = '', legend = true, rowNames = null, colNames = null } = {}) {
   const { ctx, W, H } = setup(canvas);
   canvas.dataset.points = String(values.length);
   const legendH = legend ? 26 : 0, pad = rowLabel ? 18 : 0;
-  const top = values.reduce((a, b) => Math.max(a, Math.abs(b)), 0);
+  const top = maxAbsOf(values);
   canvas.setAttribute('aria-label', `heatmap, ${rows} ${rowLabel || 'rows'} by ${cols} ${colLabel || 'columns'}, largest magnitude ${top.toPrecision(2)}`);
   const cw = (W - pad) / cols, ch = (H - legendH - (colLabel ? 18 : 0)) / rows;
   canvas.cellAt = (x, y) => {
@@ -152,10 +235,11 @@ export function heatmap(canvas, values, rows, cols, { signed = true, scale = nul
     const cell = canvas.cellAt(x, y);
     if (!cell) return '';
     const [i, j] = cell;
+    /** @type {(names: string[] | null, k: number, fallback: string) => string} */
     const name = (names, k, fallback) => (names ? names[k] : `${fallback} ${k}`);
     return `${name(rowNames, i, rowLabel || 'row')}, ${name(colNames, j, colLabel || 'column')}: ${fmt(values[i * cols + j])}`;
   };
-  const m = scale ?? Math.max(1e-12, ...values.map(Math.abs));
+  const m = scale ?? maxAbsOf(values, 1e-12);
   for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) {
     const v = values[i * cols + j];
     ctx.fillStyle = signed ? diverging(v / m) : `rgba(53,88,214,${Math.min(1, Math.abs(v) / m)})`;
@@ -167,7 +251,15 @@ export function heatmap(canvas, values, rows, cols, { signed = true, scale = nul
   if (legend) colorLegend(ctx, pad, W - 60, H - 14, m, signed);
 }
 
-/** The colour scale from -m (or 0) to m, drawn at (x0..x1, y). */
+/**
+ * The colour scale from -m (or 0) to m, drawn at (x0..x1, y).
+ * @param {CanvasRenderingContext2D} ctx
+ * @param {number} x0
+ * @param {number} x1
+ * @param {number} y
+ * @param {number} m
+ * @param {boolean} [signed]
+ */
 export function colorLegend(ctx, x0, x1, y, m, signed = true) {
   for (let k = 0; k <= 100; k++) {
     const t = signed ? k / 50 - 1 : k / 100;
@@ -179,7 +271,12 @@ export function colorLegend(ctx, x0, x1, y, m, signed = true) {
   ctx.fillText(m.toPrecision(2), x1 - 20, y - 2);
 }
 
-/** A standalone legend canvas for a group of small multiples. */
+/**
+ * A standalone legend canvas for a group of small multiples.
+ * @param {HTMLElement} parent
+ * @param {number} m
+ * @param {boolean} [signed]
+ */
 export function legendCanvas(parent, m, signed = true) {
   const c = document.createElement('canvas'); c.width = 260; c.height = 30; parent.append(c);
   const { ctx } = setup(c);
@@ -190,13 +287,18 @@ export function legendCanvas(parent, m, signed = true) {
 /**
  * Two signed values per label side by side (e.g. the target's output and a
  * model's, per feature), on a shared axis through 0.
+ * @param {Chart} canvas
+ * @param {string[]} labels
+ * @param {number[]} a
+ * @param {number[]} b
+ * @param {{ names?: string[], colors?: string[], short?: (label: string) => string }} [options]
  */
 export function pairedBars(canvas, labels, a, b, { names = ['a', 'b'], colors = ['#1d1d1f', '#d6453d'], short = (l) => l } = {}) {
   const { ctx, W, H } = setup(canvas);
   canvas.dataset.points = String(a.length + b.length);
   canvas.setAttribute('aria-label', `${names[0]} and ${names[1]} for ${labels.length} items: ${labels.slice(0, 8).map((l, i) => `${l}: ${a[i].toFixed(2)} and ${b[i].toFixed(2)}`).join('; ')}${labels.length > 8 ? '; ...' : ''}`);
   const L = 34, B = 16, T = 6;
-  const lo = Math.min(0, ...a, ...b), hi = Math.max(1e-9, ...a, ...b);
+  const lo = Math.min(minOf(a, 0), minOf(b, 0)), hi = Math.max(maxOf(a, 1e-9), maxOf(b, 1e-9));
   const sy = (v) => T + (H - T - B) * (1 - (v - lo) / (hi - lo || 1));
   const n = Math.max(labels.length, 1), bw = (W - L - 4) / n;
   canvas.tip = (x) => {
@@ -215,10 +317,17 @@ export function pairedBars(canvas, labels, a, b, { names = ['a', 'b'], colors = 
   labels.forEach((l, i) => { if (i % every === 0) ctx.fillText(String(short(l)), L + i * bw + bw * 0.2, H - 4); });
 }
 
-/** Bars in [0, 1] (max |cos| per feature), with a dashed line at `threshold`. */
+/**
+ * Bars in [0, 1] (max |cos| per feature), with a dashed line at `threshold`;
+ * `max: null`: up to the largest value.
+ * @param {Chart} canvas
+ * @param {number[]} values
+ * @param {{ threshold?: number | null, colors?: string[] | null, max?: number | null, labels?: Array<string | number> | null, log?: boolean, labelEvery?: number }} [options]
+ */
 export function bars(canvas, values, { threshold = null, colors = null, max = 1, labels = null, log = false, labelEvery = 1 } = {}) {
   const { ctx, W, H } = setup(canvas);
   // Log scale (counts): the height of 1 + v on a log axis from 1.
+  /** @param {number} v */
   const hv = (v) => (log ? Math.log10(1 + Math.max(0, v)) : Math.max(0, v));
   canvas.dataset.points = String(values.length);
   canvas.setAttribute('aria-label', `bar chart of ${values.length} values: ${values.slice(0, 12).map((x) => x.toPrecision(2)).join(', ')}${values.length > 12 ? ', ...' : ''}`);
@@ -228,12 +337,12 @@ export function bars(canvas, values, { threshold = null, colors = null, max = 1,
     const i = Math.floor((x - 5) / bw);
     return i >= 0 && i < values.length ? `${labels ? `bar ${labels[i]}` : `bar ${i}`}: ${fmt(values[i])}` : '';
   };
-  const top = Math.max(1e-9, hv(max ?? Math.max(...values)));
+  const top = Math.max(1e-9, hv(max ?? maxOf(values)));
   values.forEach((v, i) => {
     const h = (H - B - T) * hv(v) / top;
     ctx.fillStyle = colors ? colors[i] : '#3558d6';
     ctx.fillRect(5 + i * bw + bw * 0.1, H - B - h, bw * 0.8, h);
-    if (labels && n <= 50 && i % labelEvery === 0) { ctx.fillStyle = '#6b6b70'; ctx.fillText(labels[i], 5 + i * bw + bw * 0.3, H - 5); }
+    if (labels && n <= 50 && i % labelEvery === 0) { ctx.fillStyle = '#6b6b70'; ctx.fillText(String(labels[i]), 5 + i * bw + bw * 0.3, H - 5); }
   });
   if (threshold != null) {
     const y = H - B - (H - B - T) * hv(threshold) / top;
@@ -242,7 +351,12 @@ export function bars(canvas, values, { threshold = null, colors = null, max = 1,
   }
 }
 
-/** TMS geometry for d = 2: each feature's vector W[i,:] from the origin. */
+/**
+ * TMS geometry for d = 2: each feature's vector W[i,:] from the origin.
+ * @param {Chart} canvas
+ * @param {Array<[number, number]>} rows
+ * @param {{ title?: string, scale?: number | null, colorOf?: (i: number) => string, dashed?: boolean }} [options]
+ */
 export function polygon(canvas, rows, { title = '', scale = null, colorOf = () => '#1d1d1f', dashed = false } = {}) {
   vectors(canvas, [{ rows, colorOf, dashed }], { title, scale });
 }
@@ -252,17 +366,21 @@ export function polygon(canvas, rows, { title = '', scale = null, colorOf = () =
  * top): layers = [{ rows: [[x, y], ...], colorOf(i), dashed, width, name }].
  * `scale` is the length drawn to the rim (default: the longest vector);
  * `room: false` gives the whole canvas to the vectors (no title line).
+ * @param {Chart} canvas
+ * @param {VectorLayer[]} layers
+ * @param {{ title?: string, scale?: number | null, room?: boolean }} [options]
  */
 export function vectors(canvas, layers, { title = '', scale = null, room = true } = {}) {
   const { ctx, W, H } = setup(canvas);
   const all = layers.flatMap((l) => l.rows);
   canvas.dataset.points = String(all.length);
+  /** @type {(l: VectorLayer, i: number) => string} */
   const named = (l, i) => `${l.name ? `${l.name}, ` : ''}feature ${i}`;
   canvas.setAttribute('aria-label', `${all.length} feature vectors in the plane; lengths ${all.map(([x, y]) => Math.hypot(x, y).toFixed(2)).join(', ')}`);
   // `room`: space for a title line at the top, as the polygons under their captions have always kept.
   const cx = W / 2, cy = H / 2 + (room ? 6 : 0);
   canvas.tip = () => layers.flatMap((l) => l.rows.map(([x, y], i) => `${named(l, i)}: (${fmt(x)}, ${fmt(y)}), length ${fmt(Math.hypot(x, y))}`)).join('\n');
-  const m = scale ?? Math.max(1e-9, ...all.map(([x, y]) => Math.hypot(x, y)));
+  const m = scale ?? maxOf(all.map(([x, y]) => Math.hypot(x, y)), 1e-9);
   const r = Math.min(W, H - (room ? 16 : 0)) / 2 - 8;
   ctx.strokeStyle = '#eee'; ctx.beginPath(); ctx.arc(cx, cy, r, 0, 2 * Math.PI); ctx.stroke();
   ctx.fillStyle = '#6b6b70'; ctx.fillText(title, 4, 11);
@@ -276,7 +394,11 @@ export function vectors(canvas, layers, { title = '', scale = null, room = true 
   }
 }
 
-/** A short message in place of a chart. */
+/**
+ * A short message in place of a chart.
+ * @param {Chart} canvas
+ * @param {string} text
+ */
 export function message(canvas, text) {
   const { ctx, H } = setup(canvas);
   canvas.dataset.points = '0';
@@ -284,7 +406,14 @@ export function message(canvas, text) {
   ctx.fillStyle = '#6b6b70'; ctx.fillText(text, 20, H / 2);
 }
 
-/** A titled canvas in a flex row. */
+/**
+ * A titled canvas in a flex row.
+ * @param {HTMLElement} parent
+ * @param {string} title
+ * @param {number} w
+ * @param {number} h
+ * @returns {Chart}
+ */
 export function figure(parent, title, w, h) {
   const fig = document.createElement('figure');
   const c = document.createElement('canvas'); c.width = w; c.height = h;
@@ -293,7 +422,13 @@ export function figure(parent, title, w, h) {
   return c;
 }
 
-/** Curves y(x) on linear axes: lines = [{ name, color, dashed, ys }] over shared xs. */
+/**
+ * Curves y(x) on linear axes: lines = [{ name, color, dashed, ys }] over shared xs.
+ * @param {Chart} canvas
+ * @param {number[]} xs
+ * @param {Array<{ name: string, color: string, dashed?: boolean, ys: number[] }>} lines
+ * @param {{ xLabel?: string }} [options]
+ */
 export function lineChart(canvas, xs, lines, { xLabel = '' } = {}) {
   const { ctx, W, H } = setup(canvas);
   canvas.dataset.points = String(xs.length * lines.length);
@@ -301,7 +436,7 @@ export function lineChart(canvas, xs, lines, { xLabel = '' } = {}) {
   const L = 40, R = 90, T = 10, B = 24;
   const all = lines.flatMap((l) => l.ys).filter(isFinite);
   if (!all.length) { ctx.fillStyle = '#888'; ctx.fillText('no data yet', L, H / 2); return; }
-  const lo = Math.min(0, ...all), hi = Math.max(1e-9, ...all);
+  const lo = minOf(all, 0), hi = maxOf(all, 1e-9);
   const x0 = xs[0], x1 = xs[xs.length - 1];
   const sx = (x) => L + (W - L - R) * (x - x0) / (x1 - x0 || 1);
   const sy = (y) => T + (H - T - B) * (1 - (y - lo) / (hi - lo || 1));

@@ -1,13 +1,42 @@
+// @ts-check
 // The Web Worker that owns the wasm module, the configuration and the run,
 // so that the page never freezes. It talks to main.js by the messages of
 // protocol.js only.
+// Size: about 490 lines, because a run's whole life in the worker (start,
+// ticks, checkpoints, a lost GPU device, a panic, the messages) is here,
+// typed for tsc, so that its failure paths can be read together.
 import init, * as cpuOnly from './pkg-cpu/apd_playground.js';
-import { KINDS } from './protocol.js';
+import { KINDS, historyOf } from './protocol.js';
 import { chooseBackend } from './backends.js';
+/** @typedef {import('./protocol.js').Kind} Kind */
+/** @typedef {import('./protocol.js').Backend} Backend */
+/** @typedef {import('./protocol.js').Batch} Batch */
+/** @typedef {import('./protocol.js').Plan} Plan */
+/** @typedef {import('./protocol.js').SavedEntry} SavedEntry */
+/** @typedef {import('./protocol.js').StartMessage} StartMessage */
+/** @typedef {import('./protocol.js').PageMessage} PageMessage */
+/** @typedef {import('./protocol.js').WorkerMessage} WorkerMessage */
+/** @typedef {import('./protocol.js').RunMessage | import('./protocol.js').FailedMessage} ToRun */
+/** @typedef {{ [T in ToRun['type']]: Omit<Extract<ToRun, { type: T }>, 'run'> }[ToRun['type']]} RunBody  a run's message, but its `run` */
+/** @typedef {import('./pkg-cpu/apd_playground.js').WebRun} WebRun */
+/** @typedef {typeof import('./pkg/apd_playground.js')} GpuEngine */
+/** @typedef {typeof import('./pkg-cpu/apd_playground.js')} CpuEngine */
 
+/**
+ * Posts `msg` to the page: the worker scope's postMessage, typed with the
+ * protocol (the type check gives every module the DOM's lib, whose global
+ * postMessage is a window's: see tsconfig.json).
+ * @type {(msg: WorkerMessage) => void}
+ */
+const postMessage = (msg) => self.postMessage(msg);
+
+/** @type {string | null} */
 let config = null; // the configuration (JSON text); only this worker changes it
+/** @type {string | null} */
 let preset = null;
+/** @type {WebRun | null} */
 let run = null; // the WebRun
+/** @type {number | null} */
 let runId = null; // the page's id of the current run; stale loops stop on a change
 let running = false;
 let speed = 20; // the most steps per tick (the page's slider)
@@ -22,11 +51,16 @@ let snapshotMs = 0; // how long the last snapshot took: the bigger models space 
 // of its 630 s outside its steps and its target's (docs/performance.md).
 const SNAPSHOT_SPACING = 10;
 let curveFeature = 0;
+/** @type {Plan | null} */
 let plan = null; // the current run's step plan, from Rust
+/** @type {(StartMessage & { config: string }) | null} */
 let lastStart = null; // the start message, to restart on the CPU if the GPU fails before a checkpoint
+/** @type {string | null} */
 let lastCheckpoint = null; // report JSON of the running decomposition, refreshed every CHECKPOINT_MS
 let lastCheckpointAt = 0;
 let simulateGpuLoss = false; // test hook: the next WebGPU tick fails as a lost device would
+let noFreshDevice = false; // test hook: after that loss, the browser gives no fresh device
+let slowCpuProbeMs = 0; // test hook: "auto" sees the CPU this much slower per step
 const CHECKPOINT_MS = 10_000;
 
 // Two engines: the CPU package (a fifth of the WebGPU one's weight, so the
@@ -34,7 +68,9 @@ const CHECKPOINT_MS = 10_000;
 // which has no CPU backend, is loaded once a run may use WebGPU and runs
 // only those.
 const apd = cpuOnly;
+/** @type {GpuEngine | null} */
 let gpuApd = null; // the WebGPU package, once loaded
+/** @type {Promise<GpuEngine> | null} */
 let withGpu = null;
 function gpuEngine() {
   if (!withGpu) {
@@ -45,7 +81,10 @@ function gpuEngine() {
   return withGpu;
 }
 
-/** The engine that runs `backend` (chooseBackend has loaded the WebGPU one before it says 'webgpu'). */
+/**
+ * The engine that runs `backend` (chooseBackend has loaded the WebGPU one before it says 'webgpu').
+ * @param {Backend} backend
+ */
 const engineFor = (backend) => (backend === 'webgpu' ? gpuApd : apd);
 
 let loaded = false; // the wasm module is there to ask (for a panic message, say)
@@ -59,24 +98,43 @@ const panicMessage = () => {
   try { return apd.panicMessage() || (gpuApd ? gpuApd.panicMessage() : ''); } catch { return 'the engine is unusable'; }
 };
 
-/** The kind of a failure: a Rust panic, else the name the engine gave its error. */
+/**
+ * The kind of a failure: a Rust panic, else the name the engine gave its
+ * error. Any other exception (a bug in this worker or in the modules it
+ * runs) is `internal`: the page shows it as the error it is, where taking it
+ * for a lost device would fall back to the CPU and hide it.
+ * @param {unknown} e
+ * @returns {Kind}
+ */
 function kindOf(e) {
   if (panicMessage()) return 'panic';
-  return KINDS.includes(e?.name) ? e.name : 'device-lost';
+  const name = typeof e === 'object' && e !== null && 'name' in e ? e.name : undefined;
+  return KINDS.find((k) => k === name) ?? 'internal';
 }
 
+/** @param {unknown} e */
 function text(e) {
   const panic = panicMessage();
   if (panic) return `internal error (Rust panic): ${panic}`;
-  return e?.message || String(e);
+  return /** @type {{ message?: string } | null | undefined} */ (e)?.message || String(e);
 }
 
-/** Posts a message that belongs to run `id`. */
+/**
+ * Posts a message that belongs to run `id`.
+ * @param {number} id
+ * @param {RunBody} msg
+ */
 const post = (id, msg) => postMessage({ ...msg, run: id });
 
 // Every call into the run goes through this chain, one at a time: a step
 // pressed just after pause waits for the tick still in flight.
+/** @type {Promise<unknown>} */
 let runLock = Promise.resolve();
+/**
+ * @template T
+ * @param {() => T | Promise<T>} fn
+ * @returns {Promise<T>}
+ */
 function exclusive(fn) {
   const p = runLock.then(fn);
   runLock = p.catch(() => {});
@@ -89,25 +147,32 @@ function stop() {
   if (run) { const r = run; run = null; exclusive(() => r.free()).catch(() => {}); }
 }
 
-/** Makes `created` the current run `id` and tells the page. */
+/**
+ * Makes `created` the current run `id` and tells the page.
+ * @param {WebRun} created
+ * @param {number} id
+ * @param {{ resumed?: boolean, startedOver?: boolean }} [extra]
+ */
 function adopt(created, id, extra = {}) {
   run = created; runId = id;
   plan = JSON.parse(run.plan());
   msPerStep = 0;
-  post(id, { type: 'started', backend: run.backend, plan, ...extra });
+  post(id, { type: 'started', backend: /** @type {Backend} */ (run.backend), plan, ...extra });
 }
 
+/** @param {StartMessage} msg */
 async function start(msg) {
   stop();
   lastStart = { ...msg, config }; lastCheckpoint = null; lastCheckpointAt = 0;
-  const { backend, note, choice } = await chooseBackend({ cpu: apd, gpu: gpuEngine }, config, msg.backend, msg);
+  const { backend, note, choice } = await chooseBackend({ cpu: apd, gpu: gpuEngine }, config, msg.backend, msg, slowCpuProbeMs);
   if (choice) post(msg.run, { type: 'backend-choice', ...choice });
   let created;
   try {
     created = await engineFor(backend).WebRun.create(msg.preset, config, msg.seed, backend, msg.target ?? undefined);
   } catch (e) {
-    if (backend !== 'webgpu' || kindOf(e) === 'invalid' || kindOf(e) === 'panic') throw e;
-    // A failed WebGPU start falls back to the CPU, and says so.
+    // Only a backend failure (no usable adapter or device) falls back to the
+    // CPU, and says so; anything else is the error it is.
+    if (backend !== 'webgpu' || kindOf(e) !== 'device-lost') throw e;
     created = await apd.WebRun.create(msg.preset, config, msg.seed, 'cpu', msg.target ?? undefined);
     post(msg.run, { type: 'notice', message: `WebGPU failed to start (${text(e)}): running on the CPU instead.` });
   }
@@ -121,6 +186,10 @@ async function start(msg) {
   loop(msg.run);
 }
 
+/**
+ * @param {WebRun} r
+ * @param {number} id
+ */
 async function snapshot(r, id) {
   const t0 = performance.now();
   const snap = JSON.parse(await r.snapshot(curveFeature));
@@ -128,20 +197,29 @@ async function snapshot(r, id) {
   post(id, { type: 'snapshot', snap });
 }
 
-/** What the page keeps of a report across reloads, with the figures its saved-results panel shows. */
+/**
+ * What the page keeps of a report across reloads, with the figures its saved-results panel shows.
+ * @param {string} reportJson
+ * @returns {SavedEntry}
+ */
 function entry(reportJson) {
   const r = JSON.parse(reportJson);
-  const step = ((r.spd ? r.spd.history : r.history).at(-1)?.step ?? -1) + 1;
+  const step = (historyOf(r).at(-1)?.step ?? -1) + 1;
   return { report: reportJson, model: r.model, seed: r.seed, step, totalSteps: plan.apd_steps, savedAt: Date.now() };
 }
 
-/** Up to `n` steps of run `id`, then what the page needs to see of them. */
+/**
+ * Up to `n` steps of run `id`, then what the page needs to see of them.
+ * @param {number} n
+ * @param {number} id
+ */
 async function tick(n, id) {
   const r = run;
   if (simulateGpuLoss && r.backend === 'webgpu') {
     simulateGpuLoss = false;
     const e = new Error('the GPU device was lost (simulated by a test)'); e.name = 'device-lost'; throw e;
   }
+  /** @type {Batch} */
   const batch = JSON.parse(await r.steps(n));
   if (batch.ms_per_step > 0) msPerStep = batch.ms_per_step;
   post(id, { type: 'progress', batch });
@@ -167,8 +245,11 @@ async function tick(n, id) {
 /**
  * `n` steps of run `id` (the loop's ticks and the Step button alike), with
  * one handling of what can go wrong: divergence pauses on the last good
- * state, a failing WebGPU continues on the CPU, a panic restarts the engine.
+ * state, a lost WebGPU device is replaced (or the CPU takes over), a panic
+ * restarts the engine; anything else is shown as the error it is.
  * Returns whether the run can go on.
+ * @param {number} id
+ * @param {number} n
  */
 async function advance(id, n) {
   try {
@@ -185,8 +266,8 @@ async function advance(id, n) {
       // The step that blew up was not applied: the run is paused on its last good state.
       post(id, { type: 'failed', kind, message: text(e).replace(/^diverged:\s*/, '') });
       await exclusive(() => snapshot(run, id)).catch(() => {});
-    } else if (run && run.backend === 'webgpu' && kind !== 'invalid') {
-      try { await fallBackToCpu(e, id); } catch (e2) { post(id, { type: 'failed', kind: kindOf(e2), message: `WebGPU failed and the CPU could not take over: ${text(e2)}` }); }
+    } else if (run && run.backend === 'webgpu' && kind === 'device-lost') {
+      try { await recoverGpu(e, id); } catch (e2) { post(id, { type: 'failed', kind: kindOf(e2), message: `WebGPU failed and the CPU could not take over: ${text(e2)}` }); }
     } else {
       post(id, { type: 'failed', kind, message: text(e) });
     }
@@ -194,28 +275,55 @@ async function advance(id, n) {
   }
 }
 
-/** After a WebGPU failure mid-run: continue on the CPU from the last checkpoint, or restart there. */
-async function fallBackToCpu(err, id) {
+/**
+ * After a lost WebGPU device mid-run: go on from the last checkpoint (or
+ * from the start, with the same seed) on a fresh WebGPU device where the
+ * browser gives one, else on the CPU; either way the page says so.
+ * @param {unknown} err
+ * @param {number} id
+ */
+async function recoverGpu(err, id) {
   const why = text(err);
   const old = run; run = null;
   exclusive(() => old.free()).catch(() => {});
-  let created; let message;
-  if (lastCheckpoint) {
-    created = await apd.WebRun.resume(lastCheckpoint, 'cpu');
-    const saved = JSON.parse(lastCheckpoint);
-    const step = (saved.spd ? saved.spd.history : saved.history).at(-1)?.step ?? 0;
-    message = created.startedOver
-      ? `WebGPU failed (${why}) while the restarts were compared: decomposition started over on the CPU with the same seed.`
-      : `WebGPU failed (${why}): continuing on the CPU from the checkpoint at step ${step + 1}.`;
+  /** @param {CpuEngine | GpuEngine} engine @param {Backend} backend */
+  const again = (engine, backend) => (lastCheckpoint
+    ? engine.WebRun.resume(lastCheckpoint, backend)
+    : engine.WebRun.create(lastStart.preset, lastStart.config, lastStart.seed, backend, lastStart.target ?? undefined));
+  /** @type {WebRun | null} */
+  let created = null;
+  let noFresh = 'the test hook gave none';
+  if (!noFreshDevice) {
+    gpuApd.forgetDevice();
+    try {
+      created = await again(gpuApd, 'webgpu');
+    } catch (e) {
+      if (kindOf(e) !== 'device-lost') throw e;
+      noFresh = text(e);
+    }
+  }
+  noFreshDevice = false;
+  const step = lastCheckpoint ? (historyOf(JSON.parse(lastCheckpoint)).at(-1)?.step ?? 0) + 1 : 0;
+  /** @param {string} where */
+  const goingOn = (where) => (!lastCheckpoint ? ` before the first checkpoint: restarted ${where} with the same seed.`
+    : created.startedOver ? ` while the restarts were compared: decomposition started over ${where} with the same seed.`
+      : `: continuing ${where} from the checkpoint at step ${step}.`);
+  let message;
+  if (created) {
+    message = `The GPU device was lost (${why})${goingOn('on a fresh WebGPU device')}`;
   } else {
-    created = await apd.WebRun.create(lastStart.preset, lastStart.config, lastStart.seed, 'cpu', lastStart.target ?? undefined);
-    message = `WebGPU failed (${why}) before the first checkpoint: restarted on the CPU with the same seed.`;
+    created = await again(apd, 'cpu');
+    message = `WebGPU failed (${why}) and no fresh device could be had (${noFresh})${goingOn('on the CPU')}`;
   }
   post(id, { type: 'notice', message });
   carryOn(created, id);
 }
 
-/** Runs `created` (just restarted or resumed) as run `id`. */
+/**
+ * Runs `created` (just restarted or resumed) as run `id`.
+ * @param {WebRun} created
+ * @param {number} id
+ */
 function carryOn(created, id) {
   adopt(created, id, { resumed: true, startedOver: created.startedOver });
   running = true;
@@ -226,10 +334,12 @@ function carryOn(created, id) {
 // nested timeouts back at least 4 ms each, which was a quarter of tms-5-2's
 // target training time in the page (docs/performance.md).
 const yieldChannel = new MessageChannel();
+/** @type {Array<(v?: unknown) => void>} */
 const yielding = []; // one per message in flight, in order (a reset's new loop may overlap the old)
 yieldChannel.port1.onmessage = () => yielding.shift()();
 const yieldToMessages = () => new Promise((r) => { yielding.push(r); yieldChannel.port2.postMessage(null); });
 
+/** @param {number} id */
 async function loop(id) {
   while (running && id === runId) {
     const n = msPerStep > 0 ? Math.max(1, Math.min(speed, Math.floor(TICK_MS / msPerStep))) : 1;
@@ -239,13 +349,17 @@ async function loop(id) {
   }
 }
 
-/** The view data and plan of a saved or imported report, computed by the engine. */
+/**
+ * The view data and plan of a saved or imported report, computed by the engine.
+ * @param {string} reportJson
+ */
 async function reportViews(reportJson) {
   const report = apd.parseReport(reportJson);
   const r = JSON.parse(report);
   return { report, snap: JSON.parse(await apd.reportViews(report, curveFeature)), plan: JSON.parse(apd.runPlan(JSON.stringify(r.config))) };
 }
 
+/** @param {PageMessage} msg */
 async function handle(msg) {
   await ready;
   switch (msg.type) {
@@ -306,7 +420,7 @@ async function handle(msg) {
       try {
         created = await engineFor(backend).WebRun.resume(msg.report, backend);
       } catch (e) {
-        if (backend !== 'webgpu' || kindOf(e) === 'invalid') throw e;
+        if (backend !== 'webgpu' || kindOf(e) !== 'device-lost') throw e;
         created = await apd.WebRun.resume(msg.report, 'cpu');
       }
       carryOn(created, msg.run);
@@ -317,6 +431,10 @@ async function handle(msg) {
       break;
     case 'simulate-gpu-loss':
       simulateGpuLoss = true;
+      noFreshDevice = msg.fresh === false;
+      break;
+    case 'slow-cpu-probe':
+      slowCpuProbeMs = Math.max(0, Number(msg.ms) || 0);
       break;
     case 'curve':
       curveFeature = Math.max(0, msg.feature | 0);
@@ -361,15 +479,15 @@ async function handle(msg) {
       }
       break;
     default:
-      postMessage({ type: 'failed', kind: 'invalid', message: `unknown message ${msg.type}` });
+      postMessage({ type: 'failed', kind: 'invalid', message: `unknown message ${/** @type {{ type: string }} */ (msg).type}` });
   }
 }
 
 // Messages are handled one at a time, in the order they came: two edits
 // sent back to back are both applied, the second to the result of the first.
 let inbox = Promise.resolve();
-self.onmessage = (e) => {
-  const msg = e.data;
+self.onmessage = (/** @type {MessageEvent<PageMessage>} */ e) => {
+  const msg = /** @type {PageMessage & { run?: number | null, seq?: number }} */ (e.data);
   inbox = inbox.then(() => handle(msg)).catch((err) => {
     if (msg.run != null && msg.run === runId) running = false;
     postMessage({ type: 'failed', run: msg.run ?? runId, kind: kindOf(err), message: text(err), seq: msg.seq });
