@@ -12,24 +12,36 @@ const waitStatus = (page, re, timeout = 120_000) => page.getByTestId('status').f
 
 /**
  * Opens `hash` (a WebGPU run), runs it at `speed` steps per tick until it
- * decomposes, and returns the page, or null (the page closed, `what`
- * logged as skipped) where this Chromium has no WebGPU adapter at all.
+ * decomposes, and returns the page; fails where the run is not on WebGPU
+ * (Chromium's SwiftShader adapter, with FLAGS, is always there).
  */
-async function decomposingOnWebgpu(hash, speed, what) {
+async function decomposingOnWebgpu(hash, speed) {
   const opened = await openPage(env, hash);
   const { page } = opened;
-  await page.locator('#speed').fill(String(speed));
-  await page.locator('#speed').dispatchEvent('input');
+  await setSpeed(page, speed);
   await page.getByTestId('run').click();
   await waitStatus(page, /decomposing/, 240_000);
-  if (await page.locator('#backend-active').textContent() !== 'webgpu') {
-    // The start-up fallback is tested below.
-    console.log(`e2e: SKIPPED ${what}: this Chromium has no WebGPU adapter`);
-    await page.close();
-    return null;
-  }
+  assert.equal(await page.locator('#backend-active').textContent(), 'webgpu', await page.locator('#banner').textContent());
   return opened;
 }
+
+async function setSpeed(page, speed) {
+  await page.locator('#speed').fill(String(speed));
+  await page.locator('#speed').dispatchEvent('input');
+}
+
+/** The step of the checkpoint the page keeps (IndexedDB), or -1. */
+const keptCheckpointStep = (page) => page.evaluate(() => new Promise((resolve) => {
+  const req = indexedDB.open('apd-playground', 1);
+  req.onerror = () => resolve(-1);
+  req.onsuccess = () => {
+    const db = req.result;
+    if (!db.objectStoreNames.contains('kv')) { db.close(); resolve(-1); return; }
+    const get = db.transaction('kv').objectStore('kv').get('checkpoint');
+    get.onsuccess = () => { db.close(); resolve(get.result?.step ?? -1); };
+    get.onerror = () => { db.close(); resolve(-1); };
+  };
+}));
 
 test('a huge learning rate pauses the run with an explanation, keeping the last good state', { timeout: 300_000 }, async () => {
   const { page, problems } = await openPage(env, '#model=tms-5-2&backend=cpu&target.steps=30&apd.lr=10000&apd.lr_warmup_pct=0&apd.steps=2000');
@@ -99,8 +111,7 @@ test('an unfinished WebGPU run resumes on WebGPU after a reload', { timeout: 400
   // run's kernels take minutes to compile; the same parsing of an SPD
   // report is tested natively, with the CPU backend out of the way of its
   // shape checks: src/spd/tests.rs.)
-  const opened = await decomposingOnWebgpu('#model=tms-5-2&backend=webgpu&target.steps=5&apd.steps=4&apd.restarts=0', 1, 'WebGPU resume');
-  if (!opened) return;
+  const opened = await decomposingOnWebgpu('#model=tms-5-2&backend=webgpu&target.steps=5&apd.steps=4&apd.restarts=0', 1);
   const { page, problems } = opened;
   // The first checkpoint is taken after the first decomposition tick (its
   // kernels compile on a software adapter for many seconds): wait for two.
@@ -118,18 +129,87 @@ test('an unfinished WebGPU run resumes on WebGPU after a reload', { timeout: 400
   await page.close();
 });
 
-test('a WebGPU failure in the middle of a run continues on the CPU', { timeout: 400_000 }, async () => {
-  // The preset's three starts of 6 steps are compared after step 18; the GPU
-  // is lost long before, so the checkpoint holds a start that is not yet
-  // compared and the decomposition starts over (52 steps in all).
-  const opened = await decomposingOnWebgpu('#model=tms-5-2&backend=webgpu&target.steps=20&apd.steps=40&apd.restart_pct=0.15', 2, 'mid-run GPU loss');
-  if (!opened) return;
-  const { page, problems } = opened;
+test('a lost GPU device mid-run is replaced by a fresh one, and the run goes on on WebGPU', { timeout: 400_000 }, async () => {
+  // The GPU is lost during the first of the preset's three starts (compared
+  // after step 18), so the checkpoint holds a start not yet compared and the
+  // decomposition starts over on the fresh device (52 steps in all).
+  const { page, problems } = await decomposingOnWebgpu('#model=tms-5-2&backend=webgpu&target.steps=20&apd.steps=40&apd.restart_pct=0.15', 2);
   await page.evaluate(() => window.apdTestHooks.simulateGpuLoss());
-  await page.locator('#banner').filter({ hasText: /WebGPU failed.*started over on the CPU/ }).waitFor({ timeout: 120_000 });
+  await page.locator('#banner').filter({ hasText: /GPU device was lost.*fresh WebGPU device/ }).waitFor({ timeout: 120_000 });
+  assert.equal(await page.locator('#backend-active').textContent(), 'webgpu');
+  await waitStatus(page, /^done$/, 300_000);
+  assert.equal(await page.locator('#backend-active').textContent(), 'webgpu');
+  assert.equal(await page.getByTestId('step-count').textContent(), '52');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('a lost GPU device with no fresh one to be had continues on the CPU, and says why', { timeout: 400_000 }, async () => {
+  const { page, problems } = await decomposingOnWebgpu('#model=tms-5-2&backend=webgpu&target.steps=20&apd.steps=40&apd.restart_pct=0.15', 2);
+  await page.evaluate(() => window.apdTestHooks.simulateGpuLoss({ fresh: false }));
+  await page.locator('#banner').filter({ hasText: /WebGPU failed.*no fresh device.*started over on the CPU/ }).waitFor({ timeout: 120_000 });
   assert.equal(await page.locator('#backend-active').textContent(), 'cpu');
   await waitStatus(page, /^done$/, 240_000);
   assert.equal(await page.getByTestId('step-count').textContent(), '52');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('two WebGPU runs in one page both run on WebGPU', { timeout: 400_000 }, async () => {
+  // burn registers the page's WebGPU device once: each run must reuse it.
+  const hash = '#model=tms-5-2&backend=webgpu&target.steps=5&apd.steps=3&apd.restarts=0&apd.batch_size=256';
+  const { page, problems } = await openPage(env, hash);
+  for (const round of [1, 2]) {
+    await page.getByTestId('run').click();
+    await waitStatus(page, /^done$/, 300_000);
+    assert.equal(await page.locator('#backend-active').textContent(), 'webgpu', `run ${round}: ${await page.locator('#banner').textContent()}`);
+    assert.doesNotMatch(await page.locator('#banner').textContent(), /failed|instead|not available/, `run ${round} fell back`);
+    await page.getByTestId('reset').click();
+    await waitStatus(page, /^ready$/, 30_000);
+  }
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('"auto" that measures WebGPU faster runs the run on WebGPU', { timeout: 400_000 }, async () => {
+  // On the software adapter the CPU always wins: a test hook makes each of
+  // the CPU probe's timed steps 20 s slower (WebGPU's deadline is ten CPU steps), as a GPU machine would see it.
+  const { page, problems } = await openPage(env, '#model=tms-5-2&target.steps=5&apd.steps=3&apd.restarts=0&apd.batch_size=256');
+  await page.evaluate(() => window.apdTestHooks.slowCpuProbe(20_000));
+  await page.getByTestId('run').click();
+  const choice = page.getByTestId('backend-choice');
+  await choice.filter({ hasText: /auto chose/ }).waitFor({ timeout: 300_000 });
+  assert.equal(await choice.getAttribute('data-backend'), 'webgpu', await choice.textContent());
+  await waitStatus(page, /^done$/, 300_000);
+  // The run itself, not only the probe, is on WebGPU.
+  assert.equal(await page.locator('#backend-active').textContent(), 'webgpu', await page.locator('#banner').textContent());
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('a run reloaded past step 4,000 resumes at its own step, not its thinned history\'s length', { timeout: 400_000 }, async () => {
+  const { page, problems } = await openPage(env, '#model=tms-5-2&backend=cpu&target.steps=20&apd.steps=30000&apd.restarts=0');
+  await setSpeed(page, 1000);
+  await page.getByTestId('run').click();
+  await waitStatus(page, /decomposing/);
+  // A checkpoint is kept every 10 s: wait for one past step 4,000.
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="step-count"]').textContent) > 4000, null, { timeout: 120_000 });
+  let kept = -1;
+  for (let i = 0; i < 300 && kept <= 4000; i++) { await page.waitForTimeout(100); kept = await keptCheckpointStep(page); }
+  assert.ok(kept > 4000, `checkpoint at ${kept}`);
+  await page.getByTestId('pause').click();
+  await waitStatus(page, /^paused$/);
+  await page.reload();
+  await waitStatus(page, /^ready$/, 60_000);
+  await page.getByTestId('saved-resume').waitFor({ state: 'visible', timeout: 10_000 });
+  await page.getByTestId('saved-resume').click();
+  // The first batch after resuming counts on from the checkpoint.
+  await page.waitForFunction((k) => Number(document.querySelector('[data-testid="step-count"]').textContent) > k, kept, { timeout: 60_000 });
+  await page.getByTestId('pause').click();
+  await waitStatus(page, /^paused$/);
+  const shown = Number(await page.getByTestId('step-count').textContent());
+  assert.ok(shown > kept && shown < kept + 5000, `resumed from ${kept}, shows ${shown}`);
+  assert.match(await page.locator('#phase').textContent(), new RegExp(`decomposing \\(${shown}/30000`));
   assert.deepEqual(problems, []);
   await page.close();
 });
