@@ -7,8 +7,12 @@
 // fragment, e.g. --spd '&spd.batch_size=1024'). With --whole MODEL METHOD,
 // one whole run of that preset on the CPU backend (seed 23, or --seed S):
 // its wall time and final figures, for the README's reproduction table.
+// With --gpu, for a machine with a real GPU (scripts/gpu-check.sh): ms per
+// step on each backend, the time to recovery on WebGPU for tms-5-2,
+// tms-40-10 and resid-mlp-1, and what "auto" chose for each; extra
+// Chromium flags (a hardware adapter's) come from APD_CHROMIUM_FLAGS.
 // Run after scripts/build-web.sh:
-//   node tests/e2e/bench.mjs [--quick] [--spd [SETTINGS]] [--whole MODEL apd|spd [--seed S]]
+//   node tests/e2e/bench.mjs [--quick] [--spd [SETTINGS]] [--whole MODEL apd|spd [--seed S]] [--gpu]
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -29,10 +33,11 @@ const base = `http://127.0.0.1:${server.address().port}/`;
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--no-first-run', '--disable-quic', '--enable-unsafe-webgpu'],
+    '--no-first-run', '--disable-quic', '--enable-unsafe-webgpu',
+    ...(process.env.APD_CHROMIUM_FLAGS || '').split(/\s+/).filter(Boolean)],
 });
 
-async function runOn(backend, hash, untilMmcs, model = 'tms-5-2') {
+async function runOn(backend, hash, untilMmcs, model = 'tms-5-2', maxSeconds = Infinity) {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   await page.goto(`${base}#model=${model}&backend=${backend}${hash}`);
   const paint = await page.evaluate(() => new Promise((resolve) => {
@@ -56,9 +61,10 @@ async function runOn(backend, hash, untilMmcs, model = 'tms-5-2') {
     if (untilMmcs && reached === null && mmcs >= untilMmcs) reached = (Date.now() - t0) / 1000;
     const ml2r = Number(await page.getByTestId('ml2r').textContent());
     if (recovered === null && mmcs >= 0.98 && ml2r >= 0.85) recovered = (Date.now() - t0) / 1000;
-    if (st === 'done' || st.startsWith('error')) break;
+    if (st === 'done' || st.startsWith('error') || (Date.now() - t0) / 1000 > maxSeconds) break;
     await page.waitForTimeout(100);
   }
+  const choice = await page.getByTestId('backend-choice').textContent().catch(() => '');
   const wall = (Date.now() - t0) / 1000;
   const active = await page.locator('#backend-active').textContent();
   const mmcs = await page.getByTestId('mmcs').textContent();
@@ -66,7 +72,7 @@ async function runOn(backend, hash, untilMmcs, model = 'tms-5-2') {
   const ml2r = await page.getByTestId('ml2r').textContent();
   await page.close();
   const median = (v) => v.sort((a, b) => a - b)[v.length >> 1];
-  return { paint, readyMs, wall, reached, recovered, active, mmcs, ml2r, dedicated, msPerStep: median(samples), msPerTargetStep: median(targetSamples) };
+  return { paint, readyMs, wall, reached, recovered, active, mmcs, ml2r, dedicated, choice, msPerStep: median(samples), msPerTargetStep: median(targetSamples) };
 }
 
 // The finished first view: how long after navigation it is on screen (the
@@ -94,6 +100,33 @@ if (wholeAt >= 0) {
     + `(${ms(r.msPerTargetStep)} ms per target step, ${ms(r.msPerStep)} ms per ${method.toUpperCase()} step); `
     + `final MMCS ${r.mmcs}, ML2R ${r.ml2r}, own ${r.dedicated}; MMCS >= 0.98 shown after ${secs(r.reached)}, `
     + `recovered (and ML2R >= 0.85) after ${secs(r.recovered)}`);
+  await browser.close();
+  server.close();
+  process.exit(0);
+}
+if (process.argv.includes('--gpu')) {
+  // Short runs time the steps on each backend; a whole run on WebGPU times recovery
+  // (resid-mlp-1: its own count, not MMCS); "auto" says what it chose.
+  const probe = await browser.newPage();
+  await probe.goto(base);
+  const adapter = await probe.evaluate(async () => {
+    const a = await navigator.gpu?.requestAdapter();
+    return a ? JSON.stringify({ vendor: a.info?.vendor, architecture: a.info?.architecture, description: a.info?.description, fallback: a.info?.isFallbackAdapter }) : 'none';
+  });
+  await probe.close();
+  console.log(`WebGPU adapter: ${adapter}`);
+  const short = { 'tms-5-2': '&target.steps=200&apd.steps=300', 'tms-40-10': '&target.steps=200&apd.steps=100', 'resid-mlp-1': '&target.steps=50&apd.steps=30' };
+  for (const model of ['tms-5-2', 'tms-40-10', 'resid-mlp-1']) {
+    for (const backend of ['cpu', 'webgpu']) {
+      const r = await runOn(backend, `&seed=23${short[model]}`, null, model, 300);
+      console.log(`${model} ${backend} (ran on ${r.active}): ${r.msPerTargetStep?.toFixed(2)} ms per target step, ${r.msPerStep?.toFixed(2)} ms per APD step`);
+    }
+    const whole = await runOn('webgpu', '&seed=23', 0.98, model, 1800);
+    console.log(`${model} whole run on ${whole.active}: ${whole.wall.toFixed(1)} s; MMCS >= 0.98 after ${secs(whole.reached)}, `
+      + `recovered (ML2R >= 0.85 too) after ${secs(whole.recovered)}; final MMCS ${whole.mmcs}, ML2R ${whole.ml2r}, own ${whole.dedicated}`);
+    const auto = await runOn('auto', `&seed=23${short[model]}`, null, model, 300);
+    console.log(`${model} auto: ran on ${auto.active}; ${auto.choice}`);
+  }
   await browser.close();
   server.close();
   process.exit(0);
