@@ -27,6 +27,8 @@ wasm-pack test --headless --chrome -- --profile wasm-release --test web
 
 echo "== end-to-end page test"
 "$ROOT/scripts/build-web.sh"
+# Again, now against the engines' own declarations (wasm-bindgen's).
+npx --no-install tsc --noEmit -p .
 export APD_SCREENSHOTS="${APD_SCREENSHOTS:-$(mktemp -d)}"
 node --test --test-reporter=spec tests/e2e/
 # The page's exported report must load in the CLI too.

@@ -1,9 +1,9 @@
 // The wasm engine as the page's modules see it, for the type check
-// (tsconfig.json). Its two packages, www/pkg-cpu/ and www/pkg/, are build
-// outputs (scripts/build-web.sh, wasm-pack with --no-typescript): they are
-// absent before a build and carry no declarations, so these, written by hand
-// from src/web.rs's #[wasm_bindgen] exports, describe them. Keep them in step
-// with src/web.rs. Values cross as JSON text (the types in protocol.js);
+// (tsconfig.json) before the engine is built. Its two packages, www/pkg-cpu/
+// and www/pkg/, are build outputs (scripts/build-web.sh): once built, each
+// carries wasm-bindgen's own declarations (apd_playground.d.ts), which tsc
+// then reads instead of these (the test command checks both ways). Written
+// by hand from src/web.rs's #[wasm_bindgen] exports: keep them in step. Values cross as JSON text (the types in protocol.js);
 // errors are JS Errors whose `name` is the failure's kind.
 
 /** The CPU package: everything but WebGPU runs (built with the `cpu` feature). */
