@@ -13,9 +13,12 @@ npx --no-install tsc --noEmit -p .
 echo "== format (cargo fmt --check)"
 cargo fmt --check
 
-# In the release profile, so that it shares its build scripts and
-# proc-macros with the native tests' build: 1.5 min here with that build
-# done, where a dev-profile check of every dependency took about 7.
+echo "== native build (cargo test --release --no-run)"
+cargo test --release --no-run
+
+# After the native build and in its profile, so that it reuses that build's
+# build scripts and proc-macros: 1.5 min here, where a dev-profile check of
+# every dependency took about 7.
 echo "== lints (cargo clippy --release --all-targets -- -D warnings)"
 cargo clippy --release --all-targets -- -D warnings
 
