@@ -166,7 +166,6 @@ fn imported_json_never_panics_and_accepted_files_round_trip() {
             (report, target)
         }));
         let (report, target) = outcome.unwrap_or_else(|_| panic!("a parser panicked on: {text}"));
-        let tf = serde_json::from_str::<TargetFile>(&text);
         match report {
             Ok(r) => {
                 accepted += 1;
@@ -190,7 +189,7 @@ fn imported_json_never_panics_and_accepted_files_round_trip() {
         }
         match target {
             Ok((name, t)) => {
-                let tf = tf.unwrap();
+                let tf = serde_json::from_str::<TargetFile>(&text).unwrap();
                 let again = serde_json::to_string(&TargetFile {
                     model: name.clone(),
                     config: tf.config.clone(),
@@ -210,9 +209,8 @@ fn imported_json_never_panics_and_accepted_files_round_trip() {
                     cfg.model = tf.config.model.clone();
                     cfg.target = tf.config.target.clone();
                     cfg.validate()?;
-                    let target = apd_playground::report::target_from_file(&text)?;
-                    let _ = apd_playground::decomp::scale::note(&target, &cfg.scale);
-                    let mut run = Run::new(&name, cfg, tf.seed.unwrap_or(0), &Device::flex(), Some(target))?;
+                    let _ = apd_playground::decomp::scale::note(&t, &cfg.scale);
+                    let mut run = Run::new(&name, cfg, tf.seed.unwrap_or(0), &Device::flex(), Some(t.clone()))?;
                     pollster::block_on(run.snapshot(0))?;
                     pollster::block_on(run.step())?;
                     Ok(())

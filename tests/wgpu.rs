@@ -103,21 +103,13 @@ fn cpu_and_wgpu_agree() {
         let cpu = losses_on(&burn::tensor::Device::flex(), method);
         let gpu = losses_on(&gpu, method);
         assert_eq!(cpu.len(), steps);
-        for (i, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
-            for (x, y) in c.iter().zip(g) {
-                assert!((x - y).abs() <= 1e-3 * x.abs().max(1e-4), "{method:?} step {i}: cpu {c:?} wgpu {g:?}");
-            }
-        }
+        assert_agree(&format!("{method:?}"), &cpu, &gpu);
         eprintln!("cpu and wgpu agree over {} {method:?} steps: {:?}", cpu.len(), gpu.last());
     }
     for (method, steps) in [(Method::Apd, 7), (Method::Spd, 8)] {
         let (cpu, gpu) = (batched_losses_on(&burn::tensor::Device::flex(), method), batched_losses_on(&gpu, method));
         assert_eq!(cpu.len(), steps);
-        for (i, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
-            for (x, y) in c.iter().zip(g) {
-                assert!((x - y).abs() <= 1e-3 * x.abs().max(1e-4), "batched {method:?} step {i}: cpu {c:?} wgpu {g:?}");
-            }
-        }
+        assert_agree(&format!("batched {method:?}"), &cpu, &gpu);
     }
     // One device per process, handed out again (burn registers a device
     // once); after a loss, a fresh one that computes the same.
@@ -128,9 +120,15 @@ fn cpu_and_wgpu_agree() {
     let fresh = pollster::block_on(device(BackendKind::Wgpu)).expect("a fresh device after a loss");
     assert_eq!(gpu_devices_made(), made + 1);
     let (cpu, again) = (losses_on(&burn::tensor::Device::flex(), Method::Apd), losses_on(&fresh, Method::Apd));
-    for (c, g) in cpu.iter().zip(&again) {
+    assert_agree("fresh device", &cpu, &again);
+}
+
+/// Each step's losses on wgpu within 1e-3 (relative) of the CPU's.
+fn assert_agree(what: &str, cpu: &[Vec<f32>], gpu: &[Vec<f32>]) {
+    assert_eq!(cpu.len(), gpu.len(), "{what}: steps");
+    for (i, (c, g)) in cpu.iter().zip(gpu).enumerate() {
         for (x, y) in c.iter().zip(g) {
-            assert!((x - y).abs() <= 1e-3 * x.abs().max(1e-4), "fresh device: cpu {c:?} wgpu {g:?}");
+            assert!((x - y).abs() <= 1e-3 * x.abs().max(1e-4), "{what} step {i}: cpu {c:?} wgpu {g:?}");
         }
     }
 }
