@@ -166,16 +166,7 @@ async function start(msg) {
   lastStart = { ...msg, config }; lastCheckpoint = null; lastCheckpointAt = 0;
   const { backend, note, choice } = await chooseBackend({ cpu: apd, gpu: gpuEngine }, config, msg.backend, msg, slowCpuProbeMs);
   if (choice) post(msg.run, { type: 'backend-choice', ...choice });
-  let created;
-  try {
-    created = await engineFor(backend).WebRun.create(msg.preset, config, msg.seed, backend, msg.target ?? undefined);
-  } catch (e) {
-    // Only a backend failure (no usable adapter or device) falls back to the
-    // CPU, and says so; anything else is the error it is.
-    if (backend !== 'webgpu' || kindOf(e) !== 'device-lost') throw e;
-    created = await apd.WebRun.create(msg.preset, config, msg.seed, 'cpu', msg.target ?? undefined);
-    post(msg.run, { type: 'notice', message: `WebGPU failed to start (${text(e)}): running on the CPU instead.` });
-  }
+  const created = await onBackend(msg.run, backend, (engine, b) => engine.WebRun.create(msg.preset, config, msg.seed, b, msg.target ?? undefined));
   adopt(created, msg.run);
   if (note) post(msg.run, { type: 'notice', message: note });
   if (msg.paused) {
@@ -184,6 +175,26 @@ async function start(msg) {
   }
   running = true;
   loop(msg.run);
+}
+
+/**
+ * The run `make` makes for run `id` on `backend`; where WebGPU cannot give
+ * one (no usable adapter or device), on the CPU, and the page is told why.
+ * Anything else is the error it is.
+ * @param {number} id
+ * @param {Backend} backend
+ * @param {(engine: CpuEngine | GpuEngine, backend: Backend) => Promise<WebRun>} make
+ * @returns {Promise<WebRun>}
+ */
+async function onBackend(id, backend, make) {
+  try {
+    return await make(engineFor(backend), backend);
+  } catch (e) {
+    if (backend !== 'webgpu' || kindOf(e) !== 'device-lost') throw e;
+    const created = await make(apd, 'cpu');
+    post(id, { type: 'notice', message: `WebGPU failed to start (${text(e)}): running on the CPU instead.` });
+    return created;
+  }
 }
 
 /**
@@ -415,15 +426,10 @@ async function handle(msg) {
       // A checkpoint kept across a reload.
       stop();
       lastStart = null; lastCheckpoint = msg.report; lastCheckpointAt = performance.now();
-      const { backend } = await chooseBackend({ cpu: apd, gpu: gpuEngine }, config, msg.backend);
-      let created;
-      try {
-        created = await engineFor(backend).WebRun.resume(msg.report, backend);
-      } catch (e) {
-        if (backend !== 'webgpu' || kindOf(e) !== 'device-lost') throw e;
-        created = await apd.WebRun.resume(msg.report, 'cpu');
-      }
-      carryOn(created, msg.run);
+      const { backend, note } = await chooseBackend({ cpu: apd, gpu: gpuEngine }, config, msg.backend);
+      // Not silently on the CPU: a WebGPU resume that fails, or a browser without WebGPU, says so.
+      carryOn(await onBackend(msg.run, backend, (engine, b) => engine.WebRun.resume(msg.report, b)), msg.run);
+      if (note) post(msg.run, { type: 'notice', message: note });
       break;
     }
     case 'simulate-panic':
