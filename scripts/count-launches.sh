@@ -48,7 +48,7 @@ if [ "${1:-}" = --instances ]; then
     grep -c '^Executing ' "$log"
   }
   # Steps each run took, restarts included: its report's last step.
-  ran() { node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));const h=process.argv[2]==="spd"?r.spd.history:r.history;console.log(h[h.length-1].step+1)' "$(ls "$dir"/r-$1-seed*.json | head -1)" "$method"; }
+  ran() { node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));const h=r.record.history;console.log(h[h.length-1].step+1)' "$(ls "$dir"/r-$1-seed*.json | head -1)" "$method"; }
   short=$(batch 20 "$@")
   long=$(batch 40 "$@")
   steps=$(( $(ran 40) - $(ran 20) ))

@@ -50,11 +50,11 @@ function sweepChart({ title, groups, rows }) {
 /** Loss curves (log scale) of shipped results, one panel each, on shared axes. */
 function lossPanels(entries) {
   const PW = 420, PH = 240, L = 50, T = 40, B = 30;
-  const all = entries.flatMap((e) => e.report.history.flatMap((s) => Object.keys(SERIES).map((k) => s[k]))).filter((v) => v > 0);
+  const all = entries.flatMap((e) => e.report.record.history.flatMap((s) => Object.keys(SERIES).map((k) => s[k]))).filter((v) => v > 0);
   const lo = Math.floor(Math.log10(Math.min(...all))), hi = Math.ceil(Math.log10(Math.max(...all)));
   const out = [];
   entries.forEach((e, p) => {
-    const x0 = p * PW, h = e.report.history, xmax = h[h.length - 1].step;
+    const x0 = p * PW, h = e.report.record.history, xmax = h[h.length - 1].step;
     const sx = (s) => x0 + L + (PW - L - 20) * s / xmax;
     const sy = (v) => T + (PH - T - B) * (1 - (Math.log10(v) - lo) / (hi - lo));
     const m = e.views.metrics;

@@ -41,7 +41,7 @@ while IFS='|' read -r name model method seeds sets title note; do
 const fs=require("fs");const [out,name,title,note,...cells]=process.argv.slice(1);
 const thin=(h)=>{const k=Math.max(1,Math.ceil(h.length/100));const o=h.filter((_,i)=>i%k===0);if(h.length&&o[o.length-1]!==h[h.length-1])o.push(h[h.length-1]);return o;};
 const entries=cells.map((f)=>JSON.parse(fs.readFileSync(f)));
-for(const e of entries){e.report.history=thin(e.report.history);if(e.report.spd)e.report.spd.history=thin(e.report.spd.history);}
+for(const e of entries){e.report.record.history=thin(e.report.record.history);}
 const {model,method}=entries[0];
 fs.writeFileSync(out,JSON.stringify({name,title,note,model,method,cells:entries}));' \
     "www/gallery/seeds/$name.json" "$name" "$title" "$note" "${cells[@]}"

@@ -6,11 +6,13 @@
 //! view data the page draws from it and the step plan its charts need. `scripts/gallery.sh` makes them with the CLI;
 //! `tests/gallery.rs` checks each against what the engine recomputes.
 
-use crate::config::{ExperimentConfig, Method};
+use crate::config::ExperimentConfig;
+use crate::decomp::ACTIVE_CI;
 use crate::error::ApdError;
+use crate::methods::plan;
 use crate::report::Report;
 use crate::run::{Run, Snapshot};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// How a run is laid out in steps, for progress and the loss chart: the
@@ -20,7 +22,7 @@ use serde_json::Value;
 pub struct Plan {
     /// Target training steps.
     pub target_steps: usize,
-    /// Decomposition steps, every start counted (SPD: its steps).
+    /// Decomposition steps, every start counted.
     pub apd_steps: usize,
     /// `(step, label)` marks for the loss chart.
     pub marks: Vec<(usize, String)>,
@@ -29,12 +31,8 @@ pub struct Plan {
 impl Plan {
     /// The plan of a run of `cfg`.
     pub fn of(cfg: &ExperimentConfig) -> Plan {
-        match &cfg.spd {
-            Some(spd) if cfg.method == Method::Spd => {
-                Plan { target_steps: cfg.target.steps, apd_steps: spd.plan().total_steps(), marks: spd.plan().restart_marks() }
-            }
-            _ => Plan { target_steps: cfg.target.steps, apd_steps: cfg.apd.total_steps(), marks: cfg.apd.restart_marks() },
-        }
+        let p = plan(cfg);
+        Plan { target_steps: cfg.target.steps, apd_steps: p.total_steps(), marks: p.restart_marks() }
     }
 }
 
@@ -43,7 +41,7 @@ impl Plan {
 pub struct Entry {
     /// Preset name.
     pub model: String,
-    /// The decomposition method (`apd` or `spd`).
+    /// The decomposition method's name.
     pub method: String,
     /// The seed of target and decomposition.
     pub seed: u64,
@@ -90,10 +88,7 @@ fn thin<T: Clone + PartialEq>(h: &[T]) -> Vec<T> {
 /// even under [`FULL_REPORT_BYTES`] (a large TMS entry: its views keep the
 /// matrices the page draws).
 pub async fn entry(mut report: Report, curve_feature: usize, trim: bool) -> Result<Entry, ApdError> {
-    report.history = thin(&report.history);
-    if let Some(spd) = report.spd.as_mut() {
-        spd.history = thin(&spd.history);
-    }
+    report.record.history = thin(&report.record.history);
     let run = Run::of_report(&report, &crate::backend::host()?)?;
     let views = run.snapshot(curve_feature).await?;
     let size = serde_json::to_string(&report).map_err(|e| ApdError::Format(e.to_string()))?.len();
@@ -123,28 +118,31 @@ impl Entry {
     /// trimmed residual MLP entry, whose view data alone (attribution and
     /// ablation matrices of 100 features by up to 300 components, the
     /// samples) would be over the page's 300 KB at full precision; or a
-    /// trimmed SPD entry, whose hundreds of subcomponents per matrix are
-    /// mostly dead.
+    /// trimmed entry of a method with causal importances (SPD), whose
+    /// hundreds of subcomponents per matrix are mostly dead.
     pub fn compact(&self) -> bool {
-        self.trimmed && (self.report.metrics.resid.is_some() || self.views.views.spd.is_some())
+        self.trimmed && (self.report.metrics.resid.is_some() || one_hot_ci(&self.views.views).is_some())
     }
 
     /// The entry as the page loads it. Compact entries leave the attribution
     /// matrix out of the report's metrics (the views' metrics hold the same
-    /// one), and SPD's one-hot importances out of its record (the views
-    /// hold them too) with its gates (which compute nothing without the
-    /// components the trimmed report no longer has); they ship SPD's dead
-    /// subcomponents empty ([`dead_subcomponents`]) and keep
-    /// [`COMPACT_DIGITS`] significant digits of each number.
+    /// one), and the nested lists out of the method's state (SPD: its
+    /// one-hot importances, which the views hold too, and its gates, which
+    /// compute nothing without the components the trimmed report no longer
+    /// has; flat lists, counts, stay); they ship dead subcomponents empty
+    /// ([`dead_subcomponents`]) and keep [`COMPACT_DIGITS`] significant
+    /// digits of each number.
     pub fn to_json(&self) -> Result<String, ApdError> {
         let mut v = serde_json::to_value(self).map_err(|e| ApdError::Format(e.to_string()))?;
         if self.compact() {
             if self.report.metrics.resid.is_some() {
                 v["report"]["metrics"]["resid"]["attributions"] = Value::Array(Vec::new());
             }
-            if let Some(spd) = v["report"]["spd"].as_object_mut() {
-                for key in ["ci_one_hot", "ci_upper_one_hot", "gates"] {
-                    spd.insert(key.into(), Value::Array(Vec::new()));
+            if let Some(state) = v["report"]["record"]["state"].as_object_mut() {
+                for list in state.values_mut().filter_map(Value::as_array_mut) {
+                    if list.iter().any(|x| x.is_array() || x.is_object()) {
+                        list.clear();
+                    }
                 }
             }
             for (m, dead) in dead_subcomponents(&self.views.views).iter().enumerate() {
@@ -161,25 +159,32 @@ impl Entry {
     }
 }
 
-/// Per decomposed matrix, the SPD subcomponents a compact entry ships empty:
-/// dead ones (no feature alone gives them an importance above
-/// [`crate::spd::ALIVE_CI`] in that matrix) that no feature is matched to.
+/// Per decomposed matrix, the subcomponents a compact entry ships empty:
+/// dead ones (no feature alone gives them a causal importance above
+/// [`ACTIVE_CI`] in that matrix) that no feature is matched to.
 /// At C = 200 they are most of an entry's weight. Each is tiny, but summed
 /// they are not nothing (on tms-40-10, seed 23: 3% of W's norm, 9% of
 /// W^T's), so the page calls its sum that of the alive subcomponents; the
-/// residual view was computed with all of them. Empty for APD.
+/// residual view was computed with all of them. Empty for a method
+/// without causal importances (APD).
 pub fn dead_subcomponents(views: &crate::views::Views) -> Vec<Vec<usize>> {
-    let Some(spd) = &views.spd else { return Vec::new() };
+    let Some(ci_lower) = one_hot_ci(views) else { return Vec::new() };
     let matched: Vec<usize> = views.metrics.iter().flat_map(|m| m.features.iter().map(|f| f.component)).collect();
-    spd.ci_lower
+    ci_lower
         .iter()
         .enumerate()
         .map(|(m, ci)| {
             let c = views.components.get(m).map_or(0, Vec::len);
             let n = ci.len().checked_div(c).unwrap_or(0);
-            (0..c).filter(|&k| (0..n).all(|i| ci[i * c + k] <= crate::spd::ALIVE_CI)).filter(|k| m != 0 || !matched.contains(k)).collect()
+            (0..c).filter(|&k| (0..n).all(|i| ci[i * c + k] <= ACTIVE_CI)).filter(|k| m != 0 || !matched.contains(k)).collect()
         })
         .collect()
+}
+
+/// The one-hot causal importances (per matrix, `n x C`) a method's own
+/// view holds as `ci_lower`, if it has them.
+fn one_hot_ci(views: &crate::views::Views) -> Option<Vec<Vec<f32>>> {
+    views.own.values().find_map(|v| Vec::<Vec<f32>>::deserialize(v.get("ci_lower")?).ok())
 }
 
 /// Every non-integer number in `v` to `digits` significant digits.

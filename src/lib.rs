@@ -33,6 +33,7 @@ pub mod data;
 pub mod decomp;
 pub mod error;
 pub mod gallery;
+pub mod methods;
 pub mod metrics;
 pub mod models;
 pub mod report;
@@ -40,6 +41,7 @@ pub mod rng;
 pub mod run;
 pub mod spd;
 pub mod views;
+pub mod vpd;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 

@@ -3,15 +3,13 @@
 //! finiteness, size) and return an error naming the problem; nothing is
 //! changed on failure.
 
-use crate::apd::{check_fits, StepStats};
 use crate::config::{ExperimentConfig, Method, ModelConfig, TargetTrainConfig};
 use crate::decomp::scale::ScaleSummary;
-use crate::decomp::Decomposition;
+use crate::decomp::{Decomposition, StepRecord};
 use crate::error::ApdError;
+use crate::methods::check_saved;
 use crate::metrics::Metrics;
 use crate::models::{Matrix, Target};
-use crate::spd::ci::GateValues;
-use crate::spd::SpdStepStats;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -44,23 +42,7 @@ pub struct TargetFile {
     pub params: Map<String, Value>,
 }
 
-/// The four loss terms of the last step.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct Losses {
-    /// L_f.
-    pub faithfulness: f32,
-    /// L_m.
-    pub minimality: f32,
-    /// L_s.
-    pub simplicity: f32,
-    /// L_a (residual MLPs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub activation: Option<f32>,
-    /// Weighted total.
-    pub total: f32,
-}
-
-/// How long the decomposition took (f32, see [`StepStats::lr`]).
+/// How long the decomposition took (f32, see [`StepRecord::lr`]).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Timing {
     /// APD steps per second.
@@ -76,7 +58,7 @@ pub struct Timing {
 /// features without a subcomponent of their own) and the start that went on.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Starts {
-    /// One score per start, in order (f32, see [`StepStats::lr`]).
+    /// One score per start, in order (f32, see [`StepRecord::lr`]).
     pub scores: Vec<f32>,
     /// The start that went on (0-based), once they were compared; absent
     /// from a checkpoint taken before (a null would read as a bad number).
@@ -86,28 +68,23 @@ pub struct Starts {
 
 /// A decomposition report.
 #[derive(Serialize, Deserialize, Clone, Debug)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawReport")]
 pub struct Report {
     /// Preset name.
     pub model: String,
     /// Full configuration.
     pub config: ExperimentConfig,
-    /// Seed of target and APD.
+    /// Seed of target and decomposition.
     pub seed: u64,
     /// Recovery metrics.
     pub metrics: Metrics,
-    /// APD's loss terms of the last step (absent in SPD reports, whose
-    /// losses are in `spd`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub losses: Option<Losses>,
-    /// Per-step losses (every step for short runs, subsampled to at most
-    /// [`MAX_HISTORY`] entries for long ones).
-    pub history: Vec<StepStats>,
+    /// What the method recorded: the same shape for every method.
+    pub record: MethodRecord,
     /// The learned factors.
     pub components: Decomposition,
     /// The target that was decomposed, in the target file's `params` format.
     pub target: Map<String, Value>,
-    /// Speed of the APD phase.
+    /// Speed of the decomposition.
     pub timing: Timing,
     /// The scale the decomposition worked at (absent in reports from
     /// before it could be chosen: they decomposed the target as it was).
@@ -116,33 +93,92 @@ pub struct Report {
     /// The restarts' comparison, for runs with restarts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starts: Option<Starts>,
-    /// What only an SPD report holds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spd: Option<SpdRecord>,
 }
 
-/// An SPD report's own part: its losses per step (APD's are in `history`)
-/// and the causal-importance MLPs, without which its subcomponents cannot
-/// be looked at again.
+/// A method's record in a report, the same shape for every method.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct SpdRecord {
-    /// Per-step losses, subsampled like `history`.
-    pub history: Vec<SpdStepStats>,
-    /// One set of gates per decomposed matrix.
-    pub gates: Vec<GateValues>,
-    /// Per matrix, the causal importances (lower sigmoid) of each feature
-    /// alone at 0.75, as the reference shows them (`n x C`, row-major;
-    /// empty in the first SPD reports, which did not keep them).
+pub struct MethodRecord {
+    /// The method (the configuration's).
+    pub method: Method,
+    /// Per-step losses (every step for short runs, subsampled to at most
+    /// [`MAX_HISTORY`] entries for long ones).
+    pub history: Vec<StepRecord>,
+    /// The last step's losses (`None` before the first step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub losses: Option<StepRecord>,
+    /// What the method keeps besides the components (SPD: its gates and
+    /// one-hot importances; null for APD), checked by the method on load.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub state: Value,
+}
+
+impl MethodRecord {
+    /// The step after the last one recorded: where a saved decomposition is.
+    pub fn next_step(&self) -> usize {
+        self.history.last().map_or(0, |s| s.step + 1)
+    }
+}
+
+/// A report as a file may hold it: today's, or one written before every
+/// method had one record (APD's history and losses at the top level, SPD's
+/// history and state under `spd`), read into today's shape.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReport {
+    model: String,
+    config: ExperimentConfig,
+    seed: u64,
+    metrics: Metrics,
     #[serde(default)]
-    pub ci_one_hot: Vec<Vec<f32>>,
-    /// The same through the upper sigmoid.
+    record: Option<MethodRecord>,
     #[serde(default)]
-    pub ci_upper_one_hot: Vec<Vec<f32>>,
-    /// Per matrix, the subcomponents alive: importance above 0.1 on some
-    /// one-hot input.
+    losses: Option<Value>,
     #[serde(default)]
-    pub alive: Vec<usize>,
+    history: Option<Vec<StepRecord>>,
+    #[serde(default)]
+    spd: Option<Map<String, Value>>,
+    components: Decomposition,
+    target: Map<String, Value>,
+    timing: Timing,
+    #[serde(default)]
+    scale: Option<ScaleSummary>,
+    #[serde(default)]
+    starts: Option<Starts>,
+}
+
+impl TryFrom<RawReport> for Report {
+    type Error = String;
+
+    fn try_from(r: RawReport) -> Result<Report, String> {
+        let record = match (r.record, r.history, r.spd) {
+            (Some(rec), None, None) if r.losses.is_none() => rec,
+            (Some(_), ..) => return Err("a report holds either `record` or the older `history` and `spd`, not both".into()),
+            (None, history, Some(mut spd)) if history.as_ref().is_none_or(Vec::is_empty) => {
+                let history = match spd.remove("history") {
+                    Some(h) => Vec::<StepRecord>::deserialize(h).map_err(|e| format!("`spd.history`: {e}"))?,
+                    None => return Err("`spd.history` is missing".into()),
+                };
+                MethodRecord { method: r.config.method, losses: history.last().cloned(), history, state: Value::Object(spd) }
+            }
+            (None, Some(history), None) => {
+                MethodRecord { method: r.config.method, losses: history.last().cloned(), history, state: Value::Null }
+            }
+            (None, ..) => return Err("missing field `record`".into()),
+        };
+        Ok(Report {
+            model: r.model,
+            config: r.config,
+            seed: r.seed,
+            metrics: r.metrics,
+            record,
+            components: r.components,
+            target: r.target,
+            timing: r.timing,
+            scale: r.scale,
+            starts: r.starts,
+        })
+    }
 }
 
 /// Most history entries a report keeps.
@@ -315,18 +351,11 @@ impl Report {
         if let Some(path) = first_non_finite(&tree, "report") {
             return Err(bad(format!("`{path}` is not a finite number")));
         }
-        // Every number was checked finite above; these are the shapes.
-        match (r.config.method, &r.spd) {
-            (Method::Apd, None) => check_fits(&r.components, &r.config).map_err(bad)?,
-            (Method::Spd, Some(spd)) => crate::spd::check_fits(&r.components, &spd.gates, &r.config).map_err(bad)?,
-            (m, _) => {
-                return Err(bad(format!(
-                    "a report of method {} must hold {}",
-                    m.name(),
-                    if m == Method::Spd { "its `spd` part" } else { "no `spd` part" }
-                )))
-            }
+        if r.record.method != r.config.method {
+            return Err(bad(format!("the record is of method {}, the settings of {}", r.record.method.name(), r.config.method.name())));
         }
+        // Every number was checked finite above; these are the shapes.
+        check_saved(&r.components, &r.record.state, &r.config).map_err(bad)?;
         Ok(r)
     }
 

@@ -43,9 +43,10 @@ pub struct Views {
     /// `C x n`: how much each feature's output breaks when one component is
     /// dropped ([`crate::decomp::probes::ablation`]).
     pub ablation: Vec<f32>,
-    /// SPD's own views (absent for APD).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub spd: Option<crate::spd::view::SpdView>,
+    /// The method's own views, under its name (SPD's: `spd`; none for APD),
+    /// beside the shared ones.
+    #[serde(flatten)]
+    pub own: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What the residual MLP views draw besides the metrics.
@@ -140,7 +141,7 @@ pub async fn views(method: &impl Decomposer, target: &Target, mean_active: f32, 
         scale: Some(method.scale().clone()),
         samples: samples(method).await?,
         ablation: ablation(method).await?,
-        spd: None,
+        own: serde_json::Map::new(),
     })
 }
 

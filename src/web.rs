@@ -200,8 +200,8 @@ struct Batch {
     /// While restarts are compared: which start (from 0) of how many.
     apd_start: Option<(usize, usize)>,
     target_losses: Vec<f32>,
-    apd: Vec<crate::apd::StepStats>,
-    spd: Vec<crate::spd::SpdStepStats>,
+    /// The decomposition's steps, whatever the method.
+    steps: Vec<crate::decomp::StepRecord>,
     ms_per_step: f64,
 }
 
@@ -273,7 +273,7 @@ impl WebRun {
         let dev = device(kind).await.map_err(apd_err)?;
         let run = Run::resume(&report, &dev).map_err(apd_err)?;
         // A checkpoint from before the restarts were compared starts over.
-        let started_over = run.history.is_empty() && run.spd_history.is_empty();
+        let started_over = run.history.is_empty();
         let apd_ms = if started_over { 0.0 } else { report.timing.wall_s as f64 * 1000.0 };
         Ok(WebRun::new(run, kind, apd_ms, started_over))
     }
@@ -342,8 +342,7 @@ impl WebRun {
 
 async fn steps_inner(run: &mut Run, n: u32, apd_ms: &RefCell<f64>) -> Result<Batch, ApdError> {
     let mut target_losses = Vec::new();
-    let mut apd = Vec::new();
-    let mut spd = Vec::new();
+    let mut steps = Vec::new();
     let phase = run.phase();
     let t0 = now_ms();
     let mut done = 0usize;
@@ -353,24 +352,22 @@ async fn steps_inner(run: &mut Run, n: u32, apd_ms: &RefCell<f64>) -> Result<Bat
         }
         match run.step().await? {
             Progress::Target { loss, .. } => target_losses.push(loss),
-            Progress::Apd(s) => apd.push(s),
-            Progress::Spd(s) => spd.push(s),
+            Progress::Decompose(s) => steps.push(s),
             Progress::Done => break,
         }
         done += 1;
     }
     let ms = now_ms() - t0;
-    if !apd.is_empty() || !spd.is_empty() {
+    if !steps.is_empty() {
         *apd_ms.borrow_mut() += ms;
     }
     Ok(Batch {
         phase: run.phase(),
         target_step: run.target_history.len(),
         apd_step: run.decomp_step(),
-        apd_start: run.apd().and_then(|a| a.start()).or_else(|| run.spd().and_then(|s| s.start())),
+        apd_start: run.start(),
         target_losses,
-        apd,
-        spd,
+        steps,
         ms_per_step: if done > 0 { ms / done as f64 } else { 0.0 },
     })
 }

@@ -106,7 +106,7 @@ fn check_trimmed(stored: &Value, name: &str) {
     let report = &stored["report"];
     assert_eq!(report["target"], serde_json::json!({}), "{name}: a trimmed report has no target");
     assert_eq!(report["components"]["layers"], serde_json::json!([]), "{name}: nor components");
-    let history = if report["spd"].is_null() { &report["history"] } else { &report["spd"]["history"] };
+    let history = &report["record"]["history"];
     assert!(history.as_array().is_some_and(|h| !h.is_empty()), "{name}: the loss history is kept");
     // A compact entry (`Entry::compact`) keeps the attribution matrix in the
     // views' metrics only, and 4 significant digits of every number.
@@ -116,8 +116,8 @@ fn check_trimmed(stored: &Value, name: &str) {
         views_metrics["resid"]["attributions"] = serde_json::json!([]);
     }
     same_json(&views_metrics, &report["metrics"], 1e-4, &format!("{name}: views' metrics against the report's"));
-    if !report["spd"].is_null() {
-        check_trimmed_spd_record(stored, name);
+    if !report["record"]["state"].is_null() {
+        check_trimmed_ci_record(stored, name);
     }
     let config: ExperimentConfig = serde_json::from_value(report["config"].clone()).unwrap();
     config.validate().unwrap();
@@ -138,11 +138,12 @@ fn check_trimmed(stored: &Value, name: &str) {
     assert!((mean_share - r.mean_share).abs() < tol);
 }
 
-/// A trimmed SPD entry's record: its one-hot importances are the views'
-/// (or, in a compact entry made since they are left out, only the views'),
-/// and its alive counts follow from them.
-fn check_trimmed_spd_record(stored: &Value, name: &str) {
-    let (record, views) = (&stored["report"]["spd"], &stored["views"]["spd"]);
+/// A trimmed entry of a method with causal importances: its record's one-hot
+/// importances are the views' (or, in a compact entry made since they are
+/// left out, only the views'), and its alive counts follow from them.
+fn check_trimmed_ci_record(stored: &Value, name: &str) {
+    let method = stored["report"]["record"]["method"].as_str().unwrap();
+    let (record, views) = (&stored["report"]["record"]["state"], &stored["views"][method]);
     let empty = |v: &Value| v.as_array().is_some_and(|a| a.is_empty());
     if empty(&record["ci_one_hot"]) {
         assert!(empty(&record["ci_upper_one_hot"]) && empty(&record["gates"]), "{name}: a compact record leaves all three out");
@@ -190,7 +191,7 @@ fn check_trimmed_tms(stored: &Value, name: &str, by_importance: bool) {
         for (k, p) in layer.as_array().unwrap().iter().enumerate() {
             if p.as_array().unwrap().is_empty() {
                 assert!(by_importance, "{name}: only SPD entries leave subcomponents out");
-                let ci = floats(&views["spd"]["ci_lower"][m]);
+                let ci = floats(&views[stored["method"].as_str().unwrap()]["ci_lower"][m]);
                 assert!((0..n).all(|i| ci[i * c + k] <= 0.1), "{name}: matrix {m}'s subcomponent {k} is shipped empty but alive");
             }
         }

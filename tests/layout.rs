@@ -173,3 +173,41 @@ fn long_files_say_why() {
     }
     assert!(long.is_empty(), "over {MAX_LINES} lines with no `{SIZE_NOTE}` note at the top: {long:?}");
 }
+
+/// A method is a folder: each module with an `impl Method for` (and a
+/// `losses.rs`, where a reader finds its losses) is used by the registry
+/// (`methods.rs`) alone, and nothing else names one, by module or by its
+/// `Method::` variant; the settings in `config` excepted, where each
+/// method's are declared.
+#[test]
+fn methods_are_folders_named_only_where_registered() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut all = Vec::new();
+    files(&src, "rs", &mut all);
+    let module_of = |f: &Path| f.strip_prefix(&src).unwrap().iter().next().unwrap().to_string_lossy().trim_end_matches(".rs").to_string();
+    let mut methods = BTreeSet::new();
+    for f in &all {
+        if code_of(&fs::read_to_string(f).unwrap()).contains("impl Method for") {
+            methods.insert(module_of(f));
+        }
+    }
+    methods.remove("methods");
+    assert!(methods.contains("apd") && methods.contains("spd"), "the scan found the methods: {methods:?}");
+    for m in &methods {
+        assert!(src.join(m).join("losses.rs").exists(), "method {m} keeps its losses in src/{m}/losses.rs");
+    }
+    let variants: Vec<String> = methods.iter().map(|m| format!("Method::{}{}", m[..1].to_uppercase(), &m[1..])).collect();
+    let mut named = Vec::new();
+    for f in &all {
+        let module = module_of(f);
+        if methods.contains(&module) || module == "methods" || module == "config" || module == "lib" {
+            continue;
+        }
+        let code = code_of(&fs::read_to_string(f).unwrap());
+        let prefix = if module == "bin" { "apd_playground::" } else { "crate::" };
+        let rel = f.strip_prefix(&src).unwrap().display().to_string();
+        named.extend(after(&code, prefix).into_iter().filter(|u| methods.contains(u)).map(|u| format!("{rel} uses {u}")));
+        named.extend(variants.iter().filter(|v| code.contains(v.as_str())).map(|v| format!("{rel} names {v}")));
+    }
+    assert!(named.is_empty(), "outside the methods' folders and their registry: {named:?}");
+}

@@ -101,7 +101,7 @@ fn a_huge_learning_rate_is_caught_as_divergence() {
     let err = err.expect("lr=1e4 should diverge");
     assert!(err.to_string().contains("lower apd.lr"), "{err}");
     // The components kept are finite.
-    let d = pollster::block_on(run.apd().unwrap().decomposition()).unwrap();
+    let d = pollster::block_on(apd_of(&run).unwrap().decomposition()).unwrap();
     assert!(d.layers.iter().all(|l| l.a.iter().chain(&l.b).all(|v| v.is_finite())));
 }
 
@@ -172,7 +172,7 @@ fn a_step_that_diverges_changes_nothing() {
         pollster::block_on(run.step()).unwrap();
     }
     let state = |run: &Run| {
-        let apd = run.apd().unwrap();
+        let apd = apd_of(run).unwrap();
         (pollster::block_on(apd.decomposition()).unwrap(), apd.step_count(), apd.n_components_now(), apd.last_active_counts().to_vec())
     };
     let before = state(&run);
@@ -199,11 +199,11 @@ fn extra_components_are_pruned_and_the_kept_ones_carry_on() {
     while run.history.len() < 20 {
         pollster::block_on(run.step()).unwrap();
     }
-    let apd = run.apd().unwrap();
+    let apd = apd_of(&run).unwrap();
     assert_eq!(apd.n_components_now(), 7);
     let before = pollster::block_on(apd.decomposition()).unwrap();
     pollster::block_on(run.step()).unwrap(); // step 20 prunes first
-    let after = pollster::block_on(run.apd().unwrap().decomposition()).unwrap();
+    let after = pollster::block_on(apd_of(&run).unwrap().decomposition()).unwrap();
     assert_eq!(after.n_components, 5);
     // Every kept component is one of the old ones, factors unchanged by the prune
     // itself (one Adam step moved them a little since).
@@ -243,7 +243,7 @@ fn a_checkpoint_resumes_where_it_stopped() {
     // The first step after resuming starts from the saved factors: exactly,
     // up to the float rounding of moving them to the working scale and back
     // (`scale.rescale`; the target is at 1.13 and the factor close to 1).
-    let before = pollster::block_on(resumed.apd().unwrap().decomposition()).unwrap();
+    let before = pollster::block_on(apd_of(&resumed).unwrap().decomposition()).unwrap();
     assert_eq!((before.n_components, before.rank), (checkpoint.components.n_components, checkpoint.components.rank));
     for (l0, l1) in before.layers.iter().zip(&checkpoint.components.layers) {
         for (x, y) in l0.a.iter().zip(&l1.a).chain(l0.b.iter().zip(&l1.b)) {
@@ -251,13 +251,13 @@ fn a_checkpoint_resumes_where_it_stopped() {
         }
     }
     match pollster::block_on(resumed.step()).unwrap() {
-        Progress::Apd(s) => assert_eq!(s.step, 20),
+        Progress::Decompose(s) => assert_eq!(s.step, 20),
         other => panic!("expected an APD step, got {other:?}"),
     }
     let resumed = run_to_end(resumed);
     let r = pollster::block_on(resumed.report(0.0, "cpu")).unwrap().unwrap();
-    assert_eq!(r.history.len(), 40);
-    assert_eq!(r.history.last().unwrap().step, 39);
+    assert_eq!(r.record.history.len(), 40);
+    assert_eq!(r.record.history.last().unwrap().step, 39);
     // A checkpoint whose components do not fit its configuration is refused.
     let mut bad = checkpoint.clone();
     bad.components.rank = 2;
@@ -271,7 +271,7 @@ fn a_checkpoint_resumes_where_it_stopped() {
     let restarted = pollster::block_on(run_to_end(restarted).report(0.0, "cpu")).unwrap().unwrap();
     let whole = pollster::block_on(run_to_end(run).report(0.0, "cpu")).unwrap().unwrap();
     assert_eq!(restarted.components, whole.components);
-    assert_eq!(restarted.history, whole.history);
+    assert_eq!(restarted.record.history, whole.record.history);
 }
 
 #[test]
@@ -293,18 +293,18 @@ fn restarts_keep_the_start_with_the_lowest_minimality_loss() {
     let mut run = Run::new("tms-5-2", cfg, 5, &Device::flex(), None).unwrap();
     while run.history.len() < sel {
         pollster::block_on(run.step()).unwrap();
-        let Some(apd) = run.apd() else { continue };
+        let Some(apd) = apd_of(&run) else { continue };
         let done = run.history.len();
         let expected = if done < sel { Some((done / len, 3)) } else { None };
         assert_eq!(apd.start(), expected, "after {done} steps");
         assert_eq!(apd.start_scores().len(), done / len);
     }
-    let apd = run.apd().unwrap();
+    let apd = apd_of(&run).unwrap();
     // Each score is the mean minimality loss of its start's last quarter, as
     // the history recorded it, and the lowest one won.
     let h = &run.history;
     let recomputed: Vec<f64> =
-        (0..3).map(|t| h[t * len + 30..(t + 1) * len].iter().map(|s| s.minimality as f64).sum::<f64>() / 10.0).collect();
+        (0..3).map(|t| h[t * len + 30..(t + 1) * len].iter().map(|s| s.term("minimality") as f64).sum::<f64>() / 10.0).collect();
     for (got, want) in apd.start_scores().iter().zip(&recomputed) {
         assert!((got - want).abs() <= 1e-9 * want.abs(), "score {got} vs {want} from the history");
     }
@@ -318,7 +318,8 @@ fn restarts_keep_the_start_with_the_lowest_minimality_loss() {
     let h = &run.history;
     assert_eq!(h.len(), 280);
     assert!(h.iter().enumerate().all(|(i, s)| s.step == i));
-    let (fresh, left, next) = (h[best * len].faithfulness, h[(best + 1) * len - 1].faithfulness, h[sel].faithfulness);
+    let (fresh, left, next) =
+        (h[best * len].term("faithfulness"), h[(best + 1) * len - 1].term("faithfulness"), h[sel].term("faithfulness"));
     assert!(next < 3.0 * left && next * 100.0 < fresh, "fresh {fresh}, winner left {left}, then {next}");
 }
 
@@ -393,13 +394,21 @@ fn a_resumed_run_counts_its_steps_from_the_trainer_not_the_thinned_history() {
         pollster::block_on(run.step()).unwrap();
     }
     let checkpoint = pollster::block_on(run.report(2.0, "cpu")).unwrap().unwrap();
-    assert!(checkpoint.history.len() < 4100, "the history is thinned");
+    assert!(checkpoint.record.history.len() < 4100, "the history is thinned");
     assert!((checkpoint.timing.steps_per_sec - 4100.0 / 2.0).abs() < 1.0, "{}", checkpoint.timing.steps_per_sec);
     let mut resumed = Run::resume(&Report::parse(&serde_json::to_string(&checkpoint).unwrap()).unwrap(), &Device::flex()).unwrap();
     assert_eq!(resumed.decomp_step(), 4100);
     match pollster::block_on(resumed.step()).unwrap() {
-        Progress::Apd(s) => assert_eq!(s.step, 4100),
+        Progress::Decompose(s) => assert_eq!(s.step, 4100),
         other => panic!("expected an APD step, got {other:?}"),
     }
     assert_eq!(resumed.decomp_step(), 4101);
+}
+
+/// The run's APD trainer, once it decomposes.
+fn apd_of(run: &Run) -> Option<&apd_playground::apd::ApdTrainer> {
+    match run.trainer() {
+        Some(apd_playground::methods::Trainer::Apd(a)) => Some(a),
+        _ => None,
+    }
 }

@@ -6,6 +6,7 @@
 use apd_playground::config::{preset, with_method, ExperimentConfig, Method};
 use apd_playground::report::Report;
 use apd_playground::run::{Progress, Run};
+use apd_playground::spd::SpdState;
 use burn::tensor::Device;
 
 mod common;
@@ -30,8 +31,10 @@ fn an_spd_report_round_trips_and_shows_the_same_figures() {
         let mut spd_steps = 0;
         loop {
             match pollster::block_on(run.step()).unwrap() {
-                Progress::Spd(_) => spd_steps += 1,
-                Progress::Apd(_) => panic!("an SPD run takes no APD step"),
+                Progress::Decompose(s) => {
+                    assert!(s.terms.iter().any(|(k, _)| k == "stochastic"), "an SPD step records SPD's terms: {s:?}");
+                    spd_steps += 1
+                }
                 Progress::Done => break,
                 Progress::Target { .. } => {}
             }
@@ -41,9 +44,9 @@ fn an_spd_report_round_trips_and_shows_the_same_figures() {
         let text = serde_json::to_string(&report).unwrap();
         assert!(text.contains("\"method\":\"spd\""), "the report names its method");
         let parsed = Report::parse(&text).unwrap();
-        assert!(parsed.losses.is_none() && parsed.history.is_empty());
-        let rec = parsed.spd.as_ref().unwrap();
-        assert_eq!(rec.history.len(), total);
+        assert_eq!(parsed.record.history.len(), total);
+        assert_eq!(parsed.record.losses.as_ref(), parsed.record.history.last());
+        let rec = SpdState::of(&parsed.record.state).unwrap();
         // The causal importances of each feature alone, per matrix, and the alive counts they give.
         let n = parsed.config.model.n_features();
         let c = parsed.components.n_components;
@@ -60,7 +63,7 @@ fn an_spd_report_round_trips_and_shows_the_same_figures() {
         // The same figures, to the rounding of moving the factors to the working scale and back.
         same_json(&serde_json::to_value(&m).unwrap(), &serde_json::to_value(&report.metrics).unwrap(), 1e-5, model);
         // TMS: each feature is matched to the subcomponent its one-hot input finds most important.
-        if let (Some(spd), Some(target)) = (shown.spd(), shown.target()) {
+        if let (Some(spd), Some(target)) = (shown.trainer(), shown.target()) {
             if !target.model.is_resid() {
                 let imp = pollster::block_on(apd_playground::decomp::probes::one_hot_importances(spd, 1.0)).unwrap();
                 let c = parsed.components.n_components;
@@ -73,7 +76,7 @@ fn an_spd_report_round_trips_and_shows_the_same_figures() {
         }
         // A report whose gates do not fit is refused, naming the problem.
         let mut bad = report.clone();
-        bad.spd.as_mut().unwrap().gates.pop();
+        bad.record.state["gates"].as_array_mut().unwrap().pop();
         let e = Report::parse(&serde_json::to_string(&bad).unwrap()).unwrap_err().to_string();
         assert!(e.contains("gates"), "{e}");
     }
@@ -119,7 +122,7 @@ fn spd_recovers_tms_5_2_id_where_apd_fails() {
     let m = &report.metrics;
     assert!(m.mmcs >= 0.98 && m.ml2r >= 0.85, "MMCS {} ML2R {}", m.mmcs, m.ml2r);
     // One subcomponent of W per feature, each its own.
-    let spd = report.spd.as_ref().unwrap();
+    let spd = SpdState::of(&report.record.state).unwrap();
     assert_eq!(apd_playground::spd::own_counts(&spd.ci_one_hot, report.components.n_components)[0], 5);
     assert_eq!(spd.alive[0], 5);
 }
@@ -134,11 +137,11 @@ fn spd_restarts_compare_starts_and_the_first_is_the_plain_run() {
     let mut cfg = short_spd(model);
     cfg.set("spd.steps", "40").unwrap();
     cfg.set("spd.restarts", "0").unwrap();
-    let steps = |run: &mut Run, n: usize| -> Vec<apd_playground::spd::SpdStepStats> {
+    let steps = |run: &mut Run, n: usize| -> Vec<apd_playground::decomp::StepRecord> {
         let mut out = Vec::new();
         while out.len() < n {
             match pollster::block_on(run.step()).unwrap() {
-                Progress::Spd(s) => out.push(s),
+                Progress::Decompose(s) => out.push(s),
                 Progress::Done => break,
                 _ => {}
             }
@@ -156,10 +159,10 @@ fn spd_restarts_compare_starts_and_the_first_is_the_plain_run() {
     assert_eq!(first[10].lr, plain[0].lr, "and from the top of the schedule");
     let checkpoint = pollster::block_on(run.report(1.0, "cpu")).unwrap().unwrap();
     let resumed = Run::resume(&Report::parse(&serde_json::to_string(&checkpoint).unwrap()).unwrap(), &Device::flex()).unwrap();
-    assert_eq!(resumed.spd().unwrap().step_count(), 0, "a checkpoint taken while the starts were compared starts over");
+    assert_eq!(resumed.trainer().unwrap().step_count(), 0, "a checkpoint taken while the starts were compared starts over");
     let rest = steps(&mut run, usize::MAX);
     assert_eq!(first.len() + rest.len(), 60, "40 steps and two losing starts of 10");
-    let spd = run.spd().unwrap();
+    let spd = run.trainer().unwrap();
     let scores = spd.start_scores().to_vec();
     assert_eq!(scores.len(), 3);
     let kept = spd.chosen_start().unwrap();
@@ -172,6 +175,6 @@ fn spd_restarts_compare_starts_and_the_first_is_the_plain_run() {
     let starts = report.starts.clone().unwrap();
     assert_eq!((starts.scores.len(), starts.kept), (3, Some(kept)));
     let shown = Run::resume(&Report::parse(&serde_json::to_string(&report).unwrap()).unwrap(), &Device::flex()).unwrap();
-    assert_eq!(shown.spd().unwrap().step_count(), 60);
+    assert_eq!(shown.trainer().unwrap().step_count(), 60);
     assert_eq!(shown.starts().unwrap().kept, Some(kept));
 }

@@ -61,8 +61,7 @@ fn losses_on(dev: &burn::tensor::Device, method: Method) -> Vec<Vec<f32>> {
     let mut out = Vec::new();
     loop {
         match pollster::block_on(run.step()).unwrap() {
-            Progress::Apd(s) => out.push(vec![s.faithfulness, s.minimality, s.simplicity]),
-            Progress::Spd(s) => out.push(vec![s.faithfulness, s.stochastic, s.layerwise, s.importance]),
+            Progress::Decompose(s) => out.push(s.terms.iter().map(|t| t.1).collect()),
             Progress::Done => return out,
             Progress::Target { .. } => {}
         }

@@ -6,8 +6,7 @@ import { drawSamples, drawAblation, clearExplore } from './explore.js';
 import { drawSpd, clearSpd } from './spd.js';
 /** @typedef {import('./protocol.js').Snapshot} Snapshot */
 /** @typedef {import('./protocol.js').Starts} Starts */
-/** @typedef {import('./protocol.js').StepStats} StepStats */
-/** @typedef {import('./protocol.js').SpdStepStats} SpdStepStats */
+/** @typedef {import('./protocol.js').StepRecord} StepRecord */
 /** @typedef {import('./views.js').Chart} Chart */
 
 /** @param {string} id */
@@ -16,12 +15,12 @@ const $ = (id) => document.getElementById(id);
 const chart = (id) => /** @type {Chart} */ (document.getElementById(id));
 const MAX_POINTS = 3000;
 const MAX_MULTIPLES = 48; // components drawn per matrix
-// APD's loss terms, then SPD's (a run has one set or the other).
-const APD_SERIES = ['total', 'faithfulness', 'minimality', 'simplicity', 'activation', 'stochastic', 'layerwise', 'importance'];
+// What a step record holds besides its loss terms, which are each method's own.
+const NOT_TERMS = new Set(['step', 'lr', 'mean_active']);
 const NUMBERS = ['mmcs', 'ml2r', 'mean-active', 'dedicated', 'mean-share', 'topk-loss', 'target-loss'];
 
 /** @type {Record<string, Array<[number, number]>>} */
-const curves = { target: [], ...Object.fromEntries(APD_SERIES.map((k) => [k, []])) };
+const curves = { target: [] };
 /** @type {Array<[number, string]>} */
 let marks = []; // [[step, label]] where the APD loss chart marks the restarts (from the engine's plan)
 /** @type {Snapshot | null} */
@@ -63,20 +62,19 @@ export function addTargetLosses(losses, lastStep) {
 }
 
 /**
- * APD or SPD step records (a batch's, or a report's history).
- * @param {Array<StepStats | SpdStepStats>} steps
+ * Step records of any method (a batch's, or a report's history): a curve per loss term.
+ * @param {StepRecord[]} steps
  */
 export function addApdSteps(steps) {
   for (const s of steps) {
-    const losses = /** @type {Record<string, number | undefined>} */ (s);
-    for (const k of APD_SERIES) if (losses[k] != null) push(curves[k], s.step, losses[k]);
+    for (const [k, v] of Object.entries(s)) if (!NOT_TERMS.has(k) && v != null) push(curves[k] ??= [], s.step, v);
   }
   schedule();
 }
 
-/** Forgets the APD curves (a decomposition that started over). */
+/** Forgets the decomposition's curves (a decomposition that started over). */
 export function clearApdCurves() {
-  for (const k of APD_SERIES) curves[k] = [];
+  for (const k of Object.keys(curves)) if (k !== 'target') delete curves[k];
   schedule();
 }
 
@@ -114,7 +112,8 @@ export function setSaved(on) {
 
 /** Forgets everything drawn: curves, figures, views. */
 export function clearAll() {
-  for (const k of Object.keys(curves)) curves[k] = [];
+  for (const k of Object.keys(curves)) if (k !== 'target') delete curves[k];
+  curves.target = [];
   snapshot = null; marks = []; saved = false;
   // What comes next (a result opened, a new run) is drawn at once.
   snapshotDrawnAt = 0; snapshotDrawMs = 0;

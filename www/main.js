@@ -448,8 +448,7 @@ async function onWorkerMessage(msg) {
     case 'progress': {
       const b = msg.batch, p = state.plan;
       draw.addTargetLosses(b.target_losses, b.target_step);
-      draw.addApdSteps(b.apd);
-      draw.addApdSteps(b.spd);
+      draw.addApdSteps(b.steps);
       $('step-count').textContent = b.phase === 'target' ? String(b.target_step) : String(b.apd_step);
       $('phase').textContent = b.phase === 'target' ? `training target (${b.target_step}/${p.target_steps})` : `decomposing (${b.apd_step}/${p.apd_steps}${b.apd_start ? `, start ${b.apd_start[0] + 1} of ${b.apd_start[1]}` : ''})`;
       if (b.ms_per_step > 0) $('ms-per-step').textContent = b.ms_per_step.toFixed(2);

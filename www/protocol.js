@@ -93,29 +93,20 @@ export const KINDS = /** @type {const} */ (['invalid', 'diverged', 'device-lost'
  */
 
 /**
- * Losses of one APD step (src/apd/mod.rs's StepStats).
- * @typedef {object} StepStats
- * @property {number} step
- * @property {number} lr
- * @property {number} faithfulness
- * @property {number} minimality
- * @property {number} simplicity
- * @property {number} [activation]  residual MLPs
- * @property {number} total
- * @property {number} mean_active
+ * One decomposition step of any method (src/decomp/mod.rs's StepRecord):
+ * what every method has, and its own loss terms by name (APD's
+ * faithfulness, minimality, simplicity and, for residual MLPs, activation;
+ * SPD's faithfulness, stochastic, layerwise, importance).
+ * @typedef {{ step: number, lr: number, total: number, mean_active: number } & Record<string, number>} StepRecord
  */
 
 /**
- * Losses of one SPD step (src/spd/mod.rs's SpdStepStats).
- * @typedef {object} SpdStepStats
- * @property {number} step
- * @property {number} lr
- * @property {number} faithfulness
- * @property {number} stochastic
- * @property {number} layerwise
- * @property {number} importance
- * @property {number} total
- * @property {number} mean_active
+ * A method's record in a report (src/report.rs's MethodRecord).
+ * @typedef {object} MethodRecord
+ * @property {Method} method
+ * @property {StepRecord[]} history
+ * @property {StepRecord} [losses]  the last step's
+ * @property {Record<string, any>} [state]  the method's own (SPD: its gates and one-hot importances)
  */
 
 /**
@@ -126,8 +117,7 @@ export const KINDS = /** @type {const} */ (['invalid', 'diverged', 'device-lost'
  * @property {number} apd_step
  * @property {[number, number] | null} apd_start  while restarts are compared: which start (from 0) of how many
  * @property {number[]} target_losses
- * @property {StepStats[]} apd
- * @property {SpdStepStats[]} spd
+ * @property {StepRecord[]} steps  the decomposition's, whatever the method
  * @property {number} ms_per_step  0 when no step ran
  */
 
@@ -252,14 +242,12 @@ export const KINDS = /** @type {const} */ (['invalid', 'diverged', 'device-lost'
  * @property {Config} config
  * @property {number} seed
  * @property {Metrics} metrics
- * @property {Record<string, number>} [losses]
- * @property {StepStats[]} history  APD's losses (empty for SPD: see `spd.history`)
+ * @property {MethodRecord} record
  * @property {{ n_components: number, rank: number, layers: Array<Record<string, any>> }} components
  * @property {Record<string, any>} target
  * @property {{ steps_per_sec: number, wall_s: number, backend: string }} timing
  * @property {ScaleSummary} [scale]
  * @property {Starts} [starts]
- * @property {{ history: SpdStepStats[] } & Record<string, any>} [spd]  SPD's own part
  */
 
 /**
@@ -424,9 +412,10 @@ export const KINDS = /** @type {const} */ (['invalid', 'diverged', 'device-lost'
  */
 
 /**
- * A report's loss history, whichever method made it: SPD keeps its own in
- * `spd.history` (APD's `history` is empty then).
+ * A report's loss history, whichever method made it. A report kept by this
+ * page before reports had one record per method has none here (the engine
+ * reads it all the same): its chart starts empty.
  * @param {Report} report
- * @returns {Array<StepStats | SpdStepStats>}
+ * @returns {StepRecord[]}
  */
-export const historyOf = (report) => (report.spd ? report.spd.history : report.history);
+export const historyOf = (report) => report.record?.history ?? [];

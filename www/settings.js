@@ -9,7 +9,10 @@ const GROUPS = {
   model: 'target model', target: 'target training', paper: 'decomposition: APD as in the paper',
   addition: 'decomposition: this project\'s additions', spd: 'decomposition: SPD as in its paper',
   spd_later: 'decomposition: SPD, the reference code\'s later additions',
+  vpd: 'decomposition: VPD as in param-decomp\'s code',
 };
+/** The methods, each with settings of its own under its name. */
+const METHODS = ['apd', 'spd', 'vpd'];
 /** @type {Record<string, string>} */
 const GROUP_NOTES = {
   spd_later: 'Added to the SPD reference code after its paper. "As in the paper" turns them off.',
@@ -58,11 +61,12 @@ export function renderFields(configJson, onChange, info) {
   const config = JSON.parse(configJson);
   const values = Object.fromEntries(flatten(config));
   // Only the method's own settings: APD's top-k and restarts mean nothing to SPD.
-  const other = config.method === 'spd' ? 'apd.' : 'spd.';
+  const method = config.method ?? 'apd';
+  const other = (/** @type {string} */ path) => METHODS.some((m) => m !== method && path.startsWith(`${m}.`));
   /** @type {Record<string, HTMLFieldSetElement>} */
   const groups = {};
   for (const s of info) {
-    if (!(s.path in values) || s.path.startsWith(other)) continue;
+    if (!(s.path in values) || other(s.path)) continue;
     if (!groups[s.group]) {
       const fs = document.createElement('fieldset');
       fs.dataset.group = s.group;

@@ -9,6 +9,7 @@
 //!   kept apart from the paper's algorithm.
 //! - `decomposer`: APD as a [`crate::decomp::Decomposer`].
 //! - `instances`: a batch of seeds split into runs of their own.
+//! - `method`: APD as a [`crate::decomp::Method`], what runs and reports drive.
 //! - this module: one training step.
 //!
 //! A trainer decomposes N targets side by side (issue 14's instances: one
@@ -23,6 +24,7 @@ mod decomposer;
 pub mod host;
 mod instances;
 pub mod losses;
+mod method;
 pub mod topk;
 
 use crate::config::{lr_at, AttributionSource, ExperimentConfig};

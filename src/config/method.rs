@@ -1,7 +1,7 @@
 //! How the target is trained and how it is decomposed: the settings of each
 //! phase and their ranges.
 
-use super::schedule::{validate_schedule, LrSchedule};
+use super::schedule::{validate_schedule, LrSchedule, StartPlan};
 use super::{check_count, check_range, err, ConfigError};
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +14,8 @@ pub enum Method {
     Apd,
     /// Stochastic Parameter Decomposition (spec section 5).
     Spd,
+    /// SPD trained against an adversary (spec section 7).
+    Vpd,
 }
 
 impl Method {
@@ -27,15 +29,17 @@ impl Method {
         match self {
             Method::Apd => "apd",
             Method::Spd => "spd",
+            Method::Vpd => "vpd",
         }
     }
 
-    /// The method named `name` (`apd` or `spd`).
+    /// The method named `name` (`apd`, `spd` or `vpd`).
     pub fn parse(name: &str) -> Result<Method, ConfigError> {
         match name {
             "apd" => Ok(Method::Apd),
             "spd" => Ok(Method::Spd),
-            other => err("method", format!("unknown method {other:?}; known: apd, spd")),
+            "vpd" => Ok(Method::Vpd),
+            other => err("method", format!("unknown method {other:?}; known: apd, spd, vpd")),
         }
     }
 }
@@ -192,54 +196,6 @@ impl TargetTrainConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate_schedule("target", self.lr, self.lr_warmup_pct, self.batch_size, self.steps)?;
         check_range("target.weight_decay", self.weight_decay, 0.0, 1.0, false)
-    }
-}
-
-/// Where the starts of a decomposition with restarts fall (APD's and SPD's
-/// alike): `restarts + 1` starts of `pct` of `steps` each, then the best
-/// goes on through the rest of its schedule.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct StartPlan {
-    /// The schedule's steps.
-    pub steps: usize,
-    /// Extra starts.
-    pub restarts: usize,
-    /// Each start's share of `steps`.
-    pub pct: f64,
-}
-
-impl StartPlan {
-    /// Steps of each start when `restarts` > 0.
-    pub fn restart_len(&self) -> usize {
-        ((self.pct * self.steps as f64).round() as usize).clamp(1, self.steps)
-    }
-
-    /// Steps of the whole decomposition: the starts that lose, then the
-    /// full schedule for the one that wins.
-    pub fn total_steps(&self) -> usize {
-        self.steps + self.restarts * self.restart_len()
-    }
-
-    /// The step (counted over the whole decomposition) after which the
-    /// starts have been compared; 0 without restarts.
-    pub fn selection_step(&self) -> usize {
-        if self.restarts == 0 {
-            0
-        } else {
-            (self.restarts + 1) * self.restart_len()
-        }
-    }
-
-    /// Where a loss chart marks the restarts: each new start, and the step
-    /// from which the best one goes on (empty without restarts).
-    pub fn restart_marks(&self) -> Vec<(usize, String)> {
-        if self.restarts == 0 {
-            return Vec::new();
-        }
-        let len = self.restart_len();
-        let mut marks: Vec<(usize, String)> = (1..=self.restarts).map(|t| (t * len, format!("start {}", t + 1))).collect();
-        marks.push((self.selection_step(), "best goes on".into()));
-        marks
     }
 }
 

@@ -5,8 +5,8 @@
 //! imported JSON), goes through [`ExperimentConfig::validate`] before any
 //! tensor is allocated. By concern:
 //! - [`model`]: the target architectures and their shapes;
-//! - [`method`]: the settings of target training, of APD and of the scale
-//!   a target is decomposed at;
+//! - [`method`]: the settings of target training, of APD, SPD and of the
+//!   scale a target is decomposed at; [`vpd`]: VPD's;
 //! - [`schedule`]: learning-rate schedules;
 //! - [`presets`]: the named starting points;
 //! - [`limits`]: the largest tensor and the memory a step may take;
@@ -18,11 +18,13 @@ pub mod model;
 pub mod presets;
 pub mod schedule;
 pub mod settings;
+pub mod vpd;
 
-pub use method::{ApdConfig, AttributionSource, LowerSigmoid, Method, ScaleConfig, SpdConfig, StartPlan, TargetInit, TargetTrainConfig};
+pub use method::{ApdConfig, AttributionSource, LowerSigmoid, Method, ScaleConfig, SpdConfig, TargetInit, TargetTrainConfig};
 pub use model::{ChainLayer, ModelConfig, ResidMlpConfig, TmsConfig};
-pub use presets::{apply_recipe, paper_variant, preset, spd_settings, with_method, PRESET_NAMES, RECIPES};
-pub use schedule::{lr_at, LrSchedule};
+pub use presets::{apply_recipe, paper_variant, preset, spd_settings, vpd_settings, with_method, PRESET_NAMES, RECIPES};
+pub use schedule::{lr_at, LrSchedule, StartPlan};
+pub use vpd::VpdConfig;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -83,6 +85,9 @@ pub struct ExperimentConfig {
     /// SPD's settings, present when the method is SPD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spd: Option<SpdConfig>,
+    /// VPD's settings, present when the method is VPD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpd: Option<VpdConfig>,
 }
 
 impl ExperimentConfig {
@@ -95,6 +100,11 @@ impl ExperimentConfig {
         match (&self.method, &self.spd) {
             (Method::Spd, None) => return err("spd", "the SPD method needs its settings (spd.n_components, ...)"),
             (_, Some(spd)) => spd.validate()?,
+            _ => {}
+        }
+        match (&self.method, &self.vpd) {
+            (Method::Vpd, None) => return err("vpd", "the VPD method needs its settings (vpd.n_components, ...)"),
+            (_, Some(vpd)) => vpd.validate()?,
             _ => {}
         }
         self.validate_size()

@@ -62,3 +62,51 @@ mod tests {
         assert!((lr_at(50, 100, 2.0, 0.0, LrSchedule::Linear) - 1.0).abs() < 1e-12);
     }
 }
+
+/// Where the starts of a decomposition with restarts fall (APD's and SPD's
+/// alike): `restarts + 1` starts of `pct` of `steps` each, then the best
+/// goes on through the rest of its schedule.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StartPlan {
+    /// The schedule's steps.
+    pub steps: usize,
+    /// Extra starts.
+    pub restarts: usize,
+    /// Each start's share of `steps`.
+    pub pct: f64,
+}
+
+impl StartPlan {
+    /// Steps of each start when `restarts` > 0.
+    pub fn restart_len(&self) -> usize {
+        ((self.pct * self.steps as f64).round() as usize).clamp(1, self.steps)
+    }
+
+    /// Steps of the whole decomposition: the starts that lose, then the
+    /// full schedule for the one that wins.
+    pub fn total_steps(&self) -> usize {
+        self.steps + self.restarts * self.restart_len()
+    }
+
+    /// The step (counted over the whole decomposition) after which the
+    /// starts have been compared; 0 without restarts.
+    pub fn selection_step(&self) -> usize {
+        if self.restarts == 0 {
+            0
+        } else {
+            (self.restarts + 1) * self.restart_len()
+        }
+    }
+
+    /// Where a loss chart marks the restarts: each new start, and the step
+    /// from which the best one goes on (empty without restarts).
+    pub fn restart_marks(&self) -> Vec<(usize, String)> {
+        if self.restarts == 0 {
+            return Vec::new();
+        }
+        let len = self.restart_len();
+        let mut marks: Vec<(usize, String)> = (1..=self.restarts).map(|t| (t * len, format!("start {}", t + 1))).collect();
+        marks.push((self.selection_step(), "best goes on".into()));
+        marks
+    }
+}

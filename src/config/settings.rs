@@ -25,6 +25,8 @@ pub enum Group {
     /// What the SPD reference code added after the paper (off in the "as in
     /// the paper" variant).
     SpdLater,
+    /// VPD as param-decomp's code defines it.
+    Vpd,
 }
 
 /// One setting, explained.
@@ -55,7 +57,7 @@ const fn s(
     Setting { path, label, description, symbol, group, range }
 }
 
-use Group::{Addition, Model, Paper, Spd, SpdLater, Target};
+use Group::{Addition, Model, Paper, Spd, SpdLater, Target, Vpd};
 
 /// Every setting, in the order the page shows them.
 pub const SETTINGS: &[Setting] = &[
@@ -104,6 +106,23 @@ pub const SETTINGS: &[Setting] = &[
     s("spd.delta_component", "delta component", "", SpdLater, "true or false", "each masked matrix also adds what its subcomponents miss, W - VU, at a random strength per sample, so reconstruction itself asks for faithfulness"),
     s("spd.faithfulness_warmup_steps", "faithfulness warmup", "", SpdLater, "0 to 100000", "steps fitting the subcomponents' sum to the weights alone (lr 0.01, weight decay 0.1) before SPD starts"),
     s("spd.lower_sigmoid", "mask sigmoid below 0", "", SpdLater, "leaky or revive", "leaky: 0.01 z, pushed either way; revive: 0, nudged up only when an input needs the subcomponent, so unused ones can come back"),
+    s("vpd.n_components", "subcomponents per matrix", "C", Vpd, "1 to 4096", "how many rank-one subcomponents each weight matrix is split into"),
+    s("vpd.ci_hidden", "importance network width", "", Vpd, "1 to 4096", "hidden neurons of each matrix's causal-importance network, which reads the matrix's whole input"),
+    s("vpd.coeff_faithfulness", "faithfulness coefficient", "", Vpd, "[0, 1e6]", "weight of the relative faithfulness loss: ||W - VU||² / ||W||², averaged over the matrices"),
+    s("vpd.coeff_reconstruction", "reconstruction coefficient", "", Vpd, "[0, 1e6]", "weight of reproducing the target's output under the adversary's masks (half the inputs) or random ones on a random subset of the matrices (the other half)"),
+    s("vpd.coeff_importance", "importance coefficient", "", Vpd, "[0, 1e6]", "weight of the smooth-L0 penalty on causal importance: each input should need few subcomponents"),
+    s("vpd.coeff_frequency", "frequency coefficient", "", Vpd, "[0, 1e6]", "weight of the penalty on subcomponents that many inputs need"),
+    s("vpd.frequency_scale", "frequency scale", "a", Vpd, "[0, 1e6]", "a in the frequency penalty f log2(1 + a f), f a subcomponent's mean importance"),
+    s("vpd.gamma_final", "final gamma", "γ", Vpd, "(0, 1]", "the smooth L0 g² / (g² + γ²) sharpens as γ falls linearly from 1 to this"),
+    s("vpd.lr", "learning rate", "", Vpd, "(0, 1e6]", "peak learning rate of VPD's two AdamW optimisers (subcomponents, importance networks)"),
+    s("vpd.lr_final_pct", "final learning rate", "", Vpd, "[0, 1]", "the cosine schedule ends at this share of the peak"),
+    s("vpd.batch_size", "batch size", "", Vpd, "1 to 65536", "samples per VPD step"),
+    s("vpd.steps", "steps", "", Vpd, "1 to 10000000", "VPD steps"),
+    s("vpd.adversary_lr", "adversary learning rate", "", Vpd, "[0, 10]", "learning rate of the adversary's Adam ascent on its masks"),
+    s("vpd.adversary_warmup_pct", "adversary warmup", "", Vpd, "[0, 1]", "share of the steps over which the adversary's learning rate rises from 0"),
+    s("vpd.warmup_ascents", "ascents before each step", "", Vpd, "0 to 16", "adversary steps on its masks before each training step (one more follows it)"),
+    s("vpd.faithfulness_warmup_steps", "faithfulness warmup", "", Vpd, "0 to 100000", "steps fitting the subcomponents' sum to the weights alone (lr 0.01) before VPD starts"),
+    s("vpd.grad_clip", "gradient clip", "", Vpd, "(0, 1e6]", "each optimiser's gradient norm is clipped to this"),
     s("apd.extra_components", "spare components", "", Addition, "0 to 4096 - C", "components trained besides the C at first; the least used are dropped at the prune point"),
     s("apd.prune_at_pct", "prune point", "", Addition, "(0, 1)", "share of the steps after which the spare components are dropped"),
     s("apd.restarts", "restarts", "", Addition, "0 to 16", "extra starts from other initialisations; the one whose top-k model reproduces the target best goes on"),
@@ -142,7 +161,8 @@ mod tests {
         for name in PRESET_NAMES {
             let mut paths = Vec::new();
             let spd = crate::config::with_method(&preset(name).unwrap(), name, crate::config::Method::Spd).unwrap();
-            leaves(&serde_json::to_value(spd).unwrap(), "", &mut paths);
+            let vpd = crate::config::with_method(&spd, name, crate::config::Method::Vpd).unwrap();
+            leaves(&serde_json::to_value(vpd).unwrap(), "", &mut paths);
             paths.retain(|p| p != "method");
             for p in paths {
                 let s = setting(&p).unwrap_or_else(|| panic!("{name}: `{p}` has no entry in SETTINGS"));
@@ -163,10 +183,10 @@ mod tests {
             let (Ok(lo), Ok(hi)) = (lo.parse::<usize>(), hi.parse::<usize>()) else { continue };
             let name = if s.path.starts_with("model.d_") || s.path == "model.n_layers" { "resid-mlp-custom" } else { "tms-5-2" };
             let base = preset(name).unwrap();
-            let base = if s.path.starts_with("spd.") {
-                crate::config::with_method(&base, name, crate::config::Method::Spd).unwrap()
-            } else {
-                base
+            let base = match s.path.split('.').next() {
+                Some("spd") => crate::config::with_method(&base, name, crate::config::Method::Spd).unwrap(),
+                Some("vpd") => crate::config::with_method(&base, name, crate::config::Method::Vpd).unwrap(),
+                _ => base,
             };
             for (v, ok) in [(lo, true), (hi, true), (hi + 1, false)].into_iter().chain((lo > 0).then_some((lo - 1, false))) {
                 let mut cfg = base.clone();

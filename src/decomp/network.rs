@@ -118,6 +118,17 @@ impl<const D: usize> Network<D> {
         Ok((Network::stacked(&working, device), rescales))
     }
 
+    /// The chain entries a method with per-matrix subcomponents (SPD, VPD)
+    /// decomposes, in the order the network uses them: TMS `W`, its
+    /// identity layers, then `W^T` (untied); the residual MLP's `W_in`,
+    /// `W_out` per layer.
+    pub fn decomposed(&self) -> Vec<crate::config::ChainLayer> {
+        match &self.arch {
+            Arch::Tms { chain, .. } => chain.clone(),
+            Arch::Resid { .. } => (0..self.weights.len()).map(crate::config::ChainLayer::Own).collect(),
+        }
+    }
+
     /// Uploads `targets` (of one model) to `device` (without autodiff), one
     /// instance each; with `D = 2` there must be exactly one.
     pub fn stacked(targets: &[Target], device: &Device) -> Self {

@@ -5,14 +5,13 @@
 
 mod together;
 
-use crate::apd::{ApdTrainer, StepStats};
-use crate::config::{ExperimentConfig, Method};
-use crate::decomp::Decomposer;
+use crate::config::ExperimentConfig;
+use crate::decomp::{Decomposer, Saved, StepRecord};
 use crate::error::ApdError;
+use crate::methods::{plan, Trainer};
 use crate::metrics::{metrics, Metrics};
 use crate::models::{Target, TargetTrainer};
-use crate::report::{params_json, subsample_history, Losses, Report, SpdRecord, Starts, Timing};
-use crate::spd::{SpdStepStats, SpdTrainer};
+use crate::report::{params_json, subsample_history, MethodRecord, Report, Starts, Timing};
 use crate::views::{views, Views};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
@@ -39,10 +38,8 @@ pub enum Progress {
         /// Reconstruction loss.
         loss: f32,
     },
-    /// An APD step.
-    Apd(StepStats),
-    /// An SPD step.
-    Spd(SpdStepStats),
+    /// A decomposition step, whatever the method.
+    Decompose(StepRecord),
     /// Nothing left to do.
     Done,
 }
@@ -61,7 +58,7 @@ pub struct Snapshot {
     pub views: Views,
 }
 
-/// A run: target training, then APD or SPD.
+/// A run: target training, then its method's decomposition.
 pub struct Run {
     preset: String,
     config: ExperimentConfig,
@@ -69,14 +66,11 @@ pub struct Run {
     device: Device,
     target_trainer: Option<TargetTrainer>,
     target: Option<Target>,
-    apd: Option<ApdTrainer>,
-    spd: Option<SpdTrainer>,
-    /// SPD losses per step.
-    pub spd_history: Vec<SpdStepStats>,
+    trainer: Option<Trainer>,
     /// Target loss per step.
     pub target_history: Vec<f32>,
-    /// APD losses per step.
-    pub history: Vec<StepStats>,
+    /// The decomposition's steps.
+    pub history: Vec<StepRecord>,
     /// The restarts' comparison of a run continued or shown from a report
     /// (its trainer holds none of its own).
     saved_starts: Option<Starts>,
@@ -89,7 +83,7 @@ impl Run {
         config.validate()?;
         let mut run = Run::bare(preset, config, seed, device);
         match target {
-            Some(t) => run.start_apd(t)?,
+            Some(t) => run.start_decomposition(t)?,
             None => run.target_trainer = Some(TargetTrainer::new(&run.config, seed, device)?),
         }
         Ok(run)
@@ -97,67 +91,45 @@ impl Run {
 
     /// Continues the decomposition saved in `report` (a checkpoint) on
     /// `device`: same configuration, target and components, from the step
-    /// after the report's last one. See [`ApdTrainer::resume`]. A checkpoint
-    /// taken while restarts were still being compared holds only the start
-    /// that was training, not the best one so far, so the decomposition
-    /// starts over instead (the same seed gives the same starts again).
+    /// after the report's last one. A checkpoint taken while restarts were
+    /// still being compared holds only the start that was training, not the
+    /// best one so far, so the decomposition starts over instead (the same
+    /// seed gives the same starts again).
     pub fn resume(report: &Report, device: &Device) -> Result<Self, ApdError> {
-        if let (Some(rec), Some(spd)) = (&report.spd, &report.config.spd) {
-            if rec.history.last().map_or(0, |s| s.step + 1) < spd.plan().selection_step() {
-                return Run::new(&report.model, report.config.clone(), report.seed, device, Some(report.target()?));
-            }
-            return Run::of_report(report, device);
-        }
         let target = report.target()?;
-        let step = report.history.last().map_or(0, |s| s.step + 1);
-        if step < report.config.apd.selection_step() {
+        if report.record.next_step() < plan(&report.config).selection_step() {
             return Run::new(&report.model, report.config.clone(), report.seed, device, Some(target));
         }
-        let apd = ApdTrainer::resume(&report.config, &target, report.seed, device, &report.components, step)?;
-        Ok(Run::holding(report, device, target, apd))
+        Run::holding(report, device, target, true)
     }
 
     /// A finished (or paused) run holding a report's target, components and
     /// history, to look at: its snapshot and metrics are those of the report's
     /// components, whatever step they were saved at.
     pub fn of_report(report: &Report, device: &Device) -> Result<Self, ApdError> {
-        let target = report.target()?;
-        if let Some(rec) = &report.spd {
-            let step = rec.history.last().map_or(0, |s| s.step + 1);
-            let spd = SpdTrainer::with_components(&report.config, &target, report.seed, device, &report.components, &rec.gates, step)?;
-            let mut run = Run::new(&report.model, report.config.clone(), report.seed, device, Some(target.clone()))?;
-            run.spd = Some(spd);
-            run.spd_history = rec.history.clone();
-            run.saved_starts = report.starts.clone();
-            return Ok(run);
-        }
-        let step = report.history.last().map_or(0, |s| s.step + 1);
-        let apd = ApdTrainer::with_components(&report.config, &target, report.seed, device, &report.components)?.at_step(step);
-        Ok(Run::holding(report, device, target, apd))
+        Run::holding(report, device, report.target()?, false)
     }
 
-    /// A run in its decomposition phase with `report`'s settings and history.
-    fn holding(report: &Report, device: &Device, target: Target, apd: ApdTrainer) -> Run {
-        let run = Run::decomposing(&report.model, &report.config, report.seed, device, target, apd, report.history.clone());
-        Run { saved_starts: report.starts.clone(), ..run }
+    /// A run in its decomposition phase holding `report`'s components,
+    /// state, settings and history; `resume` readies it to go on training.
+    fn holding(report: &Report, device: &Device, target: Target, resume: bool) -> Result<Run, ApdError> {
+        let saved = Saved { components: &report.components, state: &report.record.state, step: report.record.next_step() };
+        let trainer = Trainer::of_saved(&report.config, &target, report.seed, device, saved, resume)?;
+        let run = Run::decomposing(&report.model, &report.config, report.seed, device, target, trainer, report.record.history.clone());
+        Ok(Run { saved_starts: report.starts.clone(), ..run })
     }
 
-    /// A run in its APD phase: `apd` on `target`, with the steps of `history` behind it.
+    /// A run in its decomposition phase: `trainer` on `target`, with the steps of `history` behind it.
     fn decomposing(
         preset: &str,
         config: &ExperimentConfig,
         seed: u64,
         device: &Device,
         target: Target,
-        apd: ApdTrainer,
-        history: Vec<StepStats>,
+        trainer: Trainer,
+        history: Vec<StepRecord>,
     ) -> Run {
-        Run { apd: Some(apd), history, ..Run::past_target(preset, config, seed, device, target) }
-    }
-
-    /// A run past its target phase, holding `target`, with no decomposition yet.
-    fn past_target(preset: &str, config: &ExperimentConfig, seed: u64, device: &Device, target: Target) -> Run {
-        Run { target: Some(target), ..Run::bare(preset, config.clone(), seed, device) }
+        Run { target: Some(target), trainer: Some(trainer), history, ..Run::bare(preset, config.clone(), seed, device) }
     }
 
     /// A run with nothing in it yet: no target, no trainer, no history.
@@ -169,37 +141,32 @@ impl Run {
             device: device.clone(),
             target_trainer: None,
             target: None,
-            apd: None,
-            spd: None,
-            spd_history: Vec::new(),
+            trainer: None,
             target_history: Vec::new(),
             history: Vec::new(),
             saved_starts: None,
         }
     }
 
-    fn start_apd(&mut self, target: Target) -> Result<(), ApdError> {
-        match self.config.method {
-            Method::Apd => self.apd = Some(ApdTrainer::new(&self.config, &target, self.seed, &self.device)?),
-            Method::Spd => self.spd = Some(SpdTrainer::new(&self.config, &target, self.seed, &self.device)?),
-        }
+    fn start_decomposition(&mut self, target: Target) -> Result<(), ApdError> {
+        let trainer = Trainer::with_seeds(&self.config, std::slice::from_ref(&target), &[self.seed], &self.device)?;
+        self.trainer = Some(trainer);
         self.target = Some(target);
         Ok(())
     }
 
     /// The phase the next step belongs to.
     pub fn phase(&self) -> Phase {
-        match (&self.apd, &self.spd) {
-            (Some(a), _) if a.done() => Phase::Done,
-            (_, Some(s)) if s.done() => Phase::Done,
-            (Some(_), _) | (_, Some(_)) => Phase::Decompose,
-            _ => Phase::Target,
+        match &self.trainer {
+            Some(t) if t.done() => Phase::Done,
+            Some(_) => Phase::Decompose,
+            None => Phase::Target,
         }
     }
 
-    /// The SPD trainer, once an SPD decomposition has started.
-    pub fn spd(&self) -> Option<&SpdTrainer> {
-        self.spd.as_ref()
+    /// The method's trainer, once the decomposition has started.
+    pub fn trainer(&self) -> Option<&Trainer> {
+        self.trainer.as_ref()
     }
 
     /// Preset name.
@@ -222,20 +189,16 @@ impl Run {
         self.target.as_ref()
     }
 
-    /// The APD trainer, once decomposition has started.
-    pub fn apd(&self) -> Option<&ApdTrainer> {
-        self.apd.as_ref()
-    }
-
     /// Decomposition steps taken, as the trainer counts them: a resumed
     /// run's history is its report's, thinned to a few thousand entries, so
     /// its length is no step count.
     pub fn decomp_step(&self) -> usize {
-        match (&self.apd, &self.spd) {
-            (Some(a), _) => a.step_count(),
-            (_, Some(s)) => s.step_count(),
-            _ => 0,
-        }
+        self.trainer.as_ref().map_or(0, Trainer::step_count)
+    }
+
+    /// While restarts are compared: which start (from 0) of how many.
+    pub fn start(&self) -> Option<(usize, usize)> {
+        self.trainer.as_ref().and_then(Trainer::start)
     }
 
     /// One step of the current phase.
@@ -249,32 +212,27 @@ impl Run {
             }
             let target = tt.target().await?;
             self.target_trainer = None;
-            self.start_apd(target)?;
+            self.start_decomposition(target)?;
         }
-        if let Some(spd) = self.spd.as_mut() {
-            if spd.done() {
-                return Ok(Progress::Done);
-            }
-            let stats = spd.step().await?;
-            self.spd_history.push(stats.clone());
-            return Ok(Progress::Spd(stats));
-        }
-        let apd = self.apd.as_mut().expect("APD starts when the target is ready");
-        if apd.done() {
+        let trainer = self.trainer.as_mut().expect("the decomposition starts when the target is ready");
+        if trainer.done() {
             return Ok(Progress::Done);
         }
-        let stats = apd.step().await?;
-        self.history.push(stats.clone());
-        Ok(Progress::Apd(stats))
+        let record = trainer.train_step().await?.swap_remove(0);
+        self.history.push(record.clone());
+        Ok(Progress::Decompose(record))
     }
 
     /// What the page draws now; `curve_feature` picks the residual MLP's
     /// response curve.
     pub async fn snapshot(&self, curve_feature: usize) -> Result<Snapshot, ApdError> {
-        let views = match (&self.apd, &self.spd, &self.target) {
-            (Some(apd), _, Some(target)) => views(apd, target, self.mean_active(), curve_feature).await?,
-            (_, Some(spd), Some(target)) => {
-                Views { spd: Some(spd.view().await?), ..views(spd, target, self.mean_active(), curve_feature).await? }
+        let views = match (&self.trainer, &self.target) {
+            (Some(trainer), Some(target)) => {
+                let mut v = views(trainer, target, self.mean_active(), curve_feature).await?;
+                if let Some(own) = trainer.own_view().await? {
+                    v.own.insert(trainer.name().name().to_string(), own);
+                }
+                v
             }
             _ => Views::default(),
         };
@@ -284,10 +242,9 @@ impl Run {
     /// The restarts' comparison so far: the trainer's, or the report's this
     /// run was continued or shown from; `None` without restarts.
     pub fn starts(&self) -> Option<Starts> {
-        let (scores, kept) = match (&self.apd, &self.spd) {
-            (Some(a), _) => (a.start_scores(), a.chosen_start()),
-            (_, Some(s)) => (s.start_scores(), s.chosen_start()),
-            _ => (&[][..], None),
+        let (scores, kept) = match &self.trainer {
+            Some(t) => (t.start_scores(), t.chosen_start()),
+            None => (&[][..], None),
         };
         if scores.is_empty() {
             return self.saved_starts.clone();
@@ -296,94 +253,43 @@ impl Run {
     }
 
     /// The recovery figures of the decomposition as it is now (`None`
-    /// before APD starts), recomputed from the components.
+    /// before it starts), recomputed from the components.
     pub async fn metrics(&self) -> Result<Option<Metrics>, ApdError> {
-        let Some(target) = &self.target else { return Ok(None) };
-        if let Some(spd) = &self.spd {
-            let d = spd.decomposition().await?;
-            return Ok(Some(metrics(spd, target, &d, self.mean_active()).await?));
-        }
-        let Some(apd) = &self.apd else { return Ok(None) };
-        let d = apd.decomposition().await?;
-        Ok(Some(metrics(apd, target, &d, self.mean_active()).await?))
+        let (Some(target), Some(trainer)) = (&self.target, &self.trainer) else { return Ok(None) };
+        let d = trainer.decomposition().await?;
+        Ok(Some(metrics(trainer, target, &d, self.mean_active()).await?))
     }
 
-    /// Mean number of active components per sample in the last step (SPD:
-    /// of the first matrix's subcomponents with importance above 0.1).
+    /// Mean number of active components per sample in the last step.
     fn mean_active(&self) -> f32 {
-        match &self.spd {
-            Some(_) => self.spd_history.last().map(|s| s.mean_active).unwrap_or(0.0),
-            None => self.history.last().map(|s| s.mean_active).unwrap_or(0.0),
-        }
+        self.history.last().map_or(0.0, |s| s.mean_active)
     }
 
-    /// The report of an SPD decomposition.
-    async fn spd_report(&self, spd: &SpdTrainer, target: &Target, wall_s: f64, backend: &str) -> Result<Report, ApdError> {
-        let components = spd.decomposition().await?;
-        let metrics = metrics(spd, target, &components, self.mean_active()).await?;
-        Ok(Report {
-            model: self.preset.clone(),
-            config: self.config.clone(),
-            seed: self.seed,
-            metrics,
-            losses: None,
-            history: Vec::new(),
-            components,
-            target: params_json(target),
-            timing: Timing {
-                steps_per_sec: if wall_s > 0.0 { (spd.step_count() as f64 / wall_s) as f32 } else { 0.0 },
-                wall_s: wall_s as f32,
-                backend: backend.to_string(),
-            },
-            scale: Some(crate::decomp::Decomposer::scale(spd).clone()),
-            starts: self.starts(),
-            spd: Some({
-                let (ci_one_hot, ci_upper_one_hot) = spd.one_hot_ci(crate::spd::view::ONE_HOT_VALUE).await?;
-                let alive = crate::spd::alive_counts(&ci_one_hot, spd.n_components());
-                SpdRecord {
-                    history: subsample_history(&self.spd_history),
-                    gates: spd.gate_values().await?,
-                    ci_one_hot,
-                    ci_upper_one_hot,
-                    alive,
-                }
-            }),
-        })
-    }
-
-    /// The report of the decomposition so far (`None` before APD starts).
+    /// The report of the decomposition so far (`None` before it starts).
     pub async fn report(&self, wall_s: f64, backend: &str) -> Result<Option<Report>, ApdError> {
-        if let (Some(spd), Some(target)) = (&self.spd, &self.target) {
-            return Ok(Some(self.spd_report(spd, target, wall_s, backend).await?));
-        }
-        let (Some(apd), Some(target)) = (&self.apd, &self.target) else { return Ok(None) };
-        let components = apd.decomposition().await?;
-        let last = self.history.last();
-        let losses = Losses {
-            faithfulness: last.map_or(f32::NAN, |s| s.faithfulness),
-            minimality: last.map_or(f32::NAN, |s| s.minimality),
-            simplicity: last.map_or(f32::NAN, |s| s.simplicity),
-            activation: last.and_then(|s| s.activation),
-            total: last.map_or(f32::NAN, |s| s.total),
-        };
-        let metrics = metrics(apd, target, &components, self.mean_active()).await?;
+        let (Some(trainer), Some(target)) = (&self.trainer, &self.target) else { return Ok(None) };
+        let components = trainer.decomposition().await?;
+        let metrics = metrics(trainer, target, &components, self.mean_active()).await?;
         Ok(Some(Report {
             model: self.preset.clone(),
             config: self.config.clone(),
             seed: self.seed,
             metrics,
-            losses: Some(losses),
-            history: subsample_history(&self.history),
+            record: MethodRecord {
+                method: trainer.name(),
+                history: subsample_history(&self.history),
+                losses: self.history.last().cloned(),
+                state: trainer.state().await?,
+            },
             components,
             target: params_json(target),
             timing: Timing {
-                steps_per_sec: if wall_s > 0.0 { (apd.step_count() as f64 / wall_s) as f32 } else { 0.0 },
+                steps_per_sec: if wall_s > 0.0 { (trainer.step_count() as f64 / wall_s) as f32 } else { 0.0 },
                 wall_s: wall_s as f32,
                 backend: backend.to_string(),
             },
-            scale: Some(apd.scale().clone()),
+            scale: Some(trainer.scale().clone()),
             starts: self.starts(),
-            spd: None,
         }))
     }
 }

@@ -12,6 +12,7 @@
 //! - `decomposer`: SPD as a [`crate::decomp::Decomposer`].
 //! - `restarts`: this project's addition, several starts of which the best goes on.
 //! - `instances`: a batch of seeds split into runs of their own.
+//! - `method`: SPD as a [`crate::decomp::Method`], and its report state.
 //! - `readback`: importances, subcomponents and gates read back.
 //! - this module: the trainer (N seeds side by side) and one training step.
 //!
@@ -27,6 +28,7 @@ mod decomposer;
 pub mod fused;
 mod instances;
 pub mod losses;
+mod method;
 mod readback;
 mod restarts;
 pub mod subcomponents;
@@ -35,7 +37,8 @@ pub mod view;
 use crate::config::{lr_at, ChainLayer, ExperimentConfig, LowerSigmoid, SpdConfig};
 use crate::data::{matrix, read_vec, training_batch};
 use crate::decomp::adam::Adam;
-use crate::decomp::network::{chain_weight, stacked, Arch, Forward};
+pub use crate::decomp::importance::{alive_counts, own_counts, own_in_any, own_in_some_w_in, own_subcomponents};
+use crate::decomp::network::{chain_weight, stacked, Forward};
 use crate::decomp::scale::Rescale;
 use crate::decomp::{Decomposition, Network};
 use crate::error::ApdError;
@@ -44,10 +47,9 @@ use crate::rng::Rng;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};
 use ci::{lower_leaky, upper_leaky, GateValues};
+pub use method::SpdState;
 use serde::{Deserialize, Serialize};
-pub use subcomponents::{
-    alive_counts, check_fits, own_counts, own_in_any, own_in_some_w_in, own_subcomponents, spd_matrix_shapes, SpdModel, SpdValues,
-};
+pub use subcomponents::{check_fits, spd_matrix_shapes, SpdModel, SpdValues};
 
 /// A loss term above this counts as divergence, as in APD.
 pub const EXPLODED_LOSS: f32 = 1e10;
@@ -56,7 +58,7 @@ pub const EXPLODED_LOSS: f32 = 1e10;
 const WARMUP_LR: f64 = 0.01;
 
 /// A subcomponent counts as alive for an input when its importance is above this.
-pub const ALIVE_CI: f32 = 0.1;
+pub const ALIVE_CI: f32 = crate::decomp::ACTIVE_CI;
 
 /// Loss values after one SPD step.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -83,10 +85,7 @@ pub struct SpdStepStats {
 /// for, in the order the network uses them: TMS `W`, its identity layers,
 /// then `W^T` (untied); the residual MLP's `W_in`, `W_out` per layer.
 pub fn spd_matrices<const D: usize>(network: &Network<D>) -> Vec<ChainLayer> {
-    match &network.arch {
-        Arch::Tms { chain, .. } => chain.clone(),
-        Arch::Resid { .. } => (0..network.weights.len()).map(ChainLayer::Own).collect(),
-    }
+    network.decomposed()
 }
 
 /// SPD of N targets side by side (one per seed), step by step. Every

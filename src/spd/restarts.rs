@@ -11,10 +11,11 @@
 //! quarter. Like APD's restarts they do not change a step, only which
 //! subcomponents a step starts from.
 
-use super::subcomponents::{own_subcomponents, SpdModel, SpdValues};
+use super::subcomponents::{SpdModel, SpdValues};
 use super::view::ONE_HOT_VALUE;
 use super::SpdTrainer;
 use crate::decomp::adam::Adam;
+use crate::decomp::importance::own_subcomponents;
 use crate::decomp::restarts::{InstanceStarts, Next, PerInstance};
 use crate::error::ApdError;
 use crate::rng::Rng;

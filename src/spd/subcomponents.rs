@@ -3,7 +3,6 @@
 //! set must pass to belong to a run.
 
 use super::ci::{GateValues, Gates};
-use super::ALIVE_CI;
 use crate::config::{ChainLayer, ExperimentConfig, ModelConfig, SpdConfig};
 use crate::decomp::network::stacked;
 use crate::decomp::Decomposition;
@@ -152,98 +151,5 @@ pub fn spd_matrix_shapes(model: &ModelConfig) -> Vec<(usize, usize)> {
             })
             .collect(),
         ModelConfig::ResidMlp(_) => layers.into_iter().map(|(_, r, k)| (r, k)).collect(),
-    }
-}
-
-/// Per matrix, how many subcomponents are alive: causal importance above
-/// [`ALIVE_CI`] on at least one row of `ci` (`n x C` per matrix).
-pub fn alive_counts(ci: &[Vec<f32>], c: usize) -> Vec<usize> {
-    ci.iter().map(|m| (0..c).filter(|&k| m.chunks(c).any(|row| row[k] > ALIVE_CI)).count()).collect()
-}
-
-/// Per feature of one matrix's `n x C` one-hot importances `ci`, its own
-/// subcomponent: `Some(k)` when k is the only subcomponent the feature
-/// alone needs (importance above [`ALIVE_CI`]) and no other feature alone
-/// needs k; `None` otherwise. This is SPD's "a subcomponent of its own" in
-/// that matrix: the feature's part of the matrix is one rank-one piece that
-/// nothing else uses.
-pub fn own_subcomponents(ci: &[f32], c: usize) -> Vec<Option<usize>> {
-    let needs: Vec<Vec<usize>> = ci.chunks(c).map(|row| (0..c).filter(|&k| row[k] > ALIVE_CI).collect()).collect();
-    needs
-        .iter()
-        .enumerate()
-        .map(|(i, mine)| match mine.as_slice() {
-            [k] if !needs.iter().enumerate().any(|(j, other)| j != i && other.contains(k)) => Some(*k),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Per matrix, how many features have a subcomponent of their own ([`own_subcomponents`]).
-pub fn own_counts(ci: &[Vec<f32>], c: usize) -> Vec<usize> {
-    ci.iter().map(|m| own_subcomponents(m, c).iter().flatten().count()).collect()
-}
-
-/// Features with a subcomponent of their own ([`own_subcomponents`]) in at
-/// least one of the matrices `ci[l]` for `l` in `among` (a residual MLP's
-/// W_in matrices: a feature computed by a later layer owns one there, not in
-/// the first). Each matrix is `n x c` row-major.
-pub fn own_in_any(ci: &[Vec<f32>], c: usize, among: impl IntoIterator<Item = usize>) -> usize {
-    let mut owns: Vec<bool> = Vec::new();
-    for l in among {
-        let per_feature = own_subcomponents(&ci[l], c);
-        owns.resize(per_feature.len(), false);
-        for (o, k) in owns.iter_mut().zip(per_feature) {
-            *o |= k.is_some();
-        }
-    }
-    owns.iter().filter(|&&o| o).count()
-}
-
-/// [`own_in_any`] over a residual MLP's W_in matrices: its decomposed
-/// matrices interleave them with the W_out ones (W_in1, W_out1, W_in2, ...).
-pub fn own_in_some_w_in(ci: &[Vec<f32>], c: usize) -> usize {
-    own_in_any(ci, c, (0..ci.len()).step_by(2))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn own_subcomponents_by_hand() {
-        // 4 features, 4 subcomponents. Feature 0 needs only 1: its own.
-        // Feature 1 needs 0 and 2: two, not one. Feature 2 needs only 3, and
-        // so does feature 3: shared, so neither owns it. 0.1 itself is not above.
-        let ci = [
-            0.0, 0.9, 0.1, 0.0, //
-            0.5, 0.0, 0.2, 0.05, //
-            0.0, 0.0, 0.0, 1.0, //
-            0.0, 0.1, 0.0, 0.3,
-        ];
-        assert_eq!(own_subcomponents(&ci, 4), vec![Some(1), None, None, None]);
-        // Feature 1's second need gone: 0 is its own, and feature 0 keeps 1.
-        let ci2 = [0.0, 0.9, 0.1, 0.0, 0.5, 0.0, 0.05, 0.05];
-        assert_eq!(own_subcomponents(&ci2, 4), vec![Some(1), Some(0)]);
-        assert_eq!(own_counts(&[ci.to_vec(), ci2.to_vec()], 4), vec![1, 2]);
-        // A feature that needs nothing owns nothing.
-        assert_eq!(own_subcomponents(&[0.0, 0.05], 2), vec![None]);
-    }
-
-    #[test]
-    fn own_in_any_matrix_by_hand() {
-        // 3 features, 2 subcomponents per matrix. Matrix 0: feature 0 owns
-        // subcomponent 0; features 1 and 2 share 1. Matrix 1: feature 2 owns
-        // 0, the others need none. Matrix 2: feature 1 owns 1.
-        let m0 = vec![0.9, 0.0, 0.0, 0.8, 0.0, 0.7];
-        let m1 = vec![0.0, 0.0, 0.0, 0.05, 0.6, 0.0];
-        let m2 = vec![0.0, 0.0, 0.0, 0.9, 0.0, 0.0];
-        let ci = [m0, m1, m2];
-        assert_eq!(own_counts(&ci, 2), vec![1, 1, 1]);
-        assert_eq!(own_in_any(&ci, 2, [0]), 1, "the first matrix alone");
-        assert_eq!(own_in_any(&ci, 2, [0, 1]), 2, "features 0 and 2, each in one of them");
-        assert_eq!(own_in_any(&ci, 2, [0, 1, 2]), 3);
-        assert_eq!(own_in_any(&ci, 2, []), 0);
-        assert_eq!(own_in_some_w_in(&ci, 2), 2, "matrices 0 and 2, as W_in1 and W_in2");
     }
 }

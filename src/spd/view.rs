@@ -7,93 +7,9 @@
 
 use super::{alive_counts, own_counts, own_in_some_w_in, SpdTrainer};
 use crate::data::read_vec;
+pub use crate::decomp::importance::{histogram, match_columns, CiView as SpdView, MaskSample, HIST_BINS, ONE_HOT_VALUE, VIEW_BATCH};
 use crate::error::ApdError;
 use crate::rng::Rng;
-use serde::Serialize;
-
-/// Bins of the importance histogram over [0, 1] (a value below 0, from the
-/// lower sigmoid's leak, counts in the first; 1 in the last).
-pub const HIST_BINS: usize = 20;
-
-/// Inputs the histogram counts.
-pub const VIEW_BATCH: usize = 1000;
-
-/// The feature value of the one-hot inputs, as the reference's views use.
-pub const ONE_HOT_VALUE: f32 = 0.75;
-
-/// SPD's views of its current state.
-#[derive(Serialize, Debug, Clone, PartialEq)]
-pub struct SpdView {
-    /// Per decomposed matrix, its name (`W^T`: the TMS decoder, untied).
-    pub names: Vec<String>,
-    /// Per matrix, `n x C` (row-major): importance (lower sigmoid, the
-    /// masks') of each subcomponent with feature i alone at [`ONE_HOT_VALUE`].
-    pub ci_lower: Vec<Vec<f32>>,
-    /// The same through the upper sigmoid (the penalised one).
-    pub ci_upper: Vec<Vec<f32>>,
-    /// Per matrix, the columns in the order to draw them ([`match_columns`]).
-    pub order: Vec<Vec<usize>>,
-    /// Per matrix, subcomponents with importance above 0.1 for some feature alone.
-    pub alive: Vec<usize>,
-    /// Per matrix, the features with a subcomponent of their own
-    /// ([`super::own_subcomponents`]).
-    pub own: Vec<usize>,
-    /// Residual MLPs: the features with a subcomponent of their own in at
-    /// least one layer's W_in ([`super::own_in_some_w_in`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub own_in_some_w_in: Option<usize>,
-    /// Per matrix, [`HIST_BINS`] counts of the `VIEW_BATCH x C` importances.
-    pub histogram: Vec<Vec<u32>>,
-    /// One input of that batch with two features on (or the fewest above zero).
-    pub sample: MaskSample,
-}
-
-/// One input, the importance of every subcomponent for it, and one mask
-/// `m = g + (1 - g) u` drawn from them.
-#[derive(Serialize, Debug, Clone, PartialEq)]
-pub struct MaskSample {
-    /// The input.
-    pub x: Vec<f32>,
-    /// Per matrix, its `C` importances.
-    pub ci: Vec<Vec<f32>>,
-    /// Per matrix, one mask drawn from them.
-    pub mask: Vec<Vec<f32>>,
-}
-
-/// Columns of an `n x C` importance matrix in the order to draw: feature
-/// i's subcomponent in column i where it can be, chosen greedily (the
-/// largest importance left first; the reference matches with the Hungarian
-/// method, which differs only where two features want the same column),
-/// then the rest by their largest importance, highest first.
-pub fn match_columns(ci: &[f32], n: usize, c: usize) -> Vec<usize> {
-    let mut of_feature: Vec<Option<usize>> = vec![None; n];
-    let mut used = vec![false; c];
-    for _ in 0..n.min(c) {
-        let best = (0..n)
-            .filter(|&i| of_feature[i].is_none())
-            .flat_map(|i| (0..c).filter(|&k| !used[k]).map(move |k| (i, k)))
-            .max_by(|&(i, k), &(j, l)| ci[i * c + k].total_cmp(&ci[j * c + l]).then(j.cmp(&i)).then(l.cmp(&k)));
-        let Some((i, k)) = best else { break };
-        of_feature[i] = Some(k);
-        used[k] = true;
-    }
-    let mut order: Vec<usize> = of_feature.into_iter().flatten().collect();
-    let col_max = |k: usize| (0..n).map(|i| ci[i * c + k]).fold(f32::MIN, f32::max);
-    let mut rest: Vec<usize> = (0..c).filter(|&k| !used[k]).collect();
-    rest.sort_by(|&a, &b| col_max(b).total_cmp(&col_max(a)).then(a.cmp(&b)));
-    order.extend(rest);
-    order
-}
-
-/// Counts of `values` in [`HIST_BINS`] equal bins of [0, 1].
-pub fn histogram(values: &[f32]) -> Vec<u32> {
-    let mut h = vec![0u32; HIST_BINS];
-    for &v in values {
-        let bin = (v * HIST_BINS as f32).floor().clamp(0.0, (HIST_BINS - 1) as f32) as usize;
-        h[bin] += 1;
-    }
-    h
-}
 
 /// The row of `x` (`rows x n`) to show: the first with two features on, or
 /// failing that the one with the fewest above zero (an empty row last).

@@ -1,15 +1,14 @@
 //! `apd bench`: decomposition steps per second, transfers per step and,
-//! with `--instances`, the decomposition (APD or SPD) and target training at
+//! with `--instances`, the decomposition (its method's) and target training at
 //! N beside N = 1.
 
 use crate::cli::{backend_of, config_of, Args};
-use apd_playground::apd::ApdTrainer;
 use apd_playground::backend::device;
-use apd_playground::config::{ExperimentConfig, Method};
+use apd_playground::config::ExperimentConfig;
 use apd_playground::data::transfers;
+use apd_playground::methods::Trainer;
 use apd_playground::models::TargetTrainer;
 use apd_playground::run::Run;
-use apd_playground::spd::SpdTrainer;
 use apd_playground::ApdError;
 use std::time::Instant;
 
@@ -20,8 +19,7 @@ pub fn cmd_bench(args: &Args) -> Result<(), ApdError> {
     let (name, mut cfg) = config_of(args)?;
     let steps = args.steps.unwrap_or(200);
     let warmup = WARMUP.min(steps);
-    let key = if cfg.method == Method::Spd { "spd.steps" } else { "apd.steps" };
-    cfg.set(key, &(steps + warmup).to_string())?;
+    cfg.set(&format!("{}.steps", cfg.method.name()), &(steps + warmup).to_string())?;
     // The target's quality does not change the cost of a decomposition step.
     cfg.set("target.steps", "1")?;
     let kind = backend_of(args)?;
@@ -56,42 +54,26 @@ pub fn cmd_bench(args: &Args) -> Result<(), ApdError> {
             );
             Ok(())
         };
-        match cfg.method {
-            Method::Apd => compare("APD", &|n| bench_apd_steps(&cfg, n, steps, &dev))?,
-            Method::Spd => compare("SPD", &|n| bench_spd_steps(&cfg, n, steps, &dev))?,
-        }
+        compare(&cfg.method.name().to_uppercase(), &|n| bench_method_steps(&cfg, n, steps, &dev))?;
         compare("target training", &|n| bench_target_steps(&cfg, n, steps, &dev))?;
     }
     Ok(())
 }
 
-/// `steps` batched APD steps of `n` instances (seeds 0..n, their targets
-/// trained for one step), after the same warm-up as the figures for one run.
-fn bench_apd_steps(cfg: &ExperimentConfig, n: usize, steps: usize, dev: &burn::tensor::Device) -> Result<(f64, f64, f64), ApdError> {
+/// `steps` batched decomposition steps of `n` instances (seeds 0..n, their
+/// targets trained for one step), after the same warm-up as the figures for
+/// one run.
+fn bench_method_steps(cfg: &ExperimentConfig, n: usize, steps: usize, dev: &burn::tensor::Device) -> Result<(f64, f64, f64), ApdError> {
     let warmup = WARMUP.min(steps);
     let mut cfg = cfg.clone();
-    cfg.set("apd.steps", &(steps + warmup).to_string())?;
+    cfg.set(&format!("{}.steps", cfg.method.name()), &(steps + warmup).to_string())?;
     cfg.set("target.steps", "1")?;
     let seeds: Vec<u64> = (0..n as u64).collect();
     let mut targets = TargetTrainer::with_seeds(&cfg, &seeds, dev)?;
     pollster::block_on(targets.step_all())?;
     let targets = pollster::block_on(targets.targets())?;
-    let mut apd = ApdTrainer::with_seeds(&cfg, &targets, &seeds, dev)?;
-    timed(warmup, steps, || pollster::block_on(apd.step_all()).map(|_| ()))
-}
-
-/// `steps` batched SPD steps of `n` instances, as [`bench_apd_steps`] times APD's.
-fn bench_spd_steps(cfg: &ExperimentConfig, n: usize, steps: usize, dev: &burn::tensor::Device) -> Result<(f64, f64, f64), ApdError> {
-    let warmup = WARMUP.min(steps);
-    let mut cfg = cfg.clone();
-    cfg.set("spd.steps", &(steps + warmup).to_string())?;
-    cfg.set("target.steps", "1")?;
-    let seeds: Vec<u64> = (0..n as u64).collect();
-    let mut targets = TargetTrainer::with_seeds(&cfg, &seeds, dev)?;
-    pollster::block_on(targets.step_all())?;
-    let targets = pollster::block_on(targets.targets())?;
-    let mut spd = SpdTrainer::with_seeds(&cfg, &targets, &seeds, dev)?;
-    timed(warmup, steps, || pollster::block_on(spd.step_all()).map(|_| ()))
+    let mut trainer = Trainer::with_seeds(&cfg, &targets, &seeds, dev)?;
+    timed(warmup, steps, || pollster::block_on(trainer.train_step()).map(|_| ()))
 }
 
 /// `steps` batched target-training steps of `n` instances, timed as [`timed`] does.

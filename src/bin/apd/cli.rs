@@ -1,10 +1,11 @@
 //! The command line proper (native only).
 
 use crate::files::{cmd_inspect, cmd_views, norms_note, read_text, write_json};
-use crate::output::Bar;
+use crate::output::{terms_text, Bar};
 use apd_playground::backend::{device, BackendKind};
 use apd_playground::config::settings::{Group, SETTINGS};
 use apd_playground::config::{apply_recipe, paper_variant, preset, with_method, ExperimentConfig, Method, PRESET_NAMES, RECIPES};
+use apd_playground::methods::plan;
 use apd_playground::models::{Target, TargetTrainer};
 use apd_playground::report::{target_from_file, TargetFile};
 use apd_playground::run::{Phase, Progress, Run};
@@ -165,8 +166,7 @@ pub(crate) fn config_of(args: &Args) -> Result<(String, ExperimentConfig), ApdEr
         cfg.set(k, v)?;
     }
     if let Some(s) = args.steps {
-        let key = if cfg.method == Method::Spd { "spd.steps" } else { "apd.steps" };
-        cfg.set(key, &s.to_string())?;
+        cfg.set(&format!("{}.steps", cfg.method.name()), &s.to_string())?;
     }
     Ok((name, cfg))
 }
@@ -230,39 +230,24 @@ pub(crate) fn run_to_end(mut run: Run, quiet: bool) -> Result<(Run, f64), ApdErr
     let mut bar = Bar::new(quiet);
     let mut apd_start: Option<Instant> = None;
     let cfg = run.config().clone();
+    let total = plan(&cfg).total_steps();
+    let label = format!("decompose ({})", cfg.method.name().to_uppercase());
     loop {
         let was_target = run.phase() == Phase::Target;
         match pollster::block_on(run.step())? {
             Progress::Target { step, loss } => bar.draw("target", step + 1, cfg.target.steps, &format!("loss {loss:.3e}")),
-            Progress::Apd(s) => {
+            Progress::Decompose(s) => {
                 if apd_start.is_none() {
                     if was_target {
                         bar.restart();
                     }
                     apd_start = Some(Instant::now());
                 }
-                let mut detail = format!("L_f {:.2e} L_m {:.2e} L_s {:.2e}", s.faithfulness, s.minimality, s.simplicity);
-                if let Some(a) = s.activation {
-                    detail.push_str(&format!(" L_a {a:.2e}"));
-                }
-                if let Some((i, n)) = run.apd().and_then(|a| a.start()) {
+                let mut detail = terms_text(&s, 2);
+                if let Some((i, n)) = run.start() {
                     detail.push_str(&format!(" (start {} of {n})", i + 1));
                 }
-                bar.draw("decompose", s.step + 1, cfg.apd.total_steps(), &detail);
-            }
-            Progress::Spd(s) => {
-                if apd_start.is_none() {
-                    if was_target {
-                        bar.restart();
-                    }
-                    apd_start = Some(Instant::now());
-                }
-                let mut detail =
-                    format!("L_f {:.2e} L_r {:.2e} L_rl {:.2e} L_i {:.2e}", s.faithfulness, s.stochastic, s.layerwise, s.importance);
-                if let Some((i, n)) = run.spd().and_then(|a| a.start()) {
-                    detail.push_str(&format!(" (start {} of {n})", i + 1));
-                }
-                bar.draw("decompose (SPD)", s.step + 1, cfg.spd.as_ref().map_or(0, |c| c.plan().total_steps()), &detail);
+                bar.draw(&label, s.step + 1, total, &detail);
             }
             Progress::Done => break,
         }

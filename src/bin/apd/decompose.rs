@@ -5,7 +5,8 @@ use crate::cli::{backend_of, config_of, run_to_end, start_target, train_targets,
 use crate::files::write_json;
 use crate::output::{print_details, print_metrics, Bar};
 use apd_playground::backend::{device, BackendKind};
-use apd_playground::config::{ExperimentConfig, Method};
+use apd_playground::config::ExperimentConfig;
+use apd_playground::methods::plan;
 use apd_playground::models::Target;
 use apd_playground::run::Run;
 use apd_playground::ApdError;
@@ -61,26 +62,12 @@ fn decompose_together(
     let label = format!("{} of seeds {}..{}", cfg.method.name().to_uppercase(), seeds[0], seeds[n - 1] + 1);
     let mut step = 0;
     let t = Instant::now();
-    let (runs, total) = match cfg.method {
-        Method::Apd => {
-            let total = cfg.apd.total_steps();
-            let runs = pollster::block_on(Run::apd_together(name, cfg, &seeds, targets, dev, |stats| {
-                step += 1;
-                let mean = stats.iter().map(|s| s.minimality).sum::<f32>() / stats.len() as f32;
-                bar.draw(&label, step, total, &format!("mean L_m {mean:.2e}"));
-            }))?;
-            (runs, total)
-        }
-        Method::Spd => {
-            let total = cfg.spd.as_ref().map_or(0, |s| s.plan().total_steps());
-            let runs = pollster::block_on(Run::spd_together(name, cfg, &seeds, targets, dev, |stats| {
-                step += 1;
-                let mean = stats.iter().map(|s| s.stochastic).sum::<f32>() / stats.len() as f32;
-                bar.draw(&label, step, total, &format!("mean L_stoch {mean:.2e}"));
-            }))?;
-            (runs, total)
-        }
-    };
+    let total = plan(cfg).total_steps();
+    let runs = pollster::block_on(Run::together(name, cfg, &seeds, targets, dev, |records| {
+        step += 1;
+        let mean = records.iter().map(|s| s.total).sum::<f32>() / records.len() as f32;
+        bar.draw(&label, step, total, &format!("mean total loss {mean:.2e}"));
+    }))?;
     let wall = t.elapsed().as_secs_f64();
     for (seed, run) in seeds.iter().zip(&runs) {
         let report = pollster::block_on(run.report(wall, kind.name()))?.expect("the decomposition ran");

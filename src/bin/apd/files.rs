@@ -3,6 +3,7 @@
 
 use crate::cli::Args;
 use crate::output::print_metrics;
+use apd_playground::methods::plan;
 use apd_playground::metrics::Metrics;
 use apd_playground::models::Target;
 use apd_playground::report::{Report, TargetFile};
@@ -28,10 +29,7 @@ pub fn cmd_inspect(args: &Args) -> Result<(), ApdError> {
         }
         Err(target_err) => match Report::parse(&text) {
             Ok(r) => {
-                let (method, steps) = match (&r.spd, &r.config.spd) {
-                    (Some(_), Some(spd)) => ("SPD", spd.plan().total_steps()),
-                    _ => ("APD", r.config.apd.total_steps()),
-                };
+                let (method, steps) = (r.config.method.name().to_uppercase(), plan(&r.config).total_steps());
                 println!("{method} report for {} seed {} ({steps} steps on {})", r.model, r.seed, r.timing.backend);
                 print_metrics("stored:     ", &r);
                 // Recompute every figure from the components and the target

@@ -1,6 +1,7 @@
 //! What the CLI prints: the progress line, and a report's figures.
 
-use apd_playground::decomp::Decomposer;
+use apd_playground::decomp::{Decomposer, StepRecord};
+use apd_playground::methods::{describe, score_label, spans_matrices, sparse_label};
 use apd_playground::metrics::{resid_success, success};
 use apd_playground::report::Report;
 use apd_playground::run::Run;
@@ -74,15 +75,15 @@ pub fn metrics_text(prefix: &str, r: &Report) -> String {
             rm.n_dedicated,
             rm.dedicated.len(),
             rm.mean_share,
-            if r.spd.is_some() { "CI-masked" } else { "top-k" },
+            sparse_label(r.config.method),
             rm.topk_loss,
             rm.target_loss,
             m.mean_active,
             loss_text(r),
             if resid_success(rm) { "yes" } else { "no" }
         );
-        // SPD's subcomponent k of one matrix is unrelated to k of another: no split to show.
-        if r.spd.is_none() && rm.layer_mass.first().is_some_and(|l| l.len() > 1) {
+        // Where each matrix has components of its own, k of one is unrelated to k of another: no split to show.
+        if spans_matrices(r.config.method) && rm.layer_mass.first().is_some_and(|l| l.len() > 1) {
             let layers = rm.layer_mass[0].len();
             let mean: Vec<String> = (0..layers)
                 .map(|l| format!("{:.2}", rm.layer_mass.iter().map(|v| v[l]).sum::<f32>() / rm.layer_mass.len() as f32))
@@ -101,36 +102,21 @@ pub fn metrics_text(prefix: &str, r: &Report) -> String {
     )
 }
 
-/// The last step's loss terms: APD's `L_f L_m L_s [L_a]`, SPD's `L_f L_r L_rl L_i`.
+/// The last step's loss terms, and what the method says of its state.
 pub fn loss_text(r: &Report) -> String {
-    if let Some(rec) = &r.spd {
-        let alive: Vec<String> = rec.alive.iter().map(|a| a.to_string()).collect();
-        let own: Vec<String> =
-            apd_playground::spd::own_counts(&rec.ci_one_hot, r.components.n_components).iter().map(|a| a.to_string()).collect();
-        let Some(s) = rec.history.last() else { return String::new() };
-        // Several layers: a feature computed by a later one owns a subcomponent of its W_in.
-        let some_w_in = match r.config.model.is_resid() && rec.ci_one_hot.len() > 2 {
-            true => format!(" ({} in some W_in)", apd_playground::spd::own_in_some_w_in(&rec.ci_one_hot, r.components.n_components)),
-            false => String::new(),
-        };
-        return format!(
-            "L_f {:.3e}  L_r {:.3e}  L_rl {:.3e}  L_i {:.3e}  alive {} of {} per matrix  own {} of {} features per matrix{some_w_in}",
-            s.faithfulness,
-            s.stochastic,
-            s.layerwise,
-            s.importance,
-            alive.join("/"),
-            r.components.n_components,
-            own.join("/"),
-            r.config.model.n_features()
-        );
+    let Some(last) = &r.record.losses else { return String::new() };
+    let about = describe(&r.record.state, &r.components, &r.config);
+    let terms = terms_text(last, 3);
+    if about.is_empty() {
+        terms
+    } else {
+        format!("{terms}  {about}")
     }
-    let Some(l) = &r.losses else { return String::new() };
-    let mut t = format!("L_f {:.3e}  L_m {:.3e}  L_s {:.3e}", l.faithfulness, l.minimality, l.simplicity);
-    if let Some(a) = l.activation {
-        t.push_str(&format!("  L_a {a:.3e}"));
-    }
-    t
+}
+
+/// A step's loss terms by name, with `digits` after the point.
+pub fn terms_text(s: &StepRecord, digits: usize) -> String {
+    s.terms.iter().map(|(k, v)| format!("{k} {v:.digits$e}")).collect::<Vec<_>>().join(" ")
 }
 
 pub fn print_details(prefix: &str, run: &Run) {
@@ -144,20 +130,16 @@ pub fn print_details(prefix: &str, run: &Run) {
 /// feature norms (a target that did not learn every feature shows here).
 pub fn details_text(prefix: &str, run: &Run) -> Option<String> {
     let mut parts = Vec::new();
-    if let Some(apd) = run.apd().filter(|a| !a.start_scores().is_empty()) {
-        let scores: Vec<String> = apd.start_scores().iter().map(|s| format!("{s:.2e}")).collect();
-        let kept = apd.chosen_start().map_or("-".to_string(), |c| (c + 1).to_string());
-        parts.push(format!("starts' L_m {} -> kept start {kept}", scores.join(" ")));
-    }
-    if let Some(spd) = run.spd().filter(|s| !s.start_scores().is_empty()) {
-        let scores: Vec<String> = spd.start_scores().iter().map(|s| s.to_string()).collect();
-        let kept = spd.chosen_start().map_or("-".to_string(), |c| (c + 1).to_string());
-        parts.push(format!("starts' features without their own subcomponent {} -> kept start {kept}", scores.join(" ")));
+    if let Some(t) = run.trainer().filter(|t| !t.start_scores().is_empty()) {
+        let scores: Vec<String> =
+            t.start_scores().iter().map(|&s| if s.fract() == 0.0 { format!("{s}") } else { format!("{s:.2e}") }).collect();
+        let kept = t.chosen_start().map_or("-".to_string(), |c| (c + 1).to_string());
+        parts.push(format!("starts' {} {} -> kept start {kept}", score_label(t.name()), scores.join(" ")));
     }
     if let Some(norms) = run.target().map(|t| t.feature_norms()).filter(|n| !n.is_empty()) {
         let (lo, hi) = norms.iter().fold((f32::INFINITY, 0.0f32), |(lo, hi), &n| (lo.min(n), hi.max(n)));
         let mut line = format!("target feature norms {lo:.2}..{hi:.2}");
-        if let Some(s) = run.apd().map(|a| a.scale()) {
+        if let Some(s) = run.trainer().map(|t| t.scale()) {
             line.push_str(&format!(" (rms {:.3})", s.feature_norm));
             if s.rescaled {
                 line.push_str(&format!(", decomposed at {:.3}", s.working_norm));

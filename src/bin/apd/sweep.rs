@@ -7,7 +7,7 @@ use crate::cli::{backend_of, config_of, run_to_end, start_target, train_targets,
 use crate::files::norms_note;
 use crate::output::{details_text, metrics_text, succeeded};
 use apd_playground::backend::{device, BackendKind};
-use apd_playground::config::Method;
+use apd_playground::methods::batches_small_steps;
 use apd_playground::models::Target;
 use apd_playground::run::Run;
 use apd_playground::ApdError;
@@ -89,15 +89,15 @@ pub fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
         }
         queue.push((seed, target));
     }
-    // APD decompositions in groups of `batch` seeds, one batched step each:
-    // by default only where it measured faster on the CPU (tms-5-2 and its
+    // Decompositions in groups of `batch` seeds, one batched step each: by
+    // default only where it measured faster on the CPU (APD on tms-5-2 and its
     // kind, whose steps are small: 238 s against 286 s for 12 seeds on 2
     // cores), as many per group as spread the seeds evenly over the jobs;
     // larger steps measured slower batched (tms-40-10 at N = 3: 0.6x).
     let batch = match args.instances {
         _ if args.target.is_some() => 1,
         Some(n) => n,
-        None if cfg.method == Method::Apd
+        None if batches_small_steps(cfg.method)
             && kind == BackendKind::Cpu
             && !cfg.model.is_resid()
             && cfg.estimated_step_floats() * 4 <= SMALL_STEP_BYTES =>
@@ -124,10 +124,7 @@ pub fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
         let targets: Option<Vec<Target>> = group.iter().map(|(_, t)| t.clone()).collect();
         if let (true, Some(targets)) = (group.len() > 1, targets) {
             let t = Instant::now();
-            let together = match cfg.method {
-                Method::Apd => pollster::block_on(Run::apd_together(&name, &cfg, &seeds, targets, &dev, |_| {})),
-                Method::Spd => pollster::block_on(Run::spd_together(&name, &cfg, &seeds, targets, &dev, |_| {})),
-            };
+            let together = pollster::block_on(Run::together(&name, &cfg, &seeds, targets, &dev, |_| {}));
             match together {
                 Ok(runs) => {
                     let wall = t.elapsed().as_secs_f64();

@@ -1,0 +1,78 @@
+//! VPD's settings (spec section 7), beside the other methods' in `method`.
+
+use super::schedule::{validate_schedule, StartPlan};
+use super::{check_count, check_range, ConfigError};
+use serde::{Deserialize, Serialize};
+
+/// VPD hyperparameters (spec section 7): SPD's rank-one subcomponents with
+/// a causal-importance MLP per matrix reading its whole input, trained
+/// against a persistent adversary. Defaults and ranges as in
+/// param-decomp's toy configs.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VpdConfig {
+    /// C: subcomponents per decomposed matrix.
+    pub n_components: usize,
+    /// Hidden width of each matrix's causal-importance MLP.
+    pub ci_hidden: usize,
+    /// Weight of the relative faithfulness loss.
+    pub coeff_faithfulness: f64,
+    /// Weight of the merged adversarial / stochastic reconstruction.
+    pub coeff_reconstruction: f64,
+    /// Weight of the smooth-L0 importance penalty.
+    pub coeff_importance: f64,
+    /// Weight of the frequency penalty.
+    pub coeff_frequency: f64,
+    /// `a` in the frequency penalty `f log2(1 + a f)`.
+    pub frequency_scale: f64,
+    /// Where the smooth L0's gamma ends (it falls linearly from 1).
+    pub gamma_final: f64,
+    /// Peak learning rate of both AdamW optimisers (cosine down to `lr_final_pct` of it).
+    pub lr: f64,
+    /// The learning rate at the end, as a share of `lr`.
+    pub lr_final_pct: f64,
+    /// Samples per step.
+    pub batch_size: usize,
+    /// Optimiser steps.
+    pub steps: usize,
+    /// The adversary's ascent learning rate.
+    pub adversary_lr: f64,
+    /// Share of the steps over which the adversary's learning rate rises from 0.
+    pub adversary_warmup_pct: f64,
+    /// Ascent steps on the sources before each training step (one more follows it).
+    pub warmup_ascents: usize,
+    /// Steps of the faithfulness loss alone (lr 0.01) before VPD starts.
+    pub faithfulness_warmup_steps: usize,
+    /// Each optimiser's gradient norm is clipped to this (per decomposition).
+    pub grad_clip: f64,
+}
+
+impl VpdConfig {
+    /// Where the starts fall: VPD has no restarts.
+    pub fn plan(&self) -> StartPlan {
+        StartPlan { steps: self.steps, restarts: 0, pct: 0.5 }
+    }
+
+    /// Checks every field, naming the first one out of range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_count("vpd.n_components", self.n_components, 1, 4096)?;
+        check_count("vpd.ci_hidden", self.ci_hidden, 1, 4096)?;
+        for (field, v) in [
+            ("vpd.coeff_faithfulness", self.coeff_faithfulness),
+            ("vpd.coeff_reconstruction", self.coeff_reconstruction),
+            ("vpd.coeff_importance", self.coeff_importance),
+            ("vpd.coeff_frequency", self.coeff_frequency),
+            ("vpd.frequency_scale", self.frequency_scale),
+        ] {
+            check_range(field, v, 0.0, 1e6, false)?;
+        }
+        check_range("vpd.gamma_final", self.gamma_final, 0.0, 1.0, true)?;
+        check_range("vpd.lr_final_pct", self.lr_final_pct, 0.0, 1.0, false)?;
+        check_range("vpd.adversary_lr", self.adversary_lr, 0.0, 10.0, false)?;
+        check_range("vpd.adversary_warmup_pct", self.adversary_warmup_pct, 0.0, 1.0, false)?;
+        check_count("vpd.warmup_ascents", self.warmup_ascents, 0, 16)?;
+        check_count("vpd.faithfulness_warmup_steps", self.faithfulness_warmup_steps, 0, 100_000)?;
+        check_range("vpd.grad_clip", self.grad_clip, 0.0, 1e6, true)?;
+        validate_schedule("vpd", self.lr, 0.0, self.batch_size, self.steps)
+    }
+}
