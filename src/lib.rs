@@ -1,7 +1,8 @@
 //! # apd-playground
 //!
-//! Attribution-based Parameter Decomposition (Braun et al., 2025) on
-//! [burn](https://burn.dev), for the same code natively and in the browser.
+//! Parameter decomposition (APD, Braun et al. 2025; SPD, Bushnaq et al.
+//! 2025; VPD, Goodfire 2026) on [burn](https://burn.dev), for the same code
+//! natively and in the browser.
 //! `../shared/APD.md` (the spec) is the reference for every formula here.
 //!
 //! Module map, each line using only the lines below it (a test,
@@ -13,9 +14,13 @@
 //! - [`report`]: the JSON formats of targets and reports.
 //! - [`views`]: the view data the page draws.
 //! - [`metrics`]: MMCS, ML2R, dedicated components; they take a decomposition.
-//! - [`apd`]: the method; its losses are in [`apd::losses`].
-//! - [`decomp`]: what every method shares: factors, the target network and
-//!   its forward passes, evaluation probes.
+//! - [`methods`]: the registration point, each method's trainer by name;
+//!   nothing above it names a method.
+//! - [`apd`], [`spd`], [`vpd`]: the methods, a folder each; their losses are
+//!   in [`apd::losses`], [`spd::losses`], [`vpd::losses`].
+//! - [`decomp`]: what every method shares: the `Method` and `Decomposer`
+//!   traits, factors, the target network and its forward passes,
+//!   evaluation probes, causal-importance counts.
 //! - [`models`]: the toy target networks and their training.
 //! - [`data`], [`backend`]: inputs and the host/device boundary; devices by name.
 //! - [`error`]: everything that can go wrong, as values.

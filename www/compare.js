@@ -1,8 +1,8 @@
 // @ts-check
-// Side by side (`data-testid="compare"`): one target decomposed by APD and
-// by SPD, the same figures and views in two columns. It opens on the pair
-// shipped with the page (tms-5-2-id, where APD fails and SPD does not); a
-// run finished in this page takes its method's column.
+// Side by side (`data-testid="compare"`): one target decomposed by APD, SPD
+// and VPD, the same figures and views in three columns. It opens on the
+// pair shipped with the page (tms-5-2-id, where APD fails and SPD does
+// not); a run finished in this page takes its method's column.
 import { heatmap, polygon, figure, color, message, diagonalOrder, permuteColumns, maxOf } from './views.js';
 import { shipped, recovered } from './results.js';
 /** @typedef {import('./protocol.js').Method} Method */
@@ -18,11 +18,11 @@ import { shipped, recovered } from './results.js';
 /** @param {string} id */
 const $ = (id) => document.getElementById(id);
 /** @type {Method[]} */
-const METHODS = ['apd', 'spd'];
+const METHODS = ['apd', 'spd', 'vpd'];
 /** @type {Record<Method, Column | null>} */
-const cols = { apd: null, spd: null };
+const cols = { apd: null, spd: null, vpd: null };
 /** @type {Method | null} */
-let latest = null; // the column filled last: the other method is the one to run
+let latest = null; // the column filled last: its target is the one the others should hold
 
 /**
  * A shipped gallery entry as a column.
@@ -43,13 +43,15 @@ export function setColumn(method, result) {
 }
 
 /**
- * The method to run for a pair on one target: none when the columns hold one, else the other of the latest.
+ * The method to run next so that every column holds the latest column's
+ * target: the first whose column is empty or holds another (none when all
+ * hold it; APD before any result).
  * @returns {Method | null}
  */
 export function missing() {
-  const [a, s] = [cols.apd, cols.spd];
-  if (a && s && a.target === s.target) return null;
-  return latest === 'apd' ? 'spd' : 'apd';
+  const target = latest && cols[latest]?.target;
+  if (!target) return 'apd';
+  return METHODS.find((m) => cols[m]?.target !== target) ?? null;
 }
 
 /** @param {Metrics | null} m */
@@ -84,30 +86,34 @@ function drawColumn(method) {
     const row = document.createElement('div'); row.className = 'multiples'; body.append(row);
     polygon(figure(row, 'target W', 110, 110), rows(w), { scale, colorOf: color });
     const matched = [...new Set((m?.features ?? []).map((f) => f.component))];
-    for (const c of matched) polygon(figure(row, `${method === 'spd' ? 'subcomponent' : 'component'} ${c}`, 90, 90), rows(v.components[0][c]), { scale, colorOf: color });
+    for (const c of matched) polygon(figure(row, `${method !== 'apd' ? 'subcomponent' : 'component'} ${c}`, 90, 90), rows(v.components[0][c]), { scale, colorOf: color });
   }
   if (v.attributions?.length && m?.features) {
     const n = m.features.length, C = v.attributions.length / n;
     const o = diagonalOrder(m.features.map((f) => f.component), C);
     const permuted = permuteColumns(v.attributions, n, o);
-    const canvas = figure(body, method === 'spd' ? 'causal importance of W, each feature alone' : 'attribution, each feature alone', 260, 30 + n * 22);
+    const canvas = figure(body, method !== 'apd' ? 'causal importance of W, each feature alone' : 'attribution, each feature alone', 260, 30 + n * 22);
     heatmap(canvas, permuted, n, C, { signed: false, rowLabel: 'feature', legend: false, colNames: o.map((c) => `component ${c}`) });
   } else if (!v.attributions?.length) {
     message(figure(body, '', 260, 60), 'no per-feature view for this model');
   }
 }
 
-/** Redraws both columns and says whether they hold one target. */
+/** Redraws the columns and says whether the filled ones hold one target. */
 export function drawCompare() {
   for (const method of METHODS) drawColumn(method);
-  const [a, s] = [cols.apd, cols.spd];
-  const same = !!(a && s && a.target === s.target);
+  const filled = METHODS.filter((m) => cols[m]);
+  const first = filled.length ? cols[filled[0]] : null;
+  const same = filled.length > 1 && filled.every((m) => cols[m].target === first.target);
   $('card-compare').dataset.sameTarget = String(same);
   const other = missing();
-  $('compare-note').textContent = same
-    ? `Both columns decompose the same target (${a.model}, seed ${a.seed}).`
-    : a || s ? `The two columns hold ${a && s ? 'different targets' : 'one result'}: decompose ${(a || s).model} (seed ${(a || s).seed}) with ${other.toUpperCase()} too to compare.` : '';
-  $('compare-other').textContent = other ? `Decompose the same target with ${other.toUpperCase()}` : 'Both methods are shown';
+  const names = (/** @type {Method[]} */ ms) => ms.map((m) => m.toUpperCase()).join(' and ');
+  const newest = latest ? cols[latest] : null;
+  $('compare-note').textContent = !newest ? ''
+    : same && !other ? `All three columns decompose the same target (${first.model}, seed ${first.seed}).`
+    : same ? `${names(filled)} decompose the same target (${first.model}, seed ${first.seed}); decompose it with ${other.toUpperCase()} too to compare.`
+    : `The columns hold ${filled.length > 1 ? 'different targets' : 'one result'}: decompose ${newest.model} (seed ${newest.seed}) with ${other.toUpperCase()} too to compare.`;
+  $('compare-other').textContent = other ? `Decompose the same target with ${other.toUpperCase()}` : 'All three methods are shown';
   $('compare-other').dataset.method = other ?? '';
   /** @type {HTMLButtonElement} */ ($('compare-other')).disabled = !other;
 }

@@ -11,6 +11,13 @@ import { drawSpd, clearSpd } from './spd.js';
 
 /** @param {string} id */
 const $ = (id) => document.getElementById(id);
+/**
+ * The view of a method with causal importances (SPD's or VPD's), if the snapshot has one.
+ * @param {Snapshot} s
+ */
+const ciOf = (s) => s.spd ?? s.vpd ?? null;
+/** @param {Snapshot} s */
+const ciName = (s) => (s.spd ? 'SPD' : 'VPD');
 /** @param {string} id */
 const chart = (id) => /** @type {Chart} */ (document.getElementById(id));
 const MAX_POINTS = 3000;
@@ -174,9 +181,9 @@ function drawResid(s) {
   }
   heatmap(chart('attr-chart'), shares, n, C, { signed: false, scale: 1, rowLabel: 'feature', colLabel: 'component (permuted)', colNames: order.map((c) => `component ${c}`) });
   drawAblation(s.ablation, n, C, order);
-  if (s.spd) {
+  if (ciOf(s)) {
     // Subcomponent k of one matrix has nothing to do with subcomponent k of another.
-    message(chart('mass-chart'), 'SPD: each subcomponent belongs to one matrix, so there is no split across layers');
+    message(chart('mass-chart'), `${ciName(s)}: each subcomponent belongs to one matrix, so there is no split across layers`);
   } else if (r.layer_mass.length && r.layer_mass[0].length > 1) {
     bars(chart('mass-chart'), r.layer_mass.map((m) => m[0]), { labels: r.layer_mass.map((_, i) => i) });
     $('mass-chart').title = 'fraction of each dedicated component\'s weight mass in layer 1 (the rest is in the later layers)';
@@ -190,20 +197,20 @@ function drawResid(s) {
   const scale = Math.max(maxAbsOf(v.neurons_target, 1e-9), maxAbsOf(v.neurons_component));
   const h = Math.max(160, Math.min(400, 20 + v.n * 6)), w = Math.max(240, Math.min(560, 40 + v.neurons * 10));
   heatmap(figure(neurons, 'target', w, h), v.neurons_target, v.n, v.neurons, { scale, legend: false });
-  $('neurons-howto').textContent = s.spd
-    ? 'How to read: row i shows which neurons of the target compute feature i; SPD splits each matrix on its own, so there is no per-feature map to set beside it (the note below).'
+  $('neurons-howto').textContent = ciOf(s)
+    ? `How to read: row i shows which neurons of the target compute feature i; ${ciName(s)} splits each matrix on its own, so there is no per-feature map to set beside it (the note below).`
     : 'How to read: row i shows which neurons compute feature i; the lower map should repeat the upper one row by row if each feature\'s component holds its mechanism.';
-  $('curve-howto').textContent = s.spd
-    ? 'How to read: the target (black) and SPD with every matrix masked by its causal importances (red, dashed) should both follow x + relu(x) (grey); the green line (ck only) keeps only subcomponent k of the first W_in, this feature\'s own, so if it follows too, that one subcomponent computes the feature there.'
+  $('curve-howto').textContent = ciOf(s)
+    ? `How to read: the target (black) and ${ciName(s)} with every matrix masked by its causal importances (red, dashed) should both follow x + relu(x) (grey); the green line (ck only) keeps only subcomponent k of the first W_in, this feature's own, so if it follows too, that one subcomponent computes the feature there.`
     : 'How to read: the target (black) and the top-k components (red, dashed) should both follow x + relu(x) (grey); the green line (ck only) keeps only this feature\'s own component k, so if it follows too, that one component computes the feature.';
-  if (s.spd) {
+  if (ciOf(s)) {
     // An SPD subcomponent belongs to one matrix: a feature's own one in W_in
     // has no part in W_out (whose subcomponents are shared), so a per-feature
     // map through both would be nearly empty and read as a failure.
     const note = document.createElement('p');
     note.className = 'note';
     note.dataset.testid = 'neurons-spd-note';
-    note.textContent = 'SPD: each subcomponent belongs to one matrix, so no single one carries a feature through W_in and W_out; the causal importance card below shows which subcomponent of each matrix a feature needs.';
+    note.textContent = `${ciName(s)}: each subcomponent belongs to one matrix, so no single one carries a feature through W_in and W_out; the causal importance card below shows which subcomponent of each matrix a feature needs.`;
     neurons.append(note);
   } else {
     heatmap(figure(neurons, 'dedicated component of each feature', w, h), v.neurons_component, v.n, v.neurons, { scale, legend: false });
@@ -213,7 +220,7 @@ function drawResid(s) {
   lineChart(chart('curve-chart'), c.xs, [
     { name: 'x + relu(x)', color: '#b8b8bc', ys: c.labels },
     { name: 'target', color: '#1d1d1f', ys: c.target },
-    { name: s.spd ? 'SPD' : 'top-k APD', color: '#d6453d', dashed: true, ys: c.topk },
+    { name: ciOf(s) ? ciName(s) : 'top-k APD', color: '#d6453d', dashed: true, ys: c.topk },
     ...(c.dedicated ? [{ name: `c${r.dedicated[c.feature]} only`, color: '#2a9d55', dashed: true, ys: c.dedicated }] : []),
   ], { xLabel: `x_${c.feature}` });
 }
@@ -267,7 +274,7 @@ function drawTms(s) {
     const norm = (p) => p.reduce((a, v) => a + v * v, 0);
     const shown = layer.map((p, c) => [c, p.length ? norm(p) : -1]).filter(([, v]) => v >= 0);
     const keep = new Set(shown.sort((a, b) => b[1] - a[1]).slice(0, MAX_MULTIPLES).map(([c]) => c));
-    if (shown.length > MAX_MULTIPLES) h.textContent += `${dead ? ';' : ':'} the ${MAX_MULTIPLES} largest of ${shown.length} ${s.spd ? 'subcomponents' : 'components'} shown`;
+    if (shown.length > MAX_MULTIPLES) h.textContent += `${dead ? ';' : ':'} the ${MAX_MULTIPLES} largest of ${shown.length} ${ciOf(s) ? 'subcomponents' : 'components'} shown`;
     layer.forEach((p, c) => {
       if (!keep.has(c)) return;
       // The component's singular values: how many ranks it uses.
@@ -320,7 +327,7 @@ function startsText(st, spd) {
 /** @param {Snapshot} s */
 function drawSnapshot(s) {
   const m = s.metrics;
-  $('starts-note').textContent = startsText(s.starts, !!s.spd);
+  $('starts-note').textContent = startsText(s.starts, !!ciOf(s));
   const sc = s.scale;
   $('scale-note').textContent = !sc ? '' : sc.feature_norm
     ? (sc.rescaled ? `target feature norm ${sc.feature_norm.toFixed(3)} (root mean square), decomposed at ${sc.working_norm.toFixed(3)} and scaled back` : `target feature norm ${sc.feature_norm.toFixed(3)}, decomposed as it is`)
@@ -330,7 +337,7 @@ function drawSnapshot(s) {
   if (m) $('mean-active').textContent = m.mean_active.toFixed(3);
   if (m && m.resid) drawResid(s); else if (m) drawTms(s);
   drawSamples(s.samples);
-  drawSpd(s.spd);
+  drawSpd(ciOf(s));
   const total = (s.active_histogram || []).reduce((a, b) => a + b, 0);
   if (total) bars(chart('hist-chart'), s.active_histogram.map((v) => v / total), { max: null, labels: s.active_histogram.map((_, i) => i) });
   else if (saved) message(chart('hist-chart'), 'a saved result does not keep the last training batch');

@@ -240,7 +240,7 @@ function runLive({ preset, config, first, n }, open) {
   button('seeds-run').disabled = true;
   // Which method, said where it is not APD (the grid's cells look alike either way).
   let what = preset;
-  try { if (JSON.parse(config).method === 'spd') what = `${preset} (SPD)`; } catch { /* the worker reports a bad configuration */ }
+  try { const m = JSON.parse(config).method; if (m && m !== 'apd') what = `${preset} (${m.toUpperCase()})`; } catch { /* the worker reports a bad configuration */ }
   const progress = () => summarize(`Running ${n} seeds of ${what} here on the CPU, ${at} at a time: ${run.done} done, ${run.ok} recovered`
     + `${run.failed ? `, ${run.failed} failed to run` : ''}.`);
   progress();

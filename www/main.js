@@ -210,11 +210,15 @@ function showModelKind(configJson) {
   /** @type {Config} */
   const config = JSON.parse(configJson);
   const resid = config.model.kind === 'resid_mlp';
-  const spd = config.method === 'spd';
+  const method = config.method ?? 'apd';
+  // SPD and VPD both split each matrix into subcomponents with causal importances: the same cards.
+  const spd = method !== 'apd';
   document.body.classList.toggle('model-resid', resid);
   document.body.classList.toggle('method-spd', spd);
-  $('losses-title').textContent = spd ? 'SPD losses' : 'APD losses';
-  $('losses-howto').textContent = spd
+  $('losses-title').textContent = `${method.toUpperCase()} losses`;
+  $('losses-howto').textContent = method === 'vpd'
+    ? 'How to read: faithfulness (||W - VU||² as a share of ||W||²), reconstruction (the target\'s output, half the inputs under the masks an adversary found worst within what the causal importances allow, half under random ones on a random subset of the matrices), importance (a smooth count of the subcomponents each input needs), frequency (the same, weighing subcomponents that many inputs need more).'
+    : spd
     ? 'How to read: faithfulness (the subcomponents sum to the weights), stochastic (the network with unimportant subcomponents randomly masked still gives the target\'s output), layerwise (the same, one matrix at a time), importance (how much importance the inputs claim; lower means each input needs fewer subcomponents).'
     : 'How to read: faithfulness (the components sum to the weights), minimality (the top-k components alone give the same output), simplicity (each component is low rank). Dashed lines mark restarts.';
   $('attr-title').textContent = spd ? 'Causal importance' : 'Attributions';
@@ -573,7 +577,9 @@ $('method').addEventListener('change', async () => {
 $('paper').addEventListener('click', async () => {
   await request({ type: 'paper' });
   showFields(); writeHash();
-  banner(select('method').value === 'spd'
+  banner(select('method').value === 'vpd'
+    ? 'VPD has no additions of this project\'s to turn off: its settings are param-decomp\'s, on a shorter schedule for the small models.'
+    : select('method').value === 'spd'
     ? 'SPD as in its paper: no delta component, warmup or revive sigmoid, no restarts, the faithfulness loss back, the target decomposed at its own scale (the shorter schedule stays).'
     : `APD as in the paper: no spare components, no restarts, the target decomposed at its own scale${state.preset === 'tms-5-2'
       ? ` (the preset's shorter schedule stays: ${JSON.parse(state.config).apd.steps.toLocaleString('en-US')} steps, the paper's 20,000 with a warmup of 5%)` : ''}.`);

@@ -55,7 +55,7 @@
 export const KINDS = /** @type {const} */ (['invalid', 'diverged', 'device-lost', 'busy', 'panic', 'internal']);
 
 /** @typedef {typeof KINDS[number]} Kind */
-/** @typedef {'apd' | 'spd'} Method */
+/** @typedef {'apd' | 'spd' | 'vpd'} Method */
 /** @typedef {'cpu' | 'webgpu'} Backend  a backend a run is on */
 /** @typedef {Backend | 'auto'} BackendPref  the page's choice */
 /** @typedef {'target' | 'decompose' | 'done'} Phase  the part of the run the next step belongs to */
@@ -71,6 +71,7 @@ export const KINDS = /** @type {const} */ (['invalid', 'diverged', 'device-lost'
  * @property {Record<string, any>} [scale]
  * @property {Method} [method]  absent: APD
  * @property {Record<string, any>} [spd]
+ * @property {Record<string, any>} [vpd]
  */
 
 /**
@@ -80,7 +81,7 @@ export const KINDS = /** @type {const} */ (['invalid', 'diverged', 'device-lost'
  * @property {string} label
  * @property {string} description
  * @property {string} symbol  its symbol in the papers, or ''
- * @property {'model' | 'target' | 'paper' | 'addition' | 'spd' | 'spd_later'} group
+ * @property {'model' | 'target' | 'paper' | 'addition' | 'spd' | 'spd_later' | 'vpd'} group
  * @property {string} range  in words
  */
 
@@ -199,7 +200,7 @@ export const KINDS = /** @type {const} */ (['invalid', 'diverged', 'device-lost'
  */
 
 /**
- * SPD's own views (src/spd/view.rs's SpdView).
+ * The views of a method with causal importances, SPD's or VPD's (src/decomp/importance.rs's CiView).
  * @typedef {object} SpdView
  * @property {string[]} names  per decomposed matrix
  * @property {number[][]} ci_lower  per matrix, n x C
@@ -232,6 +233,7 @@ export const KINDS = /** @type {const} */ (['invalid', 'diverged', 'device-lost'
  * @property {Sample[]} samples
  * @property {number[]} ablation  C x n
  * @property {SpdView} [spd]
+ * @property {SpdView} [vpd]
  */
 
 /**

@@ -44,7 +44,7 @@ export function describeEntry(entry) {
   }
   const ok = recovered(m);
   return `A finished decomposition of ${entry.model}, ${when}. The target network squeezes ${m.features.length} features into `
-    + `${entry.views.target[0][2]} dimensions (the first ${entry.views.target[0][2] === 2 ? 'polygon' : 'map'} under Geometry); ${entry.method === 'spd' ? `SPD split each weight matrix into ${entry.views.components[0].length} rank-one subcomponents` : `APD split its weights into ${entry.views.components[0].length} parameter components`}`
+    + `${entry.views.target[0][2]} dimensions (the first ${entry.views.target[0][2] === 2 ? 'polygon' : 'map'} under Geometry); ${entry.method !== 'apd' ? `${entry.method.toUpperCase()} split each weight matrix into ${entry.views.components[0].length} rank-one subcomponents` : `APD split its weights into ${entry.views.components[0].length} parameter components`}`
     + (ok ? `, and each feature was recovered by one of them (MMCS ${m.mmcs.toFixed(3)}, ML2R ${m.ml2r.toFixed(3)}: 1 would be perfect).`
       : `, but not one per feature (MMCS ${m.mmcs.toFixed(3)}, ML2R ${m.ml2r.toFixed(3)}: success needs ${BAR.mmcs} and ${BAR.ml2r}).`)
     + note;

@@ -159,7 +159,7 @@ export function readHash(hash, presets) {
   let backend = params.get('backend');
   if (backend !== null && !['auto', 'webgpu', 'cpu'].includes(backend)) { problems.push(`backend "${backend}" is not auto, webgpu or cpu`); backend = null; }
   let method = params.get('method');
-  if (method !== null && !['apd', 'spd'].includes(method)) { problems.push(`method "${method}" is not apd or spd`); method = null; }
+  if (method !== null && !METHODS.includes(method)) { problems.push(`method "${method}" is not ${METHODS.slice(0, -1).join(', ')} or ${METHODS.at(-1)}`); method = null; }
   const settings = [...params].filter(([key]) => !['model', 'seed', 'backend', 'chapter', 'method'].includes(key));
   return { model, seed, backend, method, settings, problems };
 }

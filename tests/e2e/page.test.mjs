@@ -356,6 +356,34 @@ test('SPD runs in the page: its method, its settings and its losses, and the lin
   await page.close();
 });
 
+// VPD in the page on the CPU backend, a short run of tms-5-2: its settings,
+// its losses, its own views and its column of the side by side view, the
+// third. Not its recovery: the preset recovers some seeds only (docs/vpd.md).
+test('VPD runs in the page: its settings, its losses, its views and its column', { timeout: 300_000 }, async () => {
+  const { page, problems, foreign } = await open('#model=tms-5-2&method=vpd&seed=31&backend=cpu&target.steps=500&vpd.steps=60&vpd.faithfulness_warmup_steps=10');
+  assert.equal(await page.getByTestId('method').inputValue(), 'vpd');
+  assert.equal(await page.locator('[data-setting="vpd.coeff_frequency"]').count(), 1, 'VPD\'s settings are fields');
+  assert.equal(await page.locator('[data-setting="spd.lr"]').count() + await page.locator('[data-setting="apd.topk"]').count(), 0, 'the others\' are not');
+  await page.getByTestId('run').click();
+  await page.getByTestId('status').filter({ hasText: /^(done|error.*)$/ }).waitFor({ timeout: 280_000 });
+  assert.equal(await status(page), 'done');
+  assert.equal(Number(await page.getByTestId('step-count').textContent()), 60);
+  assert.equal(await page.locator('#losses-title').textContent(), 'VPD losses');
+  assert.match(await page.locator('#loss-chart').getAttribute('aria-label'), /faithfulness .*reconstruction .*importance .*frequency /);
+  // Its own views, as SPD's: the importances of W's 20 subcomponents on each one-hot input.
+  assert.equal(await page.locator('#attr-chart').getAttribute('data-points'), String(5 * 20));
+  assert.match(await page.getByTestId('alive').textContent(), /^Alive .*: W \d+ of 20, W\^T \d+ of 20\./);
+  assert.match(page.url(), /method=vpd/);
+  const cols = page.locator('[data-testid="compare-col"]');
+  assert.deepEqual(await cols.evaluateAll((els) => els.map((e) => /** @type {HTMLElement} */ (e).dataset.method)), ['apd', 'spd', 'vpd']);
+  const vpdCol = page.locator('[data-testid="compare-col"][data-method="vpd"]');
+  assert.match(await vpdCol.locator('.compare-source').textContent(), /^tms-5-2, seed 31, run in this page on cpu/);
+  assert.match(await vpdCol.getByTestId('compare-figures').textContent(), /^MMCS [\d.]+, ML2R [\d.]+: (not )?recovered$/);
+  assert.deepEqual(problems, []);
+  assert.deepEqual(foreign, []);
+  await page.close();
+});
+
 // SPD where APD fails, in the page on the CPU backend: tms-5-2-id with its
 // preset (docs/spd.md), seed 11, one of the seeds 10..20 that did not choose
 // the preset's additions (all ten recovered natively).
