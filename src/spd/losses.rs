@@ -1,6 +1,6 @@
-//! SPD's loss terms (spec section 5), one function each. Reconstruction
-//! losses compare outputs; the forward passes that make them live in
-//! `spd/mod.rs`.
+//! SPD's loss terms (spec section 5), one function each, and the
+//! stochastic masks they are taken under. Reconstruction losses compare
+//! outputs; the forward passes that make them live in `spd/mod.rs`.
 //!
 //! Every tensor has a leading instance dimension (N decompositions side by
 //! side) and every loss is per instance, `[N]`, each reduced alone in the
@@ -11,6 +11,13 @@ use burn::tensor::Tensor;
 /// Added to the penalised importances before the power, so that p < 1 has
 /// a finite gradient at 0.
 pub const IMPORTANCE_EPS: f32 = 1e-12;
+
+/// The stochastic mask `m = g + (1 - g) u` of importances `g` and uniform
+/// noise `u`: an important subcomponent is kept, an unimportant one kept at
+/// a random strength.
+pub fn stochastic_mask(g: Tensor<3>, u: Tensor<3>) -> Tensor<3> {
+    g.clone() + g.neg().add_scalar(1.0) * u
+}
 
 /// `sum_l ||W_l - V_l U_l||_F^2 / sum_l numel(W_l)`: `ws` the target's
 /// matrices (the tied TMS decoder counted as a matrix of its own).

@@ -452,10 +452,9 @@ impl SpdTrainer {
                 .zip(r)
                 .map(|(g, r)| {
                     if revive {
-                        let r = r.clone().inner();
-                        (g.clone() + (g.clone().neg().add_scalar(1.0)) * r).autodiff().require_grad()
+                        losses::stochastic_mask(g.clone(), r.clone().inner()).autodiff().require_grad()
                     } else {
-                        g.clone() + (g.clone().neg().add_scalar(1.0)) * r.clone()
+                        losses::stochastic_mask(g.clone(), r.clone())
                     }
                 })
                 .collect()
