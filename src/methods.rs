@@ -209,6 +209,14 @@ impl Decomposer for Trainer {
         each!(self, t => t.masked_output(x, mask).await)
     }
 
+    async fn eval_importances(&self, x: Tensor<2>) -> Result<Vec<Tensor<2>>, ApdError> {
+        each!(self, t => t.eval_importances(x).await)
+    }
+
+    fn eval_output(&self, x: Tensor<2>, masks: &[Tensor<2>], autodiff: bool) -> Tensor<2> {
+        each!(self, t => t.eval_output(x, masks, autodiff))
+    }
+
     fn last_active_counts(&self) -> &[u16] {
         each!(self, t => t.last_active_counts())
     }

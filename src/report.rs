@@ -4,6 +4,7 @@
 //! changed on failure.
 
 use crate::config::{ExperimentConfig, Method, ModelConfig, TargetTrainConfig};
+use crate::decomp::evaluation::Evaluation;
 use crate::decomp::scale::ScaleSummary;
 use crate::decomp::{Decomposition, StepRecord};
 use crate::error::ApdError;
@@ -93,6 +94,10 @@ pub struct Report {
     /// The restarts' comparison, for runs with restarts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starts: Option<Starts>,
+    /// The field's evaluation of the components (absent in reports from
+    /// before it was taken).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluation: Option<Evaluation>,
 }
 
 /// A method's record in a report, the same shape for every method.
@@ -145,6 +150,8 @@ struct RawReport {
     scale: Option<ScaleSummary>,
     #[serde(default)]
     starts: Option<Starts>,
+    #[serde(default)]
+    evaluation: Option<Evaluation>,
 }
 
 impl TryFrom<RawReport> for Report {
@@ -177,6 +184,7 @@ impl TryFrom<RawReport> for Report {
             timing: r.timing,
             scale: r.scale,
             starts: r.starts,
+            evaluation: r.evaluation,
         })
     }
 }

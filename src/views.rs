@@ -2,6 +2,7 @@
 //! the CLI (`apd views`) and the tests share one implementation, for any
 //! decomposition method.
 
+use crate::decomp::evaluation::{evaluation, Evaluation};
 use crate::decomp::probes::{ablation, one_hot_importances, response_curve, response_with, samples, Sample};
 use crate::decomp::scale::ScaleSummary;
 use crate::decomp::Decomposer;
@@ -43,6 +44,8 @@ pub struct Views {
     /// `C x n`: how much each feature's output breaks when one component is
     /// dropped ([`crate::decomp::probes::ablation`]).
     pub ablation: Vec<f32>,
+    /// The field's evaluation ([`crate::decomp::evaluation`]).
+    pub evaluation: Option<Evaluation>,
     /// The method's own views, under its name (SPD's: `spd`; none for APD),
     /// beside the shared ones.
     #[serde(flatten)]
@@ -113,6 +116,7 @@ pub async fn views(method: &impl Decomposer, target: &Target, mean_active: f32, 
             }),
             metrics: Some(metrics),
             scale: Some(method.scale().clone()),
+            evaluation: Some(evaluation(method, &target.model).await?),
             ..Views::default()
         });
     }
@@ -141,6 +145,7 @@ pub async fn views(method: &impl Decomposer, target: &Target, mean_active: f32, 
         scale: Some(method.scale().clone()),
         samples: samples(method).await?,
         ablation: ablation(method).await?,
+        evaluation: Some(evaluation(method, &target.model).await?),
         own: serde_json::Map::new(),
     })
 }

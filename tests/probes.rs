@@ -5,48 +5,11 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
-use apd_playground::apd::ApdTrainer;
-use apd_playground::config::preset;
 use apd_playground::data::matrix;
 use apd_playground::decomp::probes::{ablation, samples};
 use apd_playground::decomp::{Decomposer, Decomposition, FactorPair};
-use apd_playground::models::Target;
 use burn::tensor::Device;
 use common::*;
-
-const N: usize = 5;
-
-/// A regular pentagon of unit vectors with bias -0.4: a feature alone
-/// gives 1 - 0.4 on its own output and nothing on the others (neighbours
-/// overlap by cos 72 = 0.31 < 0.4).
-fn pentagon() -> (Mat, Target) {
-    let w = mat(N, 2, |i, j| {
-        let a = 2.0 * std::f64::consts::PI * i as f64 / N as f64;
-        if j == 0 {
-            a.cos()
-        } else {
-            a.sin()
-        }
-    });
-    let t = tms_target(&w, &[], &[-0.4; N]);
-    (w, t)
-}
-
-/// Component c is feature c's row of W and zeros elsewhere: `A_c = e_c`, `B_c = W[c, :]`.
-fn ideal(w: &Mat) -> Decomposition {
-    let a = mat(N, N, |i, c| (i == c) as u8 as f64);
-    let flat = |m: &Mat| m.iter().flatten().map(|&v| v as f32).collect();
-    Decomposition { n_components: N, rank: 1, layers: vec![FactorPair { name: "W".into(), d_in: N, d_out: 2, a: flat(&a), b: flat(w) }] }
-}
-
-fn trainer(target: &Target, d: &Decomposition) -> ApdTrainer {
-    let mut cfg = preset("tms-5-2").unwrap();
-    for (k, v) in [("apd.rank", "1"), ("apd.extra_components", "0"), ("apd.restarts", "0"), ("scale.rescale", "false")] {
-        cfg.set(k, v).unwrap();
-    }
-    cfg.model = target.model.clone();
-    ApdTrainer::with_components(&cfg, target, 0, &Device::flex(), d).unwrap()
-}
 
 #[test]
 fn masked_output_is_the_network_with_the_masked_sum_of_components() {

@@ -165,6 +165,11 @@ fn a_vpd_report_round_trips_and_resumes() {
     assert_eq!(terms, ["faithfulness", "reconstruction", "importance", "frequency"]);
     let state = VpdState::of(&parsed.record.state).unwrap();
     assert_eq!(state.ci.len(), 2, "an importance network per matrix");
+    // The field's evaluation, per matrix, through VPD's own masked forward pass.
+    let ev = parsed.evaluation.as_ref().unwrap();
+    assert_eq!(ev.l0.len(), 2);
+    assert_eq!(ev.mean_ci.len(), 20);
+    assert!(ev.recon.zero > ev.recon.unmasked, "{ev:?}");
     // Shown again, the same figures.
     let shown = Run::of_report(&parsed, &Device::flex()).unwrap();
     let m = pollster::block_on(shown.metrics()).unwrap().unwrap();

@@ -4,6 +4,7 @@
 import { lossChart, lineChart, heatmap, bars, polygon, figure, color, legendCanvas, clear, message, diagonalOrder, permuteColumns, maxOf, maxAbsOf } from './views.js';
 import { drawSamples, drawAblation, clearExplore } from './explore.js';
 import { drawSpd, clearSpd } from './spd.js';
+import { drawEvaluation } from './evaluation.js';
 /** @typedef {import('./protocol.js').Snapshot} Snapshot */
 /** @typedef {import('./protocol.js').Starts} Starts */
 /** @typedef {import('./protocol.js').StepRecord} StepRecord */
@@ -132,6 +133,7 @@ export function clearAll() {
   for (const id of ['cos-chart', 'hist-chart', 'attr-chart', 'target-chart', 'loss-chart', 'curve-chart', 'mass-chart', 'cos-matrix']) clear(chart(id));
   clearExplore();
   clearSpd();
+  drawEvaluation(null, []);
   schedule();
 }
 
@@ -338,6 +340,7 @@ function drawSnapshot(s) {
   if (m && m.resid) drawResid(s); else if (m) drawTms(s);
   drawSamples(s.samples);
   drawSpd(ciOf(s));
+  drawEvaluation(s.evaluation, ciOf(s)?.names ?? []);
   const total = (s.active_histogram || []).reduce((a, b) => a + b, 0);
   if (total) bars(chart('hist-chart'), s.active_histogram.map((v) => v / total), { max: null, labels: s.active_histogram.map((_, i) => i) });
   else if (saved) message(chart('hist-chart'), 'a saved result does not keep the last training batch');

@@ -200,6 +200,16 @@ export const KINDS = /** @type {const} */ (['invalid', 'diverged', 'device-lost'
  */
 
 /**
+ * The field's evaluation of a decomposition (src/decomp/evaluation.rs's Evaluation).
+ * @typedef {object} Evaluation
+ * @property {number[]} l0  per matrix (APD: one)
+ * @property {number} true_l0
+ * @property {{ ci: number, unmasked: number, rounded: number, stochastic: number, zero: number, random: number, pgd: number }} recon
+ * @property {{ off_diagonal: number, diagonal: number }} [identity_ci_error]  TMS
+ * @property {number[]} mean_ci  the first matrix's, largest first
+ */
+
+/**
  * The views of a method with causal importances, SPD's or VPD's (src/decomp/importance.rs's CiView).
  * @typedef {object} SpdView
  * @property {string[]} names  per decomposed matrix
@@ -234,6 +244,7 @@ export const KINDS = /** @type {const} */ (['invalid', 'diverged', 'device-lost'
  * @property {number[]} ablation  C x n
  * @property {SpdView} [spd]
  * @property {SpdView} [vpd]
+ * @property {Evaluation | null} [evaluation]
  */
 
 /**

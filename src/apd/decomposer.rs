@@ -71,6 +71,27 @@ impl Decomposer for ApdTrainer {
         Ok(out.reshape([bsz, n_out]))
     }
 
+    /// One set of components for every matrix: 1 where batch top-k over `x` keeps one.
+    async fn eval_importances(&self, x: Tensor<2>) -> Result<Vec<Tensor<2>>, ApdError> {
+        let bsz = x.dims()[0];
+        let attr = self.importances(x).await?;
+        let mask = topk::batch_topk_mask(&attr, topk::batch_k(self.config.apd.topk, bsz));
+        Ok(vec![matrix(mask, bsz, self.n_now, self.network.device())])
+    }
+
+    fn eval_output(&self, x: Tensor<2>, masks: &[Tensor<2>], autodiff: bool) -> Tensor<2> {
+        let [bsz, _] = x.dims();
+        let [rows, c] = masks[0].dims();
+        let m = self.config.apd.rank;
+        let lift = |t: Tensor<3>| if autodiff { t.autodiff() } else { t };
+        let mask_m = masks[0].clone().unsqueeze_dim::<3>(2).repeat_dim(2, m).reshape([1, rows, c * m]);
+        let (a, b) = self.model.factors();
+        let (a, b): (Vec<Tensor<3>>, Vec<Tensor<3>>) = (a.into_iter().map(lift).collect(), b.into_iter().map(lift).collect());
+        let out = self.network.forward_by(lift(self.one_instance(x)), autodiff, |layer, h| masked_product(h, layer, &a, &b, &mask_m)).out;
+        let [_, _, n_out] = out.dims();
+        out.reshape([bsz, n_out])
+    }
+
     fn last_active_counts(&self) -> &[u16] {
         self.only_one();
         &self.last_active[0]

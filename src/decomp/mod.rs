@@ -7,6 +7,7 @@
 //! implements [`Method`] and [`Decomposer`]; `crate::methods` registers it,
 //! and everything above works unchanged.
 pub mod adam;
+pub mod evaluation;
 pub mod factors;
 pub mod importance;
 pub mod network;
@@ -54,6 +55,17 @@ pub trait Decomposer {
     /// The output on `x` with only the components `mask` names for each
     /// sample (`B x C` row-major, 0 or 1): one-sample probes and ablations.
     async fn masked_output(&self, x: Tensor<2>, mask: Vec<f32>) -> Result<Tensor<2>, ApdError>;
+
+    /// Per decomposed matrix (APD: one, its components span them all), the
+    /// causal importances of each row of `x` (`B x C`): what the field's
+    /// evaluation masks with ([`evaluation`]; APD: 1 where batch top-k over
+    /// `x` keeps a component).
+    async fn eval_importances(&self, x: Tensor<2>) -> Result<Vec<Tensor<2>>, ApdError>;
+
+    /// The output on `x` with each matrix's components masked by
+    /// `masks[l]` (`B x C`, or `1 x C` for the whole batch), any residual
+    /// channel off; with `autodiff`, differentiable in the masks.
+    fn eval_output(&self, x: Tensor<2>, masks: &[Tensor<2>], autodiff: bool) -> Tensor<2>;
 
     /// Per sample of the last training batch, how many components were active.
     fn last_active_counts(&self) -> &[u16];

@@ -6,6 +6,7 @@
 mod together;
 
 use crate::config::ExperimentConfig;
+use crate::decomp::evaluation::evaluation;
 use crate::decomp::{Decomposer, Saved, StepRecord};
 use crate::error::ApdError;
 use crate::methods::{plan, Trainer};
@@ -290,6 +291,7 @@ impl Run {
             },
             scale: Some(trainer.scale().clone()),
             starts: self.starts(),
+            evaluation: Some(evaluation(trainer, &target.model).await?),
         }))
     }
 }

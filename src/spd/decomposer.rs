@@ -72,6 +72,22 @@ impl Decomposer for SpdTrainer {
         Ok(self.masked_one(x, &self.masks_with_first(first)))
     }
 
+    async fn eval_importances(&self, x: Tensor<2>) -> Result<Vec<Tensor<2>>, ApdError> {
+        Ok(self.importances_all(x))
+    }
+
+    fn eval_output(&self, x: Tensor<2>, masks: &[Tensor<2>], autodiff: bool) -> Tensor<2> {
+        self.only_one();
+        let [b, _] = x.dims();
+        let lift = |t: Tensor<3>| if autodiff { t.autodiff() } else { t };
+        let (v, u) = self.model.factors();
+        let (v, u): (Vec<Tensor<3>>, Vec<Tensor<3>>) = (v.into_iter().map(lift).collect(), u.into_iter().map(lift).collect());
+        let masks: Vec<Tensor<3>> = masks.iter().map(|m| m.clone().unsqueeze()).collect();
+        let out = self.masked_forward(x.unsqueeze(), &v, &u, &masks, None, None, autodiff);
+        let width = out.dims()[2];
+        out.reshape([b, width])
+    }
+
     fn last_active_counts(&self) -> &[u16] {
         self.only_one();
         &self.last_active[0]

@@ -329,6 +329,20 @@ impl Decomposer for VpdTrainer {
         Ok(self.masked_one(x, &masks))
     }
 
+    async fn eval_importances(&self, x: Tensor<2>) -> Result<Vec<Tensor<2>>, ApdError> {
+        Ok(self.importances_all(x))
+    }
+
+    fn eval_output(&self, x: Tensor<2>, masks: &[Tensor<2>], autodiff: bool) -> Tensor<2> {
+        self.only_one();
+        let [b, _] = x.dims();
+        let p = self.split(&self.params, if autodiff { super::constant } else { super::plain });
+        let masks: Vec<Tensor<3>> = masks.iter().map(|m| m.clone().unsqueeze()).collect();
+        let out = self.forward(x.unsqueeze(), &p, &masks, None, autodiff);
+        let width = out.dims()[2];
+        out.reshape([b, width])
+    }
+
     fn last_active_counts(&self) -> &[u16] {
         self.only_one();
         &self.last_active[0]

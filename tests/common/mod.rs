@@ -2,8 +2,10 @@
 //! pieces, written with plain loops, to check the tensor code against.
 #![allow(dead_code)]
 
-use apd_playground::config::{ModelConfig, TmsConfig};
+use apd_playground::apd::ApdTrainer;
+use apd_playground::config::{preset, ModelConfig, TmsConfig};
 use apd_playground::data::matrix;
+use apd_playground::decomp::{Decomposition, FactorPair};
 use apd_playground::models::{Matrix, Target};
 use burn::tensor::{Device, Tensor};
 
@@ -149,4 +151,52 @@ pub fn same_json(got: &serde_json::Value, want: &serde_json::Value, rel: f64, pa
         }
         _ => assert_eq!(got, want, "{path}"),
     }
+}
+
+/// Features of the pentagon below.
+pub const N: usize = 5;
+
+/// A regular pentagon of unit vectors with bias -0.4: a feature alone
+/// gives 1 - 0.4 on its own output and nothing on the others (neighbours
+/// overlap by cos 72 = 0.31 < 0.4).
+pub fn pentagon() -> (Mat, Target) {
+    let w = mat(N, 2, |i, j| {
+        let a = 2.0 * std::f64::consts::PI * i as f64 / N as f64;
+        if j == 0 {
+            a.cos()
+        } else {
+            a.sin()
+        }
+    });
+    let t = tms_target(&w, &[], &[-0.4; N]);
+    (w, t)
+}
+
+/// Component c is feature c's row of W and zeros elsewhere: `A_c = e_c`, `B_c = W[c, :]`.
+pub fn ideal(w: &Mat) -> Decomposition {
+    let a = mat(N, N, |i, c| (i == c) as u8 as f64);
+    let flat = |m: &Mat| m.iter().flatten().map(|&v| v as f32).collect();
+    Decomposition { n_components: N, rank: 1, layers: vec![FactorPair { name: "W".into(), d_in: N, d_out: 2, a: flat(&a), b: flat(w) }] }
+}
+
+/// APD holding `d` on `target`, at its own scale, rank 1, no additions.
+pub fn trainer(target: &Target, d: &Decomposition) -> ApdTrainer {
+    trainer_with(target, d, N)
+}
+
+/// [`trainer`] with `c` components.
+pub fn trainer_with(target: &Target, d: &Decomposition, c: usize) -> ApdTrainer {
+    let mut cfg = preset("tms-5-2").unwrap();
+    let c = c.to_string();
+    for (k, v) in [
+        ("apd.rank", "1"),
+        ("apd.n_components", c.as_str()),
+        ("apd.extra_components", "0"),
+        ("apd.restarts", "0"),
+        ("scale.rescale", "false"),
+    ] {
+        cfg.set(k, v).unwrap();
+    }
+    cfg.model = target.model.clone();
+    ApdTrainer::with_components(&cfg, target, 0, &Device::flex(), d).unwrap()
 }

@@ -3,7 +3,7 @@
 
 use crate::cli::{backend_of, config_of, run_to_end, start_target, train_targets, Args};
 use crate::files::write_json;
-use crate::output::{print_details, print_metrics, Bar};
+use crate::output::{evaluation_text, print_details, print_metrics, Bar};
 use apd_playground::backend::{device, BackendKind};
 use apd_playground::config::ExperimentConfig;
 use apd_playground::methods::plan;
@@ -34,6 +34,9 @@ pub(crate) fn cmd_decompose(args: &Args) -> Result<(), ApdError> {
     let (run, wall) = run_to_end(run, false)?;
     let report = pollster::block_on(run.report(wall, kind.name()))?.expect("APD ran");
     print_metrics("", &report);
+    if let Some(e) = &report.evaluation {
+        println!("evaluation: {}", evaluation_text(e));
+    }
     print_details("", &run);
     println!("{:.1} steps/s, {wall:.1} s; wrote {out}", report.timing.steps_per_sec);
     write_json(out, &report)

@@ -2,7 +2,7 @@
 //! JSON helpers the others share.
 
 use crate::cli::Args;
-use crate::output::print_metrics;
+use crate::output::{evaluation_text, print_metrics};
 use apd_playground::methods::plan;
 use apd_playground::metrics::Metrics;
 use apd_playground::models::Target;
@@ -39,6 +39,11 @@ pub fn cmd_inspect(args: &Args) -> Result<(), ApdError> {
                 let m = pollster::block_on(run.metrics())?.expect("a report holds a decomposition");
                 let recomputed = Report { metrics: m.clone(), ..r.clone() };
                 print_metrics("recomputed: ", &recomputed);
+                let e = pollster::block_on(apd_playground::decomp::evaluation::evaluation(
+                    run.trainer().expect("a report holds a decomposition"),
+                    &r.config.model,
+                ))?;
+                println!("evaluation: {}", evaluation_text(&e));
                 if !metrics_agree(&r.metrics, &m) {
                     return Err(ApdError::Mismatch(format!("{path}: the stored figures differ from the ones its components give")));
                 }

@@ -1,5 +1,6 @@
 //! What the CLI prints: the progress line, and a report's figures.
 
+use apd_playground::decomp::evaluation::Evaluation;
 use apd_playground::decomp::{Decomposer, StepRecord};
 use apd_playground::methods::{describe, score_label, spans_matrices, sparse_label};
 use apd_playground::metrics::{resid_success, success};
@@ -117,6 +118,28 @@ pub fn loss_text(r: &Report) -> String {
 /// A step's loss terms by name, with `digits` after the point.
 pub fn terms_text(s: &StepRecord, digits: usize) -> String {
     s.terms.iter().map(|(k, v)| format!("{k} {v:.digits$e}")).collect::<Vec<_>>().join(" ")
+}
+
+/// The field's evaluation (spec section 8), one line.
+pub fn evaluation_text(e: &Evaluation) -> String {
+    let l0: Vec<String> = e.l0.iter().map(|v| format!("{v:.2}")).collect();
+    let r = &e.recon;
+    let mut t = format!(
+        "CI-L0 per matrix {} (true {:.2})  recon ci {:.2e} unmasked {:.2e} rounded {:.2e} stochastic {:.2e} zero {:.2e} random {:.2e} pgd {:.2e}",
+        l0.join("/"),
+        e.true_l0,
+        r.ci,
+        r.unmasked,
+        r.rounded,
+        r.stochastic,
+        r.zero,
+        r.random,
+        r.pgd
+    );
+    if let Some(i) = &e.identity_ci_error {
+        t.push_str(&format!("  identity CI error {} off the diagonal, {} on it", i.off_diagonal, i.diagonal));
+    }
+    t
 }
 
 pub fn print_details(prefix: &str, run: &Run) {
