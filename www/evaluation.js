@@ -51,5 +51,5 @@ export function drawEvaluation(e, names) {
   $('eval-identity').textContent = id
     ? `Each feature alone against the identity: ${id.diagonal} of its own importances below 0.9, ${id.off_diagonal} others above 0.1 (0 and 0 is a perfect match).`
     : '';
-  lossChart(/** @type {Chart} */ ($('eval-mean-ci')), { 'mean importance': e.mean_ci.map((v, k) => [k, v]) });
+  lossChart(/** @type {Chart} */ ($('eval-mean-ci')), { 'mean CI': e.mean_ci.map((v, k) => [k, v]) });
 }

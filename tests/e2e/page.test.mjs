@@ -374,6 +374,10 @@ test('VPD runs in the page: its settings, its losses, its views and its column',
   assert.equal(await page.locator('#attr-chart').getAttribute('data-points'), String(5 * 20));
   assert.match(await page.getByTestId('alive').textContent(), /^Alive .*: W \d+ of 20, W\^T \d+ of 20\./);
   assert.match(page.url(), /method=vpd/);
+  // The field's evaluation: CI-L0 of both matrices, seven named masks' errors, the identity check.
+  assert.match(await page.getByTestId('eval-l0').textContent(), /^Active components per input \(CI-L0\): W \d+\.\d\d, W\^T \d+\.\d\d; features active per input: 0\.25\.$/);
+  assert.equal(await page.getByTestId('eval-recon').locator('tr').count(), 7);
+  assert.match(await page.getByTestId('eval-identity').textContent(), /^Each feature alone against the identity: \d of its own importances below 0\.9, \d+ others above 0\.1/);
   const cols = page.locator('[data-testid="compare-col"]');
   assert.deepEqual(await cols.evaluateAll((els) => els.map((e) => /** @type {HTMLElement} */ (e).dataset.method)), ['apd', 'spd', 'vpd']);
   const vpdCol = page.locator('[data-testid="compare-col"][data-method="vpd"]');
