@@ -188,3 +188,18 @@ fn a_vpd_report_round_trips_and_resumes() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn the_lower_importance_leaks_below_zero_only_upward_when_one_sided() {
+    // z below 0, inside [0, 1], above 1; the gradient arriving at the importance.
+    let z = || t3(vec![-1.0, -1.0, 0.5, 2.0], 1, 4).autodiff().require_grad();
+    let dg = || t3(vec![-1.0, 1.0, 3.0, 5.0], 1, 4);
+    let grad = |one_sided: bool| {
+        let z = z();
+        let g = apd_playground::vpd::ci::leak_term(&z, dg(), one_sided).backward();
+        pollster::block_on(read_vec(z.grad(&g).unwrap())).unwrap()
+    };
+    // Below 0: 0.01 of a gradient that would raise z (dg < 0), nothing of one that would lower it.
+    assert_eq!(grad(true), vec![-0.01, 0.0, 3.0, 0.0]);
+    assert_eq!(grad(false), vec![-0.01, 0.01, 3.0, 0.0]);
+}

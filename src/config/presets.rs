@@ -366,6 +366,7 @@ pub fn vpd_settings(name: &str) -> Result<VpdConfig, ConfigError> {
         warmup_ascents: 2,
         faithfulness_warmup_steps: 200,
         grad_clip: 1.0,
+        one_sided_leak: true,
     };
     Ok(match name {
         "tms-5-2" | "tms-5-2-id" | "tms-custom" => {

@@ -122,6 +122,7 @@ pub const SETTINGS: &[Setting] = &[
     s("vpd.adversary_warmup_pct", "adversary warmup", "", Vpd, "[0, 1]", "share of the steps over which the adversary's learning rate rises from 0"),
     s("vpd.warmup_ascents", "ascents before each step", "", Vpd, "0 to 16", "adversary steps on its masks before each training step (one more follows it)"),
     s("vpd.faithfulness_warmup_steps", "faithfulness warmup", "", Vpd, "0 to 100000", "steps fitting the subcomponents' sum to the weights alone (lr 0.01) before VPD starts"),
+    s("vpd.one_sided_leak", "one-sided leak", "", Vpd, "true or false", "below 0 the masks' importance passes back 0.01 of its gradient only where that raises it (param-decomp's), so unused subcomponents can come back; false: both ways"),
     s("vpd.grad_clip", "gradient clip", "", Vpd, "(0, 1e6]", "each optimiser's gradient norm is clipped to this"),
     s("apd.extra_components", "spare components", "", Addition, "0 to 4096 - C", "components trained besides the C at first; the least used are dropped at the prune point"),
     s("apd.prune_at_pct", "prune point", "", Addition, "(0, 1)", "share of the steps after which the spare components are dropped"),

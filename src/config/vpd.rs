@@ -45,6 +45,14 @@ pub struct VpdConfig {
     pub faithfulness_warmup_steps: usize,
     /// Each optimiser's gradient norm is clipped to this (per decomposition).
     pub grad_clip: f64,
+    /// The lower CI's gradient below 0 leaks only where it would raise the
+    /// importance (param-decomp's); off: both ways.
+    #[serde(default = "yes")]
+    pub one_sided_leak: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl VpdConfig {

@@ -48,18 +48,20 @@ pub fn logits(a: Tensor<3>, [w1, b1, w2, b2]: [Tensor<3>; 4]) -> Tensor<3> {
     gelu(a.matmul(w1) + b1).matmul(w2) + b2
 }
 
-/// The lower CI: `clamp(z, 0, 1)`, whose gradient below 0 leaks `0.01`
-/// times the incoming one. param-decomp leaks it only where it would raise
-/// `z`; a one-sided leak needs the sign of the gradient arriving, a second
-/// backward pass (SPD's revive sigmoid does so), and is not done here: a
-/// subcomponent no input needs is pushed further below 0, which changes
-/// neither its masks nor its penalty.
-pub fn lower(z: Tensor<3>) -> Tensor<3> {
-    let leak = z.clone().clamp_max(0.0).mul_scalar(LEAK);
-    z.clamp(0.0, 1.0) + leak.clone() - leak.inner().autodiff()
+/// A scalar whose gradient with respect to `z` (tracked) is what the lower
+/// CI `clamp(z, 0, 1)` passes back from `dg` (without autodiff), the
+/// gradient arriving at its value: `dg` on [0, 1], 0 above; below 0,
+/// `0.01 dg`, with `one_sided` (param-decomp's) only where that raises `z`
+/// (`dg < 0`), so that a subcomponent no input needs is never pushed
+/// further down and comes back when an input does. The sign of `dg` is
+/// known only after the reconstruction's backward pass: the step takes two.
+pub fn leak_term(z: &Tensor<3>, dg: Tensor<3>, one_sided: bool) -> Tensor<1> {
+    let below = z.clone().clamp_max(0.0).mul_scalar(LEAK);
+    let below = if one_sided { below * dg.clone().lower_elem(0.0).float().autodiff() } else { below };
+    ((z.clone().clamp(0.0, 1.0) + below) * dg.autodiff()).sum()
 }
 
-/// The same without autodiff (probes, views): its value.
+/// The lower CI's value, `clamp(z, 0, 1)`.
 pub fn lower_value(z: Tensor<3>) -> Tensor<3> {
     z.clamp(0.0, 1.0)
 }

@@ -424,41 +424,60 @@ impl VpdTrainer {
         // The training step's reconstruction: each row adversarial or stochastic.
         let p = self.split(&self.params, tracked);
         let z = self.logits(&target, &p, true);
-        let g: Vec<Tensor<3>> = z.iter().cloned().map(ci::lower).collect();
-        let g_up: Vec<Tensor<3>> = z.into_iter().map(ci::upper).collect();
+        let g_up: Vec<Tensor<3>> = z.iter().cloned().map(ci::upper).collect();
         let (adv, routes) = draw_routes(&mut noises, bsz, s, self.network.device());
         let fresh: Vec<Tensor<3>> = (0..s).map(|_| uniform(&mut noises, bsz, c + 1, self.network.device())).collect();
-        let leaves: Vec<Tensor<3>> = adversary.sources.iter().map(|t| t.clone().autodiff().require_grad()).collect();
-        let adv_t = adv.clone().autodiff();
-        let r: Vec<Tensor<3>> = leaves
-            .iter()
-            .zip(&fresh)
-            .map(|(a, f)| a.clone() * adv_t.clone() + f.clone().autodiff() * adv_t.clone().neg().add_scalar(1.0))
-            .collect();
+        let keep = adv.clone().neg().add_scalar(1.0);
+        let r: Vec<Tensor<3>> =
+            adversary.sources.iter().zip(&fresh).map(|(a, f)| a.clone() * adv.clone() + f.clone() * keep.clone()).collect();
         let routes: Vec<Tensor<3>> = routes.into_iter().map(|r| r.autodiff()).collect();
-        let out = self.forward(x.clone(), &p, &Self::masks(&g, &r), Some(&routes), true);
+        // The masks are leaves of their own: their gradient gives the
+        // sources theirs (the rows under the adversary's) and, through the
+        // one-sided leak, the importances theirs (`ci::leak_term`).
+        let g: Vec<Tensor<3>> = z.iter().map(|z| ci::lower_value(z.clone().inner())).collect();
+        let masks: Vec<Tensor<3>> = Self::masks(&g, &r).into_iter().map(|m| m.autodiff().require_grad()).collect();
+        let out = self.forward(x.clone(), &p, &masks, Some(&routes), true);
         let l_r = losses::reconstruction(out, target.out.clone().autodiff());
         let ws = self.target_weights(true);
         let l_f = losses::relative_faithfulness(&ws, &p.v, &p.u);
         let f = losses::frequencies(&g_up, losses::gamma_at(self.step, cfg.steps, cfg.gamma_final));
         let (l_i, l_q) = (losses::importance(&f), losses::frequency(&f, cfg.frequency_scale));
-        let total = l_f.clone().mul_scalar(cfg.coeff_faithfulness)
-            + l_r.clone().mul_scalar(cfg.coeff_reconstruction)
-            + l_i.clone().mul_scalar(cfg.coeff_importance)
-            + l_q.clone().mul_scalar(cfg.coeff_frequency);
-        let alive = g[0].clone().inner().greater_elem(ACTIVE_CI).float().sum_dim(2).reshape([inst * bsz]);
-        let parts = Tensor::cat(vec![l_f.inner(), l_r.inner(), l_i.inner(), l_q.inner(), total.clone().inner(), alive], 0);
+        let recon = l_f.clone().mul_scalar(cfg.coeff_faithfulness) + l_r.clone().mul_scalar(cfg.coeff_reconstruction);
+        let penalty = l_i.clone().mul_scalar(cfg.coeff_importance) + l_q.clone().mul_scalar(cfg.coeff_frequency);
+        let total = recon.clone().inner() + penalty.clone().inner();
+        let alive = g[0].clone().greater_elem(ACTIVE_CI).float().sum_dim(2).reshape([inst * bsz]);
+        let parts = Tensor::cat(vec![l_f.inner(), l_r.inner(), l_i.inner(), l_q.inner(), total, alive], 0);
         let read = read_vec(parts).await?;
         let (vals, alive) = read.split_at(5 * inst);
         if let Some((j, bad)) = vals.iter().enumerate().find(|(_, v)| !v.is_finite() || v.abs() > EXPLODED_LOSS) {
             return Err(self.diverged(j % inst, *bad));
         }
-        let grads = total.sum().backward();
+        // Two backward passes: the reconstruction (V, U, the masks), then
+        // the penalties with the importances' share of the masks' gradient.
+        let first = recon.sum().backward();
+        let dm: Vec<Tensor<3>> = masks.iter().map(|m| m.grad(&first).unwrap_or_else(|| m.clone().inner().zeros_like())).collect();
+        let mut second = penalty.sum();
+        let mut sources = Vec::with_capacity(s);
+        for l in 0..s {
+            let (dm_c, dm_delta) = (dm[l].clone().narrow(2, 0, c), dm[l].clone().narrow(2, c, 1));
+            // m = g + (1 - g) r: dm/dg = 1 - r, dm/dr = 1 - g; the residual's mask is its source.
+            let dg = dm_c.clone() * r[l].clone().narrow(2, 0, c).neg().add_scalar(1.0);
+            second = second + ci::leak_term(&z[l], dg, cfg.one_sided_leak);
+            sources.push(Tensor::cat(vec![dm_c * g[l].clone().neg().add_scalar(1.0), dm_delta], 2) * adv.clone());
+        }
+        let second = second.backward();
         let tracked: Vec<&Tensor<3>> = p.v.iter().chain(&p.u).chain(p.ci.iter().flatten()).collect();
-        let mut all: Vec<Tensor<3>> =
-            tracked.iter().zip(&self.params).map(|(t, v)| t.grad(&grads).unwrap_or_else(|| v.clone().zeros_like())).collect();
+        let mut all: Vec<Tensor<3>> = tracked
+            .iter()
+            .zip(&self.params)
+            .map(|(t, v)| match (t.grad(&first), t.grad(&second)) {
+                (Some(a), Some(b)) => a + b,
+                (Some(a), None) | (None, Some(a)) => a,
+                (None, None) => v.clone().zeros_like(),
+            })
+            .collect();
         // The merged loss's gradient at the sources: the ascent after the step.
-        all.extend(leaves.iter().map(|l| l.grad(&grads).unwrap_or_else(|| l.clone().inner().zeros_like())));
+        all.extend(sources);
         Ok(Computed { rngs, noises, vals: vals.to_vec(), alive: alive.to_vec(), grads: all, adversary })
     }
 
