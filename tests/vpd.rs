@@ -71,13 +71,14 @@ fn the_penalties_gradient_matches_finite_differences() {
     }
 }
 
-/// tms-5-2 decomposed by VPD for `steps` steps, at the target's own scale.
+/// tms-5-2 decomposed by VPD for `steps` steps, at the target's own scale, without restarts.
 fn short_vpd(steps: usize) -> ExperimentConfig {
     let mut cfg = with_method(&preset("tms-5-2").unwrap(), "tms-5-2", Method::Vpd).unwrap();
     cfg.set("target.steps", "300").unwrap();
     cfg.set("scale.rescale", "false").unwrap();
     cfg.set("vpd.steps", &steps.to_string()).unwrap();
     cfg.set("vpd.faithfulness_warmup_steps", "5").unwrap();
+    cfg.set("vpd.restarts", "0").unwrap();
     cfg
 }
 
@@ -202,4 +203,39 @@ fn the_lower_importance_leaks_below_zero_only_upward_when_one_sided() {
     // Below 0: 0.01 of a gradient that would raise z (dg < 0), nothing of one that would lower it.
     assert_eq!(grad(true), vec![-0.01, 0.0, 3.0, 0.0]);
     assert_eq!(grad(false), vec![-0.01, 0.01, 3.0, 0.0]);
+}
+
+/// This project's restarts for VPD, as for SPD: the first start is the run
+/// without restarts, step for step; each is scored by the features without
+/// a subcomponent of their own, and the fewest goes on.
+#[test]
+fn vpd_restarts_compare_starts_and_the_first_is_the_plain_run() {
+    let mut cfg = short_vpd(40);
+    let steps = |run: &mut Run| -> Vec<apd_playground::decomp::StepRecord> {
+        let mut out = Vec::new();
+        loop {
+            match pollster::block_on(run.step()).unwrap() {
+                Progress::Decompose(s) => out.push(s),
+                Progress::Done => return out,
+                Progress::Target { .. } => {}
+            }
+        }
+    };
+    let plain = steps(&mut Run::new("tms-5-2", cfg.clone(), 6, &Device::flex(), None).unwrap());
+    assert_eq!(plain.len(), 40);
+    cfg.set("vpd.restarts", "2").unwrap();
+    cfg.set("vpd.restart_pct", "0.25").unwrap();
+    let mut run = Run::new("tms-5-2", cfg, 6, &Device::flex(), None).unwrap();
+    let all = steps(&mut run);
+    assert_eq!(all.len(), 60, "40 steps and two losing starts of 10");
+    assert_eq!(all[..10], plain[..10], "start 1 is the run without restarts");
+    assert_ne!(all[10..20], plain[..10], "start 2 begins from other parameters");
+    assert_eq!(all[10].lr, plain[0].lr, "and from the top of the schedule");
+    let t = run.trainer().unwrap();
+    let scores = t.start_scores().to_vec();
+    assert_eq!(scores.len(), 3);
+    let kept = t.chosen_start().unwrap();
+    assert_eq!(scores[kept], scores.iter().cloned().fold(f64::INFINITY, f64::min), "{scores:?}");
+    let report = pollster::block_on(run.report(1.0, "cpu")).unwrap().unwrap();
+    assert_eq!(report.starts.unwrap().kept, Some(kept));
 }

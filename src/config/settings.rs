@@ -130,6 +130,8 @@ pub const SETTINGS: &[Setting] = &[
     s("apd.restart_pct", "start length", "", Addition, "(0, 1)", "length of each start, as a share of the steps"),
     s("spd.restarts", "restarts", "", Addition, "0 to 16", "SPD: extra starts from other initialisations; the one in which the most features alone each need a subcomponent of their own goes on"),
     s("spd.restart_pct", "start length", "", Addition, "(0, 1)", "SPD: length of each start, as a share of the steps"),
+    s("vpd.restarts", "restarts", "", Addition, "0 to 16", "VPD: extra starts from other initialisations; the one in which the most features alone each need a subcomponent of their own goes on"),
+    s("vpd.restart_pct", "start length", "", Addition, "(0, 1)", "VPD: length of each start, as a share of the steps"),
     s("scale.rescale", "decompose at the preset's scale", "", Addition, "true or false", "move the target to the scale the settings were measured at, decompose, scale the components back"),
     s("scale.feature_norm", "feature norm", "", Addition, "(0, 100]", "TMS: the feature-vector norm the target is decomposed at (the one the preset was measured on)"),
 ];

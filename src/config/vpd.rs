@@ -49,6 +49,19 @@ pub struct VpdConfig {
     /// importance (param-decomp's); off: both ways.
     #[serde(default = "yes")]
     pub one_sided_leak: bool,
+    /// This project's addition, as SPD's: starts from other
+    /// initialisations before the real run, `restart_pct` of the steps
+    /// each; the one in which the most features alone need a subcomponent
+    /// of the first matrix of their own goes on. 0 as in param-decomp.
+    #[serde(default)]
+    pub restarts: usize,
+    /// Each start's share of the steps.
+    #[serde(default = "quarter")]
+    pub restart_pct: f64,
+}
+
+fn quarter() -> f64 {
+    0.25
 }
 
 fn yes() -> bool {
@@ -56,9 +69,9 @@ fn yes() -> bool {
 }
 
 impl VpdConfig {
-    /// Where the starts fall: VPD has no restarts.
+    /// Where the starts fall.
     pub fn plan(&self) -> StartPlan {
-        StartPlan { steps: self.steps, restarts: 0, pct: 0.5 }
+        StartPlan { steps: self.steps, restarts: self.restarts, pct: self.restart_pct }
     }
 
     /// Checks every field, naming the first one out of range.
@@ -81,6 +94,10 @@ impl VpdConfig {
         check_count("vpd.warmup_ascents", self.warmup_ascents, 0, 16)?;
         check_count("vpd.faithfulness_warmup_steps", self.faithfulness_warmup_steps, 0, 100_000)?;
         check_range("vpd.grad_clip", self.grad_clip, 0.0, 1e6, true)?;
+        check_count("vpd.restarts", self.restarts, 0, 16)?;
+        if !(self.restart_pct > 0.0 && self.restart_pct < 1.0) {
+            return Err(ConfigError { field: "vpd.restart_pct".into(), message: format!("must be in (0, 1) (got {})", self.restart_pct) });
+        }
         validate_schedule("vpd", self.lr, 0.0, self.batch_size, self.steps)
     }
 }

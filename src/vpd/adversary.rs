@@ -54,6 +54,15 @@ impl Adversary {
         }
     }
 
+    /// Single instances' adversaries side by side, in order; they must
+    /// have taken as many ascents (the instances run in step).
+    pub fn join(parts: Vec<Adversary>) -> Adversary {
+        let cat = |get: &dyn Fn(&Adversary) -> Tensor<3>| Tensor::cat(parts.iter().map(get).collect(), 0);
+        let sources = (0..parts[0].sources.len()).map(|k| cat(&|a| a.sources[k].clone())).collect();
+        let moments = (0..parts[0].moments.len()).map(|k| (cat(&|a| a.moments[k].0.clone()), cat(&|a| a.moments[k].1.clone()))).collect();
+        Adversary { sources, moments, time: parts[0].time }
+    }
+
     /// Instance `i`'s sources and moments alone.
     pub fn instance(&self, i: usize) -> Adversary {
         let one = |t: &Tensor<3>| t.clone().narrow(0, i, 1);

@@ -185,6 +185,7 @@ impl Method for VpdTrainer {
 
     fn split(self) -> Vec<Self> {
         let n = self.seeds.len();
+        let mut restarts = self.restarts.split().into_iter();
         (0..n)
             .map(|i| {
                 let one = |t: &Tensor<3>| t.clone().narrow(0, i, 1);
@@ -206,21 +207,26 @@ impl Method for VpdTrainer {
                     last_active: vec![self.last_active[i].clone()],
                     warmed_up: self.warmed_up,
                     seeds: vec![self.seeds[i]],
+                    restarts: restarts.next().expect("one per instance"),
                 }
             })
             .collect()
     }
 
     fn start(&self) -> Option<(usize, usize)> {
-        None
+        let p = self.vpd.plan();
+        (p.restarts > 0 && self.step < p.selection_step()).then_some((self.restarts.each[0].start, p.restarts + 1))
     }
 
+    /// Each finished start's count of features without a subcomponent of their own in the first matrix.
     fn start_scores(&self) -> &[f64] {
-        &[]
+        self.only_one();
+        &self.restarts.each[0].scores
     }
 
     fn chosen_start(&self) -> Option<usize> {
-        None
+        self.only_one();
+        self.restarts.each[0].chosen
     }
 
     async fn state(&self) -> Result<Value, ApdError> {
@@ -279,7 +285,7 @@ impl Method for VpdTrainer {
     }
 
     fn score_label() -> &'static str {
-        "score"
+        "features without their own subcomponent"
     }
 
     fn spans_matrices() -> bool {

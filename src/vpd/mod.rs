@@ -10,6 +10,7 @@
 //! - [`ci`]: the importance MLPs and the hard sigmoids.
 //! - [`adversary`]: the persistent sources and their Adam ascent.
 //! - `method`: VPD as a [`crate::decomp::Method`] and `Decomposer`, and its report state.
+//! - `restarts`: this project's addition, several starts of which the best goes on.
 //! - this module: the trainer (N seeds side by side) and one training step.
 //!
 //! Size: about 560 lines, because one step holds the ascents, the merged
@@ -20,6 +21,7 @@ pub mod adversary;
 pub mod ci;
 pub mod losses;
 mod method;
+mod restarts;
 
 pub use method::VpdState;
 
@@ -76,6 +78,8 @@ pub struct VpdTrainer {
     last_active: Vec<Vec<u16>>,
     warmed_up: bool,
     seeds: Vec<u64>,
+    /// Each instance's comparison of the starts (they run in step).
+    restarts: restarts::VpdRestarts,
 }
 
 /// The parameters of one step, lifted for autodiff or not.
@@ -112,18 +116,15 @@ impl VpdTrainer {
                 (r, c)
             })
             .collect();
-        let parts: Vec<VpdValues> = seeds.iter().map(|&s| fresh(&vpd, &shapes, &mut Rng::stream(s, "vpd-init"))).collect();
-        let mut noises: Vec<Rng> = seeds.iter().map(|&s| Rng::stream(s, "vpd-masks")).collect();
-        let bsz = vpd.batch_size;
-        let sources = (0..sites.len()).map(|_| uniform(&mut noises, bsz, vpd.n_components + 1, device)).collect();
         let mut t = VpdTrainer {
             config: config.clone(),
             single: network.single(0),
             params: Vec::new(),
             optims: (Adam::new(), Adam::new()),
-            adversary: Adversary::new(sources),
+            adversary: Adversary::new(Vec::new()),
             rngs: seeds.iter().map(|&s| Rng::stream(s, "vpd-data")).collect(),
-            noises,
+            noises: seeds.iter().map(|&s| Rng::stream(s, "vpd-masks")).collect(),
+            restarts: restarts::VpdRestarts::new(seeds.len()),
             device: device.clone(),
             step: 0,
             last_active: vec![Vec::new(); seeds.len()],
@@ -135,7 +136,7 @@ impl VpdTrainer {
             sites,
             shapes,
         };
-        t.params = t.upload(&parts);
+        (t.params, t.adversary) = t.fresh_start(0);
         Ok(t)
     }
 
@@ -153,9 +154,12 @@ impl VpdTrainer {
     ) -> Result<Self, ApdError> {
         let mut t = Self::with_seeds(config, std::slice::from_ref(target), &[seed], device)?;
         method::check_fits(d, ci, config).map_err(ApdError::Mismatch)?;
-        if step > t.vpd.steps {
-            return Err(ApdError::Mismatch(format!("the subcomponents are at step {step}, past the run's {}", t.vpd.steps)));
+        let plan = t.vpd.plan();
+        if step > plan.total_steps() {
+            return Err(ApdError::Mismatch(format!("the subcomponents are at step {step}, past the run's {}", plan.total_steps())));
         }
+        // Past the comparison the kept start goes on; before it, the start this step belongs to.
+        t.restarts.each[0].start = if step >= plan.selection_step() { t.vpd.restarts } else { step / plan.restart_len() };
         let working = t.rescales[0].to_working_of(d, &t.sites);
         let values = VpdValues {
             v: working.layers.iter().map(|f| f.a.clone()).collect(),
@@ -352,7 +356,7 @@ impl VpdTrainer {
 
     /// The learning rate at the current step: cosine from `lr` to `lr_final_pct` of it.
     fn lr(&self) -> f64 {
-        let t = (self.step as f64 / self.vpd.steps.max(1) as f64).min(1.0);
+        let t = (self.schedule_step() as f64 / self.vpd.steps.max(1) as f64).min(1.0);
         let floor = self.vpd.lr_final_pct;
         self.vpd.lr * (floor + (1.0 - floor) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
     }
@@ -360,7 +364,7 @@ impl VpdTrainer {
     /// The adversary's learning rate: ramped from 0 over its warmup share of the steps.
     fn adversary_lr(&self) -> f64 {
         let ramp = self.vpd.adversary_warmup_pct * self.vpd.steps as f64;
-        self.vpd.adversary_lr * if ramp <= 0.0 { 1.0 } else { ((self.step + 1) as f64 / ramp).min(1.0) }
+        self.vpd.adversary_lr * if ramp <= 0.0 { 1.0 } else { ((self.schedule_step() + 1) as f64 / ramp).min(1.0) }
     }
 
     /// One VPD step of every instance (its records in instance order): the
@@ -400,6 +404,10 @@ impl VpdTrainer {
             });
         }
         self.step += 1;
+        if self.vpd.restarts > 0 && self.step <= self.vpd.plan().selection_step() {
+            let totals: Vec<f32> = out.iter().map(|s| s.total).collect();
+            self.track_start(&totals).await?;
+        }
         Ok(out)
     }
 
@@ -440,7 +448,7 @@ impl VpdTrainer {
         let l_r = losses::reconstruction(out, target.out.clone().autodiff());
         let ws = self.target_weights(true);
         let l_f = losses::relative_faithfulness(&ws, &p.v, &p.u);
-        let f = losses::frequencies(&g_up, losses::gamma_at(self.step, cfg.steps, cfg.gamma_final));
+        let f = losses::frequencies(&g_up, losses::gamma_at(self.schedule_step(), cfg.steps, cfg.gamma_final));
         let (l_i, l_q) = (losses::importance(&f), losses::frequency(&f, cfg.frequency_scale));
         let recon = l_f.clone().mul_scalar(cfg.coeff_faithfulness) + l_r.clone().mul_scalar(cfg.coeff_reconstruction);
         let penalty = l_i.clone().mul_scalar(cfg.coeff_importance) + l_q.clone().mul_scalar(cfg.coeff_frequency);

@@ -367,7 +367,9 @@ test('VPD runs in the page: its settings, its losses, its views and its column',
   await page.getByTestId('run').click();
   await page.getByTestId('status').filter({ hasText: /^(done|error.*)$/ }).waitFor({ timeout: 280_000 });
   assert.equal(await status(page), 'done');
-  assert.equal(Number(await page.getByTestId('step-count').textContent()), 60);
+  // 60 steps, and the preset's three losing starts of 15 before them.
+  assert.equal(Number(await page.getByTestId('step-count').textContent()), 105);
+  assert.match(await page.locator('#starts-note').textContent(), /^Restarts: features without a subcomponent of their own in the first matrix, per start: \d+, \d+, \d+, \d+; start \d, with the fewest, went on\.$/);
   assert.equal(await page.locator('#losses-title').textContent(), 'VPD losses');
   assert.match(await page.locator('#loss-chart').getAttribute('aria-label'), /faithfulness .*reconstruction .*importance .*frequency /);
   // Its own views, as SPD's: the importances of W's 20 subcomponents on each one-hot input.
