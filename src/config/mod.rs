@@ -22,9 +22,9 @@ pub mod vpd;
 
 pub use method::{ApdConfig, AttributionSource, LowerSigmoid, Method, ScaleConfig, SpdConfig, TargetInit, TargetTrainConfig};
 pub use model::{ChainLayer, ModelConfig, ResidMlpConfig, TmsConfig};
-pub use presets::{apply_recipe, paper_variant, preset, spd_settings, vpd_settings, with_method, PRESET_NAMES, RECIPES};
+pub use presets::{apply_recipe, paper_variant, preset, spd_settings, with_method, PRESET_NAMES, RECIPES};
 pub use schedule::{lr_at, LrSchedule, StartPlan};
-pub use vpd::VpdConfig;
+pub use vpd::{vpd_settings, VpdConfig};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -224,10 +224,15 @@ mod tests {
                 "apd.restart_pct",
                 "spd.restarts",
                 "spd.restart_pct",
+                "vpd.restarts",
+                "vpd.restart_pct",
                 "scale.rescale",
                 "scale.feature_norm"
             ]
         );
+        // VPD's restarts too.
+        let vpd = paper_variant(&with_method(&preset("tms-5-2").unwrap(), "tms-5-2", Method::Vpd).unwrap());
+        assert_eq!(vpd.vpd.map(|v| v.restarts), Some(0));
         // And SPD's later additions, with the faithfulness loss the delta component replaced.
         let mut spd = with_method(&preset("tms-5-2").unwrap(), "tms-5-2", Method::Spd).unwrap();
         for (k, v) in [

@@ -4,7 +4,7 @@
 use super::method::{ApdConfig, AttributionSource, LowerSigmoid, Method, ScaleConfig, SpdConfig, TargetInit, TargetTrainConfig};
 use super::model::{ModelConfig, ResidMlpConfig, TmsConfig};
 use super::schedule::LrSchedule;
-use super::vpd::VpdConfig;
+use super::vpd::vpd_settings;
 use super::{err, ConfigError, ExperimentConfig};
 
 /// The names [`preset`] accepts.
@@ -341,49 +341,6 @@ pub fn spd_settings(name: &str) -> Result<SpdConfig, ConfigError> {
             lower_sigmoid: LowerSigmoid::Revive,
             ..resid(40, 16, 3e-4, 2e-3, 30_000)
         },
-        other => return err("model", format!("unknown preset {other:?}; known: {}", PRESET_NAMES.join(", "))),
-    })
-}
-
-/// VPD's settings for the model preset `name`: param-decomp's toy
-/// configs (spec section 7's table), the custom models taking the nearest
-/// one. The playground's schedule for the small TMS models is shorter
-/// (docs/vpd.md says on which seeds it was chosen); the "as in the paper"
-/// variant restores the configs' (`paper_variant`).
-pub fn vpd_settings(name: &str) -> Result<VpdConfig, ConfigError> {
-    let repo = |c: usize, hidden: usize, importance: f64, batch: usize, steps: usize, lr: f64| VpdConfig {
-        n_components: c,
-        ci_hidden: hidden,
-        coeff_faithfulness: 1.0,
-        coeff_reconstruction: 1.0,
-        coeff_importance: importance,
-        coeff_frequency: importance / 2.0,
-        frequency_scale: 32768.0,
-        gamma_final: 0.01,
-        lr,
-        lr_final_pct: 0.1,
-        batch_size: batch,
-        steps,
-        adversary_lr: 0.01,
-        adversary_warmup_pct: 0.025,
-        warmup_ascents: 2,
-        faithfulness_warmup_steps: 200,
-        grad_clip: 1.0,
-        one_sided_leak: true,
-        restarts: 0,
-        restart_pct: 0.25,
-    };
-    Ok(match name {
-        // SPD's playground schedule for these models, set before any run,
-        // and this project's restarts, chosen on tms-5-2-id seeds 100..110
-        // (4 of 10 recovered without, 9 with; docs/vpd.md).
-        "tms-5-2" | "tms-5-2-id" | "tms-custom" => {
-            VpdConfig { batch_size: 256, steps: 8000, lr: 3e-3, restarts: 3, ..repo(20, 50, 8e-4, 4096, 20_000, 1e-3) }
-        }
-        "tms-40-10" | "tms-40-10-id" => repo(100, 200, 6e-5, 4096, 20_000, 1e-3),
-        "resid-mlp-1" => repo(200, 400, 1e-6, 2048, 50_000, 2e-3),
-        "resid-mlp-2" | "resid-mlp-3" => repo(200, 400, 2e-6, 2048, 100_000, 2e-3),
-        "resid-mlp-custom" => VpdConfig { batch_size: 256, steps: 10_000, ..repo(40, 64, 1e-4, 2048, 50_000, 2e-3) },
         other => return err("model", format!("unknown preset {other:?}; known: {}", PRESET_NAMES.join(", "))),
     })
 }

@@ -13,7 +13,7 @@
 //! - `restarts`: this project's addition, several starts of which the best goes on.
 //! - this module: the trainer (N seeds side by side) and one training step.
 //!
-//! Size: about 560 lines, because one step holds the ascents, the merged
+//! Size: about 590 lines, because one step holds the ascents, the merged
 //! reconstruction and the two clipped optimisers together, where their
 //! shared tensors (importances, routes, sources) can be read in one place.
 
