@@ -3,6 +3,7 @@
 //! page orders and bins them.
 
 use super::ACTIVE_CI;
+use crate::rng::Rng;
 use serde::Serialize;
 
 /// Bins of the importance histogram over [0, 1] (a value below 0, from the
@@ -141,6 +142,50 @@ pub struct MaskSample {
     pub mask: Vec<Vec<f32>>,
 }
 
+/// The row of `x` (`rows x n`) to show: the first with two features on, or
+/// failing that the one with the fewest above zero (an empty row last).
+fn pick_sample(x: &[f32], n: usize) -> usize {
+    let on = |r: usize| x[r * n..(r + 1) * n].iter().filter(|&&v| v != 0.0).count();
+    let rows = x.len() / n;
+    (0..rows).find(|&r| on(r) == 2).or_else(|| (0..rows).filter(|&r| on(r) > 0).min_by_key(|&r| on(r))).unwrap_or(0)
+}
+
+impl CiView {
+    /// The view of one decomposition with `c` subcomponents per matrix
+    /// (`names`): its one-hot importances (per matrix, lower and upper,
+    /// `n x C`), a batch `xs` of [`VIEW_BATCH`] inputs `n` wide and each
+    /// matrix's importances on it (`VIEW_BATCH x C`), one row's mask drawn
+    /// from `noise`. `resid`: count the features owning a subcomponent in
+    /// some layer's W_in too.
+    #[allow(clippy::too_many_arguments)]
+    pub fn of(
+        names: Vec<String>,
+        ci_lower: Vec<Vec<f32>>,
+        ci_upper: Vec<Vec<f32>>,
+        resid: bool,
+        c: usize,
+        xs: &[f32],
+        batch_ci: &[Vec<f32>],
+        noise: &mut Rng,
+    ) -> CiView {
+        let n = ci_lower.first().map_or(0, |m| m.len() / c);
+        let row = pick_sample(xs, n);
+        let ci: Vec<Vec<f32>> = batch_ci.iter().map(|g| g[row * c..(row + 1) * c].to_vec()).collect();
+        let mask = ci.iter().map(|mine| mine.iter().map(|&g| g + (1.0 - g) * noise.uniform()).collect()).collect();
+        CiView {
+            names,
+            order: ci_lower.iter().map(|m| match_columns(m, n, c)).collect(),
+            alive: alive_counts(&ci_lower, c),
+            own: own_counts(&ci_lower, c),
+            own_in_some_w_in: resid.then(|| own_in_some_w_in(&ci_lower, c)),
+            histogram: batch_ci.iter().map(|g| histogram(g)).collect(),
+            sample: MaskSample { x: xs[row * n..(row + 1) * n].to_vec(), ci, mask },
+            ci_lower,
+            ci_upper,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +225,32 @@ mod tests {
         assert_eq!(own_in_any(&ci, 2, [0, 1, 2]), 3);
         assert_eq!(own_in_any(&ci, 2, []), 0);
         assert_eq!(own_in_some_w_in(&ci, 2), 2, "matrices 0 and 2, as W_in1 and W_in2");
+    }
+
+    #[test]
+    fn columns_matched_by_hand() {
+        // 2 features, 4 columns. Feature 1 wants column 2 most (0.9); feature
+        // 0 wants column 2 too (0.8) but gets its next best, column 0 (0.5).
+        // The rest by their largest value: column 3 (0.3), then 1 (0.1).
+        let ci = [0.5, 0.1, 0.8, 0.0, 0.0, 0.0, 0.9, 0.3];
+        assert_eq!(match_columns(&ci, 2, 4), vec![0, 2, 3, 1]);
+        // More features than columns: the unmatched feature gets none.
+        assert_eq!(match_columns(&[0.2, 0.9, 0.5], 3, 1), vec![0]);
+    }
+
+    #[test]
+    fn histogram_bins_by_hand() {
+        let h = histogram(&[-0.01, 0.0, 0.049, 0.05, 0.5, 0.999, 1.0, 1.2]);
+        assert_eq!(h.len(), HIST_BINS);
+        assert_eq!((h[0], h[1], h[10], h[19]), (3, 1, 1, 3));
+        assert_eq!(h.iter().sum::<u32>(), 8);
+    }
+
+    #[test]
+    fn the_sample_has_two_features_on_when_one_does() {
+        let x = [0.0, 0.0, 0.0, 0.3, 0.0, 0.0, 0.1, 0.2, 0.0, 0.4, 0.5, 0.0];
+        assert_eq!(pick_sample(&x, 3), 2);
+        assert_eq!(pick_sample(&[0.4, 0.5, 0.3, 0.0, 0.1, 0.0], 3), 1);
+        assert_eq!(pick_sample(&[0.0; 4], 2), 0);
     }
 }

@@ -10,9 +10,7 @@ use super::VpdTrainer;
 use crate::config::{ChainLayer, ExperimentConfig, StartPlan};
 use crate::data::{matrix, read_vec};
 use crate::decomp::factors::read_stacked;
-use crate::decomp::importance::{
-    alive_counts, histogram, match_columns, own_counts, own_in_some_w_in, CiView, MaskSample, ONE_HOT_VALUE, VIEW_BATCH,
-};
+use crate::decomp::importance::{alive_counts, own_counts, CiView, ONE_HOT_VALUE, VIEW_BATCH};
 use crate::decomp::network::stacked;
 use crate::decomp::scale::ScaleSummary;
 use crate::decomp::{json_tree, Decomposer, Decomposition, Method, Network, Saved, StepRecord, ACTIVE_CI};
@@ -238,33 +236,16 @@ impl Method for VpdTrainer {
     /// The same views as SPD's: importances of each feature alone, their
     /// histogram over a batch, one input's importances and a random mask.
     async fn own_view(&self) -> Result<Option<Value>, ApdError> {
-        let c = self.vpd.n_components;
         let n = self.network.model.n_features();
         let (ci_lower, ci_upper) = self.one_hot_ci(ONE_HOT_VALUE).await?;
-        let mut data = Rng::stream(0, "vpd-view");
-        let xs = crate::data::training_batch(&self.config.model, &mut data, VIEW_BATCH);
-        let row = xs.chunks(n).position(|r| r.iter().filter(|&&v| v != 0.0).count() == 2).unwrap_or(0);
-        let x = matrix(xs.clone(), VIEW_BATCH, n, self.network.device());
-        let mut noise = Rng::stream(0, "vpd-view-mask");
-        let (mut histograms, mut ci, mut mask) = (Vec::new(), Vec::new(), Vec::new());
-        for g in self.importances_all(x) {
-            let g = read_vec(g).await?;
-            histograms.push(histogram(&g));
-            let mine = g[row * c..(row + 1) * c].to_vec();
-            mask.push(mine.iter().map(|&g| g + (1.0 - g) * noise.uniform()).collect());
-            ci.push(mine);
+        let xs = crate::data::training_batch(&self.config.model, &mut Rng::stream(0, "vpd-view"), VIEW_BATCH);
+        let mut batch_ci = Vec::new();
+        for g in self.importances_all(matrix(xs.clone(), VIEW_BATCH, n, self.network.device())) {
+            batch_ci.push(read_vec(g).await?);
         }
-        let view = CiView {
-            names: self.site_names(),
-            order: ci_lower.iter().map(|m| match_columns(m, n, c)).collect(),
-            alive: alive_counts(&ci_lower, c),
-            own: own_counts(&ci_lower, c),
-            own_in_some_w_in: self.network.model.is_resid().then(|| own_in_some_w_in(&ci_lower, c)),
-            histogram: histograms,
-            sample: MaskSample { x: xs[row * n..(row + 1) * n].to_vec(), ci, mask },
-            ci_lower,
-            ci_upper,
-        };
+        let resid = self.network.model.is_resid();
+        let c = self.vpd.n_components;
+        let view = CiView::of(self.site_names(), ci_lower, ci_upper, resid, c, &xs, &batch_ci, &mut Rng::stream(0, "vpd-view-mask"));
         Ok(Some(json_tree(&view)?))
     }
 
