@@ -5,6 +5,7 @@ import { lossChart, lineChart, heatmap, bars, polygon, figure, color, legendCanv
 import { drawSamples, drawAblation, clearExplore } from './explore.js';
 import { drawSpd, clearSpd } from './spd.js';
 import { drawEvaluation } from './evaluation.js';
+import { drawAdversary } from './adversary.js';
 /** @typedef {import('./protocol.js').Snapshot} Snapshot */
 /** @typedef {import('./protocol.js').Starts} Starts */
 /** @typedef {import('./protocol.js').StepRecord} StepRecord */
@@ -134,6 +135,7 @@ export function clearAll() {
   clearExplore();
   clearSpd();
   drawEvaluation(null, []);
+  drawAdversary(undefined, undefined);
   schedule();
 }
 
@@ -340,6 +342,7 @@ function drawSnapshot(s) {
   if (m && m.resid) drawResid(s); else if (m) drawTms(s);
   drawSamples(s.samples);
   drawSpd(ciOf(s));
+  drawAdversary(s.vpd?.adversary, s.vpd?.order[0]);
   drawEvaluation(s.evaluation, ciOf(s)?.names ?? []);
   const total = (s.active_histogram || []).reduce((a, b) => a + b, 0);
   if (total) bars(chart('hist-chart'), s.active_histogram.map((v) => v / total), { max: null, labels: s.active_histogram.map((_, i) => i) });

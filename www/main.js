@@ -215,6 +215,7 @@ function showModelKind(configJson) {
   const spd = method !== 'apd';
   document.body.classList.toggle('model-resid', resid);
   document.body.classList.toggle('method-spd', spd);
+  document.body.classList.toggle('method-vpd', method === 'vpd');
   $('losses-title').textContent = `${method.toUpperCase()} losses`;
   $('losses-howto').textContent = method === 'vpd'
     ? 'How to read: faithfulness (||W - VU||² as a share of ||W||²), reconstruction (the target\'s output, half the inputs under the masks an adversary found worst within what the causal importances allow, half under random ones on a random subset of the matrices), importance (a smooth count of the subcomponents each input needs), frequency (the same, weighing subcomponents that many inputs need more).'

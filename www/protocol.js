@@ -221,6 +221,14 @@ export const KINDS = /** @type {const} */ (['invalid', 'diverged', 'device-lost'
  * @property {number} [own_in_some_w_in]
  * @property {number[][]} histogram
  * @property {{ x: number[], ci: number[][], mask: number[][] }} sample
+ * @property {AdversaryView} [adversary]  VPD's only
+ */
+
+/**
+ * VPD's adversary at work (src/vpd/trace.rs's AdversaryView).
+ * @typedef {object} AdversaryView
+ * @property {{ step: number[], ci: number[], adversarial: number[], stochastic: number[] }} trace
+ * @property {{ site: string, ascents: number, inputs: Array<{ x: number[], ci: number[], mask: number[], recon_ci: number, recon_worst: number }> }} worst
  */
 
 /**

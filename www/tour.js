@@ -154,6 +154,30 @@ export const CHAPTERS = [
       method: APD recovers none of them, SPD eleven.</p>`,
     action: { label: 'Show SPD where APD fails', run: (ctx) => ctx.show('tms-5-2-id-spd') },
   },
+  {
+    title: 'What the adversary adds: VPD',
+    view: 'card-adversary',
+    html: `<p>SPD checks its masks by chance: each subcomponent an input does not fully need is scaled by a random
+      amount between its importance and 1, and the output must survive. A decomposition can pass thousands of such
+      random draws and still break under a few particular ones, say two subcomponents that cancel each other and
+      are switched off together. VPD (Goodfire, 2026), the newest method of this line, trains against an
+      <em>adversary</em> instead: it keeps, for every slot of the batch, masks of its own within what the
+      importances allow, <code>m = g + (1 - g) s</code>, and moves the sources <code>s</code> uphill on the
+      reconstruction error, a few steps before and after each training step. Half of each batch is trained under
+      its masks, the other half under random ones on a random subset of the matrices. A residual channel carries
+      <code>W - V U</code>, so the subcomponents need not sum to the weights exactly while training, and the
+      importance penalty is a smooth count with a second term that charges subcomponents many inputs need.</p>
+      <p>The highlighted card shows the adversary at work: the output's error under its masks, under random ones and
+      under the importances alone over training, and for a few inputs the masks it settles on. Open the finished
+      example: under the adversary's masks the error stays above the random masks' all along (at 222 of the 226
+      points of seed 23's run), because the adversary keeps finding the combinations that hurt. Then, to see what
+      it adds, set VPD's <b>adversary_lr</b> to 0 and press Run: its masks stay where they were drawn, no worse than
+      random ones, and its curve tangles with theirs (above them at 104 of 226 points). Both runs recover the five
+      features on this seed; the card below, the field's evaluation, tells them apart: the error under the worst
+      masks the importances allow (<code>pgd</code>) came out a fifth larger without the adversary (1.04e-3
+      against 8.8e-4 natively, seed 23; one seed, so a hint rather than a finding).</p>`,
+    action: { label: 'Show VPD on tms-5-2', run: (ctx) => ctx.show('tms-5-2-vpd') },
+  },
 ];
 
 let current = -1;

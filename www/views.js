@@ -59,7 +59,8 @@ export const color = (i) => PALETTE[i % PALETTE.length];
 /** @type {Record<string, string>} */
 const SERIES_COLORS = {
   total: '#1d1d1f', faithfulness: '#3558d6', minimality: '#d6453d', simplicity: '#2a9d55', activation: '#8a44c9', target: '#e09a1f',
-  stochastic: '#d6453d', layerwise: '#e09a1f', importance: '#2a9d55',
+  stochastic: '#d6453d', layerwise: '#e09a1f', importance: '#2a9d55', reconstruction: '#d6453d', frequency: '#8a44c9',
+  adversary: '#d6453d', random: '#e09a1f', importances: '#3558d6',
 };
 
 /**

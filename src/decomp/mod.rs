@@ -14,6 +14,7 @@ pub mod network;
 pub mod probes;
 pub mod restarts;
 pub mod scale;
+pub mod subcomponents;
 
 pub use factors::{Decomposition, FactorPair};
 pub use network::{Forward, Network};

@@ -49,7 +49,7 @@ use burn::tensor::{Device, Tensor};
 use ci::{lower_leaky, upper_leaky, GateValues};
 pub use method::SpdState;
 use serde::{Deserialize, Serialize};
-pub use subcomponents::{check_fits, spd_matrix_shapes, SpdModel, SpdValues};
+pub use subcomponents::{check_fits, SpdModel, SpdValues};
 
 /// A loss term above this counts as divergence, as in APD.
 pub const EXPLODED_LOSS: f32 = 1e10;

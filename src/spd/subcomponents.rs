@@ -3,8 +3,9 @@
 //! set must pass to belong to a run.
 
 use super::ci::{GateValues, Gates};
-use crate::config::{ChainLayer, ExperimentConfig, ModelConfig, SpdConfig};
+use crate::config::{ExperimentConfig, SpdConfig};
 use crate::decomp::network::stacked;
+use crate::decomp::subcomponents::check_rank_one;
 use crate::decomp::Decomposition;
 use crate::rng::Rng;
 use burn::module::{Module, Param};
@@ -117,39 +118,12 @@ impl SpdModel {
 pub fn check_fits(d: &Decomposition, gates: &[GateValues], config: &ExperimentConfig) -> Result<(), String> {
     let spd = config.spd.as_ref().ok_or("an SPD report needs the spd settings")?;
     let c = spd.n_components;
-    let shapes = spd_matrix_shapes(&config.model);
-    if d.n_components != c || d.rank != 1 {
-        return Err(format!("the subcomponents are {} of rank {}; the settings say {c} of rank 1", d.n_components, d.rank));
-    }
-    if d.layers.len() != shapes.len() || gates.len() != shapes.len() {
-        return Err(format!("{} matrices and {} sets of gates; this model has {} matrices", d.layers.len(), gates.len(), shapes.len()));
-    }
-    for ((f, &(r, k)), g) in d.layers.iter().zip(&shapes).zip(gates) {
-        if (f.d_in, f.d_out, f.a.len(), f.b.len()) != (r, k, r * c, c * k) {
-            return Err(format!("matrix {} has the wrong shape for {r} x {k} with {c} subcomponents", f.name));
-        }
+    check_rank_one(d, c, &config.model, gates.len(), "sets of gates")?;
+    for (f, g) in d.layers.iter().zip(gates) {
         let w = c * spd.d_gate;
         if (g.w1.len(), g.b1.len(), g.w2.len(), g.b2.len()) != (w, w, w, c) {
             return Err(format!("the gates of {} do not fit {c} subcomponents {} wide", f.name, spd.d_gate));
         }
     }
     Ok(())
-}
-
-/// The shapes (`rows x columns`) of the matrices SPD decomposes, in the
-/// order of [`super::spd_matrices`]: a TMS's chain (its decoder `W^T` a
-/// matrix of its own), or a residual MLP's layers.
-pub fn spd_matrix_shapes(model: &ModelConfig) -> Vec<(usize, usize)> {
-    let layers = model.layer_shapes();
-    match model {
-        ModelConfig::Tms(_) => model
-            .chain()
-            .into_iter()
-            .map(|l| match l {
-                ChainLayer::Own(i) => (layers[i].1, layers[i].2),
-                ChainLayer::Tied(i) => (layers[i].2, layers[i].1),
-            })
-            .collect(),
-        ModelConfig::ResidMlp(_) => layers.into_iter().map(|(_, r, k)| (r, k)).collect(),
-    }
 }

@@ -72,6 +72,6 @@ fn matrix_shapes_from_the_settings_are_the_networks() {
                 (d[d.len() - 2], d[d.len() - 1])
             })
             .collect();
-        assert_eq!(spd_matrix_shapes(&cfg.model), want, "{name}");
+        assert_eq!(crate::decomp::subcomponents::matrix_shapes(&cfg.model), want, "{name}");
     }
 }

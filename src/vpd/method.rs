@@ -6,6 +6,7 @@
 //! the subcomponents cannot be looked at again) and the one-hot importances.
 
 use super::ci::{self, CiValues};
+use super::trace::{check_held, ReconTrace};
 use super::VpdTrainer;
 use crate::config::{ChainLayer, ExperimentConfig, StartPlan};
 use crate::data::{matrix, read_vec};
@@ -13,6 +14,7 @@ use crate::decomp::factors::read_stacked;
 use crate::decomp::importance::{alive_counts, own_counts, CiView, ONE_HOT_VALUE, VIEW_BATCH};
 use crate::decomp::network::stacked;
 use crate::decomp::scale::ScaleSummary;
+use crate::decomp::subcomponents::{check_rank_one, matrix_shapes};
 use crate::decomp::{json_tree, Decomposer, Decomposition, Method, Network, Saved, StepRecord, ACTIVE_CI};
 use crate::error::ApdError;
 use crate::models::Target;
@@ -33,6 +35,13 @@ pub struct VpdState {
     pub ci_upper_one_hot: Vec<Vec<f32>>,
     /// Per matrix, the subcomponents alive: importance above 0.1 on some one-hot input.
     pub alive: Vec<usize>,
+    /// The reconstruction under the importances', the adversary's and random masks over training.
+    #[serde(default)]
+    pub trace: ReconTrace,
+    /// Per matrix, the adversary's sources in the first few batch slots
+    /// (`k x (C + 1)`), where the worst-case view's search starts.
+    #[serde(default)]
+    pub held: Vec<Vec<f32>>,
 }
 
 impl VpdState {
@@ -48,17 +57,8 @@ impl VpdState {
 pub fn check_fits(d: &Decomposition, ci: &[CiValues], config: &ExperimentConfig) -> Result<(), String> {
     let vpd = config.vpd.as_ref().ok_or("a VPD report needs the vpd settings")?;
     let c = vpd.n_components;
-    let shapes = crate::spd::spd_matrix_shapes(&config.model);
-    if d.n_components != c || d.rank != 1 {
-        return Err(format!("the subcomponents are {} of rank {}; the settings say {c} of rank 1", d.n_components, d.rank));
-    }
-    if d.layers.len() != shapes.len() || ci.len() != shapes.len() {
-        return Err(format!("{} matrices and {} importance networks; this model has {} matrices", d.layers.len(), ci.len(), shapes.len()));
-    }
-    for ((f, &(r, k)), g) in d.layers.iter().zip(&shapes).zip(ci) {
-        if (f.d_in, f.d_out, f.a.len(), f.b.len()) != (r, k, r * c, c * k) {
-            return Err(format!("matrix {} has the wrong shape for {r} x {k} with {c} subcomponents", f.name));
-        }
+    check_rank_one(d, c, &config.model, ci.len(), "importance networks")?;
+    for ((f, &(r, _)), g) in d.layers.iter().zip(&matrix_shapes(&config.model)).zip(ci) {
         if !g.fits(r, vpd.ci_hidden, c) {
             return Err(format!("the importance network of {} does not fit {r} inputs, {} hidden, {c} outputs", f.name, vpd.ci_hidden));
         }
@@ -162,11 +162,17 @@ impl Method for VpdTrainer {
         _resume: bool,
     ) -> Result<Self, ApdError> {
         let state = VpdState::of(saved.state).map_err(ApdError::Mismatch)?;
-        VpdTrainer::with_saved(config, target, seed, device, saved.components, &state.ci, saved.step)
+        let mut t = VpdTrainer::with_saved(config, target, seed, device, saved.components, &state.ci, saved.step)?;
+        t.traces = vec![state.trace];
+        t.restore_held(&state.held).map_err(ApdError::Mismatch)?;
+        Ok(t)
     }
 
     fn check_saved(components: &Decomposition, state: &Value, config: &ExperimentConfig) -> Result<(), String> {
-        check_fits(components, &VpdState::of(state)?.ci, config)
+        let state = VpdState::of(state)?;
+        check_fits(components, &state.ci, config)?;
+        let vpd = config.vpd.as_ref().ok_or("a VPD report needs the vpd settings")?;
+        check_held(&state.held, components.layers.len(), vpd)
     }
 
     fn step_count(&self) -> usize {
@@ -206,6 +212,7 @@ impl Method for VpdTrainer {
                     warmed_up: self.warmed_up,
                     seeds: vec![self.seeds[i]],
                     restarts: restarts.next().expect("one per instance"),
+                    traces: vec![self.traces[i].clone()],
                 }
             })
             .collect()
@@ -230,11 +237,19 @@ impl Method for VpdTrainer {
     async fn state(&self) -> Result<Value, ApdError> {
         let (ci_one_hot, ci_upper_one_hot) = self.one_hot_ci(ONE_HOT_VALUE).await?;
         let alive = alive_counts(&ci_one_hot, self.vpd.n_components);
-        json_tree(&VpdState { ci: self.ci_values().await?, ci_one_hot, ci_upper_one_hot, alive })
+        json_tree(&VpdState {
+            ci: self.ci_values().await?,
+            ci_one_hot,
+            ci_upper_one_hot,
+            alive,
+            trace: self.traces[0].clone(),
+            held: self.held_sources().await?,
+        })
     }
 
-    /// The same views as SPD's: importances of each feature alone, their
-    /// histogram over a batch, one input's importances and a random mask.
+    /// The same views as SPD's (importances of each feature alone, their
+    /// histogram over a batch, one input's importances and a random mask),
+    /// and the adversary at work (`trace`).
     async fn own_view(&self) -> Result<Option<Value>, ApdError> {
         let n = self.network.model.n_features();
         let (ci_lower, ci_upper) = self.one_hot_ci(ONE_HOT_VALUE).await?;
@@ -245,8 +260,12 @@ impl Method for VpdTrainer {
         }
         let resid = self.network.model.is_resid();
         let c = self.vpd.n_components;
-        let view = CiView::of(self.site_names(), ci_lower, ci_upper, resid, c, &xs, &batch_ci, &mut Rng::stream(0, "vpd-view-mask"));
-        Ok(Some(json_tree(&view)?))
+        let names = self.site_names();
+        let adversary = self.adversary_view(&xs, names[0].clone()).await?;
+        let view = CiView::of(names, ci_lower, ci_upper, resid, c, &xs, &batch_ci, &mut Rng::stream(0, "vpd-view-mask"));
+        let mut tree = json_tree(&view)?;
+        tree["adversary"] = json_tree(&adversary)?;
+        Ok(Some(tree))
     }
 
     fn describe(state: &Value, components: &Decomposition, config: &ExperimentConfig) -> String {

@@ -11,6 +11,7 @@
 //! - [`adversary`]: the persistent sources and their Adam ascent.
 //! - `method`: VPD as a [`crate::decomp::Method`] and `Decomposer`, and its report state.
 //! - `restarts`: this project's addition, several starts of which the best goes on.
+//! - `trace`: the adversary at work, as VPD's own view shows it.
 //! - this module: the trainer (N seeds side by side) and one training step.
 //!
 //! Size: about 590 lines, because one step holds the ascents, the merged
@@ -22,6 +23,7 @@ pub mod ci;
 pub mod losses;
 mod method;
 mod restarts;
+pub mod trace;
 
 pub use method::VpdState;
 
@@ -80,6 +82,8 @@ pub struct VpdTrainer {
     seeds: Vec<u64>,
     /// Each instance's comparison of the starts (they run in step).
     restarts: restarts::VpdRestarts,
+    /// Each instance's reconstructions under the three kinds of masks over training.
+    traces: Vec<trace::ReconTrace>,
 }
 
 /// The parameters of one step, lifted for autodiff or not.
@@ -96,6 +100,8 @@ struct Computed {
     /// Faithfulness, reconstruction, importance, frequency, total: each term's instances in order.
     vals: Vec<f32>,
     alive: Vec<f32>,
+    /// A trace point where the step takes one (`3 x N`).
+    trace: Option<Vec<f32>>,
     grads: Vec<Tensor<3>>,
     adversary: Adversary,
 }
@@ -125,6 +131,7 @@ impl VpdTrainer {
             rngs: seeds.iter().map(|&s| Rng::stream(s, "vpd-data")).collect(),
             noises: seeds.iter().map(|&s| Rng::stream(s, "vpd-masks")).collect(),
             restarts: restarts::VpdRestarts::new(seeds.len()),
+            traces: vec![trace::ReconTrace::default(); seeds.len()],
             device: device.clone(),
             step: 0,
             last_active: vec![Vec::new(); seeds.len()],
@@ -377,7 +384,7 @@ impl VpdTrainer {
             self.warmed_up = true;
         }
         let lr = self.lr();
-        let Computed { rngs, noises, vals, alive, grads, mut adversary } = self.forward_backward().await?;
+        let Computed { rngs, noises, vals, alive, trace, grads, mut adversary } = self.forward_backward().await?;
         let s = self.sites.len();
         let (params, sources) = grads.split_at(self.params.len());
         let clip = self.vpd.grad_clip;
@@ -402,6 +409,9 @@ impl VpdTrainer {
                 mean_active: alive.iter().sum::<f32>() / alive.len().max(1) as f32,
                 terms: names.iter().enumerate().map(|(k, n)| (n.to_string(), term(k))).collect(),
             });
+        }
+        if let Some(t) = trace {
+            self.record_trace(&t);
         }
         self.step += 1;
         if self.vpd.restarts > 0 && self.step <= self.vpd.plan().selection_step() {
@@ -429,6 +439,7 @@ impl VpdTrainer {
             let grads = self.source_gradient(&x, &target, &fixed, &g_fixed, &adversary.sources);
             adversary.ascend(self.adversary_lr(), grads);
         }
+        let point = self.traces_now().then(|| self.trace_point(&x, &target, &g_fixed, &adversary));
         // The training step's reconstruction: each row adversarial or stochastic.
         let p = self.split(&self.params, tracked);
         let z = self.logits(&target, &p, true);
@@ -454,9 +465,11 @@ impl VpdTrainer {
         let penalty = l_i.clone().mul_scalar(cfg.coeff_importance) + l_q.clone().mul_scalar(cfg.coeff_frequency);
         let total = recon.clone().inner() + penalty.clone().inner();
         let alive = g[0].clone().greater_elem(ACTIVE_CI).float().sum_dim(2).reshape([inst * bsz]);
-        let parts = Tensor::cat(vec![l_f.inner(), l_r.inner(), l_i.inner(), l_q.inner(), total, alive], 0);
-        let read = read_vec(parts).await?;
-        let (vals, alive) = read.split_at(5 * inst);
+        let mut parts = vec![l_f.inner(), l_r.inner(), l_i.inner(), l_q.inner(), total, alive];
+        parts.extend(point);
+        let read = read_vec(Tensor::cat(parts, 0)).await?;
+        let (vals, rest) = read.split_at(5 * inst);
+        let (alive, point) = rest.split_at(inst * bsz);
         if let Some((j, bad)) = vals.iter().enumerate().find(|(_, v)| !v.is_finite() || v.abs() > EXPLODED_LOSS) {
             return Err(self.diverged(j % inst, *bad));
         }
@@ -486,7 +499,8 @@ impl VpdTrainer {
             .collect();
         // The merged loss's gradient at the sources: the ascent after the step.
         all.extend(sources);
-        Ok(Computed { rngs, noises, vals: vals.to_vec(), alive: alive.to_vec(), grads: all, adversary })
+        let trace = (!point.is_empty()).then(|| point.to_vec());
+        Ok(Computed { rngs, noises, vals: vals.to_vec(), alive: alive.to_vec(), trace, grads: all, adversary })
     }
 
     /// Divergence of instance `i` (named by its seed when there are several).

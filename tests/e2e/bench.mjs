@@ -12,7 +12,7 @@
 // tms-40-10 and resid-mlp-1, and what "auto" chose for each; extra
 // Chromium flags (a hardware adapter's) come from APD_CHROMIUM_FLAGS.
 // Run after scripts/build-web.sh:
-//   node tests/e2e/bench.mjs [--quick] [--spd [SETTINGS]] [--whole MODEL apd|spd [--seed S]] [--gpu]
+//   node tests/e2e/bench.mjs [--quick] [--spd [SETTINGS]] [--whole MODEL apd|spd|vpd [--seed S]] [--gpu]
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';

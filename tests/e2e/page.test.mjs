@@ -51,7 +51,7 @@ test('the gallery opens every shipped result, even without the engine', { timeou
   for (let i = 0; i < n; i++) {
     const item = items.nth(i);
     assert.ok(await item.getAttribute('data-model'));
-    assert.match(await item.getAttribute('data-method'), /^(apd|spd)$/);
+    assert.match(await item.getAttribute('data-method'), /^(apd|spd|vpd)$/);
     const title = await item.locator('b').textContent();
     await item.click();
     await page.getByTestId('first-view').locator('h2').filter({ hasText: title }).waitFor({ timeout: 10_000 });
@@ -334,6 +334,11 @@ test('SPD runs in the page: its method, its settings and its losses, and the lin
   assert.match(await page.locator('#loss-chart').getAttribute('aria-label'), /stochastic .*layerwise .*importance /);
   // The causal importances of W's 20 subcomponents on each one-hot input.
   assert.equal(await page.locator('#attr-chart').getAttribute('data-points'), String(5 * 20));
+  // The adversary at work: its trace and four inputs' worst masks.
+  assert.equal(await page.getByTestId('adversary').isVisible(), true);
+  assert.match(await page.getByTestId('adversary-note').textContent(), /^At step \d+: the output's error under the adversary's masks \d\.\de[-+]\d+, under random ones /);
+  assert.equal(await page.getByTestId('adversary-worst').locator('canvas').count(), 4);
+  assert.match(await page.locator('#adversary-trace').getAttribute('aria-label'), /adversary .*random .*importances /);
   assert.match(await page.getByTestId('mmcs').textContent(), /^0\.\d{4}$|^1\.0000$/);
   assert.match(page.url(), /method=spd/);
   // The finished run takes SPD's column of the side by side view, beside
@@ -367,9 +372,9 @@ test('VPD runs in the page: its settings, its losses, its views and its column',
   await page.getByTestId('run').click();
   await page.getByTestId('status').filter({ hasText: /^(done|error.*)$/ }).waitFor({ timeout: 280_000 });
   assert.equal(await status(page), 'done');
-  // 60 steps, and the preset's three losing starts of 15 before them.
-  assert.equal(Number(await page.getByTestId('step-count').textContent()), 105);
-  assert.match(await page.locator('#starts-note').textContent(), /^Restarts: features without a subcomponent of their own in the first matrix, per start: \d+, \d+, \d+, \d+; start \d, with the fewest, went on\.$/);
+  // 60 steps, and the preset's five losing starts of 15 before them.
+  assert.equal(Number(await page.getByTestId('step-count').textContent()), 135);
+  assert.match(await page.locator('#starts-note').textContent(), /^Restarts: features without a subcomponent of their own in the first matrix, per start: (\d+, ){5}\d+; start \d, with the fewest, went on\.$/);
   assert.equal(await page.locator('#losses-title').textContent(), 'VPD losses');
   assert.match(await page.locator('#loss-chart').getAttribute('aria-label'), /faithfulness .*reconstruction .*importance .*frequency /);
   // Its own views, as SPD's: the importances of W's 20 subcomponents on each one-hot input.
@@ -408,6 +413,31 @@ test('SPD recovers tms-5-2-id in the page on the CPU backend, and the run takes 
   // The preset's restarts, as the CLI prints them.
   assert.match(await page.locator('#starts-note').textContent(), /^Restarts: features without a subcomponent of their own in the first matrix, per start: \d+, \d+, \d+, \d+; start \d, with the fewest, went on\.$/);
   assert.match(await spdCol.getByTestId('compare-figures').textContent(), /: recovered$/);
+  assert.deepEqual(problems, []);
+  assert.deepEqual(foreign, []);
+  await page.close();
+});
+
+// VPD to the end in the page on the CPU backend: tms-5-2 with its preset
+// (docs/vpd.md), seed 12, one of the seeds 10..20 that chose nothing (all
+// ten recovered natively); its adversary card and its column.
+test('VPD recovers tms-5-2 in the page on the CPU backend, with its adversary card', { timeout: 900_000 }, async () => {
+  const { page, problems, foreign } = await open('#model=tms-5-2&method=vpd&seed=12&backend=cpu');
+  const t0 = Date.now();
+  await page.getByTestId('run').click();
+  await page.getByTestId('status').filter({ hasText: /^(done|error.*)$/ }).waitFor({ timeout: 880_000 });
+  assert.equal(await status(page), 'done');
+  const [mmcs, ml2r] = [Number(await page.getByTestId('mmcs').textContent()), Number(await page.getByTestId('ml2r').textContent())];
+  console.log(`e2e: VPD tms-5-2 seed 12 on cpu: MMCS ${mmcs} ML2R ${ml2r}, ${((Date.now() - t0) / 1000).toFixed(1)} s wall`);
+  assert.ok(mmcs >= 0.98 && ml2r >= 0.85, `MMCS ${mmcs} ML2R ${ml2r}`);
+  assert.match(await page.getByTestId('alive').textContent(), /W 5 of 20/, 'five subcomponents of W alive');
+  // The trace took a point every hundredth of the 8,000 steps, through the six starts.
+  const points = Number(await page.locator('#adversary-trace').getAttribute('data-points'));
+  assert.ok(points >= 3 * 100, `${points} points on the adversary's chart`);
+  assert.match(await page.getByTestId('adversary-note').textContent(), /^At step \d+: /);
+  const vpdCol = page.locator('[data-testid="compare-col"][data-method="vpd"]');
+  assert.match(await vpdCol.getByTestId('compare-figures').textContent(), /: recovered$/);
+  await page.screenshot({ path: path.join(SHOTS, 'vpd-done.png'), fullPage: true });
   assert.deepEqual(problems, []);
   assert.deepEqual(foreign, []);
   await page.close();

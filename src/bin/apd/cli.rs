@@ -19,10 +19,10 @@ apd: Attribution-based Parameter Decomposition of toy models
 USAGE:
   apd train     --model M [--seed S] [--instances N] [--recipe R] [--backend cpu|wgpu] [--set key=value]...
                 --out target.json
-  apd decompose --model M [--method apd|spd] [--seed S] [--instances N] [--steps N] [--target target.json | --recipe R]
+  apd decompose --model M [--method apd|spd|vpd] [--seed S] [--instances N] [--steps N] [--target target.json | --recipe R]
                 [--target-scale K] [--backend cpu|wgpu] [--set key=value]... --out report.json
-  apd bench     --model M [--method apd|spd] [--instances N] [--backend cpu|wgpu] [--steps N] [--set key=value]...
-  apd sweep     --model M [--method apd|spd] --seeds A..B [--instances N] [--jobs J] [--steps N] [--recipe R] [--target-scale K]
+  apd bench     --model M [--method apd|spd|vpd] [--instances N] [--backend cpu|wgpu] [--steps N] [--set key=value]...
+  apd sweep     --model M [--method apd|spd|vpd] --seeds A..B [--instances N] [--jobs J] [--steps N] [--recipe R] [--target-scale K]
                 [--whole-targets] [--backend cpu|wgpu] [--set key=value]...
   apd inspect   FILE.json          (validates a target or report file and summarises it)
   apd views     REPORT.json [--feature N] [--gallery [--trim]] --out views.json
@@ -33,7 +33,8 @@ USAGE:
 MODELS: tms-5-2, tms-5-2-id, tms-40-10, tms-40-10-id, tms-custom,
         resid-mlp-1, resid-mlp-2, resid-mlp-3, resid-mlp-custom
 --set changes one setting by its dotted name, e.g. --set apd.lr=0.01 --set model.n_features=8
---method spd decomposes with Stochastic Parameter Decomposition instead of APD (settings spd.*)
+--method spd decomposes with Stochastic Parameter Decomposition instead of APD (settings spd.*),
+  --method vpd with VPD, SPD against an adversary (settings vpd.*)
 --paper turns this project's additions off (spare components, restarts, scale), and SPD's
   later reference additions (delta component, warmup, revive sigmoid): APD and SPD as published
   (SPD's shorter schedule of the small TMS models stays; the paper's: --set spd.batch_size=4096
