@@ -5,27 +5,9 @@
 //! natively and in the browser.
 //! `../shared/APD.md` (the spec) is the reference for every formula here.
 //!
-//! Module map, each line using only the lines below it (a test,
-//! `tests/layout.rs`, keeps it so):
-//! - `bin/apd` (the CLI) and [`web`] (the wasm-bindgen surface, wasm32 only):
-//!   the two ways in; they convert and report, nothing more.
-//! - [`gallery`]: finished results shipped with the page.
-//! - [`run`]: a whole run (train the target, then decompose), step by step.
-//! - [`report`]: the JSON formats of targets and reports.
-//! - [`views`]: the view data the page draws.
-//! - [`metrics`]: MMCS, ML2R, dedicated components; they take a decomposition.
-//! - [`methods`]: the registration point, each method's trainer by name;
-//!   nothing above it names a method.
-//! - [`apd`], [`spd`], [`vpd`]: the methods, a folder each; their losses are
-//!   in [`apd::losses`], [`spd::losses`], [`vpd::losses`].
-//! - [`decomp`]: what every method shares: the `Method` and `Decomposer`
-//!   traits, factors, the target network and its forward passes,
-//!   evaluation probes, causal-importance counts.
-//! - [`models`]: the toy target networks and their training.
-//! - [`data`], [`backend`]: inputs and the host/device boundary; devices by name.
-//! - [`error`]: everything that can go wrong, as values.
-//! - [`config`]: presets, settings, validation, schedules, limits.
-//! - [`rng`]: the seeded host RNG.
+//! `ARCHITECTURE.md` is the module map: what each module is for and what
+//! it must not do, each using only the ones after it (`tests/layout.rs`
+//! keeps both so).
 //!
 //! The core is backend-agnostic: a burn `Device` value decides where tensors
 //! live, and every read back to the host is asynchronous so the same code runs

@@ -210,4 +210,52 @@ fn methods_are_folders_named_only_where_registered() {
         named.extend(variants.iter().filter(|v| code.contains(v.as_str())).map(|v| format!("{rel} names {v}")));
     }
     assert!(named.is_empty(), "outside the methods' folders and their registry: {named:?}");
+    // Nor does one method use another: what two share lives in `decomp`.
+    let mut sideways = Vec::new();
+    for f in &all {
+        let module = module_of(f);
+        if methods.contains(&module) {
+            let code = code_of(&fs::read_to_string(f).unwrap());
+            let rel = f.strip_prefix(&src).unwrap().display().to_string();
+            sideways.extend(
+                after(&code, "crate::").into_iter().filter(|u| methods.contains(u) && *u != module).map(|u| format!("{rel} uses {u}")),
+            );
+        }
+    }
+    assert!(sideways.is_empty(), "one method using another: {sideways:?}");
+}
+
+/// ARCHITECTURE.md gives every module of `src/lib.rs` a section, and no
+/// module that is not there.
+#[test]
+fn the_architecture_map_names_every_module() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = fs::read_to_string(root.join("src/lib.rs")).unwrap();
+    let mut modules: BTreeSet<String> =
+        lib.lines().filter_map(|l| l.trim().strip_prefix("pub mod ")).map(|m| m.trim_end_matches(';').to_string()).collect();
+    modules.insert("bin/apd".into());
+    let map = fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let sections: BTreeSet<String> =
+        map.lines().filter_map(|l| l.strip_prefix("### `")).map(|m| m.trim_end_matches('`').to_string()).collect();
+    assert_eq!(sections, modules, "ARCHITECTURE.md's sections against src/lib.rs's modules");
+    // In its order, each module uses only those after it.
+    let order: Vec<String> = map.lines().filter_map(|l| l.strip_prefix("### `")).map(|m| m.trim_end_matches('`').to_string()).collect();
+    let at = |m: &str| order.iter().position(|o| o == m);
+    let src = root.join("src");
+    let mut all = Vec::new();
+    files(&src, "rs", &mut all);
+    let mut upward = Vec::new();
+    for f in &all {
+        let rel = f.strip_prefix(&src).unwrap().display().to_string();
+        let module = if rel.starts_with("bin/") {
+            "bin/apd".to_string()
+        } else {
+            rel.split('/').next().unwrap().trim_end_matches(".rs").to_string()
+        };
+        let Some(me) = at(&module) else { continue };
+        let prefix = if module == "bin/apd" { "apd_playground::" } else { "crate::" };
+        let code = code_of(&fs::read_to_string(f).unwrap());
+        upward.extend(after(&code, prefix).into_iter().filter(|u| at(u).is_some_and(|k| k < me)).map(|u| format!("{rel} uses {u}")));
+    }
+    assert!(upward.is_empty(), "against ARCHITECTURE.md's order: {upward:?}");
 }
