@@ -8,7 +8,11 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
 need_apt=()
-for pkg in chromium chromium-driver mesa-vulkan-drivers libvulkan1; do
+# APD_NO_BROWSER=1 (a build of the site alone, as .github/workflows/pages.yml
+# runs it) skips the browser and the Vulkan drivers, which only tests use.
+packages=(chromium chromium-driver mesa-vulkan-drivers libvulkan1)
+[ "${APD_NO_BROWSER:-}" = 1 ] && packages=()
+for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -8,6 +8,7 @@
 // worker message that moves it are kept in this one file, so that the
 // transitions can be read together.
 import * as draw from './draw.js';
+import { setupOffline } from './offline.js';
 import * as saved from './saved.js';
 import { renderFields, fieldError, hashOf, readHash, flatten, chapterOf } from './settings.js';
 import { setupTour, openChapter } from './tour.js';
@@ -649,6 +650,7 @@ spawnWorker();
 setStatus('loading');
 draw.clearAll();
 loadFirstView();
+setupOffline();
 showGallery(showShipped);
 if (chapterOf(location.hash)) openChapter(chapterOf(location.hash));
 $('first-view-run').addEventListener('click', runShown);
