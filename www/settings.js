@@ -102,6 +102,9 @@ export function renderFields(configJson, onChange, info) {
     desc.textContent = `${s.description}. `;
     const code = document.createElement('code'); code.textContent = `${s.path}: ${s.range}`; desc.append(code);
     const err = document.createElement('div'); err.className = 'error';
+    // A screen reader reads the description and any error with the field.
+    desc.id = `desc-${s.path}`; err.id = `error-${s.path}`;
+    input.setAttribute('aria-describedby', `${desc.id} ${err.id}`);
     label.append(name, input); div.append(label, desc, err); groups[s.group].append(div);
   }
 }

@@ -594,6 +594,15 @@ test('every setting has its field, named by its dotted path, and says what it do
     const desc = await page.getByTestId(`desc-${name}`).textContent();
     assert.ok(desc.length > 20 && desc.includes(name), `${name}: "${desc}"`);
   }
+  // Each description is tied to its field, as a screen reader reads it.
+  const described = await page.locator('[data-setting]').evaluateAll((els) => els.map((e) => {
+    const ids = (e.getAttribute('aria-describedby') ?? '').split(' ');
+    return ids.map((id) => document.getElementById(id)?.textContent ?? null);
+  }));
+  described.forEach(([desc, err], i) => {
+    assert.ok(desc?.includes(inputs[i]), `${inputs[i]}: described by "${desc}"`);
+    assert.equal(err, '', `${inputs[i]}: its (empty) error is tied to it too`);
+  });
   assert.match(await page.locator('.field[data-path="apd.coeff_simplicity"] .name').textContent(), /simplicity coefficient α/);
   await page.close();
 });
