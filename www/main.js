@@ -218,6 +218,10 @@ function showModelKind(configJson) {
   document.body.classList.toggle('method-spd', spd);
   document.body.classList.toggle('method-vpd', method === 'vpd');
   $('losses-title').textContent = `${method.toUpperCase()} losses`;
+  // Each method's own measure: APD's is its top-k setting; SPD's and VPD's a result (CI-L0).
+  $('mean-active-note').textContent = spd
+    ? 'a result: subcomponents of the first matrix each input needs (causal importance above 0.1), over the last training batch'
+    : 'the setting k, not a result: batch top-k keeps this many on average';
   $('losses-howto').textContent = method === 'vpd'
     ? 'How to read: faithfulness (||W - VU||² as a share of ||W||²), reconstruction (the target\'s output, half the inputs under the masks an adversary found worst within what the causal importances allow, half under random ones on a random subset of the matrices), importance (a smooth count of the subcomponents each input needs), frequency (the same, weighing subcomponents that many inputs need more).'
     : spd

@@ -376,6 +376,7 @@ test('VPD runs in the page: its settings, its losses, its views and its column',
   assert.equal(Number(await page.getByTestId('step-count').textContent()), 135);
   assert.match(await page.locator('#starts-note').textContent(), /^Restarts: features without a subcomponent of their own in the first matrix, per start: (\d+, ){5}\d+; start \d, with the fewest, went on\.$/);
   assert.equal(await page.locator('#losses-title').textContent(), 'VPD losses');
+  assert.match(await page.locator('#mean-active-note').textContent(), /^a result: subcomponents of the first matrix each input needs/);
   assert.match(await page.locator('#loss-chart').getAttribute('aria-label'), /faithfulness .*reconstruction .*importance .*frequency /);
   // Its own views, as SPD's: the importances of W's 20 subcomponents on each one-hot input.
   assert.equal(await page.locator('#attr-chart').getAttribute('data-points'), String(5 * 20));
