@@ -339,11 +339,20 @@ export function bars(canvas, values, { threshold = null, colors = null, max = 1,
     return i >= 0 && i < values.length ? `${labels ? `bar ${labels[i]}` : `bar ${i}`}: ${fmt(values[i])}` : '';
   };
   const top = Math.max(1e-9, hv(max ?? maxOf(values)));
+  // Every label that fits beside its neighbours' (every 5th or 10th of 100 bars).
+  const widest = labels ? Math.max(0, ...labels.map((l) => ctx.measureText(String(l)).width)) : 0;
+  const fits = Math.ceil((widest + 4) / bw);
+  const every = Math.max(labelEvery, [1, 2, 5, 10, 20, 50, 100].find((k) => k >= fits) ?? fits);
+  canvas.dataset.labelEvery = String(every);
   values.forEach((v, i) => {
     const h = (H - B - T) * hv(v) / top;
     ctx.fillStyle = colors ? colors[i] : '#3558d6';
     ctx.fillRect(5 + i * bw + bw * 0.1, H - B - h, bw * 0.8, h);
-    if (labels && n <= 50 && i % labelEvery === 0) { ctx.fillStyle = '#6b6b70'; ctx.fillText(String(labels[i]), 5 + i * bw + bw * 0.3, H - 5); }
+    if (labels && i % every === 0) {
+      const text = String(labels[i]);
+      ctx.fillStyle = '#6b6b70';
+      ctx.fillText(text, Math.min(W - ctx.measureText(text).width, 5 + i * bw + (bw - ctx.measureText(text).width) / 2), H - 5);
+    }
   });
   if (threshold != null) {
     const y = H - B - (H - B - T) * hv(threshold) / top;

@@ -65,6 +65,9 @@ test('the gallery opens every shipped result, even without the engine', { timeou
     .catch(async () => assert.fail(`the failing seed shows its failure: ML2R ${await page.getByTestId('ml2r').textContent()}`));
   await page.locator('[data-testid="gallery-item"][data-name="tms-40-10-spd"]').click();
   await page.locator('#components').filter({ hasText: /40 subcomponents shown; 160 dead ones/ }).waitFor({ timeout: 10_000 });
+  // 40 features' labels under the max |cos| bars: every other one, so that they do not overlap.
+  assert.equal(await page.locator('#cos-chart').getAttribute('data-points'), '40');
+  assert.equal(await page.locator('#cos-chart').getAttribute('data-label-every'), '2');
   await page.locator('[data-testid="gallery-item"][data-name="resid-mlp-custom-apd"]').click();
   await page.getByTestId('dedicated').filter({ hasText: /^\d+\/20$/ }).waitFor({ timeout: 10_000 });
   assert.equal(await page.getByTestId('neurons-spd-note').count(), 0, 'APD draws each feature\'s component through the neurons');
