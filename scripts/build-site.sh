@@ -12,7 +12,7 @@ out="$(realpath -m "${1:-$ROOT/dist}")"
 "$ROOT/scripts/build-web.sh"
 cd "$ROOT/www"
 # Only an earlier build (or nothing) is replaced.
-if [ -e "$out" ] && [ -n "$(ls -A "$out" 2>/dev/null)" ] && [ ! -f "$out/sw.js" ]; then
+if [ -e "$out" ] && [ -n "$(ls -A "$out" 2>/dev/null)" ] && ! grep -qs "apd-playground-" "$out/sw.js"; then
   echo "build-site: $out is not empty and not a site built here; not replacing it" >&2
   exit 1
 fi
@@ -26,7 +26,7 @@ for f in "${files[@]}"; do
   mkdir -p "$out/$(dirname "$f")"
   cp "$f" "$out/$f"
 done
-version="${SITE_VERSION:-$(cd "$out" && sha256sum "${files[@]}" | sha256sum | cut -c1-16)}"
+version="${SITE_VERSION:-$(cd "$out" && sha256sum "${files[@]}" "$ROOT/scripts/site/sw.js" | sha256sum | cut -c1-16)}"
 case "$version" in *[!A-Za-z0-9._-]*) echo "build-site: SITE_VERSION may hold letters, digits, '.', '_' and '-' only" >&2; exit 1;; esac
 list=$(printf '"./%s",' "${files[@]}")"\"./\""
 sed "s/__VERSION__/$version/; s#__FILES__#[$list]#" "$ROOT/scripts/site/sw.js" > "$out/sw.js"

@@ -15,7 +15,11 @@ export function siteVersion() {
 
 /** Registers the service worker and offers a newer build when one is ready. */
 export async function setupOffline() {
-  if (!siteVersion()) return;
+  if (!siteVersion()) {
+    // A development page on an origin where a built site once ran: not that site's worker's to serve.
+    navigator.serviceWorker?.getRegistrations().then((rs) => rs.forEach((r) => r.unregister())).catch(() => {});
+    return;
+  }
   const note = $('update');
   if (!('serviceWorker' in navigator)) {
     note.hidden = false;
@@ -41,10 +45,19 @@ export async function setupOffline() {
     b.addEventListener('click', () => { asked = true; waiting.postMessage('take-over'); });
     note.append(b);
   };
-  navigator.serviceWorker.addEventListener('controllerchange', () => { if (asked) location.reload(); });
-  if (registration.waiting && navigator.serviceWorker.controller) offer(registration.waiting);
-  registration.addEventListener('updatefound', () => {
-    const w = registration.installing;
-    w?.addEventListener('statechange', () => { if (w.state === 'installed' && navigator.serviceWorker.controller) offer(w); });
+  const hadController = navigator.serviceWorker.controller !== null;
+  navigator.serviceWorker.addEventListener('controllerchange', () => {
+    if (asked) { location.reload(); return; }
+    // Another tab took the new build: this one's later loads would come from it.
+    if (hadController) {
+      note.hidden = false;
+      note.textContent = 'The playground was updated in another tab. Reload this one to use the new version; what runs here now keeps running until then.';
+    }
   });
+  /** @param {ServiceWorker | null} w */
+  const track = (w) => w?.addEventListener('statechange', () => { if (w.state === 'installed' && navigator.serviceWorker.controller) offer(w); });
+  if (registration.waiting && navigator.serviceWorker.controller) offer(registration.waiting);
+  // An update found before this page listened is tracked too.
+  track(registration.installing);
+  registration.addEventListener('updatefound', () => track(registration.installing));
 }

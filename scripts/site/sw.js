@@ -3,13 +3,15 @@
 // not at all, and served from that cache, so that the page opens and runs
 // with the network gone. A new build installs beside the old one and waits
 // until no page of the old one is open (or the page asks it to take over),
-// then deletes the old cache: a page never mixes files of two builds.
+// then deletes the old cache. The page that asked reloads at once; another
+// tab of the old build is told to reload (what it has loaded keeps running).
 const VERSION = '__VERSION__';
 const FILES = __FILES__;
 const CACHE = `apd-playground-${VERSION}`;
 
 self.addEventListener('install', (event) => {
-  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(FILES)));
+  // Past the HTTP cache: a host's max-age could otherwise hand a new build the old build's files.
+  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(FILES.map((f) => new Request(f, { cache: 'reload' })))));
 });
 
 self.addEventListener('activate', (event) => {

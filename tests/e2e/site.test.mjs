@@ -58,8 +58,13 @@ test('the built site runs from a sub-path, then offline, and takes a new build w
   // Kept for offline use: the service worker controls the page, one build cached.
   await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 60_000 });
   assert.deepEqual(await caches(page), ['apd-playground-test-1']);
-  // The network gone: a reload opens the first view, and a short run runs.
+  // The network gone: a reload opens the first view, and a short run runs. The
+  // server stops too: the browser's offline switch does not cover the
+  // service worker's own requests, which must not reach anything.
   await context.setOffline(true);
+  const port = env.server.address().port;
+  env.server.closeAllConnections();
+  await new Promise((done) => env.server.close(done));
   await page.goto('about:blank');
   await page.goto(`${env.base}#model=tms-5-2&backend=cpu&seed=5&target.steps=200&apd.steps=100`);
   await ready(page);
@@ -69,6 +74,7 @@ test('the built site runs from a sub-path, then offline, and takes a new build w
   assert.equal(await status(page), 'done', 'a run offline');
   // A new build: it waits beside the old one until the visitor asks, then replaces it whole.
   await context.setOffline(false);
+  env.server = await serve(parent, port);
   build('test-2');
   await page.goto('about:blank');
   await page.goto(env.base);
