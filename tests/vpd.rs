@@ -186,6 +186,10 @@ fn a_vpd_report_round_trips_and_resumes() {
     bad.record.state["held"][0][0] = serde_json::json!(1.5);
     let e = Report::parse(&serde_json::to_string(&bad).unwrap()).unwrap_err().to_string();
     assert!(e.contains("sources kept in the report"), "{e}");
+    let mut bad = report.clone();
+    bad.record.state["trace"]["ci"].as_array_mut().unwrap().pop();
+    let e = Report::parse(&serde_json::to_string(&bad).unwrap()).unwrap_err().to_string();
+    assert!(e.contains("the adversary's trace"), "{e}");
     // A checkpoint halfway goes on from its step.
     let mut half = report.clone();
     half.record.history.truncate(15);
@@ -306,6 +310,7 @@ fn the_worst_masks_stay_within_what_the_importances_allow() {
     let d = pollster::block_on(vpd.decomposition()).unwrap();
     let saved = Saved { components: &d, state: &state, step: 40 };
     let again = <VpdTrainer as Method>::of_saved(&cfg, &target, 7, &Device::flex(), saved, false).unwrap();
+    assert_eq!(pollster::block_on(again.state()).unwrap()["held"], state["held"], "the sources held, back in their slots");
     let shown = pollster::block_on(again.own_view()).unwrap().unwrap();
     for (a, b) in inputs.iter().zip(shown["adversary"]["worst"]["inputs"].as_array().unwrap()) {
         assert_eq!(a["x"], b["x"]);
@@ -335,7 +340,7 @@ fn the_worst_case_view_picks_one_two_and_three_features_first() {
 
 /// Recovery through the CLI, on the model where APD fails: tms-5-2-id with
 /// VPD's preset, seed 24, one of the seeds 20..32 of the page's VPD grid,
-/// which chose nothing (the preset recovers 8 of those 12; docs/vpd.md).
+/// which chose nothing (the preset recovers 10 of those 12; docs/vpd.md).
 #[test]
 fn the_cli_recovers_tms_5_2_id_with_vpd_on_a_seed_not_tuned_on() {
     let out = std::env::temp_dir().join(format!("apd-vpd-cli-{}.json", std::process::id()));

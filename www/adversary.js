@@ -14,11 +14,13 @@ const $ = (id) => document.getElementById(id);
 const num = (v) => (v === 0 ? '0' : v.toExponential(1));
 
 /**
- * Draws `v` with the first matrix's columns in `order`, or empties the card.
+ * Draws `v` with the first matrix's columns in `order`, or empties the card;
+ * `marks` (`[step, label]`) mark where each restart's start began.
  * @param {AdversaryView | undefined} v
  * @param {number[] | undefined} order
+ * @param {Array<[number, string]>} [marks]
  */
-export function drawAdversary(v, order) {
+export function drawAdversary(v, order, marks = []) {
   $('adversary-worst').innerHTML = '';
   $('adversary-note').textContent = '';
   const chart = /** @type {Chart} */ ($('adversary-trace'));
@@ -26,13 +28,13 @@ export function drawAdversary(v, order) {
   const t = v.trace;
   /** @param {number[]} ys @returns {Array<[number, number]>} */
   const pts = (ys) => ys.map((y, k) => [t.step[k], y]);
-  lossChart(chart, { adversary: pts(t.adversarial), random: pts(t.stochastic), importances: pts(t.ci) });
+  lossChart(chart, { adversary: pts(t.adversarial), random: pts(t.stochastic), importances: pts(t.ci) }, marks);
   const last = t.step.length - 1;
   if (last >= 0) {
     const above = t.adversarial.filter((a, k) => a > t.stochastic[k]).length;
     $('adversary-note').textContent = `At step ${t.step[last]}: the output's error under the adversary's masks ${num(t.adversarial[last])}, `
       + `under random ones ${num(t.stochastic[last])}, under the importances alone ${num(t.ci[last])}. `
-      + `The adversary's was above the random masks' at ${above} of the ${t.step.length} points.`;
+      + `The adversary's was above the random masks' at ${above} of the ${t.step.length} points (the losing starts' included).`;
   }
   const C = order.length;
   const w = Math.min(320, Math.max(160, C * 12));

@@ -342,7 +342,7 @@ function drawSnapshot(s) {
   if (m && m.resid) drawResid(s); else if (m) drawTms(s);
   drawSamples(s.samples);
   drawSpd(ciOf(s));
-  drawAdversary(s.vpd?.adversary, s.vpd?.order[0]);
+  drawAdversary(s.vpd?.adversary, s.vpd?.order[0], marks);
   drawEvaluation(s.evaluation, ciOf(s)?.names ?? []);
   const total = (s.active_histogram || []).reduce((a, b) => a + b, 0);
   if (total) bars(chart('hist-chart'), s.active_histogram.map((v) => v / total), { max: null, labels: s.active_histogram.map((_, i) => i) });

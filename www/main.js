@@ -322,21 +322,39 @@ function showReport({ report, snap, plan }) {
  */
 let shownEntry = null;
 
-/** Runs the shown shipped result's model, method, seed and settings in this page. */
-async function runShown() {
-  const e = shownEntry;
-  if (!e || button('run').disabled) return;
+/** Counts the adoptions of shown results, so that a later one stops an earlier one still under way. */
+let adoptions = 0;
+
+/**
+ * Sets the controls and the engine's configuration to a shipped result's
+ * model, method, seed and settings, so that what the controls (and the
+ * link) say is what is on screen; true once done, false if another result
+ * was shown meanwhile or a setting was refused.
+ * @param {ShippedEntry} e
+ */
+async function adoptShown(e) {
+  const mine = ++adoptions;
   if (e.model !== state.preset) await choosePreset(e.model);
+  if (mine !== adoptions) return false;
   if (e.method !== select('method').value) await chooseMethod(e.method);
+  if (mine !== adoptions) return false;
   input('seed').value = String(e.seed);
   const base = Object.fromEntries(flatten(JSON.parse(state.presetConfig)));
   for (const [path, value] of flatten(e.report.config)) {
     if (path === 'method' || base[path] === value) continue;
     const reply = await request({ type: 'set', path, value: String(value) });
-    if (reply.type === 'field-error') { banner(`Could not take the shown result's setting ${path}: ${reply.message}`, 'error'); return; }
+    if (mine !== adoptions) return false;
+    if (reply.type === 'field-error') { banner(`Could not take the shown result's setting ${path}: ${reply.message}`, 'error'); return false; }
   }
   showModelKind(state.config); showFields(); writeHash();
-  startRun(false);
+  return true;
+}
+
+/** Runs the shown shipped result's model, method, seed and settings in this page. */
+async function runShown() {
+  const e = shownEntry;
+  if (!e || button('run').disabled) return;
+  if (await adoptShown(e)) startRun(false);
 }
 
 /**
@@ -365,6 +383,8 @@ function showEntry(entry) {
   } else {
     shownEntry = entry;
     showFirstView(true, entry);
+    // The controls follow what is shown (once the engine, which holds the configuration, is up).
+    if (state.config) adoptShown(entry);
   }
   if (state.status !== 'loading') setStatus('ready');
 }

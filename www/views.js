@@ -351,7 +351,8 @@ export function bars(canvas, values, { threshold = null, colors = null, max = 1,
     if (labels && i % every === 0) {
       const text = String(labels[i]);
       ctx.fillStyle = '#6b6b70';
-      ctx.fillText(text, Math.min(W - ctx.measureText(text).width, 5 + i * bw + (bw - ctx.measureText(text).width) / 2), H - 5);
+      const tw = ctx.measureText(text).width;
+      ctx.fillText(text, Math.max(0, Math.min(W - tw, 5 + i * bw + (bw - tw) / 2)), H - 5);
     }
   });
   if (threshold != null) {

@@ -152,7 +152,9 @@ impl Method for VpdTrainer {
     }
 
     /// Looking and resuming are the same for VPD: optimiser moments and the
-    /// adversary's sources start afresh either way.
+    /// adversary's sources start afresh either way, but for the sources of
+    /// the first slots, which the report keeps for the worst-case view, and
+    /// the trace.
     fn of_saved(
         config: &ExperimentConfig,
         target: &Target,
@@ -172,7 +174,8 @@ impl Method for VpdTrainer {
         let state = VpdState::of(state)?;
         check_fits(components, &state.ci, config)?;
         let vpd = config.vpd.as_ref().ok_or("a VPD report needs the vpd settings")?;
-        check_held(&state.held, components.layers.len(), vpd)
+        check_held(&state.held, components.layers.len(), vpd)?;
+        state.trace.check()
     }
 
     fn step_count(&self) -> usize {

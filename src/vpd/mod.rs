@@ -149,7 +149,8 @@ impl VpdTrainer {
 
     /// VPD on `target` holding saved subcomponents `d` (at the target's own
     /// scale) and importance MLPs, counted as `step` steps into the run
-    /// (optimiser moments and the adversary's sources start afresh).
+    /// (optimiser moments and the adversary's sources start afresh; `of_saved`
+    /// puts back the first slots' sources a report keeps).
     pub fn with_saved(
         config: &ExperimentConfig,
         target: &Target,

@@ -3,10 +3,10 @@
 //! ones, over training; and, for a few inputs, the masks the adversary
 //! finds worst within what their importances allow.
 //!
-//! The trace takes a point every hundredth of the steps from the step's own
-//! batch, after the ascents that precede it (the sources the step trains
-//! against), at no cost to the training's draws: its random masks come from
-//! a stream of their own.
+//! The trace takes a point every hundredth of the schedule's steps (the
+//! restarts' starts included) from the step's own batch, after the ascents
+//! that precede it (the sources the step trains against), at no cost to the
+//! training's draws: its random masks come from a stream of their own.
 
 use super::adversary::Adversary;
 use super::{ci, losses, plain, uniform, VpdTrainer};
@@ -18,7 +18,9 @@ use crate::rng::Rng;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-/// Points a run's trace holds: one every `steps / TRACE_POINTS` steps.
+/// A trace takes a point every `steps / TRACE_POINTS` steps of the
+/// schedule, through every start where there are restarts (about 100
+/// points a start's length), and one at the last step.
 pub const TRACE_POINTS: usize = 100;
 /// Inputs the worst-case view looks at.
 pub const WORST_INPUTS: usize = 4;
@@ -44,6 +46,15 @@ pub struct ReconTrace {
 }
 
 impl ReconTrace {
+    /// Checks a trace read from a report: as many values of each kind as steps, steps rising.
+    pub fn check(&self) -> Result<(), String> {
+        let n = self.step.len();
+        if self.ci.len() != n || self.adversarial.len() != n || self.stochastic.len() != n || self.step.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(format!("the adversary's trace in the report is not {n} rising steps with a value of each kind at each"));
+        }
+        Ok(())
+    }
+
     /// Appends one point.
     fn push(&mut self, step: usize, [ci, adversarial, stochastic]: [f32; 3]) {
         self.step.push(step);
@@ -92,7 +103,7 @@ impl VpdTrainer {
     /// Whether the step about to run takes a trace point.
     pub(super) fn traces_now(&self) -> bool {
         let every = (self.vpd.steps / TRACE_POINTS).max(1);
-        self.step % every == 0 || self.step + 1 == self.vpd.plan().total_steps()
+        self.step.is_multiple_of(every) || self.step + 1 == self.vpd.plan().total_steps()
     }
 
     /// The three reconstructions of a trace point on `x` (`3 x N`: the
