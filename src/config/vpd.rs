@@ -142,7 +142,9 @@ pub fn vpd_settings(name: &str) -> Result<VpdConfig, ConfigError> {
             VpdConfig { batch_size: 256, steps: 8000, lr: 3e-3, restarts: 5, ..repo(20, 50, 1.6e-3, 4096, 20_000, 1e-3) }
         }
         // SPD's short schedule of these models (a sixteenth of the configs'
-        // inputs per step, 80% of their steps), set before any run.
+        // inputs per step, 80% of their steps), set before any run. SPD's
+        // three restarts for the identity variant did not help VPD there
+        // (0 of 3 with them as without; docs/vpd.md).
         "tms-40-10" | "tms-40-10-id" => VpdConfig { batch_size: 256, steps: 16_000, lr: 2e-3, ..repo(100, 200, 6e-5, 4096, 20_000, 1e-3) },
         "resid-mlp-1" => repo(200, 400, 1e-6, 2048, 50_000, 2e-3),
         "resid-mlp-2" | "resid-mlp-3" => repo(200, 400, 2e-6, 2048, 100_000, 2e-3),
