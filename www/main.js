@@ -10,7 +10,8 @@
 import * as draw from './draw.js';
 import { setupOffline } from './offline.js';
 import * as saved from './saved.js';
-import { renderFields, fieldError, hashOf, readHash, flatten, chapterOf } from './settings.js';
+import { renderFields, fieldError, hashOf, readHash, flatten, chapterOf, embedOf } from './settings.js';
+import { embedCard, embedStatus, offerEmbeds } from './embed.js';
 import { setupTour, openChapter } from './tour.js';
 import { pickPair } from './explore.js';
 import { shipped, showFirstView, scaleText, showGallery, duration } from './results.js';
@@ -91,6 +92,7 @@ function setStatus(status, detail = '') {
   state.status = status;
   const el = $('status');
   el.textContent = status === 'error' ? `error: ${detail}` : status;
+  embedStatus(el.textContent);
   el.dataset.status = status;
   const running = RUNNING.includes(status);
   button('run').disabled = !state.config || running || status === 'loading';
@@ -132,6 +134,9 @@ function request(msg) {
   return new Promise((resolve) => { pending.set(seq, /** @type {(reply: Reply) => void} */ (resolve)); send(/** @type {PageRequest} */ ({ ...msg, seq })); });
 }
 
+/** The card shown alone (`#embed=`), or '' for the whole page; set once at start. */
+let embedded = '';
+
 function writeHash() {
   if (state.applyingHash) return;
   if (!state.presetConfig) {
@@ -141,7 +146,7 @@ function writeHash() {
     history.replaceState(null, '', `#${params}`);
     return;
   }
-  history.replaceState(null, '', hashOf({ preset: state.preset, seed: input('seed').value, backend: select('backend').value, config: state.config, presetConfig: state.presetConfig, chapter: state.chapter }));
+  history.replaceState(null, '', hashOf({ preset: state.preset, seed: input('seed').value, backend: select('backend').value, config: state.config, presetConfig: state.presetConfig, chapter: state.chapter, embed: embedded }));
 }
 
 /** The settings fields of the current configuration, explained by the engine's registry. */
@@ -670,6 +675,9 @@ const openSeed = (entry) => { showEntry(entry); $('views').scrollIntoView({ bloc
 setupTour({ show: showShipped, grid: (name) => showGrid(name, openSeed), set: changeSetting, run: pressRun, pair: pickPair, method: tourMethod }, (n) => { state.chapter = n; writeHash(); });
 $('tour-open').addEventListener('click', () => openChapter(state.chapter || 1));
 window.addEventListener('hashchange', () => { const n = chapterOf(location.hash); if (n !== state.chapter) openChapter(n); });
+// One card alone (`#embed=geometry`), or the whole page with an "Embed" button on every card.
+embedded = embedCard(embedOf(location.hash), () => { if (shownEntry) runShown(); else startRun(false); }) ? embedOf(location.hash) : '';
+if (!embedded) offerEmbeds();
 spawnWorker();
 setStatus('loading');
 draw.clearAll();

@@ -123,10 +123,11 @@ export function fieldError(path, message) {
 
 /**
  * The URL hash of a set-up: preset, seed, backend, and every setting that differs from the preset.
- * @param {{ preset: string, seed: string, backend: string, config: string, presetConfig: string, chapter?: number }} setup
+ * @param {{ preset: string, seed: string, backend: string, config: string, presetConfig: string, chapter?: number, embed?: string }} setup
  */
-export function hashOf({ preset, seed, backend, config, presetConfig, chapter = 0 }) {
+export function hashOf({ preset, seed, backend, config, presetConfig, chapter = 0, embed = '' }) {
   const params = new URLSearchParams();
+  if (embed) params.set('embed', embed);
   if (chapter) params.set('chapter', String(chapter));
   params.set('model', preset);
   const method = JSON.parse(config).method;
@@ -136,6 +137,15 @@ export function hashOf({ preset, seed, backend, config, presetConfig, chapter = 
   const base = Object.fromEntries(flatten(JSON.parse(presetConfig)));
   for (const [path, value] of flatten(JSON.parse(config))) if (path !== 'method' && base[path] !== value) params.set(path, String(value));
   return `#${params}`;
+}
+
+/**
+ * The card a link embeds alone (`#embed=geometry`: the card `card-geometry`), or '' for the whole page.
+ * @param {string} hash
+ */
+export function embedOf(hash) {
+  const id = new URLSearchParams(hash.replace(/^#/, '')).get('embed') ?? '';
+  return /^[a-z0-9-]{1,40}$/.test(id) ? id : '';
 }
 
 /**
@@ -163,6 +173,6 @@ export function readHash(hash, presets) {
   if (backend !== null && !['auto', 'webgpu', 'cpu'].includes(backend)) { problems.push(`backend "${backend}" is not auto, webgpu or cpu`); backend = null; }
   let method = params.get('method');
   if (method !== null && !METHODS.includes(method)) { problems.push(`method "${method}" is not ${METHODS.slice(0, -1).join(', ')} or ${METHODS.at(-1)}`); method = null; }
-  const settings = [...params].filter(([key]) => !['model', 'seed', 'backend', 'chapter', 'method'].includes(key));
+  const settings = [...params].filter(([key]) => !['model', 'seed', 'backend', 'chapter', 'method', 'embed'].includes(key));
   return { model, seed, backend, method, settings, problems };
 }

@@ -309,6 +309,45 @@ test('each tour chapter opens from its link and highlights its view', { timeout:
   await page.close();
 });
 
+test('#embed=geometry shows that card alone, drawn, with Run and a link to the whole page; each card offers its snippet', { timeout: 120_000 }, async () => {
+  const page = await env.browser.newPage({ viewport: { width: 1000, height: 800 } });
+  const problems = [], foreign = [];
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+  page.on('pageerror', (e) => problems.push(String(e)));
+  page.on('request', (r) => { if (!r.url().startsWith(env.base) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) foreign.push(r.url()); });
+  await page.goto(`${env.base}#embed=geometry`);
+  await page.getByTestId('embed').waitFor({ state: 'visible', timeout: 10_000 });
+  // The page's status, in the card's own bar (the header is not shown).
+  await page.locator('#embed-status').filter({ hasText: /^ready$/ }).waitFor({ timeout: 60_000 });
+  // The shipped tms-5-2 result's polygons, and nothing else of the page.
+  await page.locator('#geometry canvas').first().waitFor({ timeout: 10_000 });
+  assert.ok(Number(await page.locator('#geometry canvas').first().getAttribute('data-points')) > 0, 'drawn');
+  const shown = await page.locator('section.card').evaluateAll((cs) => cs.filter((c) => /** @type {HTMLElement} */ (c).offsetParent !== null).map((c) => c.id));
+  assert.deepEqual(shown, ['card-geometry']);
+  assert.equal(await page.locator('header').isVisible(), false);
+  assert.equal(await page.locator('#controls').isVisible(), false);
+  // It fills its frame: no sideways scroll at a small frame's width.
+  await page.setViewportSize({ width: 480, height: 600 });
+  assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth), true);
+  const whole = page.locator('.embed-bar a');
+  assert.doesNotMatch(await whole.getAttribute('href'), /embed=/);
+  // Run runs the shown result's settings here; the link keeps the embed.
+  await page.getByTestId('embed-run').click();
+  await page.locator('#embed-status').filter({ hasText: /^(training target|decomposing|done)$/ }).waitFor({ timeout: 30_000 });
+  assert.match(page.url(), /#embed=geometry&model=tms-5-2&seed=23/);
+  assert.deepEqual(problems, []);
+  assert.deepEqual(foreign, []);
+  await page.close();
+  // The whole page: every card's "Embed" gives the snippet that shows it so.
+  const full = await open('#model=tms-5-2');
+  const n = await full.page.getByTestId('embed-button').count();
+  assert.ok(n >= 10, `${n} cards offer an embed`);
+  await full.page.locator('#card-geometry').getByTestId('embed-button').click();
+  const snippet = await full.page.getByTestId('embed-snippet').inputValue();
+  assert.match(snippet, /^<iframe src="http:\/\/127\.0\.0\.1:\d+\/#[^"]*embed=geometry[^"]*" width="720" height="560" style="border:0" title="Geometry" loading="lazy"><\/iframe>$/);
+  await full.page.close();
+});
+
 test('on a phone (390 px wide) nothing scrolls sideways and the finished view comes first', { timeout: 60_000 }, async () => {
   const ctx = await env.browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 });
   const page = await ctx.newPage();
