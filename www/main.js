@@ -676,7 +676,8 @@ setupTour({ show: showShipped, grid: (name) => showGrid(name, openSeed), set: ch
 $('tour-open').addEventListener('click', () => openChapter(state.chapter || 1));
 window.addEventListener('hashchange', () => { const n = chapterOf(location.hash); if (n !== state.chapter) openChapter(n); });
 // One card alone (`#embed=geometry`), or the whole page with an "Embed" button on every card.
-embedded = embedCard(embedOf(location.hash), () => { if (shownEntry) runShown(); else startRun(false); }) ? embedOf(location.hash) : '';
+const embedName = embedOf(location.hash);
+embedded = embedCard(embedName, () => { if (shownEntry) runShown(); else startRun(false); }) ? embedName : '';
 if (!embedded) offerEmbeds();
 spawnWorker();
 setStatus('loading');

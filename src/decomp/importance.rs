@@ -45,6 +45,12 @@ pub fn own_counts(ci: &[Vec<f32>], c: usize) -> Vec<usize> {
     ci.iter().map(|m| own_subcomponents(m, c).iter().flatten().count()).collect()
 }
 
+/// The features of one matrix (`n x c`, row-major) without a subcomponent
+/// of their own: what SPD's and VPD's restarts score a start by.
+pub fn features_without_own(ci: &[f32], c: usize) -> usize {
+    ci.len() / c - own_subcomponents(ci, c).iter().flatten().count()
+}
+
 /// Features with a subcomponent of their own ([`own_subcomponents`]) in at
 /// least one of the matrices `ci[l]` for `l` in `among` (a residual MLP's
 /// W_in matrices: a feature computed by a later layer owns one there, not in

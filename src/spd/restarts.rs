@@ -15,7 +15,7 @@ use super::subcomponents::{SpdModel, SpdValues};
 use super::view::ONE_HOT_VALUE;
 use super::SpdTrainer;
 use crate::decomp::adam::Adam;
-use crate::decomp::importance::own_subcomponents;
+use crate::decomp::importance::features_without_own;
 use crate::decomp::restarts::{InstanceStarts, Next, PerInstance};
 use crate::error::ApdError;
 use crate::rng::Rng;
@@ -81,8 +81,7 @@ impl SpdTrainer {
         let c = self.spd.n_components;
         let current = SavedStart { model: self.model.clone(), optim: self.optim.clone() };
         let next = self.restarts.finish(self.spd.restarts, &current, |i, mean_loss| {
-            let own = own_subcomponents(&ci[i][0], c).iter().flatten().count();
-            let missing = ci[i][0].len() / c - own;
+            let missing = features_without_own(&ci[i][0], c);
             ((missing, mean_loss), missing as f64)
         });
         match next {

@@ -12,7 +12,7 @@ use super::adversary::Adversary;
 use super::{fresh, uniform, VpdTrainer, VpdValues};
 use crate::data::read_vec;
 use crate::decomp::adam::Adam;
-use crate::decomp::importance::{own_subcomponents, ONE_HOT_VALUE};
+use crate::decomp::importance::{features_without_own, ONE_HOT_VALUE};
 use crate::decomp::network::stacked;
 use crate::decomp::restarts::{InstanceStarts, Next, PerInstance};
 use crate::error::ApdError;
@@ -93,8 +93,7 @@ impl VpdTrainer {
         let c = self.vpd.n_components;
         let current = SavedStart { params: self.params.clone(), optims: self.optims.clone(), adversary: self.adversary.clone() };
         let next = self.restarts.finish(self.vpd.restarts, &current, |i, mean_loss| {
-            let own = own_subcomponents(&ci[i], c).iter().flatten().count();
-            let missing = ci[i].len() / c - own;
+            let missing = features_without_own(&ci[i], c);
             ((missing, mean_loss), missing as f64)
         });
         match next {

@@ -133,7 +133,7 @@ impl VpdTrainer {
     pub(super) async fn adversary_view(&self, xs: &[f32], site: String) -> Result<AdversaryView, ApdError> {
         self.only_one();
         let n = self.config.model.n_features();
-        let rows = pick_inputs(xs, n, WORST_INPUTS.min(self.vpd.batch_size));
+        let rows = pick_inputs(xs, n, held_slots(&self.vpd));
         let (k, dev) = (rows.len(), self.network.device());
         let picked: Vec<f32> = rows.iter().flat_map(|&r| xs[r * n..(r + 1) * n].iter().copied()).collect();
         let x = stacked(picked.clone(), 1, k, n, dev);
@@ -168,16 +168,14 @@ impl VpdTrainer {
             .collect();
         Ok(AdversaryView { trace: self.traces[0].clone(), worst: WorstMasks { site, ascents: WORST_ASCENTS, inputs } })
     }
-}
 
-impl VpdTrainer {
     /// Per site, the sources the adversary holds in the first
     /// [`WORST_INPUTS`] slots (`k x (C + 1)`, row-major): what a report
     /// keeps, so that the worst-case view of a saved run starts where the
     /// live one did.
     pub(super) async fn held_sources(&self) -> Result<Vec<Vec<f32>>, ApdError> {
         self.only_one();
-        let k = WORST_INPUTS.min(self.vpd.batch_size);
+        let k = held_slots(&self.vpd);
         let mut out = Vec::with_capacity(self.sites.len());
         for s in &self.adversary.sources {
             out.push(read_vec(s.clone().narrow(1, 0, k)).await?);
@@ -189,7 +187,7 @@ impl VpdTrainer {
     /// first slots; nothing changes unless every site's fits.
     pub(super) fn restore_held(&mut self, held: &[Vec<f32>]) -> Result<(), String> {
         check_held(held, self.sites.len(), &self.vpd)?;
-        let (k, width, bsz) = (WORST_INPUTS.min(self.vpd.batch_size), self.vpd.n_components + 1, self.vpd.batch_size);
+        let (k, width, bsz) = (held_slots(&self.vpd), self.vpd.n_components + 1, self.vpd.batch_size);
         for (s, h) in self.adversary.sources.iter_mut().zip(held) {
             let kept = stacked(h.clone(), 1, k, width, self.network.device());
             *s = if bsz > k { Tensor::cat(vec![kept, s.clone().narrow(1, k, bsz - k)], 1) } else { kept };
@@ -198,11 +196,17 @@ impl VpdTrainer {
     }
 }
 
+/// The batch slots whose sources a report keeps: as many as the
+/// worst-case view shows inputs, or the whole batch if smaller.
+fn held_slots(vpd: &VpdConfig) -> usize {
+    WORST_INPUTS.min(vpd.batch_size)
+}
+
 /// Checks sources kept in a report (as [`VpdTrainer::held_sources`] gives
 /// them) against a run of `vpd` with `sites` decomposed matrices: none kept
 /// (a report from before they were), or each site's first slots, in [0, 1].
 pub fn check_held(held: &[Vec<f32>], sites: usize, vpd: &VpdConfig) -> Result<(), String> {
-    let (k, width) = (WORST_INPUTS.min(vpd.batch_size), vpd.n_components + 1);
+    let (k, width) = (held_slots(vpd), vpd.n_components + 1);
     if held.is_empty() || (held.len() == sites && held.iter().all(|h| h.len() == k * width && h.iter().all(|v| (0.0..=1.0).contains(v)))) {
         Ok(())
     } else {
