@@ -20,6 +20,7 @@ pub mod data;
 pub mod decomp;
 pub mod error;
 pub mod gallery;
+pub mod interop;
 pub mod methods;
 pub mod metrics;
 pub mod models;
