@@ -23,7 +23,8 @@ USAGE:
                 [--target-scale K] [--backend cpu|wgpu] [--set key=value]... --out report.json
   apd bench     --model M [--method apd|spd|vpd] [--instances N] [--backend cpu|wgpu] [--steps N] [--set key=value]...
   apd sweep     --model M [--method apd|spd|vpd] --seeds A..B [--instances N] [--jobs J] [--steps N] [--recipe R] [--target-scale K]
-                [--whole-targets] [--backend cpu|wgpu] [--set key=value]...
+                [--whole-targets] [--backend cpu|wgpu] [--set key=value]... [--shard K/N]
+  apd merge     PART...            (joins the outputs of `sweep --shard K/N`, K = 1..N, into the sweep's)
   apd inspect   FILE.json          (validates a target or report file and summarises it)
   apd views     REPORT.json [--feature N] [--gallery [--trim]] --out views.json
                 (the view data the page draws for a report; --gallery: a page gallery entry;
@@ -58,6 +59,9 @@ MODELS: tms-5-2, tms-5-2-id, tms-40-10, tms-40-10-id, tms-custom,
   the CPU's cores for TMS on the CPU backend, 1 for the residual MLPs, whose products use the
   cores already, and on wgpu); the seeds' lines come out in seed order and are the same for
   any J and N
+--shard K/N (sweep) runs only the K-th of N contiguous, equal parts of the seeds (1 <= K <= N),
+  each seed as the whole sweep runs it, and ends with a `# shard K/N ...` line for `apd merge`,
+  which prints the seeds' lines in order and the sweep's summary (docs/cli.md: a Slurm array)
 --target-scale K decomposes the trained (or given) target with its weights scaled by K
   (TMS: W times K; residual MLP: W_in times K, W_out divided by K)
 ";
@@ -85,6 +89,9 @@ pub struct Args {
     pub whole_targets: bool,
     pub instances: Option<usize>,
     pub jobs: Option<usize>,
+    pub shard: Option<(u64, u64)>,
+    /// `merge`'s files.
+    pub parts: Vec<String>,
 }
 
 /// The most instances one batched step may hold.
@@ -141,6 +148,12 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
                 a.sets.push((k.to_string(), v.to_string()));
             }
             "-h" | "--help" => return Err(String::new()),
+            "--shard" => {
+                let s = value("--shard")?;
+                let kn = s.split_once('/').and_then(|(k, n)| Some((k.parse::<u64>().ok()?, n.parse::<u64>().ok()?)));
+                a.shard = Some(kn.filter(|&(k, n)| 1 <= k && k <= n).ok_or(format!("--shard expects K/N with 1 <= K <= N, got {s:?}"))?);
+            }
+            f if !f.starts_with('-') && a.command == "merge" => a.parts.push(f.to_string()),
             f if !f.starts_with('-') && a.file.is_none() => a.file = Some(f.to_string()),
             f => return Err(format!("unknown argument {f:?}")),
         }
@@ -301,6 +314,7 @@ pub fn main() -> ExitCode {
         "decompose" => crate::decompose::cmd_decompose(&args),
         "bench" => crate::bench::cmd_bench(&args),
         "sweep" => crate::sweep::cmd_sweep(&args),
+        "merge" => crate::shard::cmd_merge(&args),
         "inspect" => cmd_inspect(&args),
         "views" => cmd_views(&args),
         "presets" if args.explain => {

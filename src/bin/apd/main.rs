@@ -12,6 +12,8 @@ mod files;
 #[cfg(not(target_arch = "wasm32"))]
 mod output;
 #[cfg(not(target_arch = "wasm32"))]
+mod shard;
+#[cfg(not(target_arch = "wasm32"))]
 mod sweep;
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -6,6 +6,7 @@
 use crate::cli::{backend_of, config_of, run_to_end, start_target, train_targets, Args};
 use crate::files::norms_note;
 use crate::output::{details_text, metrics_text, succeeded};
+use crate::shard::{shard_seeds, skip_note, sweep_id, ShardLine};
 use apd_playground::backend::{device, BackendKind};
 use apd_playground::methods::batches_small_steps;
 use apd_playground::models::Target;
@@ -28,9 +29,24 @@ pub fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
         .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
         .filter(|(a, b)| a < b)
         .ok_or_else(|| ApdError::Format(format!("--seeds expects A..B with A < B, got {spec:?}")))?;
+    // `--shard K/N`: only the K-th of N contiguous parts of the seeds, each
+    // seed as the whole sweep runs it.
+    let all = (a, b);
+    let (a, b) = match args.shard {
+        Some((k, n)) if n > b - a => {
+            return Err(ApdError::Format(format!(
+                "--shard {k}/{n}: {n} parts of the {} seeds {a}..{b} leave some empty; N can be at most {}",
+                b - a,
+                b - a
+            )))
+        }
+        Some((k, n)) => shard_seeds(a, b, k, n),
+        None => (a, b),
+    };
     let kind = backend_of(args)?;
+    let shard_id = args.shard.map(|_| sweep_id(args, &name, &cfg, kind.name())).transpose()?;
     let dev = pollster::block_on(device(kind))?;
-    let (mut ok, mut skipped) = (0, 0);
+    let mut skipped = Vec::new();
     let t = Instant::now();
     // Targets are trained in groups of `group` seeds, one batched step for
     // each group.
@@ -82,7 +98,7 @@ pub fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
         if let Some(t) = target.as_ref().filter(|_| args.whole_targets) {
             let (kept, n) = t.reproduced_count();
             if kept < n {
-                skipped += 1;
+                skipped.push(seed);
                 lines.insert(seed, Ok((format!("seed {seed:>3}: skipped{}", norms_note(t)), false)));
                 continue;
             }
@@ -144,10 +160,8 @@ pub fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
     };
     let threads = jobs.min(groups.len()).max(1);
     let batches = groups.iter().any(|g| g.len() > 1);
-    ok += for_each_in_order(groups, jobs, lines, decompose)?;
+    let recovered = for_each_in_order(groups, jobs, lines, decompose)?;
     let criterion = if cfg.model.is_resid() { ">= 90% of features with a dedicated component" } else { "MMCS >= 0.98 and ML2R >= 0.85" };
-    let skip_note =
-        if skipped > 0 { format!("; {skipped} seeds skipped: their target does not reproduce every feature alone") } else { String::new() };
     let mut how = String::new();
     match (per > 1, target_threads) {
         (true, 1) => how.push_str(&format!(", targets {per} per batched step")),
@@ -160,7 +174,12 @@ pub fn cmd_sweep(args: &Args) -> Result<(), ApdError> {
         (false, 1) => {}
         (false, t) => how.push_str(&format!(", {t} seeds at once")),
     }
-    println!("{name}: {ok} of {} seeds recovered ({criterion}) in {:.0} s{how}{skip_note}", b - a - skipped, t.elapsed().as_secs_f64());
+    let (ok, seconds, note) = (recovered.len(), t.elapsed().as_secs_f64(), skip_note(skipped.len()));
+    println!("{name}: {ok} of {} seeds recovered ({criterion}) in {seconds:.0} s{how}{note}", b - a - skipped.len() as u64);
+    if let (Some((k, n)), Some(id)) = (args.shard, shard_id) {
+        let failed = (a..b).filter(|s| !recovered.contains(s) && !skipped.contains(s)).collect();
+        println!("{}", ShardLine { k, n, seeds: all, id, recovered, failed, skipped, seconds });
+    }
     Ok(())
 }
 
@@ -170,14 +189,14 @@ type SeedResult = Result<(String, bool), ApdError>;
 /// Runs `work` on each queued group of seeds, `jobs` groups at a time on
 /// threads of their own, and prints each seed's lines in seed order as
 /// soon as every seed before it is done (the seeds in `done`, already
-/// decided, among them); returns how many succeeded. The first error stops
+/// decided, among them); returns those that succeeded, in order. The first error stops
 /// the queue and is returned once the groups under way have finished.
 fn for_each_in_order<F>(
     queue: Vec<Vec<(u64, Option<Target>)>>,
     jobs: usize,
     mut done: BTreeMap<u64, SeedResult>,
     work: F,
-) -> Result<usize, ApdError>
+) -> Result<Vec<u64>, ApdError>
 where
     F: Fn(Vec<(u64, Option<Target>)>) -> Vec<(u64, SeedResult)> + Sync,
 {
@@ -186,14 +205,16 @@ where
     let threads = jobs.clamp(1, queue.len().max(1));
     let queue = Mutex::new(VecDeque::from(queue));
     let stop = AtomicBool::new(false);
-    let (mut ok, mut next, mut error) = (0, 0, None);
+    let (mut ok, mut next, mut error) = (Vec::new(), 0, None);
     let mut flush = |done: &mut BTreeMap<u64, SeedResult>| {
-        while let Some(result) = order.get(next).and_then(|s| done.remove(s)) {
+        while let Some((&seed, result)) = order.get(next).and_then(|s| Some((s, done.remove(s)?))) {
             next += 1;
             match result {
                 Ok((text, good)) => {
                     println!("{text}");
-                    ok += good as usize;
+                    if good {
+                        ok.push(seed);
+                    }
                 }
                 Err(e) => {
                     error.get_or_insert(e);
