@@ -182,6 +182,25 @@ pub fn describe_target(target_json: &str, config_json: &str) -> Result<String, J
     to_json(&crate::decomp::scale::note(&target, &cfg.scale))
 }
 
+/// A target from a safetensors or PyTorch file, as the page imports it:
+/// `{preset, text, summary}`, `text` being this project's target file.
+#[cfg(feature = "cpu")]
+#[wasm_bindgen(js_name = importTarget)]
+pub fn import_target(bytes: &[u8]) -> Result<String, JsValue> {
+    let i = crate::interop::import_target(bytes).map_err(apd_err)?;
+    let text = to_json(&i.target_file())?;
+    to_json(&serde_json::json!({"preset": i.preset, "text": text, "summary": i.summary}))
+}
+
+/// "Export safetensors" of a report or target file: the safetensors bytes
+/// and, named `weights`, the YAML config beside them.
+#[cfg(feature = "cpu")]
+#[wasm_bindgen(js_name = exportSafetensors)]
+pub fn export_safetensors(json: &str, weights: &str) -> Result<js_sys::Array, JsValue> {
+    let (bytes, yaml) = crate::interop::export::export_json(json, weights).map_err(apd_err)?;
+    Ok(js_sys::Array::of2(&js_sys::Uint8Array::from(bytes.as_slice()), &JsValue::from_str(&yaml)))
+}
+
 /// The view data of a saved report (its components as they were saved), on
 /// the CPU: what the page draws for an imported or kept result.
 #[cfg(feature = "cpu")]

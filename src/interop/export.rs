@@ -7,7 +7,7 @@
 use super::{NamedTensors, Tensor32};
 use crate::config::{ExperimentConfig, ModelConfig};
 use crate::models::Target;
-use crate::report::Report;
+use crate::report::{target_from_file, Report, TargetFile};
 use crate::ApdError;
 use serde_json::Value;
 
@@ -52,6 +52,27 @@ pub fn target_tensors(t: &Target) -> NamedTensors {
         }
     }
     out
+}
+
+/// What "Export safetensors" writes for `text`, a report or a target
+/// file: the safetensors bytes and the YAML config that names them
+/// `weights`. A target file's settings are its preset's.
+pub fn export_json(text: &str, weights: &str) -> Result<(Vec<u8>, String), ApdError> {
+    let (tensors, cfg, seed) = match Report::parse(text) {
+        Ok(r) => (report_tensors(&r)?, r.config.clone(), r.seed),
+        Err(report_err) => {
+            let f: TargetFile = serde_json::from_str(text).map_err(|_| report_err)?;
+            let mut cfg = crate::config::preset(&f.model)?;
+            cfg.model = f.config.model.clone();
+            (target_tensors(&target_from_file(text)?), cfg, f.seed.unwrap_or(0))
+        }
+    };
+    Ok((write_pt(&tensors), config_yaml(&cfg, seed, weights)))
+}
+
+/// Safetensors bytes with the metadata PyTorch's loaders look for.
+pub fn write_pt(tensors: &NamedTensors) -> Vec<u8> {
+    super::safetensors::write(tensors, &[("format", "pt".to_string()), ("written_by", "apd-playground".to_string())])
 }
 
 /// A report's target, its factors under `_components.*` (each matrix's

@@ -12,7 +12,7 @@ mod zip;
 
 use crate::config::{preset, ExperimentConfig, ModelConfig, ResidMlpConfig, TmsConfig, PRESET_NAMES};
 use crate::models::{Matrix, Target};
-use crate::report::MAX_FILE_BYTES;
+use crate::report::{TargetFile, MAX_FILE_BYTES};
 use crate::ApdError;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -112,6 +112,15 @@ pub fn import_target(bytes: &[u8]) -> Result<Imported, ApdError> {
     target.model = config.model.clone();
     let summary = summary(&target, kind, &preset_name);
     Ok(Imported { preset: preset_name, config, target, kind, names, summary })
+}
+
+impl Imported {
+    /// The target as this project's target file, which the page imports.
+    pub fn target_file(&self) -> TargetFile {
+        let mut f = TargetFile::new(&self.preset, &self.config, 0, &self.target);
+        f.seed = None;
+        f
+    }
 }
 
 /// The preset whose architecture `model` has (its feature probability

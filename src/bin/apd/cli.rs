@@ -1,13 +1,13 @@
 //! The command line proper (native only).
 
-use crate::files::{cmd_inspect, cmd_views, norms_note, read_text, write_json};
+use crate::files::{cmd_inspect, cmd_views, norms_note, write_json};
 use crate::output::{terms_text, Bar};
 use apd_playground::backend::{device, BackendKind};
 use apd_playground::config::settings::{Group, SETTINGS};
 use apd_playground::config::{apply_recipe, paper_variant, preset, with_method, ExperimentConfig, Method, PRESET_NAMES, RECIPES};
 use apd_playground::methods::plan;
 use apd_playground::models::{Target, TargetTrainer};
-use apd_playground::report::{target_from_file, TargetFile};
+use apd_playground::report::TargetFile;
 use apd_playground::run::{Phase, Progress, Run};
 use apd_playground::ApdError;
 use std::process::ExitCode;
@@ -19,13 +19,16 @@ apd: Attribution-based Parameter Decomposition of toy models
 USAGE:
   apd train     --model M [--seed S] [--instances N] [--recipe R] [--backend cpu|wgpu] [--set key=value]...
                 --out target.json
-  apd decompose --model M [--method apd|spd|vpd] [--seed S] [--instances N] [--steps N] [--target target.json | --recipe R]
+  apd decompose --model M [--method apd|spd|vpd] [--seed S] [--instances N] [--steps N] [--target FILE | --recipe R]
                 [--target-scale K] [--backend cpu|wgpu] [--set key=value]... --out report.json
   apd bench     --model M [--method apd|spd|vpd] [--instances N] [--backend cpu|wgpu] [--steps N] [--set key=value]...
   apd sweep     --model M [--method apd|spd|vpd] --seeds A..B [--instances N] [--jobs J] [--steps N] [--recipe R] [--target-scale K]
                 [--whole-targets] [--backend cpu|wgpu] [--set key=value]... [--shard K/N]
   apd merge     PART...            (joins the outputs of `sweep --shard K/N`, K = 1..N, into the sweep's)
-  apd inspect   FILE.json          (validates a target or report file and summarises it)
+  apd inspect   FILE               (validates a target, report, .safetensors or PyTorch .pth file and summarises it)
+  apd export    FILE --out NAME.safetensors
+                (FILE's target, and a report's components and importance functions, under param-decomp's
+                PyTorch names; its settings in param-decomp's form in NAME.yaml)
   apd views     REPORT.json [--feature N] [--gallery [--trim]] --out views.json
                 (the view data the page draws for a report; --gallery: a page gallery entry;
                 --trim: its report without target and components, which the views keep)
@@ -33,6 +36,9 @@ USAGE:
 
 MODELS: tms-5-2, tms-5-2-id, tms-40-10, tms-40-10-id, tms-custom,
         resid-mlp-1, resid-mlp-2, resid-mlp-3, resid-mlp-custom
+--target FILE: a target file or report (.json), a .safetensors file, or a torch.save state dict
+  (.pt, .pth), under this project's names or param-decomp's (docs/formats.md); without --model,
+  the preset whose architecture the file has
 --set changes one setting by its dotted name, e.g. --set apd.lr=0.01 --set model.n_features=8
 --method spd decomposes with Stochastic Parameter Decomposition instead of APD (settings spd.*),
   --method vpd with VPD, SPD against an adversary (settings vpd.*)
@@ -162,8 +168,12 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
 }
 
 pub(crate) fn config_of(args: &Args) -> Result<(String, ExperimentConfig), ApdError> {
-    let name = args.model.clone().ok_or_else(|| ApdError::Format(format!("--model is required (one of {})", PRESET_NAMES.join(", "))))?;
-    let mut cfg = preset(&name)?;
+    // Without --model, a --target file says which preset and architecture.
+    let (name, mut cfg) = match (&args.model, &args.target) {
+        (Some(name), _) => (name.clone(), preset(name)?),
+        (None, Some(path)) => crate::foreign::preset_of_target(path)?,
+        (None, None) => return Err(ApdError::Format(format!("--model is required (one of {})", PRESET_NAMES.join(", ")))),
+    };
     if let Some(m) = &args.method {
         cfg = with_method(&cfg, &name, Method::parse(m)?)?;
     }
@@ -223,7 +233,7 @@ pub(crate) fn start_target(
     trained: Option<Target>,
 ) -> Result<Option<Target>, ApdError> {
     let target = match (&args.target, trained) {
-        (Some(path), _) => load_target(path, cfg)?,
+        (Some(path), _) => crate::foreign::load_target(path, cfg)?,
         (None, Some(t)) => t,
         // Trained here rather than by the run, to change or check it first.
         (None, None) if args.target_scale.is_some() || args.whole_targets => train_targets(cfg, &[seed], dev, true)?.remove(0).target,
@@ -270,15 +280,6 @@ pub(crate) fn run_to_end(mut run: Run, quiet: bool) -> Result<(Run, f64), ApdErr
     Ok((run, wall))
 }
 
-fn load_target(path: &str, cfg: &ExperimentConfig) -> Result<Target, ApdError> {
-    let text = read_text(path)?;
-    let target = target_from_file(&text)?;
-    if target.model != cfg.model {
-        return Err(ApdError::Mismatch(format!("{path} holds a target for {:?}, but the chosen model is {:?}", target.model, cfg.model)));
-    }
-    Ok(target)
-}
-
 fn cmd_train(args: &Args) -> Result<(), ApdError> {
     let out = args.out.as_deref().ok_or_else(|| ApdError::Format("--out is required".into()))?;
     let (name, cfg) = config_of(args)?;
@@ -316,6 +317,7 @@ pub fn main() -> ExitCode {
         "sweep" => crate::sweep::cmd_sweep(&args),
         "merge" => crate::shard::cmd_merge(&args),
         "inspect" => cmd_inspect(&args),
+        "export" => crate::foreign::cmd_export(&args),
         "views" => cmd_views(&args),
         "presets" if args.explain => {
             for s in SETTINGS {

@@ -21,6 +21,10 @@ pub fn read_text(path: &str) -> Result<String, ApdError> {
 
 pub fn cmd_inspect(args: &Args) -> Result<(), ApdError> {
     let path = args.file.as_deref().ok_or_else(|| ApdError::Format("inspect needs a file".into()))?;
+    if let Some(i) = crate::foreign::imported(path)? {
+        crate::foreign::inspect(&i);
+        return Ok(());
+    }
     let text = read_text(path)?;
     match TargetFile::parse(&text) {
         Ok((name, t)) => {
