@@ -247,13 +247,30 @@ function showModelKind(configJson) {
  * @param {boolean} paused
  * @param {boolean} [stepOnce]
  */
+/**
+ * @param {Blob} blob
+ * @param {string} name
+ */
+function download(blob, name) {
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  a.click(); setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+const exportName = () => `${state.preset}-seed${input('seed').value}`;
+
+/** @param {boolean} on */
+function setExports(on) {
+  for (const id of ['export-report', 'export-target', 'export-safetensors']) button(id).disabled = !on;
+}
+
 function startRun(paused, stepOnce = false) {
   banner('');
   showFirstView(false);
   draw.clearAll();
   state.run = ++state.runs; state.canContinue = true; state.plan = null;
   $('eta').textContent = '-';
-  button('export-report').disabled = true; button('export-target').disabled = true;
+  setExports(false);
   $('backend-choice').hidden = true;
   send({ type: 'start', run: state.run, preset: state.preset, seed: Number(input('seed').value), backend: /** @type {BackendPref} */ (select('backend').value), target: state.importedTarget, paused, stepOnce, remembered: backendChoices() });
   setStatus(paused ? 'paused' : 'starting');
@@ -427,7 +444,7 @@ function onFailure(msg) {
       state.canContinue = false;
       setStatus('paused');
       banner(`The decomposition diverged and was paused: ${msg.message}`, 'error');
-      button('export-report').disabled = false; button('export-target').disabled = false;
+      setExports(true);
       break;
     case 'internal':
       // A bug in the page's or the worker's JavaScript, not the engine's:
@@ -511,7 +528,7 @@ async function onWorkerMessage(msg) {
       await saved.dropCheckpoint();
       saved.offer();
       state.canContinue = false;
-      button('export-report').disabled = false; button('export-target').disabled = false;
+      setExports(true);
       $('phase').textContent = 'done';
       $('eta').textContent = '-';
       setStatus('done');
@@ -523,14 +540,13 @@ async function onWorkerMessage(msg) {
     case 'failed':
       onFailure(msg);
       break;
-    case 'file': {
-      const blob = new Blob([msg.text], { type: 'application/json' });
-      const a = document.createElement('a');
-      a.href = URL.createObjectURL(blob);
-      a.download = `${state.preset}-seed${input('seed').value}-${msg.kind}.json`;
-      a.click(); setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+    case 'file':
+      download(new Blob([msg.text], { type: 'application/json' }), `${exportName()}-${msg.kind}.json`);
       break;
-    }
+    case 'safetensors':
+      download(new Blob([msg.bytes], { type: 'application/octet-stream' }), msg.name);
+      download(new Blob([msg.yaml], { type: 'application/yaml' }), msg.name.replace(/\.safetensors$/, '.yaml'));
+      break;
     case 'report-views':
       showReport(msg);
       break;
@@ -546,7 +562,10 @@ async function onWorkerMessage(msg) {
       const described = await request({ type: 'describe-target', text: msg.text });
       if (described.type !== 'target-note' || !described.note) { $('import-status').textContent = `import refused: ${described.message}`; return; }
       state.importedTarget = msg.text;
-      $('import-status').textContent = `target loaded (${msg.model}): the next run decomposes it instead of training one. ${scaleText(described.note.scale, described.note.feature_norms)}`;
+      // Another tool's file: what was inferred from it (its norms among it) comes first.
+      $('import-status').textContent = msg.summary
+        ? `${msg.summary} The next run decomposes it instead of training one: ${scaleText(described.note.scale)}`
+        : `target loaded (${msg.model}): the next run decomposes it instead of training one. ${scaleText(described.note.scale, described.note.feature_norms)}`;
       if (described.note.warning) banner(`Imported target: ${described.note.warning}`);
       break;
     }
@@ -617,12 +636,38 @@ $('paper').addEventListener('click', async () => {
 });
 $('export-report').addEventListener('click', () => send({ type: 'export', kind: 'report' }));
 $('export-target').addEventListener('click', () => send({ type: 'export', kind: 'target' }));
+$('export-safetensors').addEventListener('click', () => send({ type: 'export', kind: 'safetensors', name: `${exportName()}.safetensors` }));
+/**
+ * Imports a report, a target file or another tool's weights: JSON goes as text, anything else as bytes
+ * for the engine to read (safetensors, a PyTorch state dict) or refuse with a reason.
+ * @param {File} file
+ */
+async function importFile(file) {
+  if (file.size > 64 * 1024 * 1024) { $('import-status').textContent = `import refused: ${file.name} is over 64 MB`; return; }
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  $('import-status').textContent = `reading ${file.name}…`;
+  const first = bytes.find((b) => b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09);
+  if (first === 0x7b) send({ type: 'import', text: new TextDecoder().decode(bytes), seq: ++state.seq });
+  else send({ type: 'import-binary', bytes, name: file.name, seq: ++state.seq });
+}
 $('import').addEventListener('change', async () => {
   const file = input('import').files[0];
-  if (!file) return;
-  if (file.size > 64 * 1024 * 1024) { $('import-status').textContent = 'import refused: the file is over 64 MB'; return; }
-  send({ type: 'import', text: await file.text(), seq: ++state.seq });
+  if (file) await importFile(file);
   input('import').value = '';
+});
+// A file dropped anywhere on the page is imported, as the file picker would.
+document.addEventListener('dragover', (e) => {
+  if (!e.dataTransfer?.types.includes('Files')) return;
+  e.preventDefault(); document.body.classList.add('dropping');
+});
+document.addEventListener('dragleave', (e) => { if (!e.relatedTarget) document.body.classList.remove('dropping'); });
+document.addEventListener('drop', async (e) => {
+  document.body.classList.remove('dropping');
+  const file = e.dataTransfer?.files[0];
+  if (!file) return;
+  e.preventDefault();
+  if (RUNNING.includes(state.status)) { $('import-status').textContent = `import refused: pause the run first (${file.name} was not read)`; return; }
+  await importFile(file);
 });
 $('saved-show').addEventListener('click', () => {
   const result = saved.entries().result;

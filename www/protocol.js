@@ -23,7 +23,9 @@
 //   pause {run} | continue {run} | step {run} | reset | speed {value} | curve {feature}
 //   resume-checkpoint {run, report, backend}   a checkpoint kept across a reload, continued
 //   export {kind: 'report'|'target'}           answered by `file`
+//   export {kind: 'safetensors', name}         answered by `safetensors` {bytes, yaml, name}
 //   import {text, seq}             answered by `report-views`, `imported-target` or `import-error`
+//   import-binary {bytes, name, seq}  a .safetensors or PyTorch file: `imported-target` or `import-error`
 //   views-of {report, seq}         a kept report's views; answered by `report-views`
 //   describe-target {text, seq}    an imported target's feature norms and scale; answered by `target-note`
 //   simulate-panic | simulate-gpu-loss {fresh} | slow-cpu-probe {ms}
@@ -362,8 +364,9 @@ export const KINDS = /** @type {const} */ (['invalid', 'diverged', 'device-lost'
  *   | { type: 'speed', value: number }
  *   | { type: 'curve', feature: number }
  *   | { type: 'resume-checkpoint', run: number, report: string, backend: BackendPref }
- *   | { type: 'export', kind: 'report' | 'target' }
+ *   | { type: 'export', kind: 'report' | 'target' } | { type: 'export', kind: 'safetensors', name: string }
  *   | { type: 'import', text: string, seq: number }
+ *   | { type: 'import-binary', bytes: Uint8Array, name: string, seq: number }
  *   | { type: 'views-of', report: string, seq: number }
  *   | { type: 'simulate-panic' }
  *   | { type: 'simulate-gpu-loss', fresh: boolean }
@@ -425,8 +428,9 @@ export const KINDS = /** @type {const} */ (['invalid', 'diverged', 'device-lost'
  *   | FailedMessage
  *   | RunMessage
  *   | { type: 'file', kind: 'report' | 'target', text: string }
+ *   | { type: 'safetensors', bytes: Uint8Array<ArrayBuffer>, yaml: string, name: string }
  *   | ReportViewsMessage
- *   | { type: 'imported-target', text: string, model: string, config: string, seq: number }
+ *   | { type: 'imported-target', text: string, model: string, config: string, summary?: string, seq: number }
  *   | { type: 'import-error', message: string, seq: number }
  *   | TargetNoteMessage
  * } WorkerMessage

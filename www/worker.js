@@ -454,8 +454,15 @@ async function handle(msg) {
       break;
     case 'export':
       if (run) {
-        const text = await exclusive(() => (msg.kind === 'report' ? run.report() : run.targetJson()));
-        postMessage({ type: 'file', kind: msg.kind, text });
+        if (msg.kind === 'safetensors') {
+          // The decomposition with its target once there is one; the target alone before.
+          const json = await exclusive(async () => { try { return await run.report(); } catch { return run.targetJson(); } });
+          const [bytes, yaml] = apd.exportSafetensors(json, msg.name);
+          postMessage({ type: 'safetensors', bytes, yaml, name: msg.name });
+        } else {
+          const text = await exclusive(() => (msg.kind === 'report' ? run.report() : run.targetJson()));
+          postMessage({ type: 'file', kind: msg.kind, text });
+        }
       }
       break;
     case 'describe-target':
@@ -468,6 +475,16 @@ async function handle(msg) {
       break;
     case 'views-of':
       postMessage({ type: 'report-views', ...(await reportViews(msg.report)), seq: msg.seq });
+      break;
+    case 'import-binary':
+      // Another tool's weights: read and checked by the engine, then imported as a target file.
+      try {
+        const got = JSON.parse(apd.importTarget(msg.bytes));
+        const t = JSON.parse(got.text);
+        postMessage({ type: 'imported-target', text: got.text, model: t.model, config: JSON.stringify(t.config), summary: got.summary, seq: msg.seq });
+      } catch (e) {
+        postMessage({ type: 'import-error', message: `${msg.name}: ${text(e)}`, seq: msg.seq });
+      }
       break;
     case 'import':
       // A report is shown as it is; a target file becomes the next run's target.

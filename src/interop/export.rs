@@ -134,10 +134,13 @@ pub fn config_yaml(cfg: &ExperimentConfig, seed: u64, weights: &str) -> String {
         modules.insert(1, "linear2".into());
     }
     let mut y = format!(
-        "# Written by apd-playground: the settings of a {} decomposition (seed {seed}) in param-decomp's form.\n",
+        "# Written by apd-playground: the settings of its {} decomposition (seed {seed}) in param-decomp's form.\n",
         method.to_uppercase()
     );
     y.push_str(&format!("# The target and the components are in {weights} (PyTorch's names, out x in).\npd:\n  seed: {seed}\n"));
+    if let Some(m) = get("rank").filter(|m| m != "1") {
+        y.push_str(&format!("  # Each of the C components has rank {m}: V has C*{m} columns and U C*{m} rows, in groups of {m}.\n"));
+    }
     y.push_str("  module_info:\n");
     for m in &modules {
         y.push_str(&format!("  - module_pattern: {m}\n    C: {c}\n"));
