@@ -1,6 +1,6 @@
-//! Inputs and the host/device boundary: sparse feature batches (spec
-//! section 3), probe inputs with one feature on, uploads and asynchronous
-//! reads.
+//! Inputs and the host/device boundary: sparse feature batches (the APD
+//! paper, sections 3.1 and 3.2), probe inputs with one feature on, uploads
+//! and asynchronous reads.
 //!
 //! Batches are drawn on the host (see [`crate::rng`]) and uploaded, so a seed
 //! gives the same data on every backend.

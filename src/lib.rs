@@ -3,7 +3,8 @@
 //! Parameter decomposition (APD, Braun et al. 2025; SPD, Bushnaq et al.
 //! 2025; VPD, Goodfire 2026) on [burn](https://burn.dev), for the same code
 //! natively and in the browser.
-//! `../shared/APD.md` (the spec) is the reference for every formula here.
+//! Formulas follow the papers and their reference code (goodfire-ai/spd,
+//! goodfire-ai/param-decomp); docs/how-it-works.md says where we differ.
 //!
 //! `ARCHITECTURE.md` is the module map: what each module is for and what
 //! it must not do, each using only the ones after it (`tests/layout.rs`

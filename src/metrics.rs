@@ -1,4 +1,4 @@
-//! How well a decomposition recovers the known features (spec section 4).
+//! How well a decomposition recovers the known features (the APD paper, sections 3.1 and 3.2).
 //! Everything here takes a [`Decomposition`] (and, for the residual MLP's
 //! figures, the [`Decomposer`] whose probes it runs), never a trainer.
 
@@ -51,7 +51,7 @@ pub struct Metrics {
     pub by_max_cos: Option<(f32, f32)>,
 }
 
-/// How a residual MLP decomposition serves single features (spec section 4).
+/// How a residual MLP decomposition serves single features (the APD paper, section 3.2; docs/residual-mlps.md).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct ResidMetrics {
     /// Components the attributions below range over.
@@ -190,7 +190,7 @@ pub fn neuron_contributions(target: &Target, d: &Decomposition, dedicated: &[usi
     (tgt, comp)
 }
 
-/// The spec's success criterion for one seed.
+/// The success criterion for one seed (docs/how-it-works.md).
 pub fn success(mmcs: f32, ml2r: f32) -> bool {
     mmcs >= 0.98 && ml2r >= 0.85
 }
@@ -254,7 +254,7 @@ pub async fn metrics(method: &impl Decomposer, target: &Target, d: &Decompositio
     })
 }
 
-/// The residual MLP figures of spec section 4 (see [`ResidMetrics`]) for
+/// The residual MLP figures of docs/residual-mlps.md (see [`ResidMetrics`]) for
 /// `d`, the current decomposition of `method`.
 pub async fn resid_metrics(method: &impl Decomposer, d: &Decomposition) -> Result<ResidMetrics, ApdError> {
     let c = method.n_components();

@@ -1,4 +1,4 @@
-//! The field's evaluation (spec section 8, `decomp::evaluation`) on
+//! The field's evaluation (param-decomp's handbook, `decomp::evaluation`) on
 //! decompositions whose answers are known by hand: the ideal split of a
 //! pentagon, and the same with two components that cancel, which the
 //! worst-case masks exploit.

@@ -121,7 +121,7 @@ fn masked_forward_uses_per_sample_weights() {
     let net = network(&f, &d);
     let got = from_tensor(net.forward_by(to_tensor(&f.x, &d), false, |l, h| masked_product(h, l, &a, &b, &mask_m)).out);
     for bi in 0..B {
-        // W(b) = sum_c mask_{b,c} P_c, per layer (spec 2.4).
+        // W(b) = sum_c mask_{b,c} P_c, per layer (the APD paper, section 2.2).
         let mut w = mat(N, D, |_, _| 0.0);
         let mut h = mat(D, D, |_, _| 0.0);
         for c in 0..C {

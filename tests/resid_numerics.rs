@@ -125,7 +125,7 @@ fn resid_masked_forward_and_activation_loss_match_loops() {
     let got_acts: Vec<Mat> = acts.iter().map(|t| from_tensor(t.clone())).collect();
     let (_, target_acts) = resid(&f.x, &f.embed, &f.ws);
     for bi in 0..B {
-        // Per sample, W^l(b) = sum_c mask_{b,c} P_c^l (spec 2.4).
+        // Per sample, W^l(b) = sum_c mask_{b,c} P_c^l (the APD paper, section 2.2).
         let ws: Vec<Mat> = (0..2 * L)
             .map(|l| {
                 (0..C).fold(mat(f.ws[l].len(), f.ws[l][0].len(), |_, _| 0.0), |acc, c| {

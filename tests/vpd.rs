@@ -1,4 +1,4 @@
-//! VPD (spec section 7): its losses against hand-computed values and finite
+//! VPD (docs/vpd.md): its losses against hand-computed values and finite
 //! differences, the residual channel, the adversary's ascent, its report
 //! round trip, and recovery on a seed not tuned on.
 // Native only: `wasm-pack test` builds every test target for wasm32, where these do not apply.

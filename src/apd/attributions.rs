@@ -1,6 +1,8 @@
-//! Gradient attributions (spec section 2.2), computed in forward mode.
+//! Gradient attributions (the APD paper, section 2.2), computed in forward mode.
 //!
-//! The spec defines `attr_{b,c} = sum_o (sum_l <g_o^l[b], s_c^l[b]>)^2` with
+//! We take the paper's attribution less its sqrt and mean over outputs
+//! (monotone, so top-k is unchanged):
+//! `attr_{b,c} = sum_o (sum_l <g_o^l[b], s_c^l[b]>)^2` with
 //! `g_o^l = d y_o / d h^l` and `s_c^l = a^l P_c^l`. The inner sum over layers
 //! is exactly the directional derivative of output o when every layer's
 //! weights move along component c, i.e. a Jacobian-vector product. So rather

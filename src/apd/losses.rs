@@ -1,4 +1,4 @@
-//! The APD losses (spec section 2.5), one function per term.
+//! The APD losses (the APD paper, section 2.2, normalised as its reference code does), one function per term.
 //!
 //! Notation: decomposed matrix l is stored factorised as `A_l` (`d_in x C*m`)
 //! and `B_l` (`C*m x d_out`); component c of layer l is

@@ -1,4 +1,4 @@
-//! Attribution-based Parameter Decomposition (spec section 2): the paper's
+//! Attribution-based Parameter Decomposition (Braun et al. 2025, section 2): the paper's
 //! algorithm, one training step at a time.
 //!
 //! - [`losses`]: the loss terms, one function each.
@@ -265,7 +265,7 @@ impl ApdTrainer {
         training_batch(&self.config.model, rng, self.config.apd.batch_size)
     }
 
-    /// One APD step of every instance (spec section 2): attributions,
+    /// One APD step of every instance (the APD paper, section 2.2): attributions,
     /// batch top-k, losses, Adam; the losses of each, in instance order.
     /// Everything is computed beside the current state, which changes only
     /// once every instance's losses are known to be finite: a step that

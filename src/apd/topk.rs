@@ -1,4 +1,4 @@
-//! Batch top-k (spec section 2.3).
+//! Batch top-k (the APD paper, section 2.2).
 //!
 //! burn's `topk`/`sort` read back synchronously inside and panic on WebGPU in
 //! a browser, so the selection runs on the host: the `B x C` attributions are

@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
-    /// Attribution-based Parameter Decomposition (spec section 2).
+    /// Attribution-based Parameter Decomposition (Braun et al. 2025).
     #[default]
     Apd,
-    /// Stochastic Parameter Decomposition (spec section 5).
+    /// Stochastic Parameter Decomposition (Bushnaq et al. 2025).
     Spd,
-    /// SPD trained against an adversary (spec section 7).
+    /// SPD trained against an adversary (VPD, Goodfire 2026; docs/vpd.md).
     Vpd,
 }
 
@@ -44,7 +44,7 @@ impl Method {
     }
 }
 
-/// Where attribution gradients come from (spec section 2.2).
+/// Where attribution gradients come from (the APD paper, section 2.2; docs/robustness.md measures both).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum AttributionSource {
@@ -94,7 +94,7 @@ pub struct TargetTrainConfig {
     pub init: TargetInit,
 }
 
-/// APD hyperparameters (spec section 2), the paper's and, marked as such,
+/// APD hyperparameters (Braun et al. 2025), the paper's and, marked as such,
 /// this project's additions for robustness (docs/robustness.md).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -260,7 +260,7 @@ impl ApdConfig {
     }
 }
 
-/// SPD hyperparameters (spec section 5): rank-one subcomponents per matrix,
+/// SPD hyperparameters (the SPD paper, section 2): rank-one subcomponents per matrix,
 /// causal-importance MLPs, stochastic masks.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]

@@ -21,7 +21,7 @@ pub struct TmsConfig {
     pub feature_prob: f64,
 }
 
-/// A residual MLP doing compressed computation (spec section 3):
+/// A residual MLP doing compressed computation (the APD paper, section 3.2):
 /// `r = x W_E`, per layer `r <- r + relu(r W_in) W_out`, `y = r W_E^T`,
 /// trained towards `y = x + relu(x)`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

@@ -1,5 +1,6 @@
-//! The presets: the reference settings of spec section 3, except where a
-//! comment says otherwise (and docs/ says why, with measurements).
+//! The presets: the settings of the APD paper's reference code (the paper's
+//! appendix gives most), except where a comment says otherwise (and docs/
+//! says why, with measurements).
 
 use super::method::{ApdConfig, AttributionSource, LowerSigmoid, Method, ScaleConfig, SpdConfig, TargetInit, TargetTrainConfig};
 use super::model::{ModelConfig, ResidMlpConfig, TmsConfig};
@@ -28,7 +29,7 @@ fn tms_target() -> TargetTrainConfig {
     }
 }
 
-/// The reference settings of spec section 3, except where a comment says otherwise.
+/// The APD reference code's settings (see the module doc), except where a comment says otherwise.
 pub fn preset(name: &str) -> Result<ExperimentConfig, ConfigError> {
     let small = ApdConfig {
         n_components: 5,
@@ -96,7 +97,7 @@ pub fn preset(name: &str) -> Result<ExperimentConfig, ConfigError> {
         "tms-custom" => tms_preset(tms(10, 3, 0), ApdConfig { n_components: 10, rank: 4, topk: 0.5, ..small }, TMS_5_2_NORM),
         "resid-mlp-1" => resid_preset(resid(100, 1000, 50, 1), resid_apd(130, 10.0, 1.0, true)),
         "resid-mlp-2" => resid_preset(resid(100, 1000, 25, 2), resid_apd(200, 7.0, 2.0, false)),
-        // No reference setting: the 2-layer one with C scaled up (spec section 3).
+        // No reference setting: the 2-layer one with C scaled up (docs/residual-mlps.md).
         "resid-mlp-3" => resid_preset(resid(100, 1000, 25, 3), resid_apd(300, 7.0, 2.0, false)),
         // Small enough to train and decompose in seconds in the page. Small
         // models need more spare components than the reference's C = 1.3 n:
@@ -250,9 +251,9 @@ fn resid_preset(model: ResidMlpConfig, apd: ApdConfig) -> ExperimentConfig {
     }
 }
 
-/// SPD's settings for the model preset `name` (spec section 5's table, but
-/// for the small TMS models, below; the custom models take the nearest
-/// one), or an error naming the preset.
+/// SPD's settings for the model preset `name` (the SPD paper's appendix and
+/// its code's `v1` configs, but for the small TMS models, below; the custom
+/// models take the nearest one), or an error naming the preset.
 pub fn spd_settings(name: &str) -> Result<SpdConfig, ConfigError> {
     let tms_small = SpdConfig {
         n_components: 20,

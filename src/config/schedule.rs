@@ -1,5 +1,5 @@
-//! Learning-rate schedules (spec section 2.6), shared by target training and
-//! every decomposition method.
+//! Learning-rate schedules (the papers' appendices, as the reference code
+//! runs them), shared by target training and every decomposition method.
 
 use super::{check_count, check_range, err, ConfigError};
 use serde::{Deserialize, Serialize};

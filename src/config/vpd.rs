@@ -1,11 +1,11 @@
-//! VPD's settings (spec section 7), beside the other methods' in `method`,
+//! VPD's settings (docs/vpd.md), beside the other methods' in `method`,
 //! and its presets.
 
 use super::schedule::{validate_schedule, StartPlan};
 use super::{check_count, check_range, err, ConfigError, PRESET_NAMES};
 use serde::{Deserialize, Serialize};
 
-/// VPD hyperparameters (spec section 7): SPD's rank-one subcomponents with
+/// VPD hyperparameters (Goodfire 2026; docs/vpd.md): SPD's rank-one subcomponents with
 /// a causal-importance MLP per matrix reading its whole input, trained
 /// against a persistent adversary. Defaults and ranges as in
 /// param-decomp's toy configs.
@@ -104,7 +104,7 @@ impl VpdConfig {
 }
 
 /// VPD's settings for the model preset `name`: param-decomp's toy
-/// configs (spec section 7's table), the custom models taking the nearest
+/// configs (docs/vpd.md, "Presets"), the custom models taking the nearest
 /// one. The small TMS models' playground preset is shorter and weighs
 /// importance twice as much (docs/vpd.md says on which seeds each was
 /// chosen); the "as in the paper" variant (`paper_variant`) turns its

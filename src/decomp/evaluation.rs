@@ -1,9 +1,10 @@
-//! How the field now evaluates a decomposition (spec section 8,
-//! param-decomp's handbook), the same way for every method: the active
-//! subcomponents per matrix (CI-L0) beside the true number of active
-//! features, the output's error under named masks and under the worst masks
-//! the causal importances allow, and for TMS how far the importances of
-//! each feature alone are from the identity. Monitored, never optimised.
+//! How the field now evaluates a decomposition (param-decomp's handbook,
+//! its `docs/handbook.md`; here docs/how-it-works.md), the same way for
+//! every method: the active subcomponents per matrix (CI-L0) beside the
+//! true number of active features, the output's error under named masks and
+//! under the worst masks the causal importances allow, and for TMS how far
+//! the importances of each feature alone are from the identity. Monitored,
+//! never optimised.
 //! For APD, "active" means kept by batch top-k.
 
 use super::importance::match_columns;

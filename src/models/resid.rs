@@ -1,4 +1,4 @@
-//! Residual MLP doing compressed computation (spec section 3):
+//! Residual MLP doing compressed computation (the APD paper, section 3.2):
 //! `r = x W_E`, per layer `r <- r + relu(r W_in) W_out`, `y = r W_E^T`,
 //! trained towards `y = x + relu(x)` with fewer neurons than features.
 

@@ -1,5 +1,5 @@
 //! Toy model of superposition: `y = relu(x W H_1 .. H_h W^T + b)`, trained to
-//! reconstruct sparse inputs (spec section 3).
+//! reconstruct sparse inputs (Elhage et al. 2022; the APD paper, section 3.1).
 
 use super::{Matrix, Target, Training};
 use crate::config::{ExperimentConfig, ModelConfig, TargetInit, TmsConfig};

@@ -1,4 +1,4 @@
-//! Causal importance (spec section 5): per subcomponent, a tiny MLP reads
+//! Causal importance (the SPD paper, section 2 and appendix): per subcomponent, a tiny MLP reads
 //! the subcomponent's inner activation `h_c = a V[:, c]` and says how much
 //! this input needs it; two hard sigmoids turn that into the mask's
 //! importance and the penalised one. (The reference code's later "revive"

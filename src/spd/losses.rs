@@ -1,4 +1,4 @@
-//! SPD's loss terms (spec section 5), one function each, and the
+//! SPD's loss terms (the SPD paper, section 2), one function each, and the
 //! stochastic masks they are taken under. Reconstruction losses compare
 //! outputs; the forward passes that make them live in `spd/mod.rs`.
 //!

@@ -1,4 +1,4 @@
-//! Stochastic Parameter Decomposition (spec section 5), one training step at
+//! Stochastic Parameter Decomposition (Bushnaq et al. 2025, section 2), one training step at
 //! a time. Each decomposed matrix (the tied TMS decoder `W^T` as a matrix of
 //! its own) gets C rank-one subcomponents `V[:, c] U[c, :]`; small MLPs
 //! read each input's inner activations and say how much it needs each

@@ -1,5 +1,5 @@
 //! What the page draws of SPD besides the views every method shares: the
-//! reference's own views (spec section 5). Per decomposed matrix, the causal
+//! reference's own views (docs/spd.md). Per decomposed matrix, the causal
 //! importances of each feature alone (lower and upper sigmoid), with the
 //! columns matched to features; a histogram of the importances over a batch;
 //! the alive count; and one input's importances beside a mask drawn from

@@ -1,4 +1,4 @@
-//! The adversary (spec section 7): persistent PGD sources, one row per
+//! The adversary (param-decomp's `adversary.py`; docs/vpd.md): persistent PGD sources, one row per
 //! batch slot and `C + 1` columns per decomposed matrix (the subcomponents'
 //! masks and the delta channel's), kept across steps and moved by Adam
 //! *ascent* on the reconstruction loss, then clamped to [0, 1].

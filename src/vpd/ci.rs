@@ -1,4 +1,4 @@
-//! VPD's causal importance (spec section 7): one MLP per decomposed matrix
+//! VPD's causal importance (param-decomp's `ci_fn/`; docs/vpd.md): one MLP per decomposed matrix
 //! reading the matrix's whole input ("layerwise"), GELU hidden layer, C
 //! outputs `z`; the lower CI `clamp(z, 0, 1)` for the masks, the upper one
 //! (leaky above 1) for the penalties.

@@ -1,4 +1,4 @@
-//! VPD's loss terms (spec section 7), one function each, as param-decomp's
+//! VPD's loss terms (docs/vpd.md), one function each, as param-decomp's
 //! `losses.py` computes them. The forward passes that make the
 //! reconstruction live in `vpd/mod.rs`.
 //!

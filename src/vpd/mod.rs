@@ -1,4 +1,4 @@
-//! VPD (spec section 7): SPD's rank-one subcomponents and causal
+//! VPD (Goodfire 2026; docs/vpd.md): SPD's rank-one subcomponents and causal
 //! importances, trained against an adversary. Per decomposed matrix
 //! ("site") C subcomponents `V[:, c] U[c, :]`, a residual channel
 //! `Delta = W - V U`, and an importance MLP reading the site's input; half
@@ -533,7 +533,7 @@ fn plain(t: &Tensor<3>) -> Tensor<3> {
 }
 
 /// Fresh parameters for sites of `shapes`: `V` normal with std
-/// `1 / sqrt(d_in)`, `U` with `1 / sqrt(C)` (spec section 7), the MLPs as
+/// `1 / sqrt(d_in)`, `U` with `1 / sqrt(C)` (as param-decomp), the MLPs as
 /// [`CiValues::init`].
 fn fresh(cfg: &VpdConfig, shapes: &[(usize, usize)], rng: &mut Rng) -> VpdValues {
     let c = cfg.n_components;

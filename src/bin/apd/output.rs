@@ -120,7 +120,7 @@ pub fn terms_text(s: &StepRecord, digits: usize) -> String {
     s.terms.iter().map(|(k, v)| format!("{k} {v:.digits$e}")).collect::<Vec<_>>().join(" ")
 }
 
-/// The field's evaluation (spec section 8), one line.
+/// The field's evaluation (param-decomp's handbook; `decomp::evaluation`), one line.
 pub fn evaluation_text(e: &Evaluation) -> String {
     let l0: Vec<String> = e.l0.iter().map(|v| format!("{v:.2}")).collect();
     let r = &e.recon;
