@@ -114,11 +114,12 @@ pub fn preset_config(name: &str) -> Result<String, JsValue> {
     to_json(&preset(name).map_err(invalid)?)
 }
 
-/// What every setting means (label, description, symbol, group, range), as JSON.
+/// What every setting means (label, description, symbol, group, range,
+/// whether it is shown before "More settings"), as JSON.
 #[cfg(feature = "cpu")]
 #[wasm_bindgen(js_name = settingsInfo)]
 pub fn settings_info() -> String {
-    serde_json::to_string(crate::config::settings::SETTINGS).expect("settings serialise")
+    crate::config::settings::settings_json()
 }
 
 /// The "as in the paper" variant of a configuration: this project's

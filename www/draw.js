@@ -1,7 +1,7 @@
 // @ts-check
 // What each card of the page shows: the loss curves, kept here as they
 // arrive, and the view data of a snapshot (computed by the engine).
-import { lossChart, lineChart, heatmap, bars, polygon, figure, color, legendCanvas, clear, message, diagonalOrder, permuteColumns, maxOf, maxAbsOf } from './views.js';
+import { lossChart, lineChart, heatmap, bars, polygon, figure, color, legendCanvas, clear, setPixelRatio, diagonalOrder, permuteColumns, maxOf, maxAbsOf } from './views.js';
 import { drawSamples, drawAblation, clearExplore } from './explore.js';
 import { drawSpd, clearSpd } from './spd.js';
 import { drawEvaluation } from './evaluation.js';
@@ -139,16 +139,51 @@ export function clearAll() {
   schedule();
 }
 
+/**
+ * A card with nothing to draw for what is shown collapses to its title and one line saying why
+ * (no empty chart); `null` shows it whole again.
+ * @param {string} id
+ * @param {string | null} reason
+ */
+function emptyCard(id, reason) {
+  const card = /** @type {HTMLElement} */ ($(id));
+  card.classList.toggle('card-empty', reason !== null);
+  let line = card.querySelector('.empty-reason');
+  if (reason === null) { line?.remove(); return; }
+  if (!line) {
+    line = document.createElement('p');
+    line.className = 'empty-reason note';
+    card.querySelector('h2')?.after(line);
+  }
+  line.textContent = reason;
+}
+
+/**
+ * Draws everything now, whatever the throttle says, with the charts at
+ * `ratio` device pixels per pixel (0: the screen's): a download draws at 2
+ * and then back.
+ * @param {number} ratio
+ */
+export function redrawAt(ratio) {
+  setPixelRatio(ratio);
+  drawCurves();
+  if (snapshot) drawSnapshot(snapshot);
+}
+
+function drawCurves() {
+  const { target, ...apdSeries } = curves;
+  emptyCard('card-target', saved && !target.length ? 'A finished result keeps no training curve of its target: run it here to watch the target learn.' : null);
+  if (!saved || target.length) lossChart(chart('target-chart'), { target });
+  lossChart(chart('loss-chart'), apdSeries, marks);
+}
+
 /** Draws at the next animation frame, once however many updates came. */
 function schedule() {
   if (pending) return;
   pending = true;
   requestAnimationFrame(() => {
     pending = false;
-    const { target, ...apdSeries } = curves;
-    if (saved && !target.length) message(chart('target-chart'), 'a saved result does not keep the target\'s training curve');
-    else lossChart(chart('target-chart'), { target });
-    lossChart(chart('loss-chart'), apdSeries, marks);
+    drawCurves();
     if (snapshot && snapshotDirty) {
       const wait = snapshotDrawnAt + 4 * snapshotDrawMs - performance.now();
       if (wait <= 0) {
@@ -185,14 +220,13 @@ function drawResid(s) {
   }
   heatmap(chart('attr-chart'), shares, n, C, { signed: false, scale: 1, rowLabel: 'feature', colLabel: 'component (permuted)', colNames: order.map((c) => `component ${c}`) });
   drawAblation(s.ablation, n, C, order);
-  if (ciOf(s)) {
-    // Subcomponent k of one matrix has nothing to do with subcomponent k of another.
-    message(chart('mass-chart'), `${ciName(s)}: each subcomponent belongs to one matrix, so there is no split across layers`);
-  } else if (r.layer_mass.length && r.layer_mass[0].length > 1) {
+  // Subcomponent k of one matrix has nothing to do with subcomponent k of another.
+  const split = r.layer_mass.length > 0 && r.layer_mass[0].length > 1;
+  emptyCard('card-mass', ciOf(s) ? `${ciName(s)}: each subcomponent belongs to one matrix, so there is no split across layers to show.`
+    : split ? null : 'One layer: there is no split across layers to show.');
+  if (!ciOf(s) && split) {
     bars(chart('mass-chart'), r.layer_mass.map((m) => m[0]), { labels: r.layer_mass.map((_, i) => i) });
     $('mass-chart').title = 'fraction of each dedicated component\'s weight mass in layer 1 (the rest is in the later layers)';
-  } else {
-    message(chart('mass-chart'), 'one layer: nothing to split');
   }
   const v = s.resid;
   if (!v) return;
@@ -345,6 +379,6 @@ function drawSnapshot(s) {
   drawAdversary(s.vpd?.adversary, s.vpd?.order[0], marks);
   drawEvaluation(s.evaluation, ciOf(s)?.names ?? []);
   const total = (s.active_histogram || []).reduce((a, b) => a + b, 0);
+  emptyCard('card-hist', !total && saved ? 'A finished result keeps no training batch to count: run it here to see one.' : null);
   if (total) bars(chart('hist-chart'), s.active_histogram.map((v) => v / total), { max: null, labels: s.active_histogram.map((_, i) => i) });
-  else if (saved) message(chart('hist-chart'), 'a saved result does not keep the last training batch');
 }

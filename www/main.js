@@ -10,8 +10,9 @@
 import * as draw from './draw.js';
 import { setupOffline } from './offline.js';
 import * as saved from './saved.js';
-import { renderFields, fieldError, hashOf, readHash, flatten, chapterOf, embedOf } from './settings.js';
+import { renderFields, fieldError, revealField, hashOf, readHash, flatten, chapterOf, embedOf } from './settings.js';
 import { embedCard, embedStatus, offerEmbeds } from './embed.js';
+import { offerDownloads } from './download.js';
 import { setupTour, openChapter } from './tour.js';
 import { pickPair } from './explore.js';
 import { shipped, showFirstView, scaleText, showGallery, duration } from './results.js';
@@ -706,7 +707,7 @@ window.addEventListener('hashchange', () => { if (!RUNNING.includes(state.status
  */
 function changeSetting(path, value) {
   const field = /** @type {HTMLInputElement | HTMLSelectElement | null} */ (document.querySelector(`[data-setting="${path}"]`));
-  if (field) { field.value = value; field.scrollIntoView({ block: 'center' }); }
+  if (field) { revealField(path); field.value = value; field.scrollIntoView({ block: 'center' }); }
   editSetting(path, value);
 }
 const pressRun = () => { if (!button('run').disabled) $('run').click(); };
@@ -723,7 +724,7 @@ window.addEventListener('hashchange', () => { const n = chapterOf(location.hash)
 // One card alone (`#embed=geometry`), or the whole page with an "Embed" button on every card.
 const embedName = embedOf(location.hash);
 embedded = embedCard(embedName, () => { if (shownEntry) runShown(); else startRun(false); }) ? embedName : '';
-if (!embedded) offerEmbeds();
+if (!embedded) { offerEmbeds(); offerDownloads(); }
 spawnWorker();
 setStatus('loading');
 draw.clearAll();

@@ -85,6 +85,7 @@ export const KINDS = /** @type {const} */ (['invalid', 'diverged', 'device-lost'
  * @property {string} symbol  its symbol in the papers, or ''
  * @property {'model' | 'target' | 'paper' | 'addition' | 'spd' | 'spd_later' | 'vpd'} group
  * @property {string} range  in words
+ * @property {boolean} main  shown at once; the others behind its group's "More settings"
  */
 
 /**

@@ -105,8 +105,42 @@ export function renderFields(configJson, onChange, info) {
     // A screen reader reads the description and any error with the field.
     desc.id = `desc-${s.path}`; err.id = `error-${s.path}`;
     input.setAttribute('aria-describedby', `${desc.id} ${err.id}`);
-    label.append(name, input); div.append(label, desc, err); groups[s.group].append(div);
+    label.append(name, input); div.append(label, desc, err);
+    // The shown ones first, then the group's "More settings", whatever the registry's order.
+    if (s.main) groups[s.group].insertBefore(div, groups[s.group].querySelector(':scope > details.more'));
+    else moreOf(groups[s.group]).append(div);
   }
+  for (const d of root.querySelectorAll('details.more')) {
+    const n = d.querySelectorAll('.field').length;
+    /** @type {HTMLElement} */ (d.querySelector('summary')).textContent = `More settings (${n})`;
+  }
+}
+
+/**
+ * The group's "More settings", made at its first use: the settings a visitor rarely changes.
+ * @param {HTMLFieldSetElement} group
+ */
+function moreOf(group) {
+  let more = /** @type {HTMLDetailsElement | null} */ (group.querySelector(':scope > details.more'));
+  if (!more) {
+    more = document.createElement('details');
+    more.className = 'more';
+    more.dataset.testid = `more-${group.dataset.group}`;
+    more.append(document.createElement('summary'));
+    group.append(more);
+  }
+  return more;
+}
+
+/**
+ * Opens the "More settings" that holds `path`'s field, if it is behind one: to show a value set
+ * for the user, or an error under it.
+ * @param {string} path
+ */
+export function revealField(path) {
+  const field = document.querySelector(`[data-setting="${path}"]`);
+  const more = field?.closest('details');
+  if (more) more.open = true;
 }
 
 /**
@@ -119,6 +153,7 @@ export function fieldError(path, message) {
   if (!div) return;
   div.classList.toggle('invalid', !!message);
   div.querySelector('.error').textContent = message;
+  if (message) revealField(path);
 }
 
 /**

@@ -63,6 +63,13 @@ const SERIES_COLORS = {
   adversary: '#d6453d', random: '#e09a1f', importances: '#3558d6',
 };
 
+let pixelRatio = 0;
+/**
+ * Draws the charts at `ratio` device pixels per pixel from here on (0: the screen's), for a download.
+ * @param {number} ratio
+ */
+export function setPixelRatio(ratio) { pixelRatio = ratio; }
+
 /**
  * Prepares a canvas for drawing at its logical size (its `width` and
  * `height` attributes as first set, kept in `data-w`/`data-h`): the backing
@@ -73,7 +80,7 @@ const SERIES_COLORS = {
 export function setup(canvas) {
   if (!canvas.dataset.w) { canvas.dataset.w = String(canvas.width); canvas.dataset.h = String(canvas.height); }
   const W = Number(canvas.dataset.w), H = Number(canvas.dataset.h);
-  const dpr = Math.max(1, Math.min(4, globalThis.devicePixelRatio || 1));
+  const dpr = pixelRatio || Math.max(1, Math.min(4, globalThis.devicePixelRatio || 1));
   if (canvas.width !== Math.round(W * dpr) || canvas.height !== Math.round(H * dpr)) {
     canvas.width = Math.round(W * dpr); canvas.height = Math.round(H * dpr);
     canvas.style.aspectRatio = `${W} / ${H}`; canvas.style.width = `${W}px`;

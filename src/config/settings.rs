@@ -136,6 +136,53 @@ pub const SETTINGS: &[Setting] = &[
     s("scale.feature_norm", "feature norm", "", Addition, "(0, 100]", "TMS: the feature-vector norm the target is decomposed at (the one the preset was measured on)"),
 ];
 
+/// The settings the page shows at once, a few per group: what a visitor
+/// changes first (sizes, the method's main coefficients, its schedule);
+/// the others wait behind one "More settings" per group.
+pub const MAIN: &[&str] = &[
+    "model.n_features",
+    "model.n_hidden",
+    "model.n_hidden_layers",
+    "model.d_resid",
+    "model.d_mlp",
+    "model.n_layers",
+    "model.feature_prob",
+    "target.lr",
+    "target.steps",
+    "apd.n_components",
+    "apd.topk",
+    "apd.coeff_minimality",
+    "apd.coeff_simplicity",
+    "apd.lr",
+    "apd.steps",
+    "spd.n_components",
+    "spd.coeff_importance",
+    "spd.lr",
+    "spd.steps",
+    "vpd.n_components",
+    "vpd.coeff_importance",
+    "vpd.adversary_lr",
+    "vpd.lr",
+    "vpd.steps",
+    "apd.restarts",
+    "spd.restarts",
+    "vpd.restarts",
+    "scale.rescale",
+];
+
+/// [`SETTINGS`] as JSON, each with `main` (whether it is in [`MAIN`]).
+pub fn settings_json() -> String {
+    let all: Vec<serde_json::Value> = SETTINGS
+        .iter()
+        .map(|s| {
+            let mut v = serde_json::to_value(s).expect("a setting serialises");
+            v["main"] = serde_json::Value::Bool(MAIN.contains(&s.path));
+            v
+        })
+        .collect();
+    serde_json::to_string(&all).expect("settings serialise")
+}
+
 /// The entry for `path`, if it has one.
 pub fn setting(path: &str) -> Option<&'static Setting> {
     SETTINGS.iter().find(|s| s.path == path)
@@ -145,6 +192,14 @@ pub fn setting(path: &str) -> Option<&'static Setting> {
 mod tests {
     use super::*;
     use crate::config::{preset, PRESET_NAMES};
+
+    #[test]
+    fn main_settings_are_settings() {
+        for p in MAIN {
+            assert!(setting(p).is_some(), "{p} is in MAIN but has no entry in SETTINGS");
+        }
+        assert!(settings_json().contains(r#""path":"apd.topk""#) && settings_json().contains(r#""main":false"#));
+    }
 
     fn leaves(v: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
         match v {
