@@ -103,3 +103,22 @@ async fn webgpu_runs_one_after_another_share_the_device_and_a_lost_one_is_replac
     drop(webgpu_run().await);
     assert_eq!(gpu_devices_made(), made + 1);
 }
+
+/// Other tools' files in the page's engine (32-bit wasm): the PyTorch and
+/// safetensors fixtures read the same as natively, a hostile one is refused.
+#[wasm_bindgen_test]
+fn pytorch_and_safetensors_targets_import_in_wasm() {
+    let pth = apd_playground::web::import_target(include_bytes!("fixtures/interop/tms-5-2.pth")).unwrap();
+    let st = apd_playground::web::import_target(include_bytes!("fixtures/interop/tms-5-2.f32.safetensors")).unwrap();
+    let text = |json: &str| serde_json::from_str::<serde_json::Value>(json).unwrap()["text"].as_str().unwrap().to_string();
+    assert_eq!(text(&pth), text(&st), "the same target from both files");
+    assert!(pth.contains("Decomposed as tms-5-2"), "{pth}");
+    let refused = apd_playground::interop::import_target(include_bytes!("fixtures/interop/whole-model.pth")).unwrap_err();
+    assert!(refused.to_string().contains("reference_targets.Tms"), "{refused}");
+    let (bytes, yaml) = apd_playground::interop::export::export_json(&text(&pth), "t.safetensors").unwrap();
+    assert_eq!(
+        apd_playground::interop::import_target(&bytes).unwrap().target,
+        apd_playground::interop::import_target(include_bytes!("fixtures/interop/tms-5-2.pth")).unwrap().target
+    );
+    assert!(yaml.contains("path: t.safetensors"));
+}

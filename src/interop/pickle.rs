@@ -307,7 +307,8 @@ fn persistent(pid: Value) -> Result<Value, String> {
             if key.contains('/') || key.contains("..") {
                 return Err("a storage key that is a path".into());
             }
-            Ok(Value::Storage { key: key.clone(), dtype, numel: *numel as usize })
+            let numel = usize::try_from(*numel).map_err(|_| "a storage too large for this machine")?;
+            Ok(Value::Storage { key: key.clone(), dtype, numel })
         }
         _ => Err("a persistent id that is not a tensor storage".into()),
     }
@@ -327,7 +328,14 @@ fn reduce(f: Value, args: Value) -> Result<Value, String> {
             if size.len() != stride.len() || *offset < 0 {
                 return Err("a tensor whose size and stride differ in length".into());
             }
-            Ok(Value::Tensor(TensorRef { key: key.clone(), dtype, numel: *numel, offset: *offset as usize, size, stride }))
+            Ok(Value::Tensor(TensorRef {
+                key: key.clone(),
+                dtype,
+                numel: *numel,
+                offset: usize::try_from(*offset).map_err(|_| "a tensor offset too large")?,
+                size,
+                stride,
+            }))
         }
         ("torch._utils._rebuild_parameter", [t @ Value::Tensor(_), ..]) => Ok(t.clone()),
         (f, _) => Err(format!("`{f}` called with arguments a state dict does not hold")),

@@ -12,10 +12,10 @@ pub(crate) struct Zip<'a> {
 }
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
+    Some(u16::from_le_bytes(b.get(at..at.checked_add(2)?)?.try_into().ok()?))
 }
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    Some(u32::from_le_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
 }
 
 impl<'a> Zip<'a> {
@@ -28,6 +28,8 @@ impl<'a> Zip<'a> {
             .find(|&i| u32_at(bytes, i) == Some(0x0605_4b50))
             .ok_or_else(truncated)?;
         let count = u16_at(bytes, eocd + 10).ok_or_else(truncated)? as usize;
+        // Offsets are checked to lie inside the file as they are read, so
+        // that the sums below stay far from overflow (usize is 32 bits in wasm).
         let mut at = u32_at(bytes, eocd + 16).ok_or_else(truncated)? as usize;
         let mut entries = Vec::new();
         for _ in 0..count {
@@ -43,6 +45,9 @@ impl<'a> Zip<'a> {
             let name = String::from_utf8(name.to_vec()).map_err(|_| truncated())?;
             if size == u32::MAX || local == u32::MAX as usize {
                 return Err(bad(format!("`{name}` is stored in zip64 form, which is not read (the file is too large for a toy model)")));
+            }
+            if local >= bytes.len() {
+                return Err(truncated());
             }
             entries.push((name, method, local, size as usize));
             at += 46 + n + e + c;

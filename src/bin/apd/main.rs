@@ -9,6 +9,7 @@ mod cli;
 mod decompose;
 #[cfg(not(target_arch = "wasm32"))]
 mod files;
+#[cfg(not(target_arch = "wasm32"))]
 mod foreign;
 #[cfg(not(target_arch = "wasm32"))]
 mod output;
