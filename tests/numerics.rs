@@ -222,6 +222,7 @@ fn host_attributions_match_the_tensor_operations() {
             inputs.push(inputs.last().unwrap().clone().matmul(w));
         }
         let pre = inputs.last().unwrap().clone().matmul(tw[0].clone().transpose()) + t(&bias, 1, n);
+        let inputs: Vec<_> = inputs.into_iter().map(apd_playground::decomp::Stream::dense).collect();
         let want = attributions(&inputs, pre, &tw, &chain, &ta, &tb, c, m).into_data().try_to_vec::<f32>().unwrap();
         let net = TmsMatrices {
             chain: &chain,

@@ -20,7 +20,7 @@
 
 use crate::config::ChainLayer;
 use crate::decomp::network::chain_weight;
-use crate::decomp::Forward;
+use crate::decomp::{Forward, Stream};
 use burn::tensor::Tensor;
 
 /// `s_c = x @ P_c` for every component at once: `N*C x B x d_out`.
@@ -30,21 +30,22 @@ use burn::tensor::Tensor;
 /// matrix kernel by the operands' layout, and these are the layouts one
 /// instance always had (a contiguous copy of the transposed A would round
 /// differently).
-pub fn component_acts(x: Tensor<3>, layer: ChainLayer, a: &[Tensor<3>], b: &[Tensor<3>], n_components: usize, rank: usize) -> Tensor<3> {
-    let [n, batch, _] = x.dims();
+pub fn component_acts(x: &Stream<3>, layer: ChainLayer, a: &[Tensor<3>], b: &[Tensor<3>], n_components: usize, rank: usize) -> Tensor<3> {
     let (c, m) = (n_components, rank);
     let (inner, right, d_out) = match layer {
         ChainLayer::Own(l) => {
             let d_out = b[l].dims()[2];
+            let n = b[l].dims()[0];
             (x.matmul(a[l].clone()), b[l].clone().reshape([n, c, m, d_out]), d_out)
         }
         ChainLayer::Tied(l) => {
             // P_c^T = B_c^T A_c^T.
-            let d_out = a[l].dims()[1];
+            let [n, d_out, _] = a[l].dims();
             let at = a[l].clone().reshape([n, d_out, c, m]).permute([0, 2, 3, 1]);
             (x.matmul(b[l].clone().transpose()), at, d_out)
         }
     };
+    let [n, batch, _] = inner.dims();
     let inner = inner.reshape([n, batch, c, m]).swap_dims(1, 2);
     inner.matmul(right).reshape([n * c, batch, d_out])
 }
@@ -74,7 +75,7 @@ fn squared_norms(dy: Tensor<3>, pre: Option<Tensor<3>>, c: usize) -> Tensor<3> {
 /// final ReLU), along the components given by factors `a`, `b`.
 #[allow(clippy::too_many_arguments)]
 pub fn attributions(
-    inputs: &[Tensor<3>],
+    inputs: &[Stream<3>],
     pre: Tensor<3>,
     ws: &[Tensor<3>],
     chain: &[ChainLayer],
@@ -85,7 +86,7 @@ pub fn attributions(
 ) -> Tensor<3> {
     let mut tangent: Option<Tensor<3>> = None;
     for (k, &layer) in chain.iter().enumerate() {
-        let s = component_acts(inputs[k].clone(), layer, a, b, n_components, rank);
+        let s = component_acts(&inputs[k], layer, a, b, n_components, rank);
         tangent = Some(match tangent {
             None => s,
             Some(t) => through(t, chain_weight(ws, layer), n_components) + s,
@@ -121,7 +122,7 @@ pub fn resid_attributions(
     let mut proj: Vec<Option<Tensor<3>>> = vec![None; n_layers + 1];
     for l in 0..n_layers {
         let (li, lo) = (2 * l, 2 * l + 1);
-        let s_in = component_acts(fwd.inputs[li].clone(), ChainLayer::Own(li), a, b, c, m);
+        let s_in = component_acts(&fwd.inputs[li], ChainLayer::Own(li), a, b, c, m);
         let t_pre = match proj[l].take() {
             Some(p) => p + s_in,
             None => s_in,
@@ -130,7 +131,7 @@ pub fn resid_attributions(
         let relu_grad = fwd.pre[l].clone().greater_elem(0.0).float().reshape([n, 1, batch, d_mlp]);
         let t_h = (t_pre.reshape([n, c, batch, d_mlp]) * relu_grad).reshape([n * c, batch, d_mlp]);
         // As in component_acts: batched over N x C, u a strided view.
-        let u = fwd.inputs[lo].clone().matmul(a[lo].clone()).reshape([n, batch, c, m]).swap_dims(1, 2);
+        let u = fwd.inputs[lo].matmul(a[lo].clone()).reshape([n, batch, c, m]).swap_dims(1, 2);
         for (k, reader) in readers.iter().enumerate().skip(l + 1) {
             let cols = reader.dims()[2];
             let through_w = through(t_h.clone(), ws[lo].clone().matmul(reader.clone()), c);

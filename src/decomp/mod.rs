@@ -17,7 +17,7 @@ pub mod scale;
 pub mod subcomponents;
 
 pub use factors::{Decomposition, FactorPair};
-pub use network::{Forward, Network};
+pub use network::{Forward, Network, Stream};
 
 use crate::config::{ExperimentConfig, StartPlan};
 use crate::error::ApdError;

@@ -31,12 +31,115 @@ pub enum Arch<const D: usize = 2> {
     },
 }
 
+/// An activation that one use of a decomposed matrix reads, kept as a sum
+/// of products `coeff_i @ basis_i` (a plain tensor is one term without a
+/// basis). The residual MLP's stream is kept so: it starts as `x W_E` and
+/// each layer adds `h W_out`, so a `d_resid`-wide product of the stream,
+/// `r M`, is `x (W_E M) + h (W_out M)`: products with the features' and
+/// the neurons' few columns, and one per step of the wide matrices, not
+/// one per input (about a tenth of the arithmetic at 1,000 wide, the same
+/// function up to rounding). Where `fold` is off (TMS) every operation is
+/// done at once, in the order a plain tensor's would be: the same bits.
+#[derive(Clone)]
+pub struct Stream<const D: usize = 2> {
+    terms: Vec<(Tensor<D>, Option<Tensor<D>>)>,
+    fold: bool,
+}
+
+impl<const D: usize> Stream<D> {
+    /// `t` itself, every operation on it done at once.
+    pub fn dense(t: Tensor<D>) -> Self {
+        Stream { terms: vec![(t, None)], fold: false }
+    }
+
+    /// `t` itself, products with it kept as products (folded).
+    pub fn folded(t: Tensor<D>) -> Self {
+        Stream { terms: vec![(t, None)], fold: true }
+    }
+
+    /// `coeff @ basis`, folded where this stream is.
+    pub fn like(&self, coeff: Tensor<D>, basis: Tensor<D>) -> Self {
+        if self.fold {
+            Stream { terms: vec![(coeff, Some(basis))], fold: true }
+        } else {
+            Stream::dense(coeff.matmul(basis))
+        }
+    }
+
+    /// This stream times `w`: each term's basis times `w` when folded.
+    pub fn times(&self, w: Tensor<D>) -> Self {
+        if !self.fold {
+            return Stream::dense(self.value().matmul(w));
+        }
+        let cols = w.dims()[D - 1];
+        let terms = self
+            .terms
+            .iter()
+            .map(|(c, b)| match b {
+                None => (c.clone(), Some(w.clone())),
+                Some(b) => {
+                    // Folding, `c (b w)`, costs k d cols + B k cols; through
+                    // the full width, `(c b) w`, B k d + B d cols. A wide
+                    // basis read by a wide matrix (a decomposition's C*m
+                    // columns at a small batch) is cheaper unfolded.
+                    let (rows, k, d) = (c.dims()[D - 2], c.dims()[D - 1], b.dims()[D - 1]);
+                    if k * d * cols + rows * k * cols <= rows * k * d + rows * d * cols {
+                        (c.clone(), Some(b.clone().matmul(w.clone())))
+                    } else {
+                        (c.clone().matmul(b.clone()), Some(w.clone()))
+                    }
+                }
+            })
+            .collect();
+        Stream { terms, fold: true }
+    }
+
+    /// `self @ w` as a tensor.
+    pub fn matmul(&self, w: Tensor<D>) -> Tensor<D> {
+        self.times(w).value()
+    }
+
+    /// The sum of the terms, as a tensor.
+    pub fn value(&self) -> Tensor<D> {
+        let term = |(c, b): &(Tensor<D>, Option<Tensor<D>>)| match b {
+            Some(b) => c.clone().matmul(b.clone()),
+            None => c.clone(),
+        };
+        let mut terms = self.terms.iter();
+        let first = term(terms.next().expect("a stream has a term"));
+        terms.fold(first, |sum, t| sum + term(t))
+    }
+
+    /// The sum of two streams.
+    pub fn plus(self, other: Stream<D>) -> Self {
+        if !self.fold {
+            return Stream::dense(self.value() + other.value());
+        }
+        let mut terms = self.terms;
+        terms.extend(other.terms);
+        Stream { terms, fold: true }
+    }
+
+    /// Every row scaled by `s` (`... x B x 1`).
+    pub fn scale_rows(self, s: Tensor<D>) -> Self {
+        if !self.fold {
+            return Stream::dense(self.value() * s);
+        }
+        Stream { terms: self.terms.into_iter().map(|(c, b)| (c * s.clone(), b)).collect(), fold: true }
+    }
+
+    /// The same on the autodiff device.
+    pub fn autodiff(&self) -> Self {
+        Stream { terms: self.terms.iter().map(|(c, b)| (c.clone().autodiff(), b.clone().map(|b| b.autodiff()))).collect(), fold: self.fold }
+    }
+}
+
 /// A forward pass, keeping what attributions and losses need.
 pub struct Forward<const D: usize = 2> {
     /// Input of every use of a decomposed matrix: for TMS one per chain
     /// entry; for the residual MLP one per matrix (`r_l` for `W_in^l`,
     /// `relu(pre_l)` for `W_out^l`).
-    pub inputs: Vec<Tensor<D>>,
+    pub inputs: Vec<Stream<D>>,
     /// Pre-activations: for TMS the output before its ReLU (one entry); for
     /// the residual MLP each layer's MLP pre-activation.
     pub pre: Vec<Tensor<D>>,
@@ -49,7 +152,7 @@ impl<const D: usize> Forward<D> {
     /// inputs of the `W_out` matrices); empty for TMS.
     pub fn mlp_acts(&self, model: &ModelConfig) -> Vec<Tensor<D>> {
         match model {
-            ModelConfig::ResidMlp(_) => self.inputs.iter().skip(1).step_by(2).cloned().collect(),
+            ModelConfig::ResidMlp(_) => self.inputs.iter().skip(1).step_by(2).map(Stream::value).collect(),
             ModelConfig::Tms(_) => Vec::new(),
         }
     }
@@ -185,7 +288,7 @@ impl<const D: usize> Network<D> {
 
     /// The forward pass with full weights `ws`.
     pub fn forward(&self, x: Tensor<D>, ws: &[Tensor<D>]) -> Forward<D> {
-        self.forward_by(x, false, |layer, h| h.matmul(chain_weight(ws, layer)))
+        self.forward_by(x, false, |layer, h| h.times(chain_weight(ws, layer)))
     }
 
     /// The target's own forward pass.
@@ -196,32 +299,40 @@ impl<const D: usize> Network<D> {
     /// The forward pass where each use of a decomposed matrix maps its
     /// input `h` to `linear(layer, h)` (`Own(l)`: matrix l; `Tied(l)`: its
     /// transpose). With `autodiff`, the frozen parts are lifted onto the
-    /// autodiff device, for a forward pass that is differentiated.
-    pub fn forward_by(&self, x: Tensor<D>, autodiff: bool, linear: impl Fn(ChainLayer, Tensor<D>) -> Tensor<D>) -> Forward<D> {
+    /// autodiff device, for a forward pass that is differentiated. The
+    /// residual MLP's stream is folded ([`Stream`]); TMS's is not.
+    pub fn forward_by(&self, x: Tensor<D>, autodiff: bool, linear: impl Fn(ChainLayer, &Stream<D>) -> Stream<D>) -> Forward<D> {
         let lift = |t: Tensor<D>| if autodiff { t.autodiff() } else { t };
         match &self.arch {
             Arch::Tms { chain, bias } => {
                 let mut inputs = Vec::with_capacity(chain.len());
-                let mut h = x;
+                let mut h = Stream::dense(x);
                 for &layer in chain {
                     inputs.push(h.clone());
-                    h = linear(layer, h);
+                    h = Stream::dense(linear(layer, &h).value());
                 }
-                let pre = h + lift(bias.clone());
+                let pre = h.value() + lift(bias.clone());
                 Forward { inputs, out: relu(pre.clone()), pre: vec![pre] }
             }
             Arch::Resid { embed } => {
                 let embed = lift(embed.clone());
                 let n = self.weights.len();
                 let (mut inputs, mut pre) = (Vec::with_capacity(n), Vec::with_capacity(n / 2));
-                let mut r = x.matmul(embed.clone());
+                // Folding recomputes `W_E M` for each matrix M that reads the
+                // stream, in each pass and its backward: it pays where the
+                // batch is large against the features (SPD's and VPD's 2048
+                // against 100), not at APD's 256 (measured slower there).
+                let [rows, features] = [x.dims()[D - 2], x.dims()[D - 1]];
+                let fold = crate::models::resid::folding() && rows >= 4 * features;
+                let stream = if fold { Stream::folded } else { Stream::dense };
+                let mut r = stream(x).times(embed.clone());
                 for l in (0..n).step_by(2) {
                     inputs.push(r.clone());
-                    let p = linear(ChainLayer::Own(l), r.clone());
-                    let h = relu(p.clone());
+                    let p = linear(ChainLayer::Own(l), &r).value();
+                    let h = stream(relu(p.clone()));
                     pre.push(p);
                     inputs.push(h.clone());
-                    r = r + linear(ChainLayer::Own(l + 1), h);
+                    r = r.plus(linear(ChainLayer::Own(l + 1), &h));
                 }
                 Forward { inputs, pre, out: r.matmul(embed.transpose()) }
             }
@@ -273,10 +384,10 @@ pub fn chain_weight<const D: usize>(ws: &[Tensor<D>], layer: ChainLayer) -> Tens
 /// per-sample mask over components repeated over the rank (`B x C*m`):
 /// `sum_c mask[b, c] (h A_c) B_c`, or its transpose for a tied use (each
 /// with a leading instance dimension when `D = 3`).
-pub fn masked_product<const D: usize>(h: Tensor<D>, layer: ChainLayer, a: &[Tensor<D>], b: &[Tensor<D>], mask_m: &Tensor<D>) -> Tensor<D> {
+pub fn masked_product<const D: usize>(h: &Stream<D>, layer: ChainLayer, a: &[Tensor<D>], b: &[Tensor<D>], mask_m: &Tensor<D>) -> Stream<D> {
     match layer {
-        ChainLayer::Own(l) => (h.matmul(a[l].clone()) * mask_m.clone()).matmul(b[l].clone()),
-        ChainLayer::Tied(l) => (h.matmul(b[l].clone().transpose()) * mask_m.clone()).matmul(a[l].clone().transpose()),
+        ChainLayer::Own(l) => h.like(h.matmul(a[l].clone()) * mask_m.clone(), b[l].clone()),
+        ChainLayer::Tied(l) => h.like(h.matmul(b[l].clone().transpose()) * mask_m.clone(), a[l].clone().transpose()),
     }
 }
 

@@ -21,14 +21,52 @@ pub struct ResidNet {
     pub w_out: Vec<Param<Tensor<3>>>,
 }
 
+thread_local! {
+    // `APD_FULL_WIDTH=1` turns the folding off, to measure what it saves
+    // (`apd bench`, docs/performance.md).
+    static FOLD: std::cell::Cell<bool> = std::cell::Cell::new(std::env::var_os("APD_FULL_WIDTH").is_none());
+}
+
+/// Whether the residual stream is computed in the features' basis here
+/// (the default; see [`resid_forward`] and `decomp::Stream`).
+pub fn folding() -> bool {
+    FOLD.with(|c| c.get())
+}
+
+/// Runs `f` with the residual MLP's stream not folded: every product at
+/// full width, as the network is written. For tests that compare the two.
+pub fn unfolded<R>(f: impl FnOnce() -> R) -> R {
+    let was = FOLD.with(|c| c.replace(false));
+    let out = f();
+    FOLD.with(|c| c.set(was));
+    out
+}
+
 /// `y = (x W_E + sum_l relu(r_l W_in^l) W_out^l) W_E^T` with any weights;
 /// with a leading instance dimension too (`transpose` swaps the last two).
+/// The stream `r` is only ever read through a product, so it is kept as
+/// its terms, `x W_E + sum_l h_l W_out^l`, and `r M` computed as
+/// `x (W_E M) + sum_l h_l (W_out^l M)`: products with the features' and
+/// neurons' few columns per input, and the wide ones once per step.
 pub fn resid_forward<const D: usize>(x: Tensor<D>, embed: &Tensor<D>, w_in: &[Tensor<D>], w_out: &[Tensor<D>]) -> Tensor<D> {
-    let mut r = x.matmul(embed.clone());
-    for (wi, wo) in w_in.iter().zip(w_out) {
-        r = r.clone() + relu(r.matmul(wi.clone())).matmul(wo.clone());
+    if !folding() {
+        let mut r = x.matmul(embed.clone());
+        for (wi, wo) in w_in.iter().zip(w_out) {
+            r = r.clone() + relu(r.matmul(wi.clone())).matmul(wo.clone());
+        }
+        return r.matmul(embed.clone().transpose());
     }
-    r.matmul(embed.clone().transpose())
+    let read = |terms: &[(Tensor<D>, Tensor<D>)], m: &Tensor<D>| {
+        let mut products = terms.iter().map(|(c, b)| c.clone().matmul(b.clone().matmul(m.clone())));
+        let first = products.next().expect("the embedding's term");
+        products.fold(first, |sum, p| sum + p)
+    };
+    let mut terms = vec![(x, embed.clone())];
+    for (wi, wo) in w_in.iter().zip(w_out) {
+        let h = relu(read(&terms, wi));
+        terms.push((h, wo.clone()));
+    }
+    read(&terms, &embed.clone().transpose())
 }
 
 /// The labels `x + relu(x)`.

@@ -241,15 +241,7 @@ impl SpdTrainer {
             .iter()
             .zip(v)
             .zip(&self.model.gates)
-            .map(
-                |((a, v), g)| {
-                    if autodiff {
-                        g.forward(a.clone().autodiff().matmul(v.clone()))
-                    } else {
-                        g.forward_inner(a.clone().matmul(v.clone()))
-                    }
-                },
-            )
+            .map(|((a, v), g)| if autodiff { g.forward(a.autodiff().matmul(v.clone())) } else { g.forward_inner(a.matmul(v.clone())) })
             .collect()
     }
 
@@ -288,11 +280,11 @@ impl SpdTrainer {
             .forward_by(lift(x), autodiff, |layer, h| {
                 let l = self.index_of(layer);
                 match only {
-                    Some(k) if k != l => h.matmul(lift(chain_weight(&self.network.weights, layer))),
+                    Some(k) if k != l => h.times(lift(chain_weight(&self.network.weights, layer))),
                     _ => {
-                        let out = (h.clone().matmul(v[l].clone()) * masks[l].clone()).matmul(u[l].clone());
+                        let out = h.like(h.matmul(v[l].clone()) * masks[l].clone(), u[l].clone());
                         match delta {
-                            Some((d, m)) => out + h.matmul(d[l].clone()) * m[l].clone(),
+                            Some((d, m)) => out.plus(h.times(d[l].clone()).scale_rows(m[l].clone())),
                             None => out,
                         }
                     }

@@ -44,7 +44,7 @@ impl CiValues {
 /// `z = gelu(a w1 + b1) w2 + b2` for N instances side by side: `a` is
 /// `N x B x d_in`, `w1` `N x d_in x H`, `b1` `N x 1 x H`, `w2` `N x H x C`,
 /// `b2` `N x 1 x C`.
-pub fn logits(a: Tensor<3>, [w1, b1, w2, b2]: [Tensor<3>; 4]) -> Tensor<3> {
+pub fn logits(a: &crate::decomp::Stream<3>, [w1, b1, w2, b2]: [Tensor<3>; 4]) -> Tensor<3> {
     gelu(a.matmul(w1) + b1).matmul(w2) + b2
 }
 

@@ -247,12 +247,7 @@ impl VpdTrainer {
 
     /// The importance logits `z` of every site from the target's forward pass.
     fn logits(&self, target: &Forward<3>, p: &Params, autodiff: bool) -> Vec<Tensor<3>> {
-        target
-            .inputs
-            .iter()
-            .zip(&p.ci)
-            .map(|(a, w)| ci::logits(if autodiff { a.clone().autodiff() } else { a.clone() }, w.clone()))
-            .collect()
+        target.inputs.iter().zip(&p.ci).map(|(a, w)| ci::logits(&if autodiff { a.autodiff() } else { a.clone() }, w.clone())).collect()
     }
 
     /// The network on `x` with site l computing
@@ -269,13 +264,13 @@ impl VpdTrainer {
                 let w = lift(chain_weight(&self.network.weights, layer));
                 let [n, b, width] = masks[l].dims();
                 let m = masks[l].clone().narrow(2, 0, c);
-                let mut out = (h.clone().matmul(p.v[l].clone()) * m).matmul(p.u[l].clone());
+                let mut out = h.like(h.matmul(p.v[l].clone()) * m, p.u[l].clone());
                 if width > c {
                     let delta = w.clone() - p.v[l].clone().matmul(p.u[l].clone());
-                    out = out + h.clone().matmul(delta) * masks[l].clone().narrow(2, c, 1).reshape([n, b, 1]);
+                    out = out.plus(h.times(delta).scale_rows(masks[l].clone().narrow(2, c, 1).reshape([n, b, 1])));
                 }
                 match route {
-                    Some(r) => out * r[l].clone() + h.matmul(w) * r[l].clone().neg().add_scalar(1.0),
+                    Some(r) => out.scale_rows(r[l].clone()).plus(h.times(w).scale_rows(r[l].clone().neg().add_scalar(1.0))),
                     None => out,
                 }
             })

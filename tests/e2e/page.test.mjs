@@ -726,6 +726,8 @@ test('a residual MLP runs in the page: its views, metrics and memory refusal', {
   // A configuration that cannot fit is refused with a message, and the tab lives on.
   await page.getByTestId('reset').click();
   await page.getByTestId('status').filter({ hasText: /^ready$/ }).waitFor({ timeout: 10_000 });
+  // The rank sits behind APD's "More settings".
+  await page.getByTestId('more-paper').locator('summary').click();
   for (const [f, v] of [['model.d_resid', '8000'], ['model.d_mlp', '2000'], ['apd.n_components', '400'], ['apd.rank', '64']]) {
     await page.getByTestId(`field-${f}`).fill(v);
     await page.getByTestId(`field-${f}`).dispatchEvent('change');
