@@ -1,7 +1,7 @@
 // @ts-check
 // What each card of the page shows: the loss curves, kept here as they
 // arrive, and the view data of a snapshot (computed by the engine).
-import { lossChart, lineChart, heatmap, bars, polygon, figure, color, legendCanvas, clear, setPixelRatio, diagonalOrder, permuteColumns, maxOf, maxAbsOf } from './views.js';
+import { lossChart, lineChart, heatmap, bars, polygon, figure, color, legendCanvas, clear, setPixelRatio, emptyCard, diagonalOrder, permuteColumns, maxOf, maxAbsOf } from './views.js';
 import { drawSamples, drawAblation, clearExplore } from './explore.js';
 import { drawSpd, clearSpd } from './spd.js';
 import { drawEvaluation } from './evaluation.js';
@@ -137,25 +137,6 @@ export function clearAll() {
   drawEvaluation(null, []);
   drawAdversary(undefined, undefined);
   schedule();
-}
-
-/**
- * A card with nothing to draw for what is shown collapses to its title and one line saying why
- * (no empty chart); `null` shows it whole again.
- * @param {string} id
- * @param {string | null} reason
- */
-function emptyCard(id, reason) {
-  const card = /** @type {HTMLElement} */ ($(id));
-  card.classList.toggle('card-empty', reason !== null);
-  let line = card.querySelector('.empty-reason');
-  if (reason === null) { line?.remove(); return; }
-  if (!line) {
-    line = document.createElement('p');
-    line.className = 'empty-reason note';
-    card.querySelector('h2')?.after(line);
-  }
-  line.textContent = reason;
 }
 
 /**
@@ -377,7 +358,7 @@ function drawSnapshot(s) {
   drawSamples(s.samples);
   drawSpd(ciOf(s));
   drawAdversary(s.vpd?.adversary, s.vpd?.order[0], marks);
-  drawEvaluation(s.evaluation, ciOf(s)?.names ?? []);
+  drawEvaluation(s.evaluation, ciOf(s)?.names ?? [], saved ? 'This result was saved without the evaluation: run it here to compute it.' : null);
   const total = (s.active_histogram || []).reduce((a, b) => a + b, 0);
   emptyCard('card-hist', !total && saved ? 'A finished result keeps no training batch to count: run it here to see one.' : null);
   if (total) bars(chart('hist-chart'), s.active_histogram.map((v) => v / total), { max: null, labels: s.active_histogram.map((_, i) => i) });

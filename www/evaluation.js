@@ -3,7 +3,7 @@
 // `views.evaluation`, src/decomp/evaluation.rs): active components per
 // matrix beside the true count, the output's error under each named mask,
 // and the mean importance of each component, sorted, on a log scale.
-import { lossChart, clear } from './views.js';
+import { lossChart, clear, emptyCard } from './views.js';
 /** @typedef {import('./protocol.js').Evaluation} Evaluation */
 /** @typedef {import('./views.js').Chart} Chart */
 
@@ -29,10 +29,12 @@ const num = (v) => (v === 0 ? '0' : Math.abs(v) >= 1e-2 && Math.abs(v) < 1e3 ? v
  * every matrix, as APD's do), or empties the card.
  * @param {Evaluation | null | undefined} e
  * @param {string[]} names
+ * @param {string | null} [missing]  why a saved result shows none: the card collapses to this line
  */
-export function drawEvaluation(e, names) {
+export function drawEvaluation(e, names, missing = null) {
   const table = $('eval-recon');
   table.innerHTML = '';
+  emptyCard('card-evaluation', e ? null : missing);
   if (!e) {
     $('eval-l0').textContent = '';
     $('eval-identity').textContent = '';

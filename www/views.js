@@ -471,3 +471,22 @@ export function lineChart(canvas, xs, lines, { xLabel = '' } = {}) {
     legendY += 16;
   }
 }
+
+/**
+ * A card with nothing to draw for what is shown collapses to its title and one line saying why
+ * (no empty chart); `null` shows it whole again.
+ * @param {string} id
+ * @param {string | null} reason
+ */
+export function emptyCard(id, reason) {
+  const card = /** @type {HTMLElement} */ (document.getElementById(id));
+  card.classList.toggle('card-empty', reason !== null);
+  let line = card.querySelector('.empty-reason');
+  if (reason === null) { line?.remove(); return; }
+  if (!line) {
+    line = document.createElement('p');
+    line.className = 'empty-reason note';
+    card.querySelector('h2')?.after(line);
+  }
+  line.textContent = reason;
+}

@@ -43,6 +43,28 @@ test('a shipped result leaves no card empty, and a card downloads as a PNG at tw
   await page.close();
 });
 
+test('no shipped result leaves a card empty', { timeout: 240_000 }, async () => {
+  const { page, problems } = await openPage(env);
+  await page.getByTestId('mmcs').filter({ hasText: /\d/ }).waitFor({ timeout: 20_000 });
+  const n = await page.getByTestId('gallery-item').count();
+  assert.ok(n >= 20, `${n} shipped results`);
+  for (let i = 0; i < n; i++) {
+    const item = page.getByTestId('gallery-item').nth(i);
+    const title = await item.textContent();
+    await item.click();
+    await page.waitForTimeout(1500);
+    // A shown card either draws its charts or has collapsed to its title and why.
+    const empty = await page.evaluate(() => [...document.querySelectorAll('section.card')]
+      .filter((c) => /** @type {HTMLElement} */ (c).offsetParent !== null && !c.classList.contains('card-empty'))
+      .filter((c) => [...c.querySelectorAll('canvas')].some((x) => /** @type {HTMLElement} */ (x).offsetParent !== null
+        && (x.getAttribute('aria-label') === 'no data yet' || /** @type {HTMLElement} */ (x).dataset.points === '0')))
+      .map((c) => c.id));
+    assert.deepEqual(empty, [], `${title}: empty cards`);
+  }
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test('the settings show the few that matter; the rest open under "More settings"', { timeout: 60_000 }, async () => {
   const { page, problems } = await openPage(env, '#model=tms-5-2');
   const more = page.getByTestId('more-paper');
