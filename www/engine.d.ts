@@ -39,7 +39,7 @@ declare module '*/pkg-cpu/apd_playground.js' {
   /** A target from .safetensors or PyTorch bytes: `{preset, text, summary}` (JSON), `text` a target file; throws `invalid` naming the problem. */
   export function importTarget(bytes: Uint8Array): string;
   /** A report's or target file's safetensors bytes (param-decomp's names) and the YAML config naming them `weights`. */
-  export function exportSafetensors(json: string, weights: string): [Uint8Array, string];
+  export function exportSafetensors(json: string, weights: string): [Uint8Array<ArrayBuffer>, string];
   /** The view data (a Snapshot, JSON) of a saved report, on the CPU. */
   export function reportViews(reportJson: string, curveFeature: number): Promise<string>;
 
