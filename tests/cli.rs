@@ -6,22 +6,13 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn apd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_apd")).args(args).output().expect("the apd binary runs")
-}
+mod apd_cli;
+use apd_cli::{apd, ok};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("apd-cli-test-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn ok(out: Output) -> String {
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "apd failed: {}{}", text, String::from_utf8_lossy(&out.stderr));
-    text
 }
 
 #[test]

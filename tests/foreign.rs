@@ -4,17 +4,8 @@
 //! back; a pickled model is refused and nothing is written.
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::process::{Command, Output};
-
-fn apd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_apd")).args(args).output().expect("the apd binary runs")
-}
-
-fn ok(out: Output) -> String {
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "apd failed: {}{}", text, String::from_utf8_lossy(&out.stderr));
-    text
-}
+mod apd_cli;
+use apd_cli::{apd, ok};
 
 fn fixture(name: &str) -> String {
     format!("{}/tests/fixtures/interop/{name}", env!("CARGO_MANIFEST_DIR"))

@@ -6,23 +6,9 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn apd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_apd")).args(args).output().expect("the apd binary runs")
-}
-
-fn ok(out: Output) -> String {
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "apd failed: {}{}", text, String::from_utf8_lossy(&out.stderr));
-    text
-}
-
-/// The command's error message; it must have failed.
-fn refused(out: Output) -> String {
-    assert!(!out.status.success(), "apd succeeded: {}", String::from_utf8_lossy(&out.stdout));
-    String::from_utf8_lossy(&out.stderr).to_string()
-}
+use std::process::Output;
+mod apd_cli;
+use apd_cli::{apd, ok, refused};
 
 /// Seeds 0..6 of tms-5-2, short: 0, 1 and 5 skipped (their targets do not
 /// reproduce every feature alone), 2 recovered, 3 and 4 not, in 3 s.

@@ -4,6 +4,7 @@
 // (not scaled up), then back at the screen's. They are drawn on canvases,
 // so there is no vector (SVG) form to offer.
 import { redrawAt } from './draw.js';
+import { cardButton } from './embed.js';
 
 const RATIO = 2;
 
@@ -51,11 +52,7 @@ export function offerDownloads() {
   for (const card of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('section.card[id^="card-"]'))) {
     const h2 = card.querySelector('h2');
     if (!h2) continue;
-    const b = document.createElement('button');
-    b.className = 'embed-button';
-    b.textContent = 'Download';
-    b.dataset.testid = 'download-button';
-    b.title = 'This card\'s figure as a PNG at twice the pixel ratio, for slides (its charts are drawn on canvas: no SVG)';
+    const b = cardButton(h2, 'Download', 'download-button', 'This card\'s figure as a PNG at twice the pixel ratio, for slides (its charts are drawn on canvas: no SVG)');
     b.addEventListener('click', async () => {
       redrawAt(RATIO);
       let png = null;
@@ -66,6 +63,5 @@ export function offerDownloads() {
       a.download = `apd-${card.id.slice('card-'.length)}.png`;
       a.click(); setTimeout(() => URL.revokeObjectURL(a.href), 1000);
     });
-    h2.append(' ', b);
   }
 }

@@ -55,11 +55,7 @@ export function offerEmbeds() {
     const name = card.id.slice('card-'.length);
     const h2 = card.querySelector('h2');
     if (!h2) continue;
-    const b = document.createElement('button');
-    b.className = 'embed-button';
-    b.textContent = 'Embed';
-    b.dataset.testid = 'embed-button';
-    b.title = 'An iframe snippet that shows this card alone, for a course page or slides';
+    const b = cardButton(h2, 'Embed', 'embed-button', 'An iframe snippet that shows this card alone, for a course page or slides');
     b.addEventListener('click', () => {
       let box = /** @type {HTMLTextAreaElement | null} */ (card.querySelector('textarea.embed-snippet'));
       if (box) { box.remove(); return; }
@@ -76,6 +72,22 @@ export function offerEmbeds() {
       box.select();
       navigator.clipboard?.writeText(box.value).catch(() => {});
     });
-    h2.append(' ', b);
   }
+}
+
+/**
+ * A small button at the end of a card's title.
+ * @param {HTMLElement} h2
+ * @param {string} text
+ * @param {string} testid
+ * @param {string} title
+ */
+export function cardButton(h2, text, testid, title) {
+  const b = document.createElement('button');
+  b.className = 'embed-button';
+  b.textContent = text;
+  b.dataset.testid = testid;
+  b.title = title;
+  h2.append(' ', b);
+  return b;
 }
