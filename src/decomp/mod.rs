@@ -14,10 +14,12 @@ pub mod network;
 pub mod probes;
 pub mod restarts;
 pub mod scale;
+pub mod stream;
 pub mod subcomponents;
 
 pub use factors::{Decomposition, FactorPair};
-pub use network::{Forward, Network, Stream};
+pub use network::{Forward, Network};
+pub use stream::Stream;
 
 use crate::config::{ExperimentConfig, StartPlan};
 use crate::error::ApdError;
