@@ -564,8 +564,9 @@ async function onWorkerMessage(msg) {
       if (described.type !== 'target-note' || !described.note) { $('import-status').textContent = `import refused: ${described.message}`; return; }
       state.importedTarget = msg.text;
       // Another tool's file: what was inferred from it (its norms among it) comes first.
+      const scale = scaleText(described.note.scale);
       $('import-status').textContent = msg.summary
-        ? `${msg.summary} The next run decomposes it instead of training one: ${scaleText(described.note.scale)}`
+        ? `${msg.summary} The next run decomposes it instead of training one${scale ? `: ${scale}` : '.'}`
         : `target loaded (${msg.model}): the next run decomposes it instead of training one. ${scaleText(described.note.scale, described.note.feature_norms)}`;
       if (described.note.warning) banner(`Imported target: ${described.note.warning}`);
       break;
