@@ -4,7 +4,7 @@
 //! `weight = (V @ U).T`), and a config in the form param-decomp's toy
 //! experiments take.
 
-use super::{NamedTensors, Tensor32};
+use super::{transpose, NamedTensors, Tensor32};
 use crate::config::{ExperimentConfig, ModelConfig};
 use crate::models::Target;
 use crate::report::{target_from_file, Report, TargetFile};
@@ -13,10 +13,6 @@ use serde_json::Value;
 
 fn matrix(rows: usize, cols: usize, values: Vec<f32>) -> Tensor32 {
     Tensor32 { shape: vec![rows, cols], values }
-}
-
-fn transpose(rows: usize, cols: usize, v: &[f32]) -> Tensor32 {
-    matrix(cols, rows, (0..cols).flat_map(|j| (0..rows).map(move |i| v[i * cols + j])).collect())
 }
 
 /// The PyTorch module that holds this project's matrix `name`, as

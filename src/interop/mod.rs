@@ -233,9 +233,13 @@ fn role(name: &str) -> Option<Role> {
     None
 }
 
+/// The transpose of a row-major `rows x cols` matrix.
+pub(crate) fn transpose(rows: usize, cols: usize, v: &[f32]) -> Tensor32 {
+    Tensor32 { shape: vec![cols, rows], values: (0..cols).flat_map(|j| (0..rows).map(move |i| v[i * cols + j])).collect() }
+}
+
 fn transposed(t: &Tensor32) -> Tensor32 {
-    let (r, c) = (t.shape[0], t.shape[1]);
-    Tensor32 { shape: vec![c, r], values: (0..c).flat_map(|j| (0..r).map(move |i| t.values[i * c + j])).collect() }
+    transpose(t.shape[0], t.shape[1], &t.values)
 }
 
 /// The target that `tensors` hold, with a feature probability of 1 (no

@@ -96,7 +96,7 @@ fn storage_dtype(global: &str) -> Option<&'static str> {
         "torch.DoubleStorage" => "F64",
         "torch.HalfStorage" => "F16",
         "torch.BFloat16Storage" => "BF16",
-        g if g.starts_with("torch.") && g.ends_with("Storage") => "other",
+        g if g.starts_with("torch.") && g.ends_with("Storage") => "non-float",
         _ => return None,
     })
 }
@@ -303,7 +303,6 @@ fn persistent(pid: Value) -> Result<Value, String> {
             if kind == "storage" && *numel >= 0 =>
         {
             let dtype = storage_dtype(g).ok_or("a storage of no known type")?;
-            let dtype = if dtype == "other" { "non-float" } else { dtype };
             if key.contains('/') || key.contains("..") {
                 return Err("a storage key that is a path".into());
             }

@@ -43,17 +43,9 @@ impl TensorRef {
     /// The view's values, row-major, after checking that every index it
     /// reaches lies inside the storage and the storage inside `data`.
     fn gather(&self, name: &str, data: &[u8]) -> Result<Tensor32, ApdError> {
-        let width = match self.dtype {
-            "F32" => 4,
-            "F64" => 8,
-            "F16" | "BF16" => 2,
-            _ => {
-                return Err(bad(format!(
-                    "tensor `{name}` is of type {}: only float, double, half and bfloat16 tensors are read",
-                    self.dtype
-                )))
-            }
-        };
+        let width = super::safetensors::width(self.dtype).ok_or_else(|| {
+            bad(format!("tensor `{name}` is of type {}: only float, double, half and bfloat16 tensors are read", self.dtype))
+        })?;
         if self.numel.checked_mul(width) != Some(data.len()) {
             return Err(bad(format!("tensor `{name}`'s storage holds {} bytes, not the {} elements it claims", data.len(), self.numel)));
         }

@@ -34,12 +34,8 @@ pub fn read(bytes: &[u8]) -> Result<NamedTensors, crate::ApdError> {
 fn tensor(name: &str, entry: &Value, data: &[u8]) -> Result<Tensor32, crate::ApdError> {
     let field = |k: &str| entry.get(k).ok_or_else(|| bad(format!("tensor `{name}` has no `{k}` in the header")));
     let dtype = field("dtype")?.as_str().ok_or_else(|| bad(format!("tensor `{name}`: `dtype` is not a string")))?;
-    let width = match dtype {
-        "F32" => 4,
-        "F16" | "BF16" => 2,
-        "F64" => 8,
-        other => return Err(bad(format!("tensor `{name}` is of type {other}: only F32, F16, BF16 and F64 tensors are read"))),
-    };
+    let width =
+        width(dtype).ok_or_else(|| bad(format!("tensor `{name}` is of type {dtype}: only F32, F16, BF16 and F64 tensors are read")))?;
     let shape = usizes(field("shape")?).ok_or_else(|| bad(format!("tensor `{name}`: `shape` is not a list of sizes")))?;
     let offsets = usizes(field("data_offsets")?)
         .filter(|o| o.len() == 2)
@@ -59,6 +55,16 @@ fn tensor(name: &str, entry: &Value, data: &[u8]) -> Result<Tensor32, crate::Apd
 
 fn usizes(v: &Value) -> Option<Vec<usize>> {
     v.as_array()?.iter().map(|x| x.as_u64().and_then(|u| usize::try_from(u).ok())).collect()
+}
+
+/// Bytes per value of the dtypes read (`F32`, `F16`, `BF16`, `F64`).
+pub(crate) fn width(dtype: &str) -> Option<usize> {
+    match dtype {
+        "F32" => Some(4),
+        "F16" | "BF16" => Some(2),
+        "F64" => Some(8),
+        _ => None,
+    }
 }
 
 /// Little-endian values of `dtype` (`F32`, `F16`, `BF16`, `F64`) as f32.
