@@ -194,6 +194,41 @@ impl<S: PerInstance, K: PartialOrd> InstanceStarts<S, K> {
     }
 }
 
+/// SPD's and VPD's starts, scored alike: by the count of features without
+/// a subcomponent of their own in the first matrix, then by the mean loss
+/// over the start's last quarter. What a start holds is the method's.
+pub(crate) trait ScoredStarts {
+    type Saved: PerInstance;
+    fn starts(&mut self) -> &mut InstanceStarts<Self::Saved, (usize, f64)>;
+    /// The state training now, kept whole.
+    fn save(&self) -> Self::Saved;
+    /// Makes a fresh `start` current and returns the state it replaces.
+    fn begin(&mut self, start: usize) -> Self::Saved;
+    /// Makes a kept state current again.
+    fn restore(&mut self, saved: Self::Saved);
+}
+
+/// Ends the current start: scores each instance by `ci[i]` (the first
+/// matrix's importances of each feature alone, `n x c`) and goes on to the
+/// next start or, after the last (`last`), to each instance's best.
+pub(crate) fn end_start<T: ScoredStarts>(t: &mut T, ci: &[Vec<f32>], c: usize, last: usize) {
+    let current = t.save();
+    let next = t.starts().finish(last, &current, |i, mean_loss| {
+        let missing = super::importance::features_without_own(&ci[i], c);
+        ((missing, mean_loss), missing as f64)
+    });
+    match next {
+        Next::Fresh(start) => {
+            // Before the fresh start is made: only one start's state at a time.
+            drop(current);
+            let old = t.begin(start);
+            t.starts().set_aside(old, start);
+        }
+        Next::Restore(best) => t.restore(best),
+        Next::Keep => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,13 +15,12 @@ use super::subcomponents::{SpdModel, SpdValues};
 use super::view::ONE_HOT_VALUE;
 use super::SpdTrainer;
 use crate::decomp::adam::Adam;
-use crate::decomp::importance::features_without_own;
-use crate::decomp::restarts::{InstanceStarts, Next, PerInstance};
+use crate::decomp::restarts::{end_start, InstanceStarts, PerInstance, ScoredStarts};
 use crate::error::ApdError;
 use crate::rng::Rng;
 
 /// What a start holds: its parameters and Adam's moments.
-pub(super) struct SavedStart {
+pub(crate) struct SavedStart {
     model: SpdModel,
     optim: Adam,
 }
@@ -40,7 +39,30 @@ impl PerInstance for SavedStart {
 /// Where the instances' restarts stand: each scores its starts by their
 /// count of features without a subcomponent of their own, then by their
 /// mean total loss over their last quarter.
-pub(super) type SpdRestarts = InstanceStarts<SavedStart, (usize, f64)>;
+pub(crate) type SpdRestarts = InstanceStarts<SavedStart, (usize, f64)>;
+
+impl ScoredStarts for SpdTrainer {
+    type Saved = SavedStart;
+
+    fn starts(&mut self) -> &mut SpdRestarts {
+        &mut self.restarts
+    }
+
+    fn save(&self) -> SavedStart {
+        SavedStart { model: self.model.clone(), optim: self.optim.clone() }
+    }
+
+    fn begin(&mut self, start: usize) -> SavedStart {
+        let fresh = self.fresh_model(start);
+        self.warmed_up = false;
+        SavedStart { model: std::mem::replace(&mut self.model, fresh), optim: std::mem::replace(&mut self.optim, Adam::new()) }
+    }
+
+    fn restore(&mut self, saved: SavedStart) {
+        self.model = saved.model;
+        self.optim = saved.optim;
+    }
+}
 
 impl SpdTrainer {
     /// A fresh start's parameters for every instance: start 0 draws from
@@ -78,27 +100,8 @@ impl SpdTrainer {
             return Ok(());
         }
         let (ci, _) = self.one_hot_ci_of(ONE_HOT_VALUE, 1, false).await?;
-        let c = self.spd.n_components;
-        let current = SavedStart { model: self.model.clone(), optim: self.optim.clone() };
-        let next = self.restarts.finish(self.spd.restarts, &current, |i, mean_loss| {
-            let missing = features_without_own(&ci[i][0], c);
-            ((missing, mean_loss), missing as f64)
-        });
-        match next {
-            Next::Fresh(start) => {
-                drop(current);
-                let fresh = self.fresh_model(start);
-                let model = std::mem::replace(&mut self.model, fresh);
-                let optim = std::mem::replace(&mut self.optim, Adam::new());
-                self.warmed_up = false;
-                self.restarts.set_aside(SavedStart { model, optim }, start);
-            }
-            Next::Restore(best) => {
-                self.model = best.model;
-                self.optim = best.optim;
-            }
-            Next::Keep => {}
-        }
+        let first: Vec<Vec<f32>> = ci.into_iter().map(|mut m| m.swap_remove(0)).collect();
+        end_start(self, &first, self.spd.n_components, self.spd.restarts);
         Ok(())
     }
 

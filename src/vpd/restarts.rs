@@ -12,15 +12,15 @@ use super::adversary::Adversary;
 use super::{fresh, uniform, VpdTrainer, VpdValues};
 use crate::data::read_vec;
 use crate::decomp::adam::Adam;
-use crate::decomp::importance::{features_without_own, ONE_HOT_VALUE};
+use crate::decomp::importance::ONE_HOT_VALUE;
 use crate::decomp::network::stacked;
-use crate::decomp::restarts::{InstanceStarts, Next, PerInstance};
+use crate::decomp::restarts::{end_start, InstanceStarts, PerInstance, ScoredStarts};
 use crate::error::ApdError;
 use crate::rng::Rng;
 use burn::tensor::Tensor;
 
 /// What a start holds: its parameters, both optimisers' moments and its adversary.
-pub(super) struct SavedStart {
+pub(crate) struct SavedStart {
     params: Vec<Tensor<3>>,
     optims: (Adam, Adam),
     adversary: Adversary,
@@ -46,7 +46,35 @@ impl PerInstance for SavedStart {
 /// Where the instances' restarts stand: each scores its starts by their
 /// count of features without a subcomponent of their own, then by their
 /// mean total loss over their last quarter.
-pub(super) type VpdRestarts = InstanceStarts<SavedStart, (usize, f64)>;
+pub(crate) type VpdRestarts = InstanceStarts<SavedStart, (usize, f64)>;
+
+impl ScoredStarts for VpdTrainer {
+    type Saved = SavedStart;
+
+    fn starts(&mut self) -> &mut VpdRestarts {
+        &mut self.restarts
+    }
+
+    fn save(&self) -> SavedStart {
+        SavedStart { params: self.params.clone(), optims: self.optims.clone(), adversary: self.adversary.clone() }
+    }
+
+    fn begin(&mut self, start: usize) -> SavedStart {
+        let (params, adversary) = self.fresh_start(start);
+        self.warmed_up = false;
+        SavedStart {
+            params: std::mem::replace(&mut self.params, params),
+            optims: std::mem::replace(&mut self.optims, (Adam::new(), Adam::new())),
+            adversary: std::mem::replace(&mut self.adversary, adversary),
+        }
+    }
+
+    fn restore(&mut self, saved: SavedStart) {
+        self.params = saved.params;
+        self.optims = saved.optims;
+        self.adversary = saved.adversary;
+    }
+}
 
 impl VpdTrainer {
     /// Start `start`'s fresh parameters and adversary for every instance:
@@ -90,31 +118,7 @@ impl VpdTrainer {
             return Ok(());
         }
         let ci = self.one_hot_first().await?;
-        let c = self.vpd.n_components;
-        let current = SavedStart { params: self.params.clone(), optims: self.optims.clone(), adversary: self.adversary.clone() };
-        let next = self.restarts.finish(self.vpd.restarts, &current, |i, mean_loss| {
-            let missing = features_without_own(&ci[i], c);
-            ((missing, mean_loss), missing as f64)
-        });
-        match next {
-            Next::Fresh(start) => {
-                drop(current);
-                let (params, adversary) = self.fresh_start(start);
-                let old = SavedStart {
-                    params: std::mem::replace(&mut self.params, params),
-                    optims: std::mem::replace(&mut self.optims, (Adam::new(), Adam::new())),
-                    adversary: std::mem::replace(&mut self.adversary, adversary),
-                };
-                self.warmed_up = false;
-                self.restarts.set_aside(old, start);
-            }
-            Next::Restore(best) => {
-                self.params = best.params;
-                self.optims = best.optims;
-                self.adversary = best.adversary;
-            }
-            Next::Keep => {}
-        }
+        end_start(self, &ci, self.vpd.n_components, self.vpd.restarts);
         Ok(())
     }
 }
