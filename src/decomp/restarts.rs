@@ -1,4 +1,4 @@
-//! The bookkeeping of this project's restarts, shared by APD and SPD:
+//! The bookkeeping of this project's restarts, shared by APD, SPD and VPD:
 //! several starts train one after another for the same share of the steps,
 //! each is scored at its end, the best so far is kept whole (parameters and
 //! optimiser) while the next trains, and after the last the best goes on.
