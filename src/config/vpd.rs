@@ -149,9 +149,9 @@ pub fn vpd_settings(name: &str) -> Result<VpdConfig, ConfigError> {
         "tms-40-10" | "tms-40-10-id" => VpdConfig { batch_size: 256, steps: 16_000, lr: 2e-3, ..repo(100, 200, 6e-5, 4096, 20_000, 1e-3) },
         // The configs' 50,000 and 100,000 steps at batch 2048 take hours;
         // a quarter of their batch (512, still folded), 10,000 steps and
-        // ten times their coefficients: with theirs, seed 7
-        // ended with 17 of 100 features owning a subcomponent (about five
-        // active per input), with ten times 94 (docs/vpd.md).
+        // ten times their coefficients: with theirs, seed 7 ended with 17
+        // of 100 features owning a subcomponent (about five active per
+        // input), with ten times 94 (docs/vpd.md).
         "resid-mlp-1" => repo(200, 400, 1e-5, 512, 10_000, 2e-3),
         "resid-mlp-2" | "resid-mlp-3" => repo(200, 400, 2e-5, 512, 10_000, 2e-3),
         "resid-mlp-custom" => VpdConfig { batch_size: 256, steps: 10_000, ..repo(40, 64, 1e-4, 2048, 50_000, 2e-3) },
