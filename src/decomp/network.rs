@@ -217,11 +217,13 @@ impl<const D: usize> Network<D> {
                 let n = self.weights.len();
                 let (mut inputs, mut pre) = (Vec::with_capacity(n), Vec::with_capacity(n / 2));
                 // Folding recomputes `W_E M` for each matrix M that reads the
-                // stream, in each pass and its backward: it pays where the
-                // batch is large against the features (SPD's and VPD's 2048
-                // against 100), not at APD's 256 (measured slower there).
+                // stream, in each pass and its backward: `features x d_resid`
+                // rows of work where the full width does `rows x d_resid`,
+                // so it pays from a batch as large as the features (APD's
+                // 256 against 100: resid-mlp-1 at rank 50 went from 680 to
+                // 522 ms a step, docs/performance.md).
                 let [rows, features] = [x.dims()[D - 2], x.dims()[D - 1]];
-                let fold = crate::models::resid::folding() && rows >= 4 * features;
+                let fold = crate::models::resid::folding() && rows >= features;
                 let stream = if fold { Stream::folded } else { Stream::dense };
                 let mut r = stream(x).times(embed.clone());
                 for l in (0..n).step_by(2) {

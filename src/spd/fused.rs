@@ -232,35 +232,59 @@ fn forward_body(h: &[f32], w1: &[f32], b1: &[f32], w2: &[f32], [n, bsz, c, g]: [
     z
 }
 
+/// How many partial sums a weight's gradient is split into over the batch
+/// (then added in order): a fixed number, not the vector width, so that
+/// every CPU and the page's SIMD128 add the same values in the same order.
+const PARTIALS: usize = 16;
+
 #[inline(always)]
 fn backward_body(h: &[f32], w1: &[f32], b1: &[f32], w2: &[f32], gz: &[f32], [n, bsz, c, g]: [usize; 4]) -> [Vec<f32>; 4] {
     let mut gh = vec![0.0f32; n * bsz * c];
     let (mut gw1, mut gb1, mut gw2) = (vec![0.0f32; n * c * g], vec![0.0f32; n * c * g], vec![0.0f32; n * c * g]);
-    let mut terms = vec![0.0f32; g];
+    // As the forward pass, one gate at a time over the batch, vectorised
+    // over inputs; only the inputs whose gradient is not 0 (the hard
+    // sigmoids leave many gates without one), gathered, padded with zeros
+    // to whole blocks (which add nothing).
+    let (mut at, mut xs, mut ds, mut ghs) = (Vec::with_capacity(bsz), Vec::new(), Vec::new(), Vec::new());
     for i in 0..n {
-        for b in 0..bsz {
-            for k in 0..c {
-                let at = (i * bsz + b) * c + k;
-                let d = gz[at];
-                // The hard sigmoids leave many gates without a gradient.
-                if d == 0.0 {
-                    continue;
+        for k in 0..c {
+            at.clear();
+            at.extend((0..bsz).map(|b| (i * bsz + b) * c + k).filter(|&at| gz[at] != 0.0));
+            if at.is_empty() {
+                continue;
+            }
+            let len = at.len().div_ceil(PARTIALS) * PARTIALS;
+            xs.clear();
+            xs.extend(at.iter().map(|&at| h[at]));
+            xs.resize(len, 0.0);
+            ds.clear();
+            ds.extend(at.iter().map(|&at| gz[at]));
+            ds.resize(len, 0.0);
+            // `Iterator::sum`'s start, which the sum over units began from.
+            ghs.clear();
+            ghs.resize(len, -0.0f32);
+            for j in (i * c + k) * g..(i * c + k + 1) * g {
+                let (w1, b1, w2) = (w1[j], b1[j], w2[j]);
+                let (mut sw1, mut sb1, mut sw2) = ([0.0f32; PARTIALS], [0.0f32; PARTIALS], [0.0f32; PARTIALS]);
+                for ((xs, ds), ghs) in xs.chunks_exact(PARTIALS).zip(ds.chunks_exact(PARTIALS)).zip(ghs.chunks_exact_mut(PARTIALS)) {
+                    for l in 0..PARTIALS {
+                        let (x, d) = (xs[l], ds[l]);
+                        let p = x * w1 + b1;
+                        let (phi, e) = cdf_and_gauss(p);
+                        sw2[l] += d * p * phi;
+                        // GELU's derivative: cdf(p) + p * density(p).
+                        let t = d * w2 * (phi + p * FRAC_1_SQRT_2PI * e);
+                        sb1[l] += t;
+                        sw1[l] += t * x;
+                        ghs[l] += t * w1;
+                    }
                 }
-                let x = h[at];
-                let row = (i * c + k) * g..(i * c + k + 1) * g;
-                let weights = w1[row.clone()].iter().zip(&b1[row.clone()]).zip(&w2[row.clone()]);
-                let grads = gw1[row.clone()].iter_mut().zip(gb1[row.clone()].iter_mut()).zip(gw2[row].iter_mut());
-                for ((((&w1, &b1), &w2), ((gw1, gb1), gw2)), term) in weights.zip(grads).zip(terms.iter_mut()) {
-                    let p = x * w1 + b1;
-                    let (phi, e) = cdf_and_gauss(p);
-                    *gw2 += d * p * phi;
-                    // GELU's derivative: cdf(p) + p * density(p).
-                    let t = d * w2 * (phi + p * FRAC_1_SQRT_2PI * e);
-                    *gb1 += t;
-                    *gw1 += t * x;
-                    *term = t * w1;
-                }
-                gh[at] = terms.iter().sum();
+                gw1[j] = sw1.iter().fold(0.0, |s, &v| s + v);
+                gb1[j] = sb1.iter().fold(0.0, |s, &v| s + v);
+                gw2[j] = sw2.iter().fold(0.0, |s, &v| s + v);
+            }
+            for (&at, &v) in at.iter().zip(&ghs) {
+                gh[at] = v;
             }
         }
     }
