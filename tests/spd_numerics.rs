@@ -97,18 +97,24 @@ fn the_fused_importance_mlps_give_the_tensor_operations_values_and_gradients() {
     use burn::tensor::TensorData;
     // Two instances, so that a mix-up between them shows; a gradient of 0
     // on some outputs, as the hard sigmoids leave them (the fused backward
-    // skips those).
-    let (n, b, c, g) = (2, 7, 3, 5);
+    // skips those); inputs of 0, as inactive features leave them (the
+    // fused passes compute their hidden layer once); more inputs than the
+    // backward's 16 partial sums.
+    let (n, b, c, g) = (2, 40, 3, 5);
     let device = Device::flex().autodiff();
     let t = |v: Vec<f32>, shape: [usize; 3]| Tensor::<3>::from_data(TensorData::new(v, shape), &device).require_grad();
     let mut upstream = values(n * b * c, 6);
     for k in (0..upstream.len()).step_by(4) {
         upstream[k] = 0.0;
     }
+    let mut inputs = values(n * b * c, 1);
+    for k in (0..inputs.len()).step_by(3) {
+        inputs[k] = 0.0;
+    }
     let mut results = Vec::new();
     for use_fused in [true, false] {
         let (h, w1, b1, w2) = (
-            t(values(n * b * c, 1), [n, b, c]),
+            t(inputs.clone(), [n, b, c]),
             t(values(n * c * g, 2), [n, c, g]),
             t(values(n * c * g, 3), [n, c, g]),
             t(values(n * c * g, 4), [n, c, g]),

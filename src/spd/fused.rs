@@ -202,34 +202,72 @@ pub fn backward_values(h: &[f32], w1: &[f32], b1: &[f32], w2: &[f32], gz: &[f32]
     }
 }
 
-#[inline(always)]
-fn forward_body(h: &[f32], w1: &[f32], b1: &[f32], w2: &[f32], [n, bsz, c, g]: [usize; 4]) -> Vec<f32> {
-    let mut z = vec![0.0f32; n * bsz * c];
-    // One gate at a time over the whole batch: its inputs gathered into a
-    // row, each hidden unit's term added to the row's sums in turn, so the
-    // loop runs over inputs, vectorised, with no sum across lanes (float
-    // sums are not reordered). Each output is still its units' terms added
-    // in order.
-    let (mut xs, mut zs) = (vec![0.0f32; bsz], vec![0.0f32; bsz]);
+/// `n` row-major `rows x cols` blocks of `src`, each transposed, in tiles
+/// that keep the rows being read in the cache (a gate's inputs are a
+/// column of `N x B x C`: gathered one by one, each read was a cache miss
+/// at C = 400).
+fn transposed(src: &[f32], [n, rows, cols]: [usize; 3]) -> Vec<f32> {
+    const TILE: usize = 32;
+    let mut out = vec![0.0f32; src.len()];
     for i in 0..n {
-        for k in 0..c {
-            for (b, x) in xs.iter_mut().enumerate() {
-                *x = h[(i * bsz + b) * c + k];
-            }
-            zs.fill(0.0);
-            let row = (i * c + k) * g..(i * c + k + 1) * g;
-            for ((&w1, &b1), &w2) in w1[row.clone()].iter().zip(&b1[row.clone()]).zip(&w2[row]) {
-                for (z, &x) in zs.iter_mut().zip(&xs) {
-                    let p = x * w1 + b1;
-                    *z += w2 * p * cdf_and_gauss(p).0;
+        let (src, out) = (&src[i * rows * cols..][..rows * cols], &mut out[i * rows * cols..][..rows * cols]);
+        for r0 in (0..rows).step_by(TILE) {
+            let r1 = (r0 + TILE).min(rows);
+            for col in 0..cols {
+                for r in r0..r1 {
+                    out[col * rows + r] = src[r * cols + col];
                 }
-            }
-            for (b, &s) in zs.iter().enumerate() {
-                z[(i * bsz + b) * c + k] = s;
             }
         }
     }
-    z
+    out
+}
+
+/// Whether a gate's input is exactly `+0.0`: every input whose features
+/// are all inactive (most of a sparse batch: three in four rows of
+/// tms-5-2), where the gate's hidden layer is the same for each and is
+/// computed once.
+#[inline(always)]
+fn is_zero(x: f32) -> bool {
+    x.to_bits() == 0
+}
+
+#[inline(always)]
+fn forward_body(h: &[f32], w1: &[f32], b1: &[f32], w2: &[f32], [n, bsz, c, g]: [usize; 4]) -> Vec<f32> {
+    // One gate at a time over the batch: its inputs a row of the transposed
+    // input, each hidden unit's term added to the row's sums in turn, so
+    // the loop runs over inputs, vectorised, with no sum across lanes
+    // (float sums are not reordered). Each output is still its units'
+    // terms added in order; inputs of `+0.0` get the value computed once
+    // for `+0.0`, the same bits.
+    let ht = transposed(h, [n, bsz, c]);
+    let mut zt = vec![0.0f32; n * c * bsz];
+    let (mut at, mut xs, mut zs) = (Vec::with_capacity(bsz), Vec::with_capacity(bsz), Vec::with_capacity(bsz));
+    for ((column, out), k) in ht.chunks_exact(bsz).zip(zt.chunks_exact_mut(bsz)).zip(0..) {
+        let row = k * g..(k + 1) * g;
+        let units = || w1[row.clone()].iter().zip(&b1[row.clone()]).zip(&w2[row.clone()]);
+        let at_zero = units().fold(0.0f32, |z, ((&w1, &b1), &w2)| {
+            let p = 0.0 * w1 + b1;
+            z + w2 * p * cdf_and_gauss(p).0
+        });
+        at.clear();
+        at.extend(column.iter().enumerate().filter(|(_, &x)| !is_zero(x)).map(|(b, _)| b));
+        xs.clear();
+        xs.extend(at.iter().map(|&b| column[b]));
+        zs.clear();
+        zs.resize(at.len(), 0.0);
+        for ((&w1, &b1), &w2) in units() {
+            for (z, &x) in zs.iter_mut().zip(&xs) {
+                let p = x * w1 + b1;
+                *z += w2 * p * cdf_and_gauss(p).0;
+            }
+        }
+        out.fill(at_zero);
+        for (&b, &z) in at.iter().zip(&zs) {
+            out[b] = z;
+        }
+    }
+    transposed(&zt, [n, c, bsz])
 }
 
 /// How many partial sums a weight's gradient is split into over the batch
@@ -243,30 +281,38 @@ fn backward_body(h: &[f32], w1: &[f32], b1: &[f32], w2: &[f32], gz: &[f32], [n, 
     let (mut gw1, mut gb1, mut gw2) = (vec![0.0f32; n * c * g], vec![0.0f32; n * c * g], vec![0.0f32; n * c * g]);
     // As the forward pass, one gate at a time over the batch, vectorised
     // over inputs; only the inputs whose gradient is not 0 (the hard
-    // sigmoids leave many gates without one), gathered, padded with zeros
-    // to whole blocks (which add nothing).
-    let (mut at, mut xs, mut ds, mut ghs) = (Vec::with_capacity(bsz), Vec::new(), Vec::new(), Vec::new());
+    // sigmoids leave many gates without one), gathered, those not 0 first,
+    // then those at `+0.0` (whose hidden layer is computed once), each
+    // padded with zeros to whole blocks (which add nothing).
+    let (ht, gzt) = (transposed(h, [n, bsz, c]), transposed(gz, [n, bsz, c]));
+    let (mut at, mut xs, mut ds, mut ghs) = (Vec::with_capacity(2 * bsz), Vec::new(), Vec::new(), Vec::new());
     for i in 0..n {
         for k in 0..c {
+            let column = (i * c + k) * bsz..(i * c + k + 1) * bsz;
+            let (hk, gk) = (&ht[column.clone()], &gzt[column]);
             at.clear();
-            at.extend((0..bsz).map(|b| (i * bsz + b) * c + k).filter(|&at| gz[at] != 0.0));
-            if at.is_empty() {
+            at.extend((0..bsz).filter(|&b| gk[b] != 0.0 && !is_zero(hk[b])));
+            let moving = at.len().div_ceil(PARTIALS) * PARTIALS;
+            at.resize(moving, usize::MAX);
+            at.extend((0..bsz).filter(|&b| gk[b] != 0.0 && is_zero(hk[b])));
+            let len = at.len().div_ceil(PARTIALS) * PARTIALS;
+            if len == 0 {
                 continue;
             }
-            let len = at.len().div_ceil(PARTIALS) * PARTIALS;
+            at.resize(len, usize::MAX);
             xs.clear();
-            xs.extend(at.iter().map(|&at| h[at]));
-            xs.resize(len, 0.0);
+            xs.extend(at.iter().map(|&b| if b == usize::MAX { 0.0 } else { hk[b] }));
             ds.clear();
-            ds.extend(at.iter().map(|&at| gz[at]));
-            ds.resize(len, 0.0);
+            ds.extend(at.iter().map(|&b| if b == usize::MAX { 0.0 } else { gk[b] }));
             // `Iterator::sum`'s start, which the sum over units began from.
             ghs.clear();
             ghs.resize(len, -0.0f32);
+            let blocks = |from: usize, to: usize| (from / PARTIALS..to / PARTIALS).map(|q| q * PARTIALS..(q + 1) * PARTIALS);
             for j in (i * c + k) * g..(i * c + k + 1) * g {
                 let (w1, b1, w2) = (w1[j], b1[j], w2[j]);
                 let (mut sw1, mut sb1, mut sw2) = ([0.0f32; PARTIALS], [0.0f32; PARTIALS], [0.0f32; PARTIALS]);
-                for ((xs, ds), ghs) in xs.chunks_exact(PARTIALS).zip(ds.chunks_exact(PARTIALS)).zip(ghs.chunks_exact_mut(PARTIALS)) {
+                for block in blocks(0, moving) {
+                    let (xs, ds, ghs) = (&xs[block.clone()], &ds[block.clone()], &mut ghs[block]);
                     for l in 0..PARTIALS {
                         let (x, d) = (xs[l], ds[l]);
                         let p = x * w1 + b1;
@@ -279,12 +325,29 @@ fn backward_body(h: &[f32], w1: &[f32], b1: &[f32], w2: &[f32], gz: &[f32], [n, 
                         ghs[l] += t * w1;
                     }
                 }
+                // The same at `x = +0.0`, its hidden unit computed once.
+                let p = 0.0 * w1 + b1;
+                let (phi, e) = cdf_and_gauss(p);
+                let slope = phi + p * FRAC_1_SQRT_2PI * e;
+                for block in blocks(moving, len) {
+                    let (xs, ds, ghs) = (&xs[block.clone()], &ds[block.clone()], &mut ghs[block]);
+                    for l in 0..PARTIALS {
+                        let (x, d) = (xs[l], ds[l]);
+                        sw2[l] += d * p * phi;
+                        let t = d * w2 * slope;
+                        sb1[l] += t;
+                        sw1[l] += t * x;
+                        ghs[l] += t * w1;
+                    }
+                }
                 gw1[j] = sw1.iter().fold(0.0, |s, &v| s + v);
                 gb1[j] = sb1.iter().fold(0.0, |s, &v| s + v);
                 gw2[j] = sw2.iter().fold(0.0, |s, &v| s + v);
             }
-            for (&at, &v) in at.iter().zip(&ghs) {
-                gh[at] = v;
+            for (&b, &v) in at.iter().zip(&ghs) {
+                if b != usize::MAX {
+                    gh[(i * bsz + b) * c + k] = v;
+                }
             }
         }
     }
