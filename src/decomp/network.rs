@@ -219,11 +219,14 @@ impl<const D: usize> Network<D> {
                 // Folding recomputes `W_E M` for each matrix M that reads the
                 // stream, in each pass and its backward: `features x d_resid`
                 // rows of work where the full width does `rows x d_resid`,
-                // so it pays from a batch as large as the features (APD's
-                // 256 against 100: resid-mlp-1 at rank 50 went from 680 to
-                // 522 ms a step, docs/performance.md).
+                // and each later layer's reader folds every term before it.
+                // So it pays from a batch of the features times the layers
+                // (APD's 256 against 100 features: resid-mlp-1 at rank 50
+                // went from 680 to 522 ms a step, resid-mlp-2 from 92 to 86;
+                // resid-mlp-3 was slower folded, 231 against 215;
+                // docs/performance.md).
                 let [rows, features] = [x.dims()[D - 2], x.dims()[D - 1]];
-                let fold = crate::models::resid::folding() && rows >= features;
+                let fold = crate::models::resid::folding() && rows >= features * (n / 2);
                 let stream = if fold { Stream::folded } else { Stream::dense };
                 let mut r = stream(x).times(embed.clone());
                 for l in (0..n).step_by(2) {
