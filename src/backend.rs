@@ -62,6 +62,28 @@ pub fn host() -> Result<Device, ApdError> {
     Err(ApdError::Backend("this build has no CPU backend (built without the `cpu` feature)".into()))
 }
 
+/// A flex tensor laid out contiguously from its storage's start (copied
+/// only where it is not), so that its values are the first of
+/// [`contiguous_values`]'s slice: the CPU loops of
+/// `spd::fused` and `decomp::adam` read and write them in place.
+#[cfg(feature = "cpu")]
+pub(crate) fn contiguous(
+    t: burn::backend::tensor::FloatTensor<burn::backend::Flex>,
+) -> burn::backend::tensor::FloatTensor<burn::backend::Flex> {
+    let n = t.layout().num_elements();
+    if t.layout().contiguous_offsets() == Some((0, n)) {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+/// The values of a tensor [`contiguous`] returned, borrowed.
+#[cfg(feature = "cpu")]
+pub(crate) fn contiguous_values(t: &burn::backend::tensor::FloatTensor<burn::backend::Flex>) -> &[f32] {
+    &t.storage::<f32>()[..t.layout().num_elements()]
+}
+
 /// Whether `device` (with or without autodiff) is the CPU backend, where
 /// some of a step runs as loops of its own (`apd::host`, `spd::fused`).
 pub fn is_cpu(device: &Device) -> bool {

@@ -5,8 +5,8 @@
 //! arithmetic is burn's `AdamW`, operation for operation, so a run's bits
 //! are the same as with it.
 
-use burn::backend::tensor::FloatTensor;
-use burn::backend::{backend_extension, Backend, Flex};
+#[cfg(feature = "cpu")]
+use burn::backend::{backend_extension, tensor::FloatTensor, Backend, Flex};
 use burn::tensor::Tensor;
 
 /// The optimiser's state over a list of parameters, each with a leading
@@ -33,11 +33,11 @@ impl Adam {
     /// moved along its gradient in `grads`, listed in the same order at
     /// every step.
     pub fn update(&mut self, lr: f64, params: Vec<Tensor<3>>, grads: Vec<Tensor<3>>) -> Vec<Tensor<3>> {
+        #[cfg(feature = "cpu")]
         if params.first().is_some_and(|p| crate::backend::is_cpu(&p.device())) {
-            self.update_on_host(lr, params, grads)
-        } else {
-            self.update_with_tensors(lr, params, grads)
+            return self.update_on_host(lr, params, grads);
         }
+        self.update_with_tensors(lr, params, grads)
     }
 
     /// The step's bias corrections, the step counted.
@@ -70,6 +70,7 @@ impl Adam {
         out
     }
 
+    #[cfg(feature = "cpu")]
     /// [`Adam::update`] on the CPU backend: one loop over each parameter,
     /// its gradient and moments, in place, where the tensor operations pass
     /// over them fourteen times and allocate as often (on APD's residual
@@ -131,6 +132,7 @@ impl Adam {
     }
 }
 
+#[cfg(feature = "cpu")]
 #[backend_extension(Flex)]
 pub trait AdamOps: Backend {
     /// One Adam step of parameter `p` along gradient `g` with moments `m`
@@ -147,24 +149,17 @@ pub trait AdamOps: Backend {
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
+#[cfg(feature = "cpu")]
 type Flat = FloatTensor<Flex>;
 
-/// `t` as a contiguous tensor of its own (copied only where shared or strided).
-fn owned(t: Flat) -> Flat {
-    let n = t.layout().num_elements();
-    if t.layout().contiguous_offsets() == Some((0, n)) {
-        t
-    } else {
-        t.to_contiguous()
-    }
-}
-
+#[cfg(feature = "cpu")]
 impl AdamOps for Flex {
     fn adam_step(p: Flat, g: Flat, m: Flat, v: Flat, first: bool, [lr, c1, c2]: [f32; 3]) -> (Flat, Flat, Flat) {
         let (f1, f2) = (1.0 - BETA_1, 1.0 - BETA_2);
-        let (mut p, g, mut m, mut v) = (owned(p), owned(g), owned(m), owned(v));
+        use crate::backend::{contiguous, contiguous_values};
+        let (mut p, g, mut m, mut v) = (contiguous(p), contiguous(g), contiguous(m), contiguous(v));
         let n = p.layout().num_elements();
-        let g = &g.storage::<f32>()[..n];
+        let g = contiguous_values(&g);
         let (ps, ms, vs) = (&mut p.storage_mut::<f32>()[..n], &mut m.storage_mut::<f32>()[..n], &mut v.storage_mut::<f32>()[..n]);
         // As `update`'s tensor operations, value by value.
         for (((p, &g), m), v) in ps.iter_mut().zip(g).zip(ms.iter_mut()).zip(vs.iter_mut()) {

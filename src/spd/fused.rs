@@ -81,13 +81,15 @@ pub fn gate_mlp(h: Tensor<3>, w1: Tensor<3>, b1: Tensor<3>, w2: Tensor<3>) -> Te
 
 type Flat = FloatTensor<Flex>;
 
-/// A tensor's values in row-major order, and its shape.
-fn host(t: Flat) -> (Vec<f32>, Vec<usize>) {
-    let data = t.into_data();
-    let shape = data.shape().to_vec();
-    let values = data.try_into_vec::<f32>().expect("the gates are f32");
-    (values, shape)
+/// A tensor laid out in row-major order (copied only where it is not, so
+/// the inputs the autodiff graph also holds are read in place), and its
+/// shape; [`values`] reads it.
+fn host(t: Flat) -> (Flat, Vec<usize>) {
+    let shape = t.layout().shape().to_vec();
+    (crate::backend::contiguous(t), shape)
 }
+
+use crate::backend::contiguous_values as values;
 
 fn flat(values: Vec<f32>, shape: Vec<usize>) -> Flat {
     Flat::from_data(TensorData::new(values, shape))
@@ -427,21 +429,22 @@ impl GateOps for Flex {
         let (h, hs) = host(h);
         let ((w1, ws), (b1, _), (w2, _)) = (host(w1), host(b1), host(w2));
         let d = dims(&hs, &ws);
-        flat(forward_values(&h, &w1, &b1, &w2, d), hs)
+        flat(forward_values(values(&h), values(&w1), values(&b1), values(&w2), d), hs)
     }
 
     fn spd_hard_sigmoid(z: Flat, low: f32, high: f32) -> Flat {
         let (z, shape) = host(z);
-        flat(sigmoid_values(&z, low, high), shape)
+        flat(sigmoid_values(values(&z), low, high), shape)
     }
 
     fn spd_revive_grad(z: Flat, dg: Flat, leak: f32) -> Flat {
         let ((z, shape), (dg, _)) = (host(z), host(dg));
+        let (z, dg) = (values(&z), values(&dg));
         // As `clamp(z, 0, 1) + clamp_max(z, 0) * 0.01 * raise` with
         // `raise = (dg < 0)` differentiates.
         let dz = z
             .iter()
-            .zip(&dg)
+            .zip(dg)
             .map(|(&z, &d)| {
                 let raise = if d < 0.0 { 1.0 } else { 0.0 };
                 through_clamp(z, d) + if z > 0.0 { 0.0 } else { d * raise * leak }
@@ -463,7 +466,7 @@ impl Backward<Flex, 1> for SigmoidBackward {
         let (z, low, high) = ops.state;
         let ((z, shape), (d, _)) = (host(z), host(d));
         if let [Some(node)] = ops.parents {
-            grads.register::<Flex>(node.id, flat(sigmoid_grads(&z, &d, low, high), shape));
+            grads.register::<Flex>(node.id, flat(sigmoid_grads(values(&z), values(&d), low, high), shape));
         }
     }
 }
@@ -481,7 +484,7 @@ impl Backward<Flex, 4> for GateBackward {
         let ((h, hs), (w1, ws), (b1, _), (w2, _), (gz, _)) = (host(h), host(w1), host(b1), host(w2), host(gz));
         let d = dims(&hs, &ws);
         let shapes = [hs, ws.clone(), ws.clone(), ws];
-        let got = backward_values(&h, &w1, &b1, &w2, &gz, d);
+        let got = backward_values(values(&h), values(&w1), values(&b1), values(&w2), values(&gz), d);
         for ((parent, values), shape) in ops.parents.into_iter().zip(got).zip(shapes) {
             if let Some(node) = parent {
                 grads.register::<Flex>(node.id, flat(values, shape));
