@@ -68,6 +68,8 @@ declare module '*/pkg-cpu/apd_playground.js' {
     snapshot(curveFeature: number): Promise<string>;
     /** The report (JSON), once the decomposition has started. */
     report(): Promise<string>;
+    /** The report without the field's evaluation (JSON): what the page keeps while a run goes on. */
+    checkpoint(): Promise<string>;
     /** The target file (JSON), once the target is trained. */
     targetJson(): string;
     /** Frees the wasm memory of the run. */

@@ -247,7 +247,7 @@ async function tick(n, id) {
   // the page keeps it across reloads, and a lost GPU resumes from it.
   if (batch.phase === 'decompose' && (!lastCheckpoint || now - lastCheckpointAt > CHECKPOINT_MS)) {
     lastCheckpointAt = now;
-    lastCheckpoint = await r.report();
+    lastCheckpoint = await r.checkpoint();
     post(id, { type: 'checkpoint', entry: entry(lastCheckpoint) });
   }
   return batch;

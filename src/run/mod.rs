@@ -268,6 +268,18 @@ impl Run {
 
     /// The report of the decomposition so far (`None` before it starts).
     pub async fn report(&self, wall_s: f64, backend: &str) -> Result<Option<Report>, ApdError> {
+        self.report_with(wall_s, backend, true).await
+    }
+
+    /// [`Run::report`] without the field's evaluation: what a run is
+    /// continued from, which the page keeps every 10 s. The evaluation's
+    /// worst-case search was most of a report's cost (seconds a time on a
+    /// residual MLP in the page), and the finished run's report has it.
+    pub async fn checkpoint(&self, wall_s: f64, backend: &str) -> Result<Option<Report>, ApdError> {
+        self.report_with(wall_s, backend, false).await
+    }
+
+    async fn report_with(&self, wall_s: f64, backend: &str, evaluate: bool) -> Result<Option<Report>, ApdError> {
         let (Some(trainer), Some(target)) = (&self.trainer, &self.target) else { return Ok(None) };
         let components = trainer.decomposition().await?;
         let metrics = metrics(trainer, target, &components, self.mean_active()).await?;
@@ -291,7 +303,7 @@ impl Run {
             },
             scale: Some(trainer.scale().clone()),
             starts: self.starts(),
-            evaluation: Some(evaluation(trainer, &target.model).await?),
+            evaluation: if evaluate { Some(evaluation(trainer, &target.model).await?) } else { None },
         }))
     }
 }
