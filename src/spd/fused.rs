@@ -1,7 +1,7 @@
 //! The causal-importance MLPs in one pass over their hidden layer, and the
 //! hard sigmoids in one pass over their input, on the CPU backend.
 //!
-//! Size: about 410 lines, because each operation needs its forward loop,
+//! Size: about 520 lines, because each operation needs its forward loop,
 //! its backward loop and the burn backend extension's plumbing (the flex
 //! and autodiff implementations) beside each other; split, the backward
 //! passes would sit away from the loops they must mirror.
