@@ -241,24 +241,6 @@ fn take(cell: &Rc<RefCell<Option<Run>>>) -> Result<Run, JsValue> {
 }
 
 impl WebRun {
-    /// The report as JSON, with the field's evaluation or without it.
-    fn report_json(&self, evaluate: bool) -> js_sys::Promise {
-        let backend = self.backend.clone();
-        let wall_s = *self.apd_ms.borrow() / 1000.0;
-        self.with_run(
-            move |run| {
-                Box::pin(async move {
-                    let report = if evaluate { run.report(wall_s, &backend).await } else { run.checkpoint(wall_s, &backend).await };
-                    report.map_err(apd_err)
-                })
-            },
-            |report| match report {
-                Some(r) => Ok(JsValue::from_str(&to_json(&r)?)),
-                None => Err(js_error("invalid", "no decomposition yet: the target is still training")),
-            },
-        )
-    }
-
     fn new(run: Run, kind: BackendKind, apd_ms: f64, started_over: bool) -> WebRun {
         let name = if kind == BackendKind::Wgpu { "webgpu" } else { "cpu" };
         WebRun { run: Rc::new(RefCell::new(Some(run))), backend: name.into(), apd_ms: Rc::new(RefCell::new(apd_ms)), started_over }
@@ -355,15 +337,22 @@ impl WebRun {
         )
     }
 
-    /// The report (same JSON as the CLI's), once APD has started.
-    pub fn report(&self) -> js_sys::Promise {
-        self.report_json(true)
-    }
-
-    /// The report without the field's evaluation (`Run::checkpoint`): what
-    /// the page keeps while a run goes on.
-    pub fn checkpoint(&self) -> js_sys::Promise {
-        self.report_json(false)
+    /// The report (same JSON as the CLI's), once the decomposition has
+    /// started; without the field's evaluation unless `evaluate`
+    /// (`Run::checkpoint`: what the page keeps while a run goes on).
+    pub fn report(&self, evaluate: bool) -> js_sys::Promise {
+        let (backend, wall_s) = (self.backend.clone(), *self.apd_ms.borrow() / 1000.0);
+        self.with_run(
+            move |run| {
+                Box::pin(async move {
+                    (if evaluate { run.report(wall_s, &backend).await } else { run.checkpoint(wall_s, &backend).await }).map_err(apd_err)
+                })
+            },
+            |report| match report {
+                Some(r) => Ok(JsValue::from_str(&to_json(&r)?)),
+                None => Err(js_error("invalid", "no decomposition yet: the target is still training")),
+            },
+        )
     }
 
     /// The target file (same JSON as the CLI's), once the target is trained.

@@ -66,10 +66,8 @@ declare module '*/pkg-cpu/apd_playground.js' {
     steps(n: number): Promise<string>;
     /** What the views draw: a Snapshot (JSON). */
     snapshot(curveFeature: number): Promise<string>;
-    /** The report (JSON), once the decomposition has started. */
-    report(): Promise<string>;
-    /** The report without the field's evaluation (JSON): what the page keeps while a run goes on. */
-    checkpoint(): Promise<string>;
+    /** The report (JSON), once the decomposition has started; without the field's evaluation unless `evaluate` (a checkpoint). */
+    report(evaluate: boolean): Promise<string>;
     /** The target file (JSON), once the target is trained. */
     targetJson(): string;
     /** Frees the wasm memory of the run. */

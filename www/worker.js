@@ -238,7 +238,7 @@ async function tick(n, id) {
   if (batch.phase === 'done') {
     running = false;
     await snapshot(r, id);
-    post(id, { type: 'done', entry: entry(await r.report()) });
+    post(id, { type: 'done', entry: entry(await r.report(true)) });
   } else if (batch.phase !== 'target' && now - lastSnapshot > Math.max(300, SNAPSHOT_SPACING * snapshotMs)) {
     lastSnapshot = now;
     await snapshot(r, id);
@@ -247,7 +247,7 @@ async function tick(n, id) {
   // the page keeps it across reloads, and a lost GPU resumes from it.
   if (batch.phase === 'decompose' && (!lastCheckpoint || now - lastCheckpointAt > CHECKPOINT_MS)) {
     lastCheckpointAt = now;
-    lastCheckpoint = await r.checkpoint();
+    lastCheckpoint = await r.report(false);
     post(id, { type: 'checkpoint', entry: entry(lastCheckpoint) });
   }
   return batch;
@@ -456,11 +456,11 @@ async function handle(msg) {
       if (run) {
         if (msg.kind === 'safetensors') {
           // The decomposition with its target once there is one; the target alone before.
-          const json = await exclusive(async () => { try { return await run.report(); } catch { return run.targetJson(); } });
+          const json = await exclusive(async () => { try { return await run.report(true); } catch { return run.targetJson(); } });
           const [bytes, yaml] = apd.exportSafetensors(json, msg.name);
           postMessage({ type: 'safetensors', bytes, yaml, name: msg.name });
         } else {
-          const text = await exclusive(() => (msg.kind === 'report' ? run.report() : run.targetJson()));
+          const text = await exclusive(() => (msg.kind === 'report' ? run.report(true) : run.targetJson()));
           postMessage({ type: 'file', kind: msg.kind, text });
         }
       }
