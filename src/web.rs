@@ -339,15 +339,11 @@ impl WebRun {
 
     /// The report (same JSON as the CLI's), once the decomposition has
     /// started; without the field's evaluation unless `evaluate`
-    /// (`Run::checkpoint`: what the page keeps while a run goes on).
+    /// (`Run::report_with`: checkpoints and exports of the weights).
     pub fn report(&self, evaluate: bool) -> js_sys::Promise {
         let (backend, wall_s) = (self.backend.clone(), *self.apd_ms.borrow() / 1000.0);
         self.with_run(
-            move |run| {
-                Box::pin(async move {
-                    (if evaluate { run.report(wall_s, &backend).await } else { run.checkpoint(wall_s, &backend).await }).map_err(apd_err)
-                })
-            },
+            move |run| Box::pin(async move { run.report_with(wall_s, &backend, evaluate).await.map_err(apd_err) }),
             |report| match report {
                 Some(r) => Ok(JsValue::from_str(&to_json(&r)?)),
                 None => Err(js_error("invalid", "no decomposition yet: the target is still training")),

@@ -455,8 +455,9 @@ async function handle(msg) {
     case 'export':
       if (run) {
         if (msg.kind === 'safetensors') {
-          // The decomposition with its target once there is one; the target alone before.
-          const json = await exclusive(async () => { try { return await run.report(true); } catch { return run.targetJson(); } });
+          // The decomposition with its target once there is one; the target alone before
+          // (the weights only: no evaluation).
+          const json = await exclusive(async () => { try { return await run.report(false); } catch { return run.targetJson(); } });
           const [bytes, yaml] = apd.exportSafetensors(json, msg.name);
           postMessage({ type: 'safetensors', bytes, yaml, name: msg.name });
         } else {

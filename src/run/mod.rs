@@ -271,15 +271,12 @@ impl Run {
         self.report_with(wall_s, backend, true).await
     }
 
-    /// [`Run::report`] without the field's evaluation: what a run is
-    /// continued from, which the page keeps every 10 s. The evaluation's
+    /// [`Run::report`], with the field's evaluation only where `evaluate`:
+    /// a checkpoint (what a run is continued from, which the page keeps
+    /// every 10 s) and an export of the weights go without it, for its
     /// worst-case search was most of a report's cost (seconds a time on a
-    /// residual MLP in the page), and the finished run's report has it.
-    pub async fn checkpoint(&self, wall_s: f64, backend: &str) -> Result<Option<Report>, ApdError> {
-        self.report_with(wall_s, backend, false).await
-    }
-
-    async fn report_with(&self, wall_s: f64, backend: &str, evaluate: bool) -> Result<Option<Report>, ApdError> {
+    /// residual MLP in the page).
+    pub async fn report_with(&self, wall_s: f64, backend: &str, evaluate: bool) -> Result<Option<Report>, ApdError> {
         let (Some(trainer), Some(target)) = (&self.trainer, &self.target) else { return Ok(None) };
         let components = trainer.decomposition().await?;
         let metrics = metrics(trainer, target, &components, self.mean_active()).await?;

@@ -277,6 +277,29 @@ fn forward_body(h: &[f32], w1: &[f32], b1: &[f32], w2: &[f32], [n, bsz, c, g]: [
 /// every CPU and the page's SIMD128 add the same values in the same order.
 const PARTIALS: usize = 16;
 
+/// One block of [`PARTIALS`] inputs' terms in the gradients of a hidden
+/// unit with input weight `w1` and output weight `w2`: `unit(x)` is the
+/// unit's pre-activation, GELU's CDF factor and GELU's derivative at `x`.
+#[inline(always)]
+fn unit_terms(
+    xs: &[f32],
+    ds: &[f32],
+    ghs: &mut [f32],
+    [sw1, sb1, sw2]: [&mut [f32; PARTIALS]; 3],
+    [w1, w2]: [f32; 2],
+    unit: impl Fn(f32) -> (f32, f32, f32),
+) {
+    for l in 0..PARTIALS {
+        let (x, d) = (xs[l], ds[l]);
+        let (p, phi, slope) = unit(x);
+        sw2[l] += d * p * phi;
+        let t = d * w2 * slope;
+        sb1[l] += t;
+        sw1[l] += t * x;
+        ghs[l] += t * w1;
+    }
+}
+
 #[inline(always)]
 fn backward_body(h: &[f32], w1: &[f32], b1: &[f32], w2: &[f32], gz: &[f32], [n, bsz, c, g]: [usize; 4]) -> [Vec<f32>; 4] {
     let mut gh = vec![0.0f32; n * bsz * c];
@@ -313,34 +336,22 @@ fn backward_body(h: &[f32], w1: &[f32], b1: &[f32], w2: &[f32], gz: &[f32], [n, 
             for j in (i * c + k) * g..(i * c + k + 1) * g {
                 let (w1, b1, w2) = (w1[j], b1[j], w2[j]);
                 let (mut sw1, mut sb1, mut sw2) = ([0.0f32; PARTIALS], [0.0f32; PARTIALS], [0.0f32; PARTIALS]);
+                // A unit's pre-activation, GELU's CDF factor and GELU's
+                // derivative, cdf(p) + p * density(p), at input x.
+                let at_x = |x: f32| {
+                    let p = x * w1 + b1;
+                    let (phi, e) = cdf_and_gauss(p);
+                    (p, phi, phi + p * FRAC_1_SQRT_2PI * e)
+                };
                 for block in blocks(0, moving) {
-                    let (xs, ds, ghs) = (&xs[block.clone()], &ds[block.clone()], &mut ghs[block]);
-                    for l in 0..PARTIALS {
-                        let (x, d) = (xs[l], ds[l]);
-                        let p = x * w1 + b1;
-                        let (phi, e) = cdf_and_gauss(p);
-                        sw2[l] += d * p * phi;
-                        // GELU's derivative: cdf(p) + p * density(p).
-                        let t = d * w2 * (phi + p * FRAC_1_SQRT_2PI * e);
-                        sb1[l] += t;
-                        sw1[l] += t * x;
-                        ghs[l] += t * w1;
-                    }
+                    unit_terms(&xs[block.clone()], &ds[block.clone()], &mut ghs[block], [&mut sw1, &mut sb1, &mut sw2], [w1, w2], at_x);
                 }
                 // The same at `x = +0.0`, its hidden unit computed once.
-                let p = 0.0 * w1 + b1;
-                let (phi, e) = cdf_and_gauss(p);
-                let slope = phi + p * FRAC_1_SQRT_2PI * e;
+                let at_zero = at_x(0.0);
                 for block in blocks(moving, len) {
-                    let (xs, ds, ghs) = (&xs[block.clone()], &ds[block.clone()], &mut ghs[block]);
-                    for l in 0..PARTIALS {
-                        let (x, d) = (xs[l], ds[l]);
-                        sw2[l] += d * p * phi;
-                        let t = d * w2 * slope;
-                        sb1[l] += t;
-                        sw1[l] += t * x;
-                        ghs[l] += t * w1;
-                    }
+                    unit_terms(&xs[block.clone()], &ds[block.clone()], &mut ghs[block], [&mut sw1, &mut sb1, &mut sw2], [w1, w2], |_| {
+                        at_zero
+                    });
                 }
                 gw1[j] = sw1.iter().fold(0.0, |s, &v| s + v);
                 gb1[j] = sb1.iter().fold(0.0, |s, &v| s + v);
