@@ -15,6 +15,8 @@
 #                      ApolloResearch/apd; SPD_REV (v1), APD_REV (4e29d43) the revisions
 #   CORE               the core everything runs on (0)
 #   APD                the CLI to time (default: the release build, built if missing)
+#   PAGE=1             also the page's CPU engine, run by node (tests/e2e/engine-bench.mjs,
+#                      after scripts/build-web.sh), one instance, at the same settings
 #   REF_PYTHON         a Python to run the references with instead of the venv below (it
 #                      needs their imports: torch, pydantic, jaxtyping, einops, fire, tqdm,
 #                      python-dotenv, pyyaml, wandb, matplotlib)
@@ -153,14 +155,36 @@ while IFS='|' read -r case ref_steps model steps flags; do
     label="${kind^^} $model"
   fi
   [ -n "$ours_ms" ] || { echo "$out" >&2; exit 1; }
-  rows+=("$(awk -v l="$label" -v r="$ref_ms" -v o="$ours_ms" \
-    'BEGIN { printf "| %s | %.2f | %.2f | %.1f |", l, r, o, r / o }')")
+  row=$(awk -v l="$label" -v r="$ref_ms" -v o="$ours_ms" 'BEGIN { printf "| %s | %.2f | %.2f | %.1f |", l, r, o, r / o }')
+  if [ "${PAGE:-0}" = 1 ]; then
+    # The engine decomposes a target file: a short-trained one (a step's
+    # cost does not depend on how well the target was trained).
+    "$APD" train --model "$model" --set target.steps=100 --out "$work/target-$model.json" < /dev/null > /dev/null 2>&1
+    page_flags=()
+    # shellcheck disable=SC2086 # the flags are words
+    set -- $flags
+    while [ $# -gt 0 ]; do
+      case "$1" in --method) method=$2; shift;; --instances) shift;; --paper) page_flags+=(--paper);; --set) page_flags+=(--set "$2"); shift;; esac
+      shift
+    done
+    echo "$case: the page's CPU engine ..." >&2
+    page=$(node "$ROOT/tests/e2e/engine-bench.mjs" "$model" "$method" --target "$work/target-$model.json" \
+      --steps $((steps < 100 ? steps : 100)) "${page_flags[@]}" < /dev/null)
+    page_ms=$(sed 's/.*steps: \([0-9.]*\) ms per step.*/\1/' <<< "$page")
+    row+=$(awk -v r="$ref_ms" -v p="$page_ms" 'BEGIN { printf " %.2f | %.1f |", p, r / p }')
+  fi
+  rows+=("$row")
 done < <(cases)
 [ ${#rows[@]} -gt 0 ] || { echo "no such case: $*; known: $(cases | cut -d'|' -f1 | tr '\n' ' ')" >&2; exit 1; }
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
-echo "| toy x method ($cpu, one core, one thread; $(date -u +%Y-%m-%d)) | reference ms per step | ours ms per step | reference / ours |"
-echo "|---|---|---|---|"
+if [ "${PAGE:-0}" = 1 ]; then
+  echo "| toy x method ($cpu, one core, one thread; $(date -u +%Y-%m-%d)) | reference ms per step | ours ms per step | reference / ours | the page's CPU engine (node, one instance) ms per step | reference / page |"
+  echo "|---|---|---|---|---|---|"
+else
+  echo "| toy x method ($cpu, one core, one thread; $(date -u +%Y-%m-%d)) | reference ms per step | ours ms per step | reference / ours |"
+  echo "|---|---|---|---|"
+fi
 printf '%s\n' "${rows[@]}"
 echo
 echo "Reference: PyTorch $torch_version on the CPU, APD at $(git -C "$APD_REF" rev-parse --short=7 "$APD_REV^{commit}"), SPD at $SPD_REV."

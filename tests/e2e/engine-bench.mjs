@@ -4,14 +4,15 @@
 // with --target FILE (a target file from `apd train`), the decomposition's.
 // Run after scripts/build-web.sh, pinned to a core:
 //   taskset -c 0 node tests/e2e/engine-bench.mjs MODEL apd|spd|vpd [--target FILE] [--steps N]
-//     [--set key=value]... [--pkg DIR]
+//     [--paper] [--set key=value]... [--pkg DIR]
+// (--paper and --set as the CLI's: the method as published, then each setting.)
 import fs from 'node:fs';
 import path from 'node:path';
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : fallback; };
 const [model, method] = args;
-if (!model || !method) throw new Error('usage: engine-bench.mjs MODEL apd|spd|vpd [--target FILE] [--steps N] [--set key=value]... [--pkg DIR]');
+if (!model || !method) throw new Error('usage: engine-bench.mjs MODEL apd|spd|vpd [--target FILE] [--steps N] [--paper] [--set key=value]... [--pkg DIR]');
 const pkg = path.resolve(option('--pkg', path.join(import.meta.dirname, '../../www/pkg-cpu')));
 const steps = Number(option('--steps', '200'));
 const targetFile = option('--target', null);
@@ -19,6 +20,7 @@ const targetFile = option('--target', null);
 const apd = await import(path.join(pkg, 'apd_playground.js'));
 apd.initSync({ module: fs.readFileSync(path.join(pkg, 'apd_playground_bg.wasm')) });
 let config = apd.withMethod(apd.presetConfig(model), model, method);
+if (args.includes('--paper')) config = apd.paperVariant(config);
 args.forEach((a, i) => {
   if (a !== '--set') return;
   const [key, ...value] = args[i + 1].split('=');
