@@ -159,7 +159,8 @@ while IFS='|' read -r case ref_steps model steps flags; do
   if [ "${PAGE:-0}" = 1 ]; then
     # The engine decomposes a target file: a short-trained one (a step's
     # cost does not depend on how well the target was trained).
-    "$APD" train --model "$model" --set target.steps=100 --out "$work/target-$model.json" < /dev/null > /dev/null 2>&1
+    [ -f "$work/target-$model.json" ] ||
+      "$APD" train --model "$model" --set target.steps=100 --out "$work/target-$model.json" < /dev/null > /dev/null 2>&1
     page_flags=()
     # shellcheck disable=SC2086 # the flags are words
     set -- $flags
@@ -178,13 +179,14 @@ done < <(cases)
 [ ${#rows[@]} -gt 0 ] || { echo "no such case: $*; known: $(cases | cut -d'|' -f1 | tr '\n' ' ')" >&2; exit 1; }
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
+header="| toy x method ($cpu, one core, one thread; $(date -u +%Y-%m-%d)) | reference ms per step | ours ms per step | reference / ours |"
+rule="|---|---|---|---|"
 if [ "${PAGE:-0}" = 1 ]; then
-  echo "| toy x method ($cpu, one core, one thread; $(date -u +%Y-%m-%d)) | reference ms per step | ours ms per step | reference / ours | the page's CPU engine (node, one instance) ms per step | reference / page |"
-  echo "|---|---|---|---|---|---|"
-else
-  echo "| toy x method ($cpu, one core, one thread; $(date -u +%Y-%m-%d)) | reference ms per step | ours ms per step | reference / ours |"
-  echo "|---|---|---|---|"
+  header+=" the page's CPU engine (node, one instance) ms per step | reference / page |"
+  rule+="---|---|"
 fi
+echo "$header"
+echo "$rule"
 printf '%s\n' "${rows[@]}"
 echo
 echo "Reference: PyTorch $torch_version on the CPU, APD at $(git -C "$APD_REF" rev-parse --short=7 "$APD_REV^{commit}"), SPD at $SPD_REV."
